@@ -1,0 +1,36 @@
+# Two commands matter (see README): `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test screenshots bench system-packages
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Signet needs Python 3.11+"'
+	@$(PY) -m venv $(VENV) 2>/dev/null || { $(MAKE) --no-print-directory system-packages && $(PY) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+# Debian packages the tests need: the real registry (distribution v2), and venv support.
+system-packages:
+	@if ! command -v docker-registry >/dev/null || ! $(PY) -c 'import ensurepip' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry python3-venv >/dev/null; \
+	  else \
+	    echo "missing Debian packages: run 'sudo apt-get install docker-registry python3-venv'" >&2; exit 1; \
+	  fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/signet demo
+
+test: system-packages $(STAMP)
+	$(BIN)/python -m pytest
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tui.screenshots
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done

@@ -1,0 +1,89 @@
+"""The effective configuration: typed, frozen, with defaults that are safe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    name: str
+    url: str
+    auth: str = "docker"  # anonymous | basic | docker | ecr
+    username: str = ""
+    password_env: str = ""  # name of an environment variable holding the password, never the password
+    insecure: bool = False  # allow plain HTTP / self-signed TLS for this registry
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    context: str
+    kubeconfig: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    profiles: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    keys: tuple[str, ...] = ()  # PEM paths or key-store ids/names/fingerprint prefixes
+    trusted_root: str = ""
+    certificate_identity: str = ""
+    certificate_oidc_issuer: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    max_bypass_seconds: int = 24 * 3600
+    bypass_request_ttl_seconds: int = 2 * 3600
+    bypass_approvals: int = 1
+    exception_namespace: str = "kyverno"
+    verify_images_policy: str = "signet-verify-images"
+    verify_images_rule: str = "verify-signature"
+    backup_drill_interval_days: int = 90
+    rotation_soak_min_coverage: float = 1.0
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    max_payload_bytes: int = 128 * 1024
+    max_blob_bytes: int = 128 * 1024 * 1024
+    max_signatures: int = 100
+    max_layers: int = 1000
+    max_referrers: int = 100
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_redirects: int = 5
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Config:
+    identity: str = ""
+    read_only: bool = False
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    registries: tuple[RegistryConfig, ...] = ()
+    clusters: tuple[ClusterConfig, ...] = ()
+    aws: AwsConfig = AwsConfig()
+    trust: TrustConfig = TrustConfig()
+    policy: PolicyConfig = PolicyConfig()
+    limits: LimitsConfig = LimitsConfig()
+    source: str = ""  # the file it came from, if any
+
+    def registry_for(self, host: str) -> RegistryConfig | None:
+        for reg in self.registries:
+            if _host_of(reg.url) == host:
+                return reg
+        return None
+
+
+def _host_of(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]

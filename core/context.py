@@ -1,0 +1,49 @@
+"""Everything a core service needs, built once per process by whichever interface runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.audit.chain import AuditEntry, append_entry
+from core.clock import Clock, system_clock
+from core.config.loader import load_config
+from core.config.model import Config
+from core.identity import Principal, Role, principal_for
+from core.paths import SignetPaths, resolve_paths
+from core.store.database import Store, open_store
+
+
+@dataclass
+class SignetContext:
+    config: Config
+    store: Store
+    principal: Principal
+    paths: SignetPaths
+    clock: Clock = system_clock
+    interface: str = "cli"  # cli | tui: recorded as the history source
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        return self.principal.identity
+
+    def audit(self, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditEntry:
+        """Append an audit entry; must be called inside `store.write()` with the change it records."""
+        return append_entry(self.store.db, actor=self.actor, action=action, subject=subject,
+                            details=details or {}, clock=self.clock)
+
+    def require_write(self, role: Role | None = None, *, action: str = "this action") -> None:
+        self.principal.require_write(role, action=action)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_context(*, db: str | None = None, config: str | None = None, read_only: bool = False,
+                 interface: str = "cli", clock: Clock = system_clock) -> SignetContext:
+    paths = resolve_paths(db=db, config=config)
+    cfg = load_config(paths.config, read_only_flag=read_only, required=config is not None)
+    store = open_store(paths.db)
+    return SignetContext(config=cfg, store=store, principal=principal_for(cfg), paths=paths, clock=clock,
+                         interface=interface)

@@ -1,0 +1,1 @@
+"""Cryptographic helpers built on `cryptography`; no primitive is implemented here."""

@@ -1,0 +1,172 @@
+"""Verification history: written by every verify path, read newest-first with keyset pagination.
+
+Pages are keyed on (at, id) so the History view stays fast with millions of rows: no OFFSET, no
+loading the table, filters done in SQL on indexed columns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from core.clock import iso
+from core.errors import InputError
+
+RESULTS = ("verified", "unsigned", "invalid", "error", "bypassed")
+SOURCES = ("cli", "tui", "sweep", "gate", "demo", "rotation")
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    id: int
+    at: str
+    actor: str
+    source: str
+    reference: str
+    digest: str | None
+    result: str
+    reason: str
+    matched_keys: list[str]
+    duration_ms: float
+    bypass_id: str | None = None
+    cluster: str | None = None
+    namespace: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "actor": self.actor, "source": self.source,
+                "reference": self.reference, "digest": self.digest, "result": self.result,
+                "reason": self.reason, "matched_keys": self.matched_keys, "duration_ms": self.duration_ms,
+                "bypass_id": self.bypass_id, "cluster": self.cluster, "namespace": self.namespace}
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    image: str = ""          # substring of reference or digest prefix
+    result: str = ""
+    source: str = ""
+    key: str = ""            # fingerprint prefix
+    since: str = ""          # ISO time, inclusive
+    until: str = ""          # ISO time, exclusive
+
+    def validate(self) -> None:
+        if self.result and self.result not in RESULTS:
+            raise InputError(f"unknown result '{self.result}' (one of {', '.join(RESULTS)})")
+        if self.source and self.source not in SOURCES:
+            raise InputError(f"unknown source '{self.source}' (one of {', '.join(SOURCES)})")
+
+
+def _row_values(*, at: str, actor: str, source: str, reference: str, digest: str | None, result: str,
+                reason: str = "", matched_keys: Iterable[str] = (), duration_ms: float = 0.0,
+                bypass_id: str | None = None, cluster: str | None = None, namespace: str | None = None,
+                details: dict[str, Any] | None = None) -> tuple:
+    if result not in RESULTS:
+        raise ValueError(f"unknown result {result}")
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source}")
+    return (at, actor, source, reference, digest, result, reason, json.dumps(sorted(matched_keys)),
+            round(duration_ms, 3), bypass_id, cluster, namespace, json.dumps(details or {}, default=str))
+
+
+_INSERT = ("INSERT INTO verifications (at, actor, source, reference, digest, result, reason, matched_keys, "
+           "duration_ms, bypass_id, cluster, namespace, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def record_verification(db: Any, **values: Any) -> int:
+    """Insert one history row (call inside a write transaction). `at` may be a datetime or ISO text."""
+    if not isinstance(values.get("at"), str):
+        values["at"] = iso(values["at"])
+    cursor = db.conn.execute(_INSERT, _row_values(**values))
+    return int(cursor.lastrowid)
+
+
+def record_verifications(db: Any, rows: Iterable[dict[str, Any]]) -> int:
+    batch = []
+    for values in rows:
+        if not isinstance(values.get("at"), str):
+            values = {**values, "at": iso(values["at"])}
+        batch.append(_row_values(**values))
+    db.conn.executemany(_INSERT, batch)
+    return len(batch)
+
+
+def _where(filt: HistoryFilter) -> tuple[list[str], list[Any]]:
+    filt.validate()
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filt.image:
+        if filt.image.startswith("sha256:"):
+            clauses.append("digest LIKE ? ESCAPE '\\'")
+            params.append(_like_prefix(filt.image))
+        else:
+            clauses.append("reference LIKE ? ESCAPE '\\'")
+            params.append("%" + _escape_like(filt.image) + "%")
+    if filt.result:
+        clauses.append("result = ?")
+        params.append(filt.result)
+    if filt.source:
+        clauses.append("source = ?")
+        params.append(filt.source)
+    if filt.key:
+        clauses.append("matched_keys LIKE ? ESCAPE '\\'")
+        params.append('%"' + _escape_like(filt.key.lower()) + "%")
+    if filt.since:
+        clauses.append("at >= ?")
+        params.append(filt.since)
+    if filt.until:
+        clauses.append("at < ?")
+        params.append(filt.until)
+    return clauses, params
+
+
+def list_history(db: Any, filt: HistoryFilter = HistoryFilter(), *, limit: int = 200,
+                 after: tuple[str, int] | None = None) -> list[HistoryRow]:
+    """Newest first. `after` is the (at, id) of the last row of the previous page."""
+    clauses, params = _where(filt)
+    if after is not None:
+        clauses.append("(at < ? OR (at = ? AND id < ?))")
+        params.extend([after[0], after[0], after[1]])
+    sql = "SELECT * FROM verifications"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY at DESC, id DESC LIMIT ?"
+    params.append(max(1, min(limit, 10_000)))
+    return [_to_row(r) for r in db.query(sql, params)]
+
+
+def iter_history(db: Any, filt: HistoryFilter = HistoryFilter(), *, page: int = 5000) -> Iterator[HistoryRow]:
+    """Every matching row, newest first, one page in memory at a time (for exports)."""
+    after = None
+    while rows := list_history(db, filt, limit=page, after=after):
+        yield from rows
+        after = (rows[-1].at, rows[-1].id)
+
+
+def count_by_result(db: Any, *, since: str = "") -> dict[str, int]:
+    sql = "SELECT result, COUNT(*) AS n FROM verifications"
+    params: list[Any] = []
+    if since:
+        sql += " WHERE at >= ?"
+        params.append(since)
+    sql += " GROUP BY result"
+    counts = {r: 0 for r in RESULTS}
+    for row in db.query(sql, params):
+        counts[row["result"]] = row["n"]
+    return counts
+
+
+def _to_row(r: dict[str, Any]) -> HistoryRow:
+    return HistoryRow(id=r["id"], at=r["at"], actor=r["actor"], source=r["source"], reference=r["reference"],
+                      digest=r["digest"], result=r["result"], reason=r["reason"],
+                      matched_keys=json.loads(r["matched_keys"]), duration_ms=r["duration_ms"],
+                      bypass_id=r["bypass_id"], cluster=r["cluster"], namespace=r["namespace"],
+                      details=json.loads(r["details"] or "{}"))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like_prefix(text: str) -> str:
+    return _escape_like(text) + "%"

@@ -1,0 +1,127 @@
+"""The one local SQLite file, opened through sqlite-utils: WAL, busy timeout, foreign keys on.
+
+Writes go through `Store.write()`, a `BEGIN IMMEDIATE` transaction: it takes the write lock up
+front, so two processes never interleave a read-then-write (the audit chain relies on this), and a
+busy database waits up to the busy timeout instead of failing at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from core.errors import StoreError
+from core.store.migrations import load_migrations, migrate
+
+BUSY_TIMEOUT_S = 30.0
+SCHEMA_VERSION = len(load_migrations())
+
+
+class Store:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.read_only = read_only
+        # One connection may be shared by console threads; sqlite3 objects are not re-entrant.
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction. Nested use joins the outer transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.db
+                finally:
+                    self._depth -= 1
+                return
+            self._begin_immediate()
+            self._depth = 1
+            try:
+                yield self.db
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._commit()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        """A consistent snapshot for several reads (WAL readers never block the writer)."""
+        with self._lock:
+            if self._depth:
+                yield self.db
+                return
+            self.conn.execute("BEGIN")
+            try:
+                yield self.db
+            finally:
+                self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def _begin_immediate(self) -> None:
+        # sqlite's own busy handler does the waiting; this loop only covers the rare case where
+        # the handler is bypassed (SQLITE_BUSY on lock upgrade in WAL), within the same deadline.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StoreError(f"database {self.path}: {exc}") from None
+                if time.monotonic() > deadline:
+                    raise StoreError(f"database {self.path} stayed locked for {BUSY_TIMEOUT_S:.0f}s; "
+                                     "another Signet process is holding it") from None
+                time.sleep(0.05)
+
+    def _commit(self) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(f"database {self.path}: commit failed: {exc}") from None
+
+
+def open_store(path: str | Path, *, read_only: bool = False, migrate_schema: bool = True) -> Store:
+    """Open (creating if needed) and migrate the database at `path`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"database {path}: could not switch to WAL mode (got {mode})")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if migrate_schema:
+            migrate(conn, path=str(path))
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"database {path} is not usable: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return Store(path, conn, read_only=read_only)

@@ -1,0 +1,85 @@
+"""Ordered forward migrations, kept as SQL files in data/schema/NNNN_name.sql.
+
+`PRAGMA user_version` holds the number of the last applied migration. Each migration runs in its
+own transaction together with the version bump, so a crash leaves either the old or the new schema.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import SchemaTooNew, StoreError
+from core.paths import DATA_DIR
+
+SCHEMA_DIR = DATA_DIR / "schema"
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            continue
+        found.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"schema migrations in {directory} are not numbered 1..N: {versions}")
+    return found
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None, *, path: str = "") -> int:
+    """Bring the database to the newest schema. Refuses a database newer than this code."""
+    migrations = load_migrations() if migrations is None else migrations
+    latest = migrations[-1].version if migrations else 0
+    version = current_version(conn)
+    if version > latest:
+        raise SchemaTooNew(
+            f"database {path or ''} has schema version {version}, newer than this Signet understands "
+            f"({latest}); upgrade Signet instead of opening it with an older one".replace("  ", " "))
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # executescript would COMMIT on its own; run statements one by one inside our transaction.
+            for statement in _split_sql(migration.sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {migration.version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = migration.version
+    return version
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a script into complete statements (triggers contain ';' inside BEGIN...END)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buffer.splitlines()):
+        raise StoreError("incomplete SQL statement at the end of a migration")
+    return statements

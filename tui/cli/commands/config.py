@@ -1,0 +1,31 @@
+"""`signet config show`: the effective configuration, secrets masked."""
+
+from __future__ import annotations
+
+import click
+
+from core.config import load_config, masked_config
+from core.identity import principal_for
+from core.paths import resolve_paths
+from tui.cli.output import emit_json
+
+
+@click.group("config")
+def command() -> None:
+    """Inspect the configuration."""
+
+
+@command.command("show")
+@click.pass_context
+def show(ctx: click.Context) -> None:
+    """Print the effective configuration (defaults < file < environment < flags) as JSON."""
+    root = ctx.find_root().obj or {}
+    paths = resolve_paths(db=root.get("db"), config=root.get("config"))
+    config = load_config(paths.config, read_only_flag=root.get("read_only", False),
+                         required=root.get("config") is not None)
+    principal = principal_for(config)
+    data = masked_config(config)
+    data["effective_identity"] = principal.identity
+    data["effective_roles"] = sorted(r.value for r in principal.roles)
+    data["paths"] = {"db": str(paths.db), "config": str(paths.config), "key_store": str(paths.key_store)}
+    emit_json(data)

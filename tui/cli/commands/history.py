@@ -1,0 +1,59 @@
+"""`signet history`: list and export verification history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from core.clock import iso, parse_iso
+from core.config import parse_duration
+from core.errors import InputError
+from core.history.records import RESULTS, SOURCES, HistoryFilter, iter_history, list_history
+from tui.cli.context import signet_context
+from tui.cli.output import emit_csv, emit_json, emit_table
+
+CSV_COLUMNS = ("id", "at", "actor", "source", "reference", "digest", "result", "reason", "matched_keys",
+               "duration_ms", "bypass_id", "cluster", "namespace")
+
+
+@click.command("history")
+@click.option("--image", default="", help="Reference substring or digest prefix (sha256:...).")
+@click.option("--result", default="", type=click.Choice(("",) + RESULTS))
+@click.option("--source", default="", type=click.Choice(("",) + SOURCES))
+@click.option("--key", default="", help="Fingerprint prefix of a matched key.")
+@click.option("--since", default="", help="A duration back from now (24h) or an ISO time.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.pass_context
+def command(ctx: click.Context, image: str, result: str, source: str, key: str, since: str, limit: int,
+            as_json: bool, as_csv: bool) -> None:
+    """List verifications, newest first."""
+    sc = signet_context(ctx)
+    filt = HistoryFilter(image=image, result=result, source=source, key=key, since=_since(since, sc.clock))
+    rows = []
+    for row in iter_history(sc.store.db, filt):
+        rows.append(row)
+        if len(rows) >= limit:
+            break
+    if as_json:
+        emit_json([r.as_dict() for r in rows])
+    elif as_csv:
+        emit_csv(CSV_COLUMNS, ([*(r.as_dict()[c] for c in CSV_COLUMNS[:8]), " ".join(r.matched_keys),
+                                r.duration_ms, r.bypass_id, r.cluster, r.namespace] for r in rows))
+    else:
+        emit_table(["at", "source", "result", "reference", "digest", "keys", "reason"],
+                   [(r.at[:19], r.source, r.result, r.reference, (r.digest or "")[:19],
+                     ",".join(k[:12] for k in r.matched_keys), r.reason) for r in rows])
+
+
+def _since(text: str, clock) -> str:
+    if not text:
+        return ""
+    if text[0].isdigit() and text[-1] in "smhd" and "T" not in text:
+        return iso(clock() - timedelta(seconds=parse_duration(text, field="--since")))
+    try:
+        return iso(parse_iso(text))
+    except ValueError:
+        raise InputError(f"--since '{text}' is neither a duration like 24h nor an ISO time") from None
