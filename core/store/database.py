@@ -20,7 +20,7 @@ from core.errors import StoreError
 from core.store.migrations import load_migrations, migrate
 
 BUSY_TIMEOUT_S = 30.0
-SCHEMA_VERSION = len(load_migrations())
+SCHEMA_VERSION = load_migrations()[-1].version
 
 
 class Store:

@@ -33,8 +33,8 @@ def load_migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
             continue
         found.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise StoreError(f"schema migrations in {directory} are not numbered 1..N: {versions}")
+    if not versions or versions[0] != 1 or any(b <= a for a, b in zip(versions, versions[1:])):
+        raise StoreError(f"schema migrations in {directory} must start at 0001 and increase: {versions}")
     return found
 
 
