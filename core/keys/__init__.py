@@ -1,0 +1,1 @@
+"""Key custody: cosign key files, the key inventory, signers, backups and rotation."""

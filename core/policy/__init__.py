@@ -1,0 +1,1 @@
+"""Verifier policy documents (Kyverno, Sigstore policy-controller) generated from trusted keys."""
