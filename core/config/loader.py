@@ -106,14 +106,12 @@ def _parse_table(reader: _Reader, raw: dict, cls: type, where: str, converters: 
             continue
         if key not in raw:
             continue
-        default = f.default
-        kind: Any = type(default) if default is not None else str
-        if kind is float:
-            kind = (int, float)
-        if kind is tuple:
+        type_name = str(f.type)
+        if type_name.startswith("tuple"):
             values[key] = reader.strings(raw, key, f"{where}.{key}")
             continue
-        values[key] = reader.get(raw, key, kind, default, f"{where}.{key}")
+        kind: Any = {"str": str, "int": int, "bool": bool, "float": (int, float)}[type_name]
+        values[key] = reader.get(raw, key, kind, None, f"{where}.{key}")
     for key, convert in converters.items():
         if key in raw:
             try:

@@ -1,0 +1,128 @@
+"""The store: WAL, busy timeout, foreign keys, versioned migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.errors import SchemaTooNew, StoreError
+from core.store.database import SCHEMA_VERSION, open_store
+from core.store.migrations import Migration, current_version, load_migrations, migrate
+
+EXPECTED_TABLES = {"registries", "clusters", "lambda_functions", "images", "image_tags", "keys", "key_events",
+                   "backups", "rotations", "bypasses", "bypass_approvals", "verifications", "audit"}
+
+
+def test_new_database_is_migrated_to_latest_with_all_tables(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    assert current_version(store.conn) == SCHEMA_VERSION
+    assert EXPECTED_TABLES <= set(store.db.table_names())
+    store.close()
+
+
+def test_pragmas_wal_busy_timeout_foreign_keys(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.write() as db:
+            db.conn.execute("INSERT INTO key_events (key_id, at, actor, event) VALUES ('nope', 'x', 'a', 'e')")
+    store.close()
+
+
+def test_migrating_from_an_older_schema_keeps_data(tmp_path):
+    """A v1 database with rows is carried forward by a newer migration without losing them."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrations = load_migrations()
+    migrate(conn, migrations[:1])
+    conn.execute("INSERT INTO registries (name, url, created_at) VALUES ('r', 'https://r.example', 't')")
+    extra = Migration(migrations[-1].version + 1, "test_extra",
+                      "ALTER TABLE registries ADD COLUMN note TEXT;\nUPDATE registries SET note = 'kept';")
+    version = migrate(conn, migrations + [extra])
+    assert version == extra.version
+    assert conn.execute("SELECT name, note FROM registries").fetchall() == [("r", "kept")]
+    conn.close()
+
+
+def test_a_failing_migration_leaves_the_old_schema(tmp_path):
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrations = load_migrations()
+    migrate(conn, migrations)
+    broken = Migration(migrations[-1].version + 1, "broken",
+                       "CREATE TABLE half_done (x);\nTHIS IS NOT SQL;")
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(conn, migrations + [broken])
+    assert current_version(conn) == migrations[-1].version
+    assert "half_done" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+
+
+def test_newer_database_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="newer than this Signet understands"):
+        open_store(path)
+
+
+def test_not_a_database_is_a_store_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not usable"):
+        open_store(path)
+
+
+def test_write_rolls_back_on_error(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    with pytest.raises(RuntimeError):
+        with store.write() as db:
+            db.conn.execute("INSERT INTO registries (name, url, created_at) VALUES ('a', 'u', 't')")
+            raise RuntimeError("boom")
+    assert store.query("SELECT COUNT(*) AS n FROM registries")[0]["n"] == 0
+    store.close()
+
+
+def test_locked_database_waits_for_the_writer_instead_of_failing(tmp_path):
+    """A second connection holding the write lock briefly does not make our write fail."""
+    import threading
+
+    path = tmp_path / "s.db"
+    store = open_store(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    locked = threading.Event()
+    done = threading.Event()
+
+    def writer():
+        locked.set()
+        with store.write() as db:
+            db.conn.execute("INSERT INTO registries (name, url, created_at) VALUES ('w', 'u', 't')")
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    locked.wait(5)
+    assert not done.wait(0.3)  # blocked on the lock, not failed
+    other.execute("COMMIT")
+    thread.join(10)
+    assert done.is_set()
+    assert store.query("SELECT name FROM registries") == [{"name": "w"}]
+    other.close()
+    store.close()
+
+
+def test_migration_files_are_numbered_in_order():
+    versions = [m.version for m in load_migrations()]
+    assert versions[0] == 1 and versions == sorted(set(versions))
+
+
+def test_database_directory_is_private(tmp_path):
+    target = tmp_path / "deep" / "dir" / "s.db"
+    open_store(target).close()
+    assert (target.parent.stat().st_mode & 0o077) == 0
