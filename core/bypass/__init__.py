@@ -1,0 +1,1 @@
+"""Emergency bypasses: narrowly scoped, approved by someone else, expiring by themselves."""
