@@ -62,6 +62,7 @@ class LimitsConfig:
     total_timeout: float = 30.0
     max_redirects: int = 5
     concurrency: int = 16
+    cache_ttl_seconds: float = 30.0  # how long tag->digest and .sig lookups are reused (staleness bound)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,162 @@
+"""Verify images: resolve each reference to a digest, check every signature source, decide, record.
+
+Flow per image (never raises; every failure is a result):
+1. Parse the reference; fetch its manifest (by digest if given, else by tag) and compute the digest
+   over the bytes received. Everything after uses that digest only (no second look at the tag).
+2. For an index, the index digest is what is verified (what cosign signs); `platform` picks a
+   child that is reported as `platform_digest`.
+3. Each signature source (core/verify/sources.py) returns checks; the image is `verified` when the
+   ok checks come from at least `policy.threshold` distinct trusted keys.
+4. History rows are written in one transaction at the end (`record=True`).
+
+Work runs on a bounded thread pool (`limits.concurrency`); images are handed out in chunks so the
+warm path (everything cached) is not dominated by pool overhead.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+from core.errors import InputError, SignetError
+from core.history.records import record_verifications
+from core.registry.manifest import Manifest
+from core.registry.reference import ImageReference, parse_reference
+from core.verify.outcome import ImageTarget
+from core.verify.policy import TrustPolicy
+from core.verify.result import SignatureCheck, VerificationResult
+from core.verify.session import VerifySession
+from core.verify.sources import SIGNATURE_SOURCES
+
+MAX_IMAGES = 1_000_000
+MAX_REASONS = 3
+
+
+def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: TrustPolicy, *,
+                  source: str = "cli", platform: str | None = None,
+                  progress: Callable[[int, int], None] | None = None, record: bool = True,
+                  allow_http: bool = False) -> list[VerificationResult]:
+    """Verify every reference against `policy`; results in the order given."""
+    if len(references) > MAX_IMAGES:
+        raise InputError(f"at most {MAX_IMAGES} images per call")
+    session = VerifySession(ctx, allow_http=allow_http)
+    total = len(references)
+    results: list[VerificationResult | None] = [None] * total
+    done = 0
+
+    def run_chunk(indices: range) -> None:
+        nonlocal done
+        for i in indices:
+            results[i] = _verify_one(session, references[i], policy, platform)
+        if progress is not None:
+            done += len(indices)  # a single int update under the GIL; progress is advisory
+            progress(done, total)
+
+    try:
+        workers = max(1, min(ctx.config.limits.concurrency, total))
+        chunk = max(1, min(64, total // (workers * 4) or 1))
+        chunks = [range(s, min(s + chunk, total)) for s in range(0, total, chunk)]
+        if workers == 1 or len(chunks) == 1:
+            for c in chunks:
+                run_chunk(c)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
+                list(pool.map(run_chunk, chunks))
+        final = [r for r in results if r is not None]
+        ctx.extras["last_verify_requests"] = session.request_count()
+    finally:
+        session.close()
+    if record and final:
+        _record(ctx, final, source)
+    return final
+
+
+def verify_image(ctx: Any, reference: str | ImageReference, policy: TrustPolicy, *, source: str = "cli",
+                 platform: str | None = None, record: bool = True, allow_http: bool = False) -> VerificationResult:
+    return verify_images(ctx, [reference], policy, source=source, platform=platform, record=record,
+                         allow_http=allow_http)[0]
+
+
+def _verify_one(session: VerifySession, reference: str | ImageReference, policy: TrustPolicy,
+                platform: str | None) -> VerificationResult:
+    started = time.perf_counter()
+    text = str(reference)
+    digest: str | None = None
+    try:
+        ref = reference if isinstance(reference, ImageReference) else parse_reference(reference)
+        text = str(ref)
+        src = session.source_for(ref)
+        manifest = src.resolve(ref)
+        digest = manifest.digest
+        platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
+        image = ImageTarget(reference=ref, digest=digest)
+        return _decide(text, image, policy, session, platform_digest, started)
+    except SignetError as exc:
+        return _result(text, digest, "error", str(exc), started)
+    except Exception as exc:  # fail closed on anything unexpected, and say what it was
+        return _result(text, digest, "error", f"internal error: {type(exc).__name__}: {exc}"[:300], started)
+
+
+def _decide(text: str, image: ImageTarget, policy: TrustPolicy, session: VerifySession,
+            platform_digest: str | None, started: float) -> VerificationResult:
+    checks: list[SignatureCheck] = []
+    found = transient = False
+    locations = []
+    for _name, collect in SIGNATURE_SOURCES:
+        outcome = collect(session, image, policy)
+        checks.extend(outcome.checks)
+        found = found or outcome.found
+        transient = transient or outcome.transient
+        locations.append(outcome.location)
+    matched = tuple(sorted({c.key_fingerprint for c in checks if c.ok and c.key_fingerprint}))
+    details = {"signature_locations": locations}
+    if len(matched) >= policy.threshold:
+        reason = f"signed by {len(matched)} trusted key(s), threshold {policy.threshold}"
+        return _result(text, image.digest, "verified", reason, started, matched, checks, platform_digest, details)
+    if not found:
+        return _result(text, image.digest, "unsigned", f"no signatures found ({', '.join(locations)})", started,
+                       (), checks, platform_digest, details)
+    if matched:
+        reason = f"only {len(matched)} of the {policy.threshold} required trusted keys signed this digest"
+    else:
+        reasons = list(dict.fromkeys(c.reason for c in checks if not c.ok))
+        reason = "no valid signature from a trusted key: " + "; ".join(reasons[:MAX_REASONS])
+    result = "error" if transient else "invalid"
+    return _result(text, image.digest, result, reason, started, matched, checks, platform_digest, details)
+
+
+def _select_platform(manifest: Manifest, platform: str, max_entries: int) -> str:
+    """Digest of the index child matching `os/arch[/variant]`; a single-platform image reports itself."""
+    wanted = platform.split("/")
+    if not 2 <= len(wanted) <= 3 or not all(wanted):
+        raise InputError(f"--platform '{platform[:80]}' is not os/arch[/variant]")
+    if not manifest.is_index:
+        return manifest.digest
+    for child in manifest.descriptors("manifests", max_count=max_entries):
+        p = child.platform or {}
+        have = [p.get("os", ""), p.get("architecture", "")] + ([p.get("variant", "")] if len(wanted) == 3 else [])
+        if have == wanted:
+            return child.digest
+    raise InputError(f"platform {platform[:80]} is not in index {manifest.digest[:19]}")
+
+
+def _result(text: str, digest: str | None, result: str, reason: str, started: float,
+            matched: tuple[str, ...] = (), checks: Sequence[SignatureCheck] = (),
+            platform_digest: str | None = None, details: dict | None = None) -> VerificationResult:
+    return VerificationResult(reference=text, digest=digest, result=result, reason=reason, matched_keys=matched,
+                              signatures=tuple(checks), duration_ms=(time.perf_counter() - started) * 1000,
+                              platform_digest=platform_digest, details=details or {})
+
+
+def _record(ctx: Any, results: Sequence[VerificationResult], source: str) -> None:
+    at = ctx.clock()
+    rows = ({"at": at, "actor": ctx.actor, "source": source, "reference": r.reference[:1024], "digest": r.digest,
+             "result": r.result, "reason": r.reason[:1000], "matched_keys": r.matched_keys,
+             "duration_ms": r.duration_ms, "bypass_id": r.bypass_id,
+             "details": {"platform_digest": r.platform_digest,
+                         "signatures": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
+                                         "key": c.key_fingerprint} for c in r.signatures[:20]]}}
+            for r in results)
+    with ctx.store.write() as db:
+        record_verifications(db, rows)

@@ -1,0 +1,40 @@
+"""State shared by the verifications of one `verify_images` call: registry connections per host,
+the process cache, the limits."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from core.registry.cache import CachedSource, RegistryCache, cache_for
+from core.registry.client import open_registry
+from core.registry.reference import ImageReference
+
+
+class VerifySession:
+    def __init__(self, ctx: Any, *, allow_http: bool = False) -> None:
+        self.ctx = ctx
+        self.limits = ctx.config.limits
+        self.cache: RegistryCache = cache_for(ctx)
+        self.allow_http = allow_http
+        self._sources: dict[str, CachedSource] = {}
+        self._lock = threading.Lock()
+
+    def source_for(self, ref: ImageReference) -> CachedSource:
+        """One (cached, connection-pooling) source per registry host or layout directory."""
+        key = ref.name if ref.is_layout else ref.registry
+        with self._lock:
+            source = self._sources.get(key)
+            if source is None:
+                source = CachedSource(open_registry(self.ctx, ref, allow_http=self.allow_http), self.cache)
+                self._sources[key] = source
+            return source
+
+    def request_count(self) -> int:
+        return sum(getattr(s.source, "requests", 0) for s in self._sources.values())
+
+    def close(self) -> None:
+        with self._lock:
+            for source in self._sources.values():
+                source.close()
+            self._sources.clear()
