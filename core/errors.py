@@ -116,6 +116,15 @@ class ClusterError(ExternalError):
     pass
 
 
+class ClusterRefused(ClusterError):
+    """The cluster's API answered with an error status (403 Forbidden, 404 for a kind it does not serve)."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
 class AwsError(ExternalError):
     pass
 
