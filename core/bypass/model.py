@@ -156,3 +156,15 @@ def bypass_from_row(row: dict[str, Any], decisions: tuple[Decision, ...] = ()) -
 
 def decision_from_row(row: dict[str, Any]) -> Decision:
     return Decision(approver=row["approver"], decision=row["decision"], reason=row["reason"], at=parse_iso(row["at"]))
+
+
+@dataclass(frozen=True)
+class BypassOutcome:
+    """What an action did: the bypass as it now stands, and a warning when the cluster side lagged
+    (e.g. the PolicyException could not be created or deleted yet)."""
+
+    bypass: Bypass
+    warning: str = ""
+
+    def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        return {"bypass": self.bypass.as_dict(now), "warning": self.warning}

@@ -13,14 +13,19 @@ import secrets
 from dataclasses import replace
 from datetime import timedelta
 
-from core.bypass.model import GRANTED_STATES, Bypass, BypassState, ScopeKind
-from core.bypass.records import select_bypasses
+from typing import Any
+
+from core.bypass.cluster_exceptions import create_exception, delete_exception, exception_ref, split_ref
+from core.bypass.kyverno_exception import policy_exception
+from core.bypass.model import GRANTED_STATES, Bypass, BypassOutcome, BypassState, ScopeKind
+from core.bypass.records import MAX_LISTED, load_bypass, select_bypasses, set_state
 from core.bypass.targets import cluster_key, require_cluster
-from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_scope,
-                                    validate_ticket)
+from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_reason,
+                                    validate_scope, validate_ticket)
 from core.clock import iso
 from core.context import SignetContext
-from core.errors import InputError
+from core.errors import InputError, InvalidState, PermissionDenied, SignetError
+from core.identity import Role
 
 AUDIT_PREFIX = "bypass."
 
@@ -98,3 +103,195 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
                    "request_expires_at": iso(expires)})
         (created,) = select_bypasses(db.conn, "id = ?", (bypass_id,), limit=1)
     return created
+
+
+def get_bypass(ctx: SignetContext, bypass_id: str) -> Bypass:
+    with ctx.store.read() as db:
+        return load_bypass(db.conn, bypass_id)
+
+
+def list_bypasses(ctx: SignetContext, *, include_closed: bool = False, limit: int = MAX_LISTED) -> list[Bypass]:
+    """Open bypasses (requested, approved, active), or all of them with `include_closed`; newest first.
+
+    Rows are as stored: use `Bypass.effective_state(now)` to see an end that passed before the reaper ran.
+    """
+    with ctx.store.read() as db:
+        if include_closed:
+            return select_bypasses(db.conn, limit=limit)
+        states = (BypassState.REQUESTED.value, *(s.value for s in GRANTED_STATES))
+        return select_bypasses(db.conn, "state IN (?, ?, ?)", states, limit=limit)
+
+
+def _settle(ctx: SignetContext, conn, bypass_id: str) -> Bypass:
+    """Load a bypass inside a write transaction, first recording a lapse or expiry that is due."""
+    bypass = load_bypass(conn, bypass_id)
+    now = ctx.clock()
+    due = bypass.effective_state(now)
+    if due is not bypass.state:
+        close_bypass(ctx, conn, bypass, due, reason="request not approved in time" if due is BypassState.LAPSED
+               else "end of the approved window")
+        bypass = load_bypass(conn, bypass_id)
+    return bypass
+
+
+def close_bypass(ctx: SignetContext, conn, bypass: Bypass, state: BypassState, *, reason: str,
+           extra: dict[str, Any] | None = None) -> None:
+    now = ctx.clock()
+    set_state(conn, bypass.id, state, closed_at=iso(now), closed_by=ctx.actor, close_reason=reason)
+    ctx.audit(AUDIT_PREFIX + _ACTIONS[state], subject_of(bypass.id),
+              {"from": bypass.state.value, "to": state.value, "reason": reason, **(extra or {})})
+
+
+_ACTIONS = {BypassState.LAPSED: "lapse", BypassState.EXPIRED: "expire", BypassState.REVOKED: "revoke",
+            BypassState.DENIED: "deny"}
+
+
+def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
+    """Record the current identity's approval; on reaching the threshold the bypass is granted.
+
+    Refused for the requester (no self-approval), for anyone without the approver role, twice for
+    the same person, and for anything but a pending request. The window starts at the approval that
+    reaches the threshold. For cluster scope the PolicyException is then created; if the cluster
+    cannot be reached the bypass stays `approved` (Signet honours it for its window) with the
+    exception pending, the outcome carries a warning, and `reap` retries the creation.
+    """
+    ctx.require_write(Role.APPROVER, action="approving a bypass")
+    threshold = ctx.config.policy.bypass_approvals
+    refusal: SignetError | None = None
+    with ctx.store.write() as db:
+        bypass = _settle(ctx, db.conn, bypass_id)
+        refusal = _decision_refusal(ctx, bypass, "approve")
+        if refusal is None:
+            now = ctx.clock()
+            db.conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
+                            " VALUES (?, ?, 'approve', NULL, ?)", (bypass.id, ctx.actor, iso(now)))
+            approvals = len(bypass.approvers) + 1
+            details: dict[str, Any] = {"approvals": approvals, "threshold": threshold}
+            if approvals >= threshold:
+                ends = now + timedelta(seconds=bypass.duration_seconds)
+                set_state(db.conn, bypass.id, BypassState.APPROVED, approved_at=iso(now), starts_at=iso(now),
+                          ends_at=iso(ends))
+                details.update({"from": bypass.state.value, "to": BypassState.APPROVED.value,
+                                "starts_at": iso(now), "ends_at": iso(ends)})
+            ctx.audit(AUDIT_PREFIX + "approve", subject_of(bypass.id), details)
+            bypass = load_bypass(db.conn, bypass.id)
+    if refusal is not None:
+        raise refusal
+    if bypass.state is BypassState.APPROVED:
+        return activate(ctx, bypass)
+    return BypassOutcome(bypass)
+
+
+def deny_bypass(ctx: SignetContext, bypass_id: str, *, reason: str) -> BypassOutcome:
+    """An approver refuses a pending request, with a reason; one denial closes it."""
+    ctx.require_write(Role.APPROVER, action="denying a bypass")
+    reason = validate_reason(reason, required=True)
+    refusal: SignetError | None = None
+    with ctx.store.write() as db:
+        bypass = _settle(ctx, db.conn, bypass_id)
+        refusal = _decision_refusal(ctx, bypass, "deny", allow_requester=True)
+        if refusal is None:
+            db.conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
+                            " VALUES (?, ?, 'deny', ?, ?)", (bypass.id, ctx.actor, reason, iso(ctx.clock())))
+            close_bypass(ctx, db.conn, bypass, BypassState.DENIED, reason=reason)
+            bypass = load_bypass(db.conn, bypass.id)
+    if refusal is not None:
+        raise refusal
+    return BypassOutcome(bypass)
+
+
+def _decision_refusal(ctx: SignetContext, bypass: Bypass, verb: str, *,
+                      allow_requester: bool = False) -> SignetError | None:
+    if bypass.state is not BypassState.REQUESTED:
+        return InvalidState(f"bypass {bypass.id} is {bypass.state.value}; only a requested bypass can be "
+                            f"{'approved' if verb == 'approve' else 'denied'}")
+    if not allow_requester and bypass.requester == ctx.actor:
+        return PermissionDenied(f"'{ctx.actor}' requested bypass {bypass.id} and cannot approve it")
+    if any(d.approver == ctx.actor for d in bypass.decisions):
+        return InvalidState(f"'{ctx.actor}' has already decided on bypass {bypass.id}")
+    return None
+
+
+def activate(ctx: SignetContext, bypass: Bypass) -> BypassOutcome:
+    """Put a granted bypass in force: Lambda scope at once, cluster scope once its PolicyException exists."""
+    warning = ""
+    applied: str | None = None
+    if bypass.scope.kind is ScopeKind.CLUSTER:
+        cluster = require_cluster(ctx, bypass.scope.cluster or "")
+        doc = policy_exception(bypass, ctx.config.policy)
+        try:
+            create_exception(ctx, cluster, doc)
+            applied = exception_ref(cluster, doc["metadata"]["namespace"], doc["metadata"]["name"])
+        except SignetError as exc:
+            warning = (f"PolicyException not created ({exc}); the cluster still enforces signatures for this "
+                       "workload. Signet honours the bypass until its end; `signet bypass reap` retries.")
+    stale = False
+    with ctx.store.write() as db:
+        current = load_bypass(db.conn, bypass.id)
+        if warning:
+            ctx.audit(AUDIT_PREFIX + "exception_pending", subject_of(bypass.id), {"error": warning})
+        elif current.state is BypassState.APPROVED and current.honoured_at(ctx.clock()):
+            set_state(db.conn, bypass.id, BypassState.ACTIVE, exception_ref=applied)
+            ctx.audit(AUDIT_PREFIX + "activate", subject_of(bypass.id),
+                      {"from": current.state.value, "to": BypassState.ACTIVE.value, "exception": applied})
+        else:
+            stale = applied is not None  # revoked or ended while we were creating it
+        current = load_bypass(db.conn, bypass.id)
+    if stale:
+        remove_exception(ctx, current, applied)
+    return BypassOutcome(current, warning)
+
+
+def revoke_bypass(ctx: SignetContext, bypass_id: str, *, reason: str = "") -> BypassOutcome:
+    """End a granted bypass early: allowed to its requester and to any approver.
+
+    Signet stops honouring it when this commits; the PolicyException is deleted afterwards (a
+    failure is a warning: the TTL label and the reaper still remove it).
+    """
+    ctx.require_write(None, action="revoking a bypass")
+    reason = validate_reason(reason, required=False) or "revoked"
+    refusal: SignetError | None = None
+    with ctx.store.write() as db:
+        bypass = _settle(ctx, db.conn, bypass_id)
+        if bypass.state not in GRANTED_STATES:
+            refusal = InvalidState(f"bypass {bypass.id} is {bypass.state.value}; only an approved or active "
+                                   "bypass can be revoked")
+        elif ctx.actor != bypass.requester and not ctx.principal.has(Role.APPROVER):
+            refusal = PermissionDenied(f"only the requester or an approver can revoke bypass {bypass.id}")
+        else:
+            close_bypass(ctx, db.conn, bypass, BypassState.REVOKED, reason=reason)
+            bypass = load_bypass(db.conn, bypass.id)
+    if refusal is not None:
+        raise refusal
+    return BypassOutcome(bypass, remove_exception(ctx, bypass, bypass.exception_ref))
+
+
+def remove_exception(ctx: SignetContext, bypass: Bypass, ref: str | None) -> str:
+    """Delete the bypass's PolicyException (ref "<context>/<namespace>/<name>") and audit it;
+    returns a warning when that failed."""
+    if not ref:
+        return ""
+    context, namespace, name = split_ref(ref)
+    try:
+        deleted = delete_exception(ctx, require_cluster(ctx, context), namespace, name)
+    except SignetError as exc:
+        with ctx.store.write():
+            ctx.audit(AUDIT_PREFIX + "exception_delete_failed", subject_of(bypass.id), {"exception": ref,
+                                                                                      "error": str(exc)})
+        return (f"PolicyException {ref} not deleted yet ({exc}); Kyverno's TTL label and "
+                "`signet bypass reap` remove it")
+    with ctx.store.write():
+        ctx.audit(AUDIT_PREFIX + "exception_delete", subject_of(bypass.id),
+                  {"exception": ref, "found": deleted})
+    return ""
+
+
+def settle_due(ctx: SignetContext) -> list[Bypass]:
+    """Record every lapse and expiry that is due now (one transaction); returns the bypasses closed."""
+    stamp = iso(ctx.clock())
+    with ctx.store.write() as db:
+        due = select_bypasses(
+            db.conn, "(state = ? AND request_expires_at <= ?) OR (state IN (?, ?) AND ends_at <= ?)",
+            (BypassState.REQUESTED.value, stamp, *(s.value for s in GRANTED_STATES), stamp))
+        closed = [_settle(ctx, db.conn, b.id) for b in due]
+    return closed

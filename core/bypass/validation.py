@@ -20,6 +20,7 @@ MIN_JUSTIFICATION_LETTERS = 10
 MIN_DISTINCT_CHARS = 8
 MAX_JUSTIFICATION = 2000
 MIN_DURATION_SECONDS = 60
+MAX_REASON = 500
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # DNS-1123 label (namespaces) and subdomain (workload names).
@@ -36,12 +37,12 @@ EVERYTHING = {"*", "all", "any", "everything", "_all", "-"}
 
 
 def validate_digest(digest: str) -> str:
-    text = (digest or "").strip()
+    text = digest or ""
     if text.lower() in EVERYTHING or any(c in text for c in "*?["):
         raise InputError("bypass scope refuses wildcards and 'all': give one image digest sha256:<64 hex>")
     if "@" in text or (":" in text and not text.startswith("sha256:")):
         raise InputError(f"'{_shown(text)}' is an image reference or tag; a bypass names one digest sha256:<64 hex>")
-    if not DIGEST.match(text):
+    if not DIGEST.fullmatch(text):
         raise InputError(f"'{_shown(text)}' is not an image digest (sha256: followed by 64 lowercase hex)")
     return text
 
@@ -54,7 +55,7 @@ def _name(value: str | None, pattern: re.Pattern[str], what: str) -> str:
         raise InputError(f"{what} contains control characters")
     if text.lower() in EVERYTHING or any(c in text for c in "*?[]{}"):
         raise InputError(f"{what} '{_shown(text)}': wildcards and 'all' are refused; name exactly one")
-    if not pattern.match(text):
+    if not pattern.fullmatch(text):
         raise InputError(f"{what} '{_shown(text)}' is not a valid name")
     return text
 
@@ -96,7 +97,7 @@ def validate_ticket(ticket: str | None) -> str:
     value = (ticket or "").strip()
     if not value:
         raise InputError("a ticket or incident reference is required (e.g. INC-1234)")
-    if has_control_chars(value) or not TICKET.match(value):
+    if has_control_chars(value) or not TICKET.fullmatch(value):
         raise InputError(f"ticket '{_shown(value)}' is not a reference like INC-1234 or an https:// link")
     return value
 
@@ -113,6 +114,16 @@ def validate_duration(duration: str | int, policy: PolicyConfig) -> int:
         raise InputError(f"duration {seconds}s is over the configured maximum of {policy.max_bypass_seconds}s "
                          "(policy.max_bypass_duration)")
     return seconds
+
+
+def validate_reason(reason: str | None, *, required: bool) -> str:
+    """A deny or revoke reason: plain one-paragraph text."""
+    value = (reason or "").strip()
+    if required and not value:
+        raise InputError("a reason is required")
+    if has_control_chars(value) or len(value) > MAX_REASON:
+        raise InputError(f"reason must be plain text of at most {MAX_REASON} characters")
+    return value
 
 
 def _shown(text: str) -> str:
