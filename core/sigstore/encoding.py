@@ -1,0 +1,81 @@
+"""Strict decoding of the few wire encodings Sigstore JSON uses (base64, int64-as-string, RFC 3339)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timezone
+
+from core.errors import CheckFailed
+
+MAX_INT64 = 2**63 - 1
+
+
+def b64(value: object, what: str, *, max_bytes: int = 1024 * 1024) -> bytes:
+    """Standard base64 (padded). Line breaks are skipped, as Go's decoder does (some signers wrap).
+    Anything else is an error naming the field."""
+    if not isinstance(value, str) or not value:
+        raise CheckFailed(f"{what}: expected a base64 string")
+    if len(value) > (max_bytes * 4) // 3 + 4:
+        raise CheckFailed(f"{what}: larger than {max_bytes} bytes")
+    try:
+        return base64.b64decode(value.replace("\n", "").replace("\r", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise CheckFailed(f"{what}: not valid base64") from None
+
+
+def int64(value: object, what: str) -> int:
+    """protobuf JSON writes int64 as a decimal string; classic bundles as a JSON number."""
+    if isinstance(value, bool):
+        raise CheckFailed(f"{what}: expected an integer")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= MAX_INT64:
+        raise CheckFailed(f"{what}: expected a non-negative int64")
+    return value
+
+
+def rfc3339(value: object, what: str) -> datetime:
+    if not isinstance(value, str) or len(value) > 64:
+        raise CheckFailed(f"{what}: expected an RFC 3339 time")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CheckFailed(f"{what}: not an RFC 3339 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise CheckFailed(f"{what}: time without a zone")
+    return parsed.astimezone(timezone.utc)
+
+
+def obj(value: object, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise CheckFailed(f"{what}: expected a JSON object")
+    return value
+
+
+def text(value: object, what: str, *, max_len: int = 4096) -> str:
+    if not isinstance(value, str) or len(value) > max_len:
+        raise CheckFailed(f"{what}: expected a string of at most {max_len} characters")
+    return value
+
+
+def load_json(data: bytes, what: str, *, max_bytes: int) -> object:
+    """Parse JSON refusing oversized input and duplicate keys (Go keeps the last one, we keep none)."""
+    if len(data) > max_bytes:
+        raise CheckFailed(f"{what}: larger than {max_bytes} bytes")
+
+    def no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+        result: dict = {}
+        for key, value in pairs:
+            if key in result:
+                raise CheckFailed(f"{what}: duplicate JSON key {key[:60]!r}")
+            result[key] = value
+        return result
+
+    try:
+        return json.loads(data, object_pairs_hook=no_duplicates)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, CheckFailed):
+            raise
+        raise CheckFailed(f"{what}: not valid JSON") from None
