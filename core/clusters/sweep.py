@@ -1,0 +1,210 @@
+"""Sweep: verify what really runs in the clusters, once per unique image, and say where it runs.
+
+1. Read every target cluster's inventory (concurrently; unreachable clusters and refused
+   namespaces are reported, and make the sweep fail, but never hide the other clusters).
+2. Verify each unique `repository@running-digest` once through `verify_images` (bounded,
+   concurrent, cached). The spec's repository is used because that is where its signatures live.
+3. Each workload container inherits its image's result. A container that is not verified is
+   checked against active bypasses for exactly its cluster, namespace and workload: covered ones
+   become `bypassed` with the bypass id (never `verified`).
+4. History rows (source `sweep`) are written in one transaction: one per cluster, namespace,
+   image and result, carrying the sweep id and the workloads. The clusters table records when each
+   cluster was last seen and its last error (metrics read both).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from core.bypass.service import active_bypass_for
+from core.clock import iso
+from core.clusters.inventory import ClusterInventory, ClusterTarget, read_inventories, running_reference
+from core.history.records import RESULTS, record_verifications
+from core.verify.policy import TrustPolicy
+from core.verify.service import verify_images
+
+NO_DIGEST_REASON = "no registry digest reported for this container (not started yet, or a local image ID)"
+
+
+@dataclass(frozen=True)
+class SweepFinding:
+    """One container of one workload in one namespace (replicas folded together). `cluster` is the
+    kube context: the name bypasses, history and metrics use."""
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    image: str
+    reference: str | None       # repository@digest verified, None when no running digest is known
+    digest: str | None
+    result: str
+    reason: str
+    pods: int
+    matched_keys: tuple[str, ...] = ()
+    bypass_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "namespace": self.namespace,
+                "workload_kind": self.workload_kind, "workload": self.workload, "container": self.container,
+                "image": self.image, "reference": self.reference, "digest": self.digest, "result": self.result,
+                "reason": self.reason, "pods": self.pods, "matched_keys": list(self.matched_keys),
+                "bypass_id": self.bypass_id}
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    cluster: str
+    context: str
+    reachable: bool
+    error: str = ""
+    forbidden_namespaces: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    pods: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.reachable and not self.forbidden_namespaces and not self.warnings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "context": self.context, "reachable": self.reachable, "error": self.error,
+                "forbidden_namespaces": list(self.forbidden_namespaces), "warnings": list(self.warnings),
+                "pods": self.pods}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    sweep_id: str
+    at: str
+    duration_s: float
+    unique_images: int
+    clusters: tuple[ClusterStatus, ...]
+    findings: tuple[SweepFinding, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True only when every cluster was read completely and every container is verified."""
+        return all(c.complete for c in self.clusters) and all(f.result == "verified" for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        counts = Counter(f.result for f in self.findings)
+        return {r: counts.get(r, 0) for r in RESULTS}
+
+    def by_namespace(self) -> list[dict[str, Any]]:
+        return _summary(self.findings, lambda f: (f.cluster, f.namespace), ("cluster", "namespace"))
+
+    def by_workload(self) -> list[dict[str, Any]]:
+        return _summary(self.findings, lambda f: (f.cluster, f.namespace, f.workload_kind, f.workload),
+                        ("cluster", "namespace", "workload_kind", "workload"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sweep_id": self.sweep_id, "at": self.at, "ok": self.ok, "duration_s": round(self.duration_s, 3),
+                "unique_images": self.unique_images, "counts": self.counts(),
+                "clusters": [c.as_dict() for c in self.clusters], "namespaces": self.by_namespace(),
+                "workloads": self.by_workload(), "findings": [f.as_dict() for f in self.findings]}
+
+
+def _summary(findings: Sequence[SweepFinding], key: Callable[[SweepFinding], tuple], names: tuple[str, ...]
+             ) -> list[dict[str, Any]]:
+    groups: dict[tuple, Counter] = defaultdict(Counter)
+    for f in findings:
+        groups[key(f)][f.result] += 1
+    return [{**dict(zip(names, k)), **{r: counts.get(r, 0) for r in RESULTS}} for k, counts in sorted(groups.items())]
+
+
+def run_sweep(ctx: Any, policy: TrustPolicy, targets: Sequence[ClusterTarget], *,
+              namespaces: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None,
+              allow_http: bool = False) -> SweepReport:
+    started = time.perf_counter()
+    sweep_id = "sweep_" + secrets.token_hex(6)
+    inventories = read_inventories(ctx.config, targets, namespaces=namespaces)
+    groups = _group_containers(inventories)
+    references = sorted({g["reference"] for g in groups.values() if g["reference"]})
+    results = verify_images(ctx, references, policy, source="sweep", progress=progress, record=False,
+                            allow_http=allow_http) if references else []
+    by_reference = dict(zip(references, results))
+    findings = tuple(_finding(ctx, g, by_reference) for _, g in sorted(groups.items()))
+    report = SweepReport(sweep_id=sweep_id, at=iso(ctx.clock()), duration_s=time.perf_counter() - started,
+                         unique_images=len(references), clusters=tuple(_status(inv) for inv in inventories),
+                         findings=findings)
+    _record(ctx, report, targets)
+    return report
+
+
+def _group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, dict[str, Any]]:
+    groups: dict[tuple, dict[str, Any]] = {}
+    for inv in inventories:
+        for pod in inv.pods:
+            for c in pod.containers:
+                reference = running_reference(c)
+                key = (inv.context, pod.namespace, pod.workload_kind, pod.workload, c.container, c.image,
+                       reference or "")
+                group = groups.setdefault(key, {"cluster": inv.context,
+                                                "namespace": pod.namespace, "workload_kind": pod.workload_kind,
+                                                "workload": pod.workload, "container": c.container, "image": c.image,
+                                                "reference": reference, "digest": c.running_digest, "pods": 0})
+                group["pods"] += 1
+    return groups
+
+
+def _finding(ctx: Any, g: dict[str, Any], by_reference: dict) -> SweepFinding:
+    verdict = by_reference.get(g["reference"]) if g["reference"] else None
+    if verdict is None:
+        result, reason, matched = "error", NO_DIGEST_REASON, ()
+    else:
+        result, reason, matched = verdict.result, verdict.reason, verdict.matched_keys
+    bypass_id = None
+    if result != "verified" and g["digest"]:
+        bypass = active_bypass_for(ctx, digest=g["digest"], cluster=g["cluster"], namespace=g["namespace"],
+                                   workload=g["workload"])
+        if bypass is not None:
+            result, reason, bypass_id = "bypassed", f"not verified ({result}: {reason}); covered by bypass " \
+                                                    f"{bypass.id}", bypass.id
+    return SweepFinding(cluster=g["cluster"], namespace=g["namespace"],
+                        workload_kind=g["workload_kind"], workload=g["workload"], container=g["container"],
+                        image=g["image"], reference=g["reference"], digest=g["digest"], result=result,
+                        reason=reason, pods=g["pods"], matched_keys=tuple(matched), bypass_id=bypass_id)
+
+
+def _status(inv: ClusterInventory) -> ClusterStatus:
+    return ClusterStatus(cluster=inv.cluster, context=inv.context, reachable=inv.reachable, error=inv.error,
+                         forbidden_namespaces=inv.forbidden, warnings=inv.warnings, pods=len(inv.pods))
+
+
+def _record(ctx: Any, report: SweepReport, targets: Sequence[ClusterTarget]) -> None:
+    rows: dict[tuple, dict[str, Any]] = {}
+    for f in report.findings:
+        key = (f.cluster, f.namespace, f.reference or f.image, f.result, f.bypass_id)
+        row = rows.setdefault(key, {
+            "at": report.at, "actor": ctx.actor, "source": "sweep", "reference": (f.reference or f.image)[:1024],
+            "digest": f.digest, "result": f.result, "reason": f.reason[:1000], "matched_keys": f.matched_keys,
+            "duration_ms": 0.0, "bypass_id": f.bypass_id, "cluster": f.cluster, "namespace": f.namespace,
+            "details": {"sweep": report.sweep_id, "workloads": []}})
+        workloads = row["details"]["workloads"]
+        if len(workloads) < 50:  # bounded: a digest shared by hundreds of workloads keeps the first 50
+            workloads.append(f"{f.workload_kind}/{f.workload}:{f.container}")
+    kubeconfigs = {t.context: t.kubeconfig for t in targets}
+    with ctx.store.write() as db:
+        record_verifications(db, rows.values())
+        for c in report.clusters:
+            db.conn.execute(
+                "INSERT INTO clusters (context, kubeconfig, last_seen_at, last_error, created_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(context) DO UPDATE SET last_seen_at = COALESCE(excluded.last_seen_at, last_seen_at), "
+                "last_error = excluded.last_error",
+                (c.context, kubeconfigs.get(c.context), report.at if c.reachable else None, _problem(c),
+                 report.at))
+
+
+def _problem(c: ClusterStatus) -> str | None:
+    """What kept a cluster from being read completely, for the clusters table (None when nothing did)."""
+    if c.complete:
+        return None
+    parts = [c.error] if c.error else []
+    if c.forbidden_namespaces:
+        parts.append("forbidden namespaces: " + ", ".join(c.forbidden_namespaces))
+    return "; ".join(parts + list(c.warnings))[:1000]
