@@ -19,31 +19,31 @@ MAX_PATTERN = 1024
 
 @dataclass(frozen=True)
 class CertificateIdentity:
-    subject: str = ""
-    subject_regexp: str = ""
+    identity: str = ""
     issuer: str = ""
+    identity_regexp: str = ""
     issuer_regexp: str = ""
 
     def __post_init__(self) -> None:
-        if bool(self.subject) == bool(self.subject_regexp):
+        if bool(self.identity) == bool(self.identity_regexp):
             raise InputError("keyless verification needs exactly one of --certificate-identity or "
                              "--certificate-identity-regexp")
         if bool(self.issuer) == bool(self.issuer_regexp):
             raise InputError("keyless verification needs exactly one of --certificate-oidc-issuer or "
                              "--certificate-oidc-issuer-regexp")
-        for pattern in (self.subject_regexp, self.issuer_regexp):
+        for pattern in (self.identity_regexp, self.issuer_regexp):
             if pattern:
                 _compile(pattern)
 
     def matches(self, sans: tuple[str, ...], issuer: str) -> bool:
         if not _match(issuer, self.issuer, self.issuer_regexp):
             return False
-        return any(_match(san, self.subject, self.subject_regexp) for san in sans)
+        return any(_match(san, self.identity, self.identity_regexp) for san in sans)
 
     def describe(self) -> str:
-        subject = self.subject or f"~{self.subject_regexp}"
+        identity = self.identity or f"~{self.identity_regexp}"
         issuer = self.issuer or f"~{self.issuer_regexp}"
-        return f"{subject} from {issuer}"
+        return f"{identity} from {issuer}"
 
 
 def _compile(pattern: str) -> re.Pattern[str]:

@@ -17,20 +17,11 @@ from typing import Any, Sequence
 from core.crypto.public_keys import MAX_PEM_BYTES, TrustedKey, load_public_key
 from core.errors import InputError, NotFound
 from core.registry.reference import ImageReference, parse_repository
+from core.sigstore.certificate_identity import CertificateIdentity  # keyless signers (validated, matched there)
 
 COSIGN_SIGNATURE_TYPE = "cosign container image signature"
 MAX_THRESHOLD = 100
 MAX_ANNOTATIONS = 64
-
-
-@dataclass(frozen=True)
-class CertificateIdentity:
-    """A keyless signer we accept: SAN and OIDC issuer, exact or as (anchored by the caller) regexps."""
-
-    identity: str = ""
-    issuer: str = ""
-    identity_regexp: str = ""
-    issuer_regexp: str = ""
 
 
 @dataclass(frozen=True)
