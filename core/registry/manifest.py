@@ -121,6 +121,11 @@ def parse_descriptor(item: Any, *, where: str) -> Descriptor:
                       raw=item)
 
 
+def referrer_descriptors(index: Manifest, max_referrers: int) -> list[dict[str, Any]]:
+    """The `manifests` of a referrers index (API answer or fallback tag), validated, as plain dicts."""
+    return [d.raw or {} for d in index.descriptors("manifests", max_count=max_referrers)]
+
+
 def _declared_type(raw: bytes) -> str:
     try:
         doc = json.loads(raw)

@@ -1,0 +1,328 @@
+"""OCI distribution API v2 client on httpx.
+
+Safety rules, all enforced here:
+- TLS verified by default (a `ca_file` may be given per registry); plain HTTP only for loopback
+  hosts, registries marked `insecure` in the config, or `--allow-http-registry`. `insecure` also
+  accepts a self-signed certificate.
+- Every request has connect/read timeouts (`limits.connect_timeout`/`read_timeout`) and every
+  operation a total deadline (`limits.total_timeout`, checked between chunks and hops).
+- Redirects are followed by hand, at most `limits.max_redirects`; Authorization is only ever sent to
+  the registry's own host, never to a host a redirect points at; an https → http redirect is refused
+  unless plain HTTP is allowed for the target.
+- Bodies are read with a byte cap whatever Content-Length says (manifests `max_manifest_bytes`,
+  blobs the caller's cap), as identity encoding only.
+- Digests are computed over the received bytes and compared with the digest asked for;
+  `Docker-Content-Digest` is never trusted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import ssl
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from core.config.model import Config
+from core.errors import ConfigError, DigestMismatch, LimitExceeded, NotFound, RegistryError
+from core.registry.auth import RegistryAuth, credentials_loader, is_loopback
+from core.registry.manifest import (ACCEPT_MANIFESTS, OCI_INDEX, Manifest, loads_strict, referrer_descriptors,
+                                   sha256_digest)
+from core.registry.reference import DIGEST_RE, DOCKER_HUB, ImageReference
+from core.registry.transport import read_capped
+
+DOCKER_HUB_API = "registry-1.docker.io"
+MAX_LIST_PAGES = 1000
+MAX_LIST_ITEMS = 100_000
+MAX_LIST_BYTES = 4 * 1024 * 1024
+PAGE_SIZE = 1000
+MAX_ERROR_BODY = 16 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class HttpRegistry:
+    """One registry host. Thread-safe: verify workers share it (and its connection pool)."""
+
+    def __init__(self, host: str, *, config: Config, allow_http: bool = False) -> None:
+        self.name = host
+        self.limits = config.limits
+        reg = config.registry_for(host)
+        self.api_host = DOCKER_HUB_API if host == DOCKER_HUB else host
+        self.http_allowed = is_loopback(self.api_host) or allow_http or bool(reg and reg.insecure)
+        self.scheme = self._scheme(reg.url if reg else "")
+        # allowed plain HTTP but not told which: try TLS first once, like docker's insecure registries
+        self._probe_scheme = self.http_allowed and not is_loopback(self.api_host) and not (reg and "://" in reg.url)
+        verify: Any = True
+        if reg and reg.insecure:
+            verify = False
+        elif reg and reg.ca_file:
+            try:
+                verify = ssl.create_default_context(cafile=reg.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"cannot load ca_file: {exc}", path=reg.ca_file) from None
+        self._timeout = httpx.Timeout(connect=self.limits.connect_timeout, read=self.limits.read_timeout,
+                                      write=self.limits.read_timeout, pool=self.limits.total_timeout)
+        pool = max(4, self.limits.concurrency)
+        self._client = httpx.Client(timeout=self._timeout, verify=verify, follow_redirects=False, trust_env=False,
+                                    limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
+        self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=self.http_allowed,
+                                  timeout=self._timeout, verify=verify)
+        self._counter = itertools.count(1)
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def _probe(self) -> None:
+        with self._lock:
+            if not self._probe_scheme:
+                return
+            try:
+                self._client.get(f"https://{self.api_host}/v2/", timeout=self.limits.connect_timeout).close()
+            except httpx.TransportError:
+                self.scheme = "http"
+            self.requests = next(self._counter)
+            self._probe_scheme = False
+
+    def _scheme(self, configured_url: str) -> str:
+        if "://" in configured_url:
+            scheme = configured_url.split("://", 1)[0].lower()
+            if scheme not in ("http", "https"):
+                raise ConfigError(f"registry URL scheme must be http or https, not '{scheme}'")
+            if scheme == "http" and not self.http_allowed:
+                raise ConfigError(f"plain HTTP to {self.name} is refused: mark the registry insecure or pass "
+                                  "--allow-http-registry")
+            return scheme
+        return "http" if is_loopback(self.api_host) else "https"
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if self._probe_scheme:
+            self._probe()
+        return f"{self.scheme}://{self.api_host}{path}"
+
+    @contextmanager
+    def _open(self, method: str, url: str, *, scope: str, headers: dict[str, str] | None = None,
+              content: bytes | None = None, deadline: float) -> Iterator[httpx.Response]:
+        """Send, answering one auth challenge and following redirects by hand; yields the open response."""
+        challenged = False
+        for hop in itertools.count():
+            if time.monotonic() > deadline:
+                raise LimitExceeded("total_timeout", f"{self.limits.total_timeout}s", f"{method} {self.name}")
+            parts = urlsplit(url)
+            own_host = parts.netloc == self.api_host
+            request_headers = {"Accept-Encoding": "identity", **(headers or {})}
+            if own_host:
+                authorization = self._auth.header(scope)
+                if authorization:
+                    request_headers["Authorization"] = authorization
+            try:
+                request = self._client.build_request(method, url, headers=request_headers, content=content)
+                resp = self._client.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                raise RegistryError(f"{self.name}: timed out ({type(exc).__name__})") from None
+            except httpx.HTTPError as exc:
+                raise RegistryError(f"{self.name}: {type(exc).__name__}: {str(exc)[:200]}") from None
+            self.requests = next(self._counter)
+            if resp.status_code == 401 and own_host and not challenged:
+                challenge = resp.headers.get("www-authenticate", "")
+                resp.close()
+                self._auth.on_challenge(challenge, scope)
+                challenged = True
+                continue
+            if resp.status_code in _REDIRECTS:
+                location = resp.headers.get("location", "")
+                resp.close()
+                if hop >= self.limits.max_redirects:
+                    raise LimitExceeded("max_redirects", self.limits.max_redirects, f"{method} {self.name}")
+                url = self._redirect_target(url, location)
+                if resp.status_code == 303:
+                    method, content = "GET", None
+                continue
+            try:
+                yield resp
+            finally:
+                resp.close()
+            return
+
+    def _redirect_target(self, current: str, location: str) -> str:
+        if not location:
+            raise RegistryError(f"{self.name}: redirect without a Location")
+        target = urljoin(current, location)
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or parts.username or parts.password:
+            raise RegistryError(f"{self.name}: refusing redirect to '{target[:120]}'")
+        if parts.scheme == "http" and not (self.http_allowed or is_loopback(parts.netloc)):
+            raise RegistryError(f"{self.name}: refusing redirect to plain HTTP ({parts.netloc[:80]})")
+        return target
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.limits.total_timeout
+
+    def _fail(self, resp: httpx.Response, what: str, deadline: float) -> RegistryError:
+        code = resp.status_code
+        detail = ""
+        try:
+            body = json.loads(read_capped(resp, MAX_ERROR_BODY, what="error body", deadline=deadline))
+            errors = body.get("errors") if isinstance(body, dict) else None
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+                detail = f": {str(errors[0].get('code', ''))[:40]} {str(errors[0].get('message', ''))[:120]}"
+        except (ValueError, RegistryError):
+            pass
+        if code == 404:
+            return NotFound(f"{what} not found on {self.name}{detail}")
+        if code in (401, 403):
+            return RegistryError(f"{self.name} refused access to {what} (HTTP {code}){detail}")
+        return RegistryError(f"{self.name} answered HTTP {code} for {what}{detail}")
+
+    @staticmethod
+    def _scope(repository: str, push: bool = False) -> str:
+        return f"repository:{repository}:{'pull,push' if push else 'pull'}"
+
+    # --- API ------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        deadline = self._deadline()
+        with self._open("GET", self._url("/v2/"), scope="", deadline=deadline) as resp:
+            if resp.status_code != 200:
+                raise self._fail(resp, "the v2 API", deadline)
+
+    def resolve(self, ref: ImageReference) -> Manifest:
+        return self.get_manifest(ref.repository, ref.digest or ref.tag or "latest")
+
+    def get_manifest(self, repository: str, tag_or_digest: str) -> Manifest:
+        deadline = self._deadline()
+        what = f"manifest {repository}:{tag_or_digest}"
+        url = self._url(f"/v2/{repository}/manifests/{tag_or_digest}")
+        with self._open("GET", url, scope=self._scope(repository), headers={"Accept": ACCEPT_MANIFESTS},
+                        deadline=deadline) as resp:
+            if resp.status_code != 200:
+                raise self._fail(resp, what, deadline)
+            raw = read_capped(resp, self.limits.max_manifest_bytes, what="max_manifest_bytes", deadline=deadline)
+            header_type = resp.headers.get("content-type", "").split(";", 1)[0].strip()
+        manifest = Manifest.from_bytes(raw, "")
+        if not manifest.media_type:
+            manifest = Manifest(raw=raw, media_type=header_type, digest=manifest.digest)
+        if DIGEST_RE.match(tag_or_digest) and manifest.digest != tag_or_digest:
+            raise DigestMismatch(f"{self.name} served {what} whose bytes hash to {manifest.digest}")
+        return manifest
+
+    def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
+        if not DIGEST_RE.match(digest):
+            raise RegistryError(f"'{digest[:80]}' is not a sha256 digest")
+        deadline = self._deadline()
+        with self._open("GET", self._url(f"/v2/{repository}/blobs/{digest}"), scope=self._scope(repository),
+                        deadline=deadline) as resp:
+            if resp.status_code != 200:
+                raise self._fail(resp, f"blob {digest[:19]}", deadline)
+            data = read_capped(resp, max_bytes, what=f"blob {digest[:19]} (cap {max_bytes} bytes)", deadline=deadline)
+        if sha256_digest(data) != digest:
+            raise DigestMismatch(f"{self.name} served blob {digest[:19]} whose bytes hash to {sha256_digest(data)[:19]}")
+        return data
+
+    def blob_exists(self, repository: str, digest: str, *, push: bool = False) -> bool:
+        deadline = self._deadline()
+        with self._open("HEAD", self._url(f"/v2/{repository}/blobs/{digest}"),
+                        scope=self._scope(repository, push), deadline=deadline) as resp:
+            if resp.status_code == 200:
+                return True
+            if resp.status_code == 404:
+                return False
+            raise self._fail(resp, f"blob {digest[:19]}", deadline)
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        digest = sha256_digest(data)
+        if self.blob_exists(repository, digest, push=True):
+            return digest
+        deadline = self._deadline()
+        scope = self._scope(repository, push=True)
+        with self._open("POST", self._url(f"/v2/{repository}/blobs/uploads/"), scope=scope,
+                        headers={"Content-Length": "0"}, deadline=deadline) as resp:
+            if resp.status_code not in (202, 201):
+                raise self._fail(resp, f"upload to {repository}", deadline)
+            location = resp.headers.get("location", "")
+        if not location:
+            raise RegistryError(f"{self.name}: upload started without a Location")
+        target = self._redirect_target(self._url(f"/v2/{repository}/blobs/uploads/"), location)
+        target += ("&" if "?" in target else "?") + f"digest={digest}"
+        with self._open("PUT", target, scope=scope, content=data,
+                        headers={"Content-Type": "application/octet-stream"}, deadline=deadline) as resp:
+            if resp.status_code not in (201, 204):
+                raise self._fail(resp, f"upload of blob {digest[:19]}", deadline)
+        return digest
+
+    def put_manifest(self, repository: str, tag_or_digest: str, raw: bytes, media_type: str) -> str:
+        if len(raw) > self.limits.max_manifest_bytes:
+            raise LimitExceeded("max_manifest_bytes", len(raw))
+        deadline = self._deadline()
+        with self._open("PUT", self._url(f"/v2/{repository}/manifests/{tag_or_digest}"),
+                        scope=self._scope(repository, push=True), content=raw,
+                        headers={"Content-Type": media_type}, deadline=deadline) as resp:
+            if resp.status_code not in (201, 200, 204):
+                raise self._fail(resp, f"manifest {repository}:{tag_or_digest}", deadline)
+        return sha256_digest(raw)
+
+    def list_tags(self, repository: str) -> list[str]:
+        return self._paged(f"/v2/{repository}/tags/list?n={PAGE_SIZE}", "tags", self._scope(repository))
+
+    def catalog(self) -> list[str]:
+        return self._paged(f"/v2/_catalog?n={PAGE_SIZE}", "repositories", "registry:catalog:*")
+
+    def _paged(self, first: str, field: str, scope: str) -> list[str]:
+        items: list[str] = []
+        url: str | None = self._url(first)
+        for _ in range(MAX_LIST_PAGES):
+            if url is None:
+                return items
+            deadline = self._deadline()
+            with self._open("GET", url, scope=scope, deadline=deadline) as resp:
+                if resp.status_code != 200:
+                    raise self._fail(resp, field, deadline)
+                doc = loads_strict(read_capped(resp, MAX_LIST_BYTES, what=f"{field} page", deadline=deadline),
+                                   what=f"{field} page")
+                link = resp.headers.get("link", "")
+            values = doc.get(field) if isinstance(doc, dict) else None
+            if values is None:
+                values = []
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise RegistryError(f"{self.name}: '{field}' is not a list of strings")
+            items.extend(values)
+            if len(items) > MAX_LIST_ITEMS:
+                raise LimitExceeded(f"{field} listed", len(items), f"at most {MAX_LIST_ITEMS}")
+            url = self._next_page(url, link)
+        raise LimitExceeded(f"{field} pages", MAX_LIST_PAGES)
+
+    def _next_page(self, current: str, link: str) -> str | None:
+        """RFC 5988 `Link: </v2/...?last=x>; rel="next"`, only to this registry's own host."""
+        if 'rel="next"' not in link or "<" not in link:
+            return None
+        target = urljoin(current, link[link.index("<") + 1:link.index(">")])
+        if urlsplit(target).netloc != self.api_host:
+            raise RegistryError(f"{self.name}: pagination link points at another host")
+        return target
+
+    def referrers(self, repository: str, digest: str) -> list[dict[str, Any]]:
+        """OCI 1.1 referrers API; on 404 the `sha256-<hex>` fallback tag index; [] when neither exists."""
+        deadline = self._deadline()
+        with self._open("GET", self._url(f"/v2/{repository}/referrers/{digest}"), scope=self._scope(repository),
+                        headers={"Accept": OCI_INDEX}, deadline=deadline) as resp:
+            if resp.status_code == 200:
+                index = Manifest.from_bytes(read_capped(resp, self.limits.max_manifest_bytes,
+                                                        what="max_manifest_bytes", deadline=deadline), OCI_INDEX)
+            elif resp.status_code == 404:
+                index = None
+            else:
+                raise self._fail(resp, f"referrers of {digest[:19]}", deadline)
+        if index is None:
+            try:
+                index = self.get_manifest(repository, digest.replace(":", "-", 1))
+            except NotFound:
+                return []
+        return referrer_descriptors(index, self.limits.max_referrers)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,29 @@
+"""Bounded reading of HTTP answers: a byte cap that holds whatever Content-Length says, and a deadline."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from core.errors import LimitExceeded, RegistryError
+
+CHUNK = 64 * 1024
+
+
+def read_capped(resp: httpx.Response, cap: int, *, what: str, deadline: float | None = None) -> bytes:
+    """At most `cap` bytes of the body (raw, undecoded); LimitExceeded beyond, or past `deadline`."""
+    if resp.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+        # we asked for identity; decompressing would make the cap meaningless (zip bombs)
+        raise RegistryError(f"{what}: server sent a compressed answer ({resp.headers['content-encoding'][:40]})")
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise LimitExceeded(what, int(declared), f"cap is {cap} bytes")
+    data = bytearray()
+    for chunk in resp.iter_raw(CHUNK):
+        data += chunk
+        if len(data) > cap:
+            raise LimitExceeded(what, f"more than {cap} bytes", "body longer than the cap")
+        if deadline is not None and time.monotonic() > deadline:
+            raise LimitExceeded("total_timeout", f"{what} still downloading")
+    return bytes(data)
