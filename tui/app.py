@@ -1,21 +1,96 @@
-"""The Signet console (Textual)."""
+"""The Signet console (Textual): one view at a time, switched with `:`, all work in workers."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from pathlib import Path
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from core.context import SignetContext
+from core.errors import SignetError
+from tui.commands import SignetCommands
+from tui.screens import match_view, view_class
+from tui.screens.base import ViewScreen
+from tui.screens.help import HelpModal, help_entries
+from tui.screens.switcher import ViewSwitcher
+
+MAX_TRAIL = 50
 
 
 class SignetApp(App):
     TITLE = "Signet"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    COMMANDS = App.COMMANDS | {SignetCommands}
+    BINDINGS = [
+        Binding("colon", "switch_view", "Views", id="views", show=False),
+        Binding("question_mark", "help", "Help", id="help", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit"),
+    ]
 
-    def __init__(self, context: SignetContext) -> None:
+    def __init__(self, context: SignetContext, *, start_view: str = "dashboard", start_filter: str = "") -> None:
         super().__init__()
         self.context = context
+        self.start_view = start_view
+        self.start_filter = start_filter
+        self.trail: list[tuple[str, str]] = []  # views visited, for esc
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"Signet — {self.context.principal.identity}", id="welcome", markup=False)
-        yield Footer()
+    def on_mount(self) -> None:
+        self.show_view(self.start_view, self.start_filter)
+
+    @property
+    def view(self) -> ViewScreen | None:
+        screen = self.screen
+        return screen if isinstance(screen, ViewScreen) else None
+
+    def show_view(self, name: str, filter_text: str = "", *, remember: bool = True) -> None:
+        screen = view_class(name)(self.context, initial_filter=filter_text)
+        if remember:
+            self.trail = (self.trail + [(name, filter_text)])[-MAX_TRAIL:]
+        if isinstance(self.screen, ViewScreen):
+            # Replacing the view removes the old screen, which cancels its workers.
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def action_back(self) -> None:
+        if len(self.trail) < 2:
+            return
+        self.trail.pop()
+        name, filter_text = self.trail[-1]
+        self.show_view(name, filter_text, remember=False)
+
+    def action_switch_view(self) -> None:
+        def chosen(result: tuple[str, str] | None) -> None:
+            if result:
+                self.show_view(*result)
+
+        self.push_screen(ViewSwitcher(), chosen)
+
+    def action_goto(self, name: str) -> None:
+        if match_view(name):
+            self.show_view(name)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, ViewScreen):
+            return
+
+        def chosen(action: str | None) -> None:
+            if action:
+                self.call_later(self.run_action, action, screen)
+
+        self.push_screen(HelpModal(screen.VIEW_NAME, help_entries(screen)), chosen)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Every failed job ends here: a notification with the reason, never a traceback."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, InterruptedError):
+            return  # the view was closed mid-job
+        text = str(error) if isinstance(error, SignetError) else f"{type(error).__name__}: {error}"
+        self.notify(text, title=event.worker.name or "job failed", severity="error", markup=False, timeout=10)

@@ -1,0 +1,42 @@
+"""Helpers for driving the console headlessly: a context on a temp home, waiting without sleeping."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.clock import FixedClock
+from core.context import SignetContext, open_context
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def write_config(home: Path, identity: str, *, roles: dict[str, list[str]] | None = None, extra: str = "") -> Path:
+    roles = roles or {"operator": ["alice", "bob"], "custodian": ["alice"], "approver": ["bob"]}
+    lines = [f'identity = "{identity}"', "", "[roles]"]
+    lines += [f"{role} = {json.dumps(members)}" for role, members in roles.items()]
+    path = home / f"config-{identity}.toml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+def console_context(home: Path, identity: str = "alice", *, read_only: bool = False, extra: str = "",
+                    roles: dict[str, list[str]] | None = None, clock: FixedClock | None = None) -> SignetContext:
+    config = write_config(home, identity, roles=roles, extra=extra)
+    ctx = open_context(db=str(home / "signet.db"), config=str(config), read_only=read_only, interface="tui",
+                       clock=clock or FixedClock(NOW))
+    return ctx
+
+
+def screen_text(app) -> str:
+    """What the terminal shows right now, as plain text lines."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def settle(app, pilot) -> None:
+    """Let messages flow and every worker finish (polls the worker manager; no fixed sleeps)."""
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()

@@ -1,0 +1,215 @@
+"""The console shell, History, Audit and Dashboard, driven headlessly through the real app."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from core.clock import iso
+from core.history.records import record_verifications
+from tests.support.console import NOW, console_context, screen_text, settle
+from tui.app import SignetApp
+from tui.screens import VIEW_NAMES
+
+MARKUP_TAG = "[bold red]x[/]"
+MARKUP_REASON = "see [link=https://evil.example]here[/link]"
+
+
+def seed_history(ctx, rows: int = 450) -> None:
+    with ctx.store.write() as db:
+        record_verifications(db, [dict(
+            at=NOW - timedelta(minutes=i), actor="alice", source="demo" if i % 2 else "cli",
+            reference=f"registry.example/app{i % 5}:{MARKUP_TAG if i == 0 else 'v1'}",
+            digest="sha256:" + f"{i:064x}", result=("verified", "invalid", "unsigned")[i % 3],
+            reason=MARKUP_REASON if i == 0 else "", matched_keys=["ab" * 32] if i % 3 == 0 else [])
+            for i in range(rows)])
+        ctx.audit("test.seed", "history", {"rows": rows})
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    context = console_context(tmp_path)
+    seed_history(context)
+    yield context
+    context.close()
+
+
+async def test_every_view_opens_through_the_switcher(ctx):
+    app = SignetApp(ctx)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.view.VIEW_NAME == "dashboard"
+        for name in VIEW_NAMES:
+            await pilot.press("colon", *name[:4], "enter")
+            await settle(app, pilot)
+            assert app.view.VIEW_NAME == name
+            assert "alice" in screen_text(app).splitlines()[0]
+        # esc walks back through the views visited
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.view.VIEW_NAME == VIEW_NAMES[-2]
+
+
+async def test_status_bar_shows_roles_and_read_only(tmp_path):
+    context = console_context(tmp_path, "bob", read_only=True)
+    app = SignetApp(context)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        first = screen_text(app).splitlines()[0]
+        assert "bob" in first and "approver, operator" in first and "READ-ONLY" in first
+    context.close()
+
+
+async def test_help_lists_the_views_bindings_and_runs_one(ctx):
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        text = screen_text(app)
+        for description in ("Next page", "Previous page", "Export", "Filter", "Refresh", "Back"):
+            assert description in text
+        # choose "Filter" from the list: the filter bar opens
+        table = app.screen.query_one("#help-table")
+        row = next(i for i, entry in enumerate(app.screen.entries) if entry.description == "Filter")
+        table.move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.view.query_one("#filter-bar").has_focus
+
+
+async def test_command_palette_offers_views_and_view_actions(ctx):
+    from textual.command import CommandPalette
+
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"go to audit")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.view.VIEW_NAME == "audit"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"check chain")
+        await settle(app, pilot)
+        assert "audit: Check chain" in screen_text(app)
+
+
+async def test_history_pages_filters_and_shows_markup_literally(ctx):
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        assert len(view.rows) == 200 and view.has_more
+        text = screen_text(app)
+        assert MARKUP_TAG in text  # the tag is shown as typed, not styled away
+        assert "[link=https://evil.example]" in text  # detail pane of the first row
+        # scrolling near the end fetches the next keyset page
+        view.table.move_cursor(row=190)
+        await settle(app, pilot)
+        assert len(view.rows) == 400
+        # ] moves the window; [ comes back
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        assert view.rows[0].at < iso(NOW - timedelta(minutes=399)) and len(view.rows) == 50
+        await pilot.press("left_square_bracket")
+        await settle(app, pilot)
+        assert view.rows[0].at == iso(NOW)
+        # / filter runs in SQL
+        await pilot.press("slash", *"result:invalid source:demo", "enter")
+        await settle(app, pilot)
+        assert view.rows and {r.result for r in view.rows} == {"invalid"} and {r.source for r in view.rows} == {"demo"}
+        assert "result:invalid source:demo" in screen_text(app)
+        # a bad filter is an error notification, the view keeps its rows
+        await pilot.press("slash", "ctrl+u", *"result:nonsense", "enter")
+        await settle(app, pilot)
+        assert {r.result for r in view.rows} == {"invalid"}
+
+
+async def test_history_drill_in_and_back(ctx):
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        await pilot.press("down", "enter")
+        assert view.query_one("#detail").has_focus_within
+        assert view.rows[1].reference in view.query_one("#detail").text
+        await pilot.press("escape")
+        assert view.table.has_focus and app.view is view  # esc left the detail, not the view
+
+
+async def test_history_export_csv_and_json(ctx, tmp_path):
+    app = SignetApp(ctx, start_view="history", start_filter="result:verified")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        for fmt in ("csv", "json"):
+            target = tmp_path / f"out.{fmt}"
+            await pilot.press("e")
+            await settle(app, pilot)
+            app.screen.query_one("#field-path").value = str(target)
+            app.screen.query_one("#field-format").value = fmt
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert target.exists()
+        rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+        assert len(rows) == 150 and {r["result"] for r in rows} == {"verified"}
+        data = json.loads((tmp_path / "out.json").read_text())
+        assert len(data) == 150 and data[0]["reference"].endswith(MARKUP_TAG)
+
+
+async def test_export_form_refuses_a_bad_format(ctx, tmp_path):
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await settle(app, pilot)
+        app.screen.query_one("#field-path").value = str(tmp_path / "x")
+        app.screen.query_one("#field-format").value = "xml"
+        await pilot.pause()
+        assert app.screen.query_one("#submit").disabled
+        await pilot.press("enter")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not (tmp_path / "x").exists() and app.view.VIEW_NAME == "history"
+
+
+async def test_audit_shows_entries_and_a_broken_chain(ctx):
+    app = SignetApp(ctx, start_view="audit")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert "chain: intact (1 entries" in screen_text(app)
+        assert "test.seed" in screen_text(app)
+    # tamper with the stored entry behind the triggers' back
+    raw = sqlite3.connect(str(ctx.store.path))
+    raw.execute("DROP TRIGGER audit_no_update")
+    raw.execute("UPDATE audit SET subject = 'edited' WHERE seq = 1")
+    raw.commit()
+    raw.close()
+    app = SignetApp(ctx, start_view="audit")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert "BROKEN at sequence 1" in screen_text(app)
+
+
+async def test_dashboard_counts_and_attention(ctx):
+    app = SignetApp(ctx)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        summary = app.view.summary
+        # 450 rows one minute apart: all inside 24 h
+        assert summary.counts["verified"] == 150 and summary.counts["invalid"] == 150
+        assert {a.result for a in summary.attention} <= {"invalid", "unsigned"} and summary.attention
+        text = screen_text(app)
+        assert "verified 150" in text and "invalid 150" in text
+        # enter on a failing image opens History filtered to it
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.view.VIEW_NAME == "history"
+        assert app.view.rows and {r.reference for r in app.view.rows} == {summary.attention[0].reference}

@@ -1,0 +1,237 @@
+"""What every view shares: status bar, filter bar, footer, role gating, and background jobs.
+
+Jobs run in thread workers owned by the view (so leaving the view cancels them), in a named group
+per kind, and post `JobDone` back; only the view's handlers touch widgets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import Worker, get_current_worker
+
+from core.context import SignetContext
+from core.identity import Role
+from tui.messages import JobDone, JobProgress
+from tui.widgets.detail_pane import DetailPane
+from tui.widgets.status_bar import StatusBar
+
+MAX_FILTER_CHARS = 500
+
+
+class ViewScreen(Screen):
+    VIEW_NAME: ClassVar[str] = ""
+    AUTO_FOCUS = None  # views focus their main widget in prepare(); never the hidden filter bar
+    BINDINGS = [
+        Binding("colon", "app.switch_view", "Views", id="views"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("question_mark", "app.help", "Help", id="help"),
+    ]
+    # State-changing actions of this view and the role each needs (None: any writer).
+    GATED: ClassVar[dict[str, Role | None]] = {}
+
+    def __init__(self, context: SignetContext, *, initial_filter: str = "") -> None:
+        super().__init__()
+        self.context = context
+        self.filter_text = initial_filter
+
+    # --- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.VIEW_NAME, self.context.principal)
+        bar = Input(value=self.filter_text, placeholder=self.filter_hint(), id="filter-bar",
+                    max_length=MAX_FILTER_CHARS)
+        self._show_filter_bar(bar, bool(self.filter_text))
+        yield bar
+        yield from self.compose_body()
+        yield Static(self.gate_text(), id="gate-reason", classes="" if self.gate_text().plain else "hidden")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def filter_hint(self) -> str:
+        return "filter: text to match (enter to apply, esc to close)"
+
+    def on_mount(self) -> None:
+        # Textual calls on_mount of every class in the MRO, so subclasses use prepare() instead.
+        self.prepare()
+        if self.filter_text:
+            self.apply_filter(self.filter_text)
+        else:
+            self.refresh_view()
+
+    def prepare(self) -> None:
+        """Subclasses: set up widgets (table columns, focus) before the first load."""
+
+    # --- role gating --------------------------------------------------------------------------
+    def gate_reason(self, action: str) -> str:
+        """Why `action` is disabled for this identity, or "" when it is allowed."""
+        if action not in self.GATED:
+            return ""
+        allowed, reason = self.context.principal.can_write(self.GATED[action])
+        return "" if allowed else reason
+
+    def gate_text(self) -> Text:
+        reasons: dict[str, list[str]] = {}
+        for action in self.GATED:
+            reason = self.gate_reason(action)
+            if reason:
+                reasons.setdefault(reason, []).append(action.replace("_", " "))
+        text = Text()
+        for reason, actions in reasons.items():
+            text.append("disabled: ", style="bold")
+            text.append(", ".join(actions) + f" ({reason})  ")
+        return text
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # None keeps the binding visible but dimmed: the user sees it exists and why it is off.
+        return None if self.gate_reason(action) else True
+
+    def explain_disabled(self, action: str) -> bool:
+        """Notify why `action` cannot run; True when it is disabled."""
+        reason = self.gate_reason(action)
+        if reason:
+            self.notify(f"{action.replace('_', ' ')}: {reason}", severity="warning", markup=False)
+        return bool(reason)
+
+    # --- background jobs ----------------------------------------------------------------------
+    def run_job(self, kind: str, job: Callable[[], Any], *, token: Any = None) -> Worker:
+        """Run `job` in a thread (group = kind, a newer job of the same kind replaces the older)."""
+
+        def body() -> None:
+            value = job()
+            if not get_current_worker().is_cancelled:
+                self.post_message(JobDone(kind, value, token))
+
+        return self.run_worker(body, name=kind, group=kind, thread=True, exclusive=True, exit_on_error=False,
+                               description=f"{self.VIEW_NAME}: {kind}")
+
+    def progress_reporter(self, kind: str) -> Callable[[int, int], None]:
+        """A callback for core services' `progress=`: posts progress, stops work once cancelled."""
+
+        def report(done: int, total: int) -> None:
+            worker = get_current_worker()
+            if worker.is_cancelled:
+                raise InterruptedError("view closed")
+            self.post_message(JobProgress(kind, done, total))
+
+        return report
+
+    @on(JobDone)
+    def _job_done(self, message: JobDone) -> None:
+        message.stop()
+        self.job_done(message.kind, message.value, message.token)
+
+    @on(JobProgress)
+    def _job_progress(self, message: JobProgress) -> None:
+        message.stop()
+        self.job_progress(message.kind, message.done, message.total)
+
+    def job_done(self, kind: str, value: Any, token: Any) -> None:
+        """Subclasses: put a finished job's result on screen."""
+
+    def job_progress(self, kind: str, done: int, total: int) -> None:
+        """Subclasses: show progress."""
+
+    # --- actions ------------------------------------------------------------------------------
+    def refresh_view(self) -> None:
+        """Subclasses: (re)load the view's data in jobs."""
+
+    def action_refresh(self) -> None:
+        self.refresh_view()
+
+    def action_filter(self) -> None:
+        bar = self.query_one("#filter-bar", Input)
+        self._show_filter_bar(bar, True)
+        bar.focus()
+
+    @staticmethod
+    def _show_filter_bar(bar: Input, shown: bool) -> None:
+        # Disabled while hidden so focus never lands in it (it would swallow `:` and other keys).
+        bar.set_class(not shown, "hidden")
+        bar.disabled = not shown
+
+    @on(Input.Submitted, "#filter-bar")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        if not self.filter_text:
+            self._show_filter_bar(event.input, False)
+        self.apply_filter(self.filter_text)
+        self.focus_main()
+
+    def apply_filter(self, text: str) -> None:
+        """Subclasses: filter the view (in SQL or on the loaded window)."""
+
+    def focus_main(self) -> None:
+        self.focus_next()
+
+    def drill_up(self) -> bool:
+        """Subclasses: leave a drilled-in level; False when already at the top."""
+        return False
+
+    def action_back(self) -> None:
+        bar = self.query_one("#filter-bar", Input)
+        if bar.has_focus:
+            if not bar.value:
+                self._show_filter_bar(bar, False)
+            self.focus_main()
+            return
+        if not self.drill_up():
+            self.app.action_back()  # type: ignore[attr-defined]
+
+
+class TableView(ViewScreen):
+    """A view around one main DataTable and a detail pane: enter focuses the detail, esc returns."""
+
+    TABLE_ID: ClassVar[str] = "main-table"
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(f"#{self.TABLE_ID}", DataTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def add_columns(self, *columns: tuple[str, int]) -> None:
+        for label, width in columns:
+            self.table.add_column(label, width=width, key=label)
+        self.table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == self.TABLE_ID:
+            self.show_detail(event.cursor_row)
+            self.row_reached(event.cursor_row)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == self.TABLE_ID:
+            self.action_drill()
+
+    def show_detail(self, index: int) -> None:
+        """Subclasses: fill the detail pane for row `index`."""
+
+    def row_reached(self, index: int) -> None:
+        """Subclasses: the cursor reached row `index` (fetch the next page near the end)."""
+
+    def action_drill(self) -> None:
+        self.show_detail(self.table.cursor_row)
+        detail = self.query_one_optional(DetailPane)
+        if detail is not None:
+            detail.focus()
+
+    def drill_up(self) -> bool:
+        detail = self.query_one_optional(DetailPane)
+        if detail is not None and detail.has_focus_within:
+            self.focus_main()
+            return True
+        return False

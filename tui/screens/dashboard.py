@@ -1,0 +1,123 @@
+"""Dashboard: the last 24 hours at a glance and everything that needs someone's attention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable, Static
+
+from core.clock import parse_iso
+from core.console.dashboard import DashboardSummary, dashboard_summary, format_seconds
+from core.history.records import RESULTS
+from tui.screens.base import ViewScreen
+from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest
+
+COUNTDOWN_TICK_S = 1.0
+
+
+class DashboardView(ViewScreen):
+    VIEW_NAME = "dashboard"
+    BINDINGS = [Binding("enter", "drill", "Open", id="drill")]
+
+    def __init__(self, context, *, initial_filter: str = "") -> None:
+        super().__init__(context, initial_filter=initial_filter)
+        self.summary: DashboardSummary | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="dashboard"):
+            yield Static(Text("loading…"), id="counts", classes="panel")
+            yield DataTable(id="attention", classes="panel", cursor_type="row")
+            yield DataTable(id="active-bypasses", classes="panel", cursor_type="row")
+            yield DataTable(id="keys-due", classes="panel", cursor_type="row")
+            yield DataTable(id="unreachable", classes="panel", cursor_type="row")
+
+    def prepare(self) -> None:
+        titles = {"counts": "Verifications, last 24 h", "attention": "Failing images (newest result)",
+                  "active-bypasses": "Active bypasses", "keys-due": "Keys: drills and rotations due",
+                  "unreachable": "Unreachable registries and clusters"}
+        for widget_id, title in titles.items():
+            self.query_one(f"#{widget_id}").border_title = title
+        columns = {"attention": (("result", 9), ("reference", 30), ("digest", 19), ("reason", 40)),
+                   "active-bypasses": (("time left", 9), ("id", 18), ("scope", 28), ("digest", 19)),
+                   "keys-due": (("key", 16), ("what", 34), ("due", 10)),
+                   "unreachable": (("kind", 9), ("name", 20), ("error", 50))}
+        for widget_id, specs in columns.items():
+            table = self.query_one(f"#{widget_id}", DataTable)
+            for label, width in specs:
+                table.add_column(label, width=width)
+        self.query_one("#attention", DataTable).focus()
+        self.set_interval(COUNTDOWN_TICK_S, self._tick)
+
+    def focus_main(self) -> None:
+        self.query_one("#attention", DataTable).focus()
+
+    def refresh_view(self) -> None:
+        store, now = self.context.store, self.context.clock()
+        self.run_job("dashboard", lambda: dashboard_summary(store, now=now))
+
+    def job_done(self, kind: str, value: Any, token: Any) -> None:
+        if kind == "dashboard":
+            self.summary = value
+            self._show(value)
+
+    def _show(self, s: DashboardSummary) -> None:
+        counts = Text()
+        for result in RESULTS:
+            counts.append(f" {result} ", style=RESULT_STYLES[result])
+            counts.append(f"{s.counts.get(result, 0)}   ", style="bold")
+        counts.append(f"\n pending bypass requests: {s.pending_bypasses}", style="dim")
+        self.query_one("#counts", Static).update(counts)
+        self._fill("attention", [(badge(a.result), cell(a.reference, max_len=60), short_digest(a.digest),
+                                  cell(a.reason, max_len=80)) for a in s.attention], "no failures in 24 h")
+        self._fill("active-bypasses", [(cell(format_seconds(b.seconds_left)), cell(b.id), cell(b.scope),
+                                        short_digest(b.digest)) for b in s.bypasses], "none active")
+        self._fill("keys-due", [(cell(k.name), cell(k.what), cell(k.due_at[:10])) for k in s.keys_due],
+                   "nothing due")
+        self._fill("unreachable", [(cell(u.kind), cell(u.name), cell(u.error, max_len=80)) for u in s.unreachable],
+                   "all reachable")
+        self.query_one("#attention").set_class(bool(s.attention), "alert")
+        self.query_one("#unreachable").set_class(bool(s.unreachable), "alert")
+
+    def _fill(self, widget_id: str, rows: list[tuple], empty: str) -> None:
+        table = self.query_one(f"#{widget_id}", DataTable)
+        table.clear()
+        if rows:
+            table.add_rows(rows)
+        else:
+            # The message goes in the second (wide) column so it is not cut short.
+            table.add_row("", Text(empty, style="dim"), *[""] * (len(table.columns) - 2))
+
+    def _tick(self) -> None:
+        """Live countdown: recompute time left from the context clock; no database access."""
+        if not self.summary or not self.summary.bypasses:
+            return
+        now = self.context.clock()
+        table = self.query_one("#active-bypasses", DataTable)
+        for row, bypass in enumerate(self.summary.bypasses):
+            left = max(0, int((parse_iso(bypass.ends_at) - now).total_seconds()))
+            table.update_cell_at((row, 0), cell(format_seconds(left) if left else "expired"))
+
+    def action_drill(self) -> None:
+        """Open the view behind the focused panel, scoped to the selected row."""
+        focused = self.focused
+        if not isinstance(focused, DataTable) or self.summary is None:
+            return
+        row, s = focused.cursor_row, self.summary
+        if focused.id == "attention" and row < len(s.attention):
+            self.app.show_view("history", s.attention[row].reference)  # type: ignore[attr-defined]
+        elif focused.id == "active-bypasses":
+            self.app.show_view("bypasses")  # type: ignore[attr-defined]
+        elif focused.id == "keys-due":
+            self.app.show_view("keys")  # type: ignore[attr-defined]
+        elif focused.id == "unreachable" and row < len(s.unreachable):
+            kind = s.unreachable[row].kind
+            self.app.show_view("registries" if kind == "registry" else "clusters")  # type: ignore[attr-defined]
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.action_drill()

@@ -1,0 +1,142 @@
+"""The one way to change state from the console: a modal with validated fields and a confirmation.
+
+Dangerous actions also ask the user to type a confirmation word (the key name, the bypass id):
+never a single key press.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.validation import Length, Validator
+from textual.widgets import Button, Input, Label, Static
+
+MAX_FIELD_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    placeholder: str = ""
+    value: str = ""
+    password: bool = False
+    required: bool = True
+    validators: tuple[Validator, ...] = field(default_factory=tuple)
+    max_length: int = MAX_FIELD_CHARS
+
+
+class FormModal(ModalScreen[dict[str, str] | None]):
+    """Dismisses with {field: value} when confirmed, None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: tuple[FormField, ...] = (), *, explanation: Text | str = "",
+                 confirm_word: str = "", submit_label: str = "Confirm", danger: bool = False) -> None:
+        super().__init__(classes="form-modal")
+        self.title_text = title
+        self.fields = fields
+        self.explanation = explanation if isinstance(explanation, Text) else Text(explanation)
+        self.confirm_word = confirm_word
+        self.submit_label = submit_label
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form"):
+            yield Static(Text(self.title_text, style="bold"), id="form-title")
+            if self.explanation.plain:
+                with VerticalScroll(id="form-explanation"):
+                    yield Static(self.explanation)
+            for spec in self.fields:
+                yield Label(Text(spec.label))
+                validators = list(spec.validators)
+                if spec.required:
+                    validators.insert(0, Length(minimum=1, failure_description=f"{spec.label} is required"))
+                yield Input(value=spec.value, placeholder=spec.placeholder, password=spec.password,
+                            id=f"field-{spec.name}", validators=validators, max_length=spec.max_length,
+                            valid_empty=not spec.required)
+            if self.confirm_word:
+                yield Label(Text.assemble("Type ", (self.confirm_word, "bold"), " to confirm"))
+                yield Input(placeholder=self.confirm_word, id="confirm-word", max_length=len(self.confirm_word) + 10)
+            yield Static("", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button(self.submit_label, id="submit", variant="error" if self.danger else "primary",
+                             disabled=True)
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self._update()
+        first = self.query(Input).first() if self.query(Input) else None
+        (first or self.query_one("#cancel", Button)).focus()
+
+    def _problems(self) -> list[str]:
+        problems: list[str] = []
+        for spec in self.fields:
+            widget = self.query_one(f"#field-{spec.name}", Input)
+            result = widget.validate(widget.value)
+            if result is not None and not result.is_valid:
+                problems.extend(result.failure_descriptions or [f"{spec.label} is not valid"])
+        if self.confirm_word and self.query_one("#confirm-word", Input).value != self.confirm_word:
+            problems.append(f"type {self.confirm_word} to confirm")
+        return problems
+
+    def _update(self) -> None:
+        problems = self._problems()
+        self.query_one("#submit", Button).disabled = bool(problems)
+        self.query_one("#form-error", Static).update(Text("; ".join(problems[:3]), style="italic"))
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self._update()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self._problems():
+            self._confirm()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#submit")
+    def _confirm(self) -> None:
+        if self._problems():
+            self._update()
+            return
+        self.dismiss({spec.name: self.query_one(f"#field-{spec.name}", Input).value.strip() for spec in self.fields})
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class MessageModal(ModalScreen[None]):
+    """Shows text once (e.g. a backup share) until the user closes it; nothing is kept afterwards."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, title: str, body: Text, *, close_label: str = "Close") -> None:
+        super().__init__(classes="form-modal")
+        self.title_text = title
+        self.body = body
+        self.close_label = close_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form"):
+            yield Static(Text(self.title_text, style="bold"), id="form-title")
+            with VerticalScroll(id="form-explanation"):
+                yield Static(self.body, id="message-body")
+            with Horizontal(id="form-buttons"):
+                yield Button(self.close_label, id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)
+
