@@ -27,6 +27,7 @@ class BypassState(str, Enum):
 
 
 GRANTED_STATES = (BypassState.APPROVED, BypassState.ACTIVE)
+EXPIRING_SOON = timedelta(hours=1)  # listed apart so on-call sees what is about to end
 CLOSED_STATES = (BypassState.DENIED, BypassState.LAPSED, BypassState.EXPIRED, BypassState.REVOKED)
 
 
@@ -114,6 +115,15 @@ class Bypass:
         assert self.ends_at is not None
         return self.ends_at - now
 
+    def listing_group(self, now: datetime) -> str:
+        """expiring_soon | active | pending | history: how `bypass list` and the console group it."""
+        remaining = self.remaining(now)
+        if remaining is not None:
+            return "expiring_soon" if remaining <= EXPIRING_SOON else "active"
+        if self.effective_state(now) is BypassState.REQUESTED:
+            return "pending"
+        return "history"
+
     def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
         """Stable field names for `--json` and the console."""
         out: dict[str, Any] = {
@@ -129,6 +139,7 @@ class Bypass:
         if now is not None:
             remaining = self.remaining(now)
             out["effective_state"] = self.effective_state(now).value
+            out["group"] = self.listing_group(now)
             out["remaining_seconds"] = int(remaining.total_seconds()) if remaining is not None else None
         return out
 

@@ -1,0 +1,194 @@
+"""`signet bypass request|approve|deny|revoke|list|reap`: emergency exceptions to signature enforcement.
+
+JSON fields (`--json`): a bypass is the object of `Bypass.as_dict(now)` in core/bypass/model.py
+(id, state, effective_state, group, requester, scope{kind,cluster,namespace,workload,function,region},
+digest, justification, ticket, duration_seconds, requested_at, request_expires_at, approved_at,
+starts_at, ends_at, remaining_seconds, closed_at, closed_by, close_reason, exception_ref,
+approvers, decisions[{approver,decision,reason,at}]); `reap --json` prints `ReapReport.as_dict()`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import click
+
+from core.bypass.model import Bypass, BypassOutcome, BypassState, ScopeKind
+from core.bypass.reaper import reap
+from core.bypass.service import approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass
+from core.errors import CheckFailed, ClusterError
+from tui.cli.context import signet_context
+from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
+
+GROUP_TITLES = (("expiring_soon", "Expiring within the hour"), ("active", "Active"),
+                ("pending", "Waiting for approval"), ("history", "History"))
+
+
+@click.group("bypass")
+def command() -> None:
+    """Emergency bypasses: narrow, justified, approved by someone else, expiring by themselves."""
+
+
+@command.command("request")
+@click.option("--cluster", help="Cluster (kube context or configured name).")
+@click.option("--namespace", help="Namespace in that cluster.")
+@click.option("--workload", help="Only this workload (Deployment, StatefulSet, ... name).")
+@click.option("--function", "function", help="Lambda function name (instead of a cluster).")
+@click.option("--region", help="AWS region of the Lambda function.")
+@click.option("--digest", required=True, help="The one image digest, sha256:<64 hex>. Tags are refused.")
+@click.option("--justification", required=True, help="Why (at least 20 meaningful characters).")
+@click.option("--ticket", required=True, help="Incident or ticket reference, e.g. INC-1234.")
+@click.option("--duration", required=True, help="How long once approved, e.g. 2h (capped by the config).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def request(ctx: click.Context, cluster: str | None, namespace: str | None, workload: str | None,
+            function: str | None, region: str | None, digest: str, justification: str, ticket: str,
+            duration: str, as_json: bool) -> None:
+    """Ask for a bypass as the current identity; prints the new bypass id."""
+    sc = signet_context(ctx)
+    bypass = request_bypass(sc, digest=digest, justification=justification, ticket=ticket, duration=duration,
+                            cluster=cluster, namespace=namespace, workload=workload, function=function,
+                            region=region)
+    if as_json:
+        emit_json(bypass.as_dict(sc.clock()))
+        return
+    emit_line(bypass.id)
+    diagnostic(f"bypass {bypass.id} requested; needs {sc.config.policy.bypass_approvals} approval(s) from "
+               f"someone else before {_when(bypass.request_expires_at)}")
+
+
+@command.command("approve")
+@click.argument("bypass_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def approve(ctx: click.Context, bypass_id: str, as_json: bool) -> None:
+    """Approve a pending request (approver role; not your own)."""
+    sc = signet_context(ctx)
+    outcome = approve_bypass(sc, bypass_id)
+    _report(sc.clock(), outcome, as_json)
+
+
+@command.command("deny")
+@click.argument("bypass_id")
+@click.option("--reason", required=True, help="Why it is refused.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deny(ctx: click.Context, bypass_id: str, reason: str, as_json: bool) -> None:
+    """Refuse a pending request (approver role)."""
+    sc = signet_context(ctx)
+    outcome = deny_bypass(sc, bypass_id, reason=reason)
+    _report(sc.clock(), outcome, as_json)
+
+
+@command.command("revoke")
+@click.argument("bypass_id")
+@click.option("--reason", default="", help="Why it ends early.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def revoke(ctx: click.Context, bypass_id: str, reason: str, as_json: bool) -> None:
+    """End an approved bypass now (its requester or any approver); removes its PolicyException."""
+    sc = signet_context(ctx)
+    outcome = revoke_bypass(sc, bypass_id, reason=reason)
+    _report(sc.clock(), outcome, as_json)
+
+
+@command.command("list")
+@click.option("--all", "include_closed", is_flag=True, help="Include history (denied, lapsed, expired, revoked).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_(ctx: click.Context, include_closed: bool, as_json: bool) -> None:
+    """Active bypasses with remaining time, those expiring soon, pending requests (and history)."""
+    sc = signet_context(ctx)
+    now = sc.clock()
+    bypasses = list_bypasses(sc, include_closed=include_closed)
+    if as_json:
+        emit_json({"now": now.isoformat(), "bypasses": [b.as_dict(now) for b in bypasses]})
+        return
+    if not bypasses:
+        emit_line("no bypasses" if include_closed else "no open bypasses (use --all for history)")
+        return
+    for group, title in GROUP_TITLES:
+        rows = [b for b in bypasses if b.listing_group(now) == group]
+        if rows:
+            emit_table(["id", "state", "scope", "digest", "requester", "approvers", "ticket", _time_header(group)],
+                       [_row(b, now, group) for b in rows], title=title)
+
+
+@command.command("reap")
+@click.option("--no-workloads", is_flag=True, help="Skip the check for workloads still running ended digests.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def reap_(ctx: click.Context, no_workloads: bool, as_json: bool) -> None:
+    """Expire what is due, delete leftover PolicyExceptions, report foreign ones and what still runs.
+
+    Exit 0 when all is in order, 1 when something needs a person (foreign exception, workload still
+    running an ended digest), 3 when a cluster could not be reached or changed."""
+    sc = signet_context(ctx)
+    report = reap(sc, check_workloads=not no_workloads)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for bypass in report.closed:
+            emit_line(f"{bypass.id}: {bypass.state.value}")
+        for bypass_id in report.activated:
+            emit_line(f"{bypass_id}: PolicyException created (was pending)")
+        for ref in report.deleted:
+            emit_line(f"deleted PolicyException {ref}")
+        for found in report.foreign:
+            emit_line(f"foreign PolicyException {found.cluster}/{found.namespace}/{found.name}: {found.reason}")
+        for running in report.lingering:
+            emit_line(f"still running after bypass {running.bypass_id} ended: {running.place} ({running.digest})")
+        if report.clean:
+            emit_line("bypasses and PolicyExceptions in order")
+    if report.errors:
+        raise ClusterError("; ".join(report.errors))
+    if not report.clean:
+        raise CheckFailed(f"{len(report.foreign)} foreign PolicyException(s), {len(report.lingering)} workload(s) "
+                          "still running an ended bypass")
+
+
+def _report(now: datetime, outcome: BypassOutcome, as_json: bool) -> None:
+    bypass = outcome.bypass
+    if as_json:
+        emit_json(outcome.as_dict(now))
+    else:
+        line = f"{bypass.id}: {bypass.state.value}"
+        if bypass.state is BypassState.REQUESTED:
+            line += f" ({len(bypass.approvers)} approval(s) so far)"
+        if bypass.ends_at is not None and bypass.honoured_at(now):
+            line += f", until {_when(bypass.ends_at)}"
+        if bypass.exception_ref:
+            line += f", PolicyException {bypass.exception_ref}"
+        emit_line(line)
+    if outcome.warning:
+        # The decision is recorded; the cluster does not reflect it yet, which needs a person.
+        raise ClusterError(outcome.warning)
+
+
+def _time_header(group: str) -> str:
+    return {"pending": "lapses in", "history": "closed"}.get(group, "remaining")
+
+
+def _row(bypass: Bypass, now: datetime, group: str) -> list[str]:
+    if group == "pending":
+        when = _span(bypass.request_expires_at - now)
+    elif group == "history":
+        when = _when(bypass.closed_at) if bypass.closed_at else bypass.effective_state(now).value
+    else:
+        remaining = bypass.remaining(now)
+        when = _span(remaining) if remaining is not None else ""
+        if bypass.scope.kind is ScopeKind.CLUSTER and not bypass.exception_ref:
+            when += " (PolicyException pending)"
+    state = bypass.effective_state(now).value
+    return [bypass.id, state, bypass.scope.describe(), bypass.digest[:19] + "...", bypass.requester,
+            ",".join(bypass.approvers), bypass.ticket, when]
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
