@@ -1,0 +1,84 @@
+"""`signet verify IMAGE...`: check classic cosign signatures against trusted keys.
+
+Exit codes: 0 when every image is `verified`; 1 when any image is `unsigned` or `invalid`;
+3 when none is unsigned/invalid but at least one is `error` (registry unreachable, refused, limits:
+nothing could be decided, so it is reported as an outside failure); 2 for bad arguments (no keys,
+unreadable key file, malformed -a).
+
+`--json` prints a JSON array with one object per image, in the order given:
+- `reference` (str): the normalised reference that was checked;
+- `digest` (str|null): the manifest digest it resolved to (sha256 over the bytes received);
+- `result` (str): verified | unsigned | invalid | error;
+- `reason` (str): one line saying why;
+- `matched_keys` (list[str]): fingerprints (sha256 of DER SPKI) of the trusted keys with a valid signature;
+- `signatures` (list): per signature `source`, `index`, `ok`, `reason`, `key_fingerprint`,
+  `identity`, `issuer`, `details` (e.g. `layer_digest`);
+- `duration_ms` (float), `platform_digest` (str|null: the `--platform` child of an index),
+  `bypass_id` (always null here), `details` (e.g. `signature_locations`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
+from core.verify.policy import parse_annotations, resolve_trust_policy
+from core.verify.result import VerificationResult
+from core.verify.service import verify_images
+from tui.cli.context import signet_context
+from tui.cli.output import emit_json, emit_table
+
+
+@click.command("verify")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--key", "keys", multiple=True, metavar="KEY",
+              help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable; "
+                   "default: [trust] keys from the config).")
+@click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
+              help="Distinct trusted keys that must have signed.")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Require this annotation in the signed payload's optional map (repeatable).")
+@click.option("--allow-payload-type", "payload_types", multiple=True, metavar="TYPE",
+              help="Accept this critical.type instead of 'cosign container image signature' (repeatable).")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="For an index, report the digest of this platform's image (the index digest is verified).")
+@click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
+              help="Repository holding the .sig manifests (default: the image's; env COSIGN_REPOSITORY).")
+@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
+@click.option("--json", "as_json", is_flag=True, help="JSON array, one object per image.")
+@click.pass_context
+def command(ctx: click.Context, images: tuple[str, ...], keys: tuple[str, ...], threshold: int,
+            annotations: tuple[str, ...], payload_types: tuple[str, ...], platform: str | None,
+            signature_repository: str | None, allow_http_registry: bool, as_json: bool) -> None:
+    """Verify cosign signatures of IMAGE... (tags are resolved to digests first)."""
+    sc = signet_context(ctx)
+    policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, annotations=parse_annotations(annotations),
+                                  allowed_payload_types=payload_types, signature_repository=signature_repository)
+    results = verify_images(sc, list(images), policy, source=sc.interface, platform=platform,
+                            allow_http=allow_http_registry)
+    if as_json:
+        emit_json([r.as_dict() for r in results])
+    else:
+        _table(results)
+    sys.exit(exit_code(results))
+
+
+def exit_code(results: list[VerificationResult]) -> int:
+    if all(r.result == "verified" for r in results):
+        return 0
+    if any(r.result in ("unsigned", "invalid") for r in results):
+        return EXIT_CHECK_FAILED
+    return EXIT_EXTERNAL
+
+
+def _table(results: list[VerificationResult]) -> None:
+    rows = []
+    for r in results:
+        rows.append((r.result, r.reference, (r.digest or "")[:19], ",".join(k[:12] for k in r.matched_keys),
+                     r.reason))
+        if not r.verified:
+            rows.extend(("", f"  signature #{c.index}", "", (c.key_fingerprint or "")[:12], c.reason)
+                        for c in r.signatures if not c.ok)
+    emit_table(["result", "reference", "digest", "keys", "reason"], rows)
