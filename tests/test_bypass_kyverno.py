@@ -195,3 +195,26 @@ def test_post_expiry_check_for_lambda_uses_inventory(world):
     world.clock.advance(hours=1)
     report = reap(world.as_("dev"))
     assert [w.place for w in report.lingering] == ["lambda:eu-west-1/checkout"]
+
+
+def test_racing_activation_adopts_and_keeps_the_exception(world, server):
+    """Approval and a reap may both try to create the exception; the second adopts it, deletes nothing."""
+    from dataclasses import replace
+
+    from core.bypass.service import activate
+
+    active = _granted(world).bypass
+    seen_before = replace(active, state=BypassState.APPROVED, exception_ref=None)
+    outcome = activate(world.as_("dev"), seen_before)
+    assert outcome.warning == "" and outcome.bypass.state is BypassState.ACTIVE
+    assert len(_exceptions(server)) == 1
+
+
+def test_foreign_object_under_our_name_is_not_adopted(world, server):
+    bypass = request_bypass(world.as_("dev"), digest=DIGEST, justification=JUSTIFICATION, ticket="INC-5",
+                            duration="1h", cluster="prod", namespace="payments")
+    server.add({"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
+                "metadata": {"name": f"signet-{bypass.id}", "namespace": "kyverno"},
+                "spec": {"exceptions": [{"policyName": "*", "ruleNames": ["*"]}], "match": {"any": []}}})
+    outcome = approve_bypass(world.as_("alice"), bypass.id)
+    assert outcome.bypass.state is BypassState.APPROVED and "refusing to adopt" in outcome.warning

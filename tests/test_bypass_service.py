@@ -236,3 +236,19 @@ def test_concurrent_approvers_reach_threshold_once(tmp_path):
         assert _actions(world, bypass.id).count("bypass.activate") == 1
     finally:
         world.close()
+
+
+def test_lambda_region_defaults_to_the_only_configured_region(tmp_path):
+    from dataclasses import replace
+
+    from core.config.model import AwsConfig
+
+    world = BypassWorld(tmp_path)
+    try:
+        world.config = replace(world.config, aws=AwsConfig(regions=("eu-west-1",)))
+        assert _request(world.as_("dev"), region=None).scope.region == "eu-west-1"
+        world.config = replace(world.config, aws=AwsConfig(regions=("eu-west-1", "us-east-1")))
+        with pytest.raises(InputError, match="region"):
+            _request(world.as_("dev"), region=None)
+    finally:
+        world.close()

@@ -79,6 +79,8 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
                    function: str | None = None, region: str | None = None) -> Bypass:
     """Record a request by the current identity; it grants nothing until approved by someone else."""
     ctx.require_write(None, action="requesting a bypass")
+    if function and not region and len(ctx.config.aws.regions) == 1:
+        region = ctx.config.aws.regions[0]  # the only configured region is the unambiguous default
     scope = validate_scope(cluster=cluster, namespace=namespace, workload=workload, function=function, region=region)
     if scope.kind is ScopeKind.CLUSTER:
         scope = replace(scope, cluster=require_cluster(ctx, scope.cluster or "").context)
@@ -183,7 +185,8 @@ def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
 
 
 def deny_bypass(ctx: SignetContext, bypass_id: str, *, reason: str) -> BypassOutcome:
-    """An approver refuses a pending request, with a reason; one denial closes it."""
+    """An approver refuses a pending request, with a reason; one denial closes it. An approver may
+    deny their own request (withdrawing it), never approve it."""
     ctx.require_write(Role.APPROVER, action="denying a bypass")
     reason = validate_reason(reason, required=True)
     refusal: SignetError | None = None
@@ -234,7 +237,7 @@ def activate(ctx: SignetContext, bypass: Bypass) -> BypassOutcome:
             set_state(db.conn, bypass.id, BypassState.ACTIVE, exception_ref=applied)
             ctx.audit(AUDIT_PREFIX + "activate", subject_of(bypass.id),
                       {"from": current.state.value, "to": BypassState.ACTIVE.value, "exception": applied})
-        else:
+        elif not current.honoured_at(ctx.clock()):
             stale = applied is not None  # revoked or ended while we were creating it
         current = load_bypass(db.conn, bypass.id)
     if stale:
