@@ -44,12 +44,12 @@ def decrypt_cosign_private_key(pem: bytes, passphrase: bytes) -> PrivateKey:
     """Decrypt a cosign private key file. WrongPassphrase when the secretbox MAC fails (wrong
     password, or a tampered file); InputError for anything cosign would not load."""
     envelope = _parse_envelope(pem)
-    key = _derive_key(passphrase, envelope["salt"], envelope["n"])
+    key = derive_scrypt_key(passphrase, envelope["salt"], envelope["n"])
     try:
         der = nacl.secret.SecretBox(key).decrypt(envelope["ciphertext"], envelope["nonce"])
     except nacl.exceptions.CryptoError:
         raise WrongPassphrase("wrong passphrase for the encrypted private key (or the file was altered)") from None
-    return _load_pkcs8(der)
+    return load_pkcs8_private_key(der)
 
 
 def encrypt_cosign_private_key(key: PrivateKey, passphrase: bytes) -> bytes:
@@ -59,7 +59,7 @@ def encrypt_cosign_private_key(key: PrivateKey, passphrase: bytes) -> bytes:
                             serialization.NoEncryption())
     salt = os.urandom(SALT_BYTES)
     nonce = os.urandom(nacl.secret.SecretBox.NONCE_SIZE)
-    box = nacl.secret.SecretBox(_derive_key(passphrase, salt, WRITE_SCRYPT_N))
+    box = nacl.secret.SecretBox(derive_scrypt_key(passphrase, salt, WRITE_SCRYPT_N))
     ciphertext = box.encrypt(der, nonce).ciphertext
     body = {
         "kdf": {"name": "scrypt", "params": {"N": WRITE_SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
@@ -118,12 +118,14 @@ def _parse_envelope(pem: bytes) -> dict:
     return {"n": n, "salt": salt, "nonce": nonce, "ciphertext": ciphertext}
 
 
-def _derive_key(passphrase: bytes, salt: bytes, n: int) -> bytes:
+def derive_scrypt_key(passphrase: bytes, salt: bytes, n: int) -> bytes:
+    """32-byte key = scrypt(passphrase, salt, N=n, r=8, p=1), cosign's derivation."""
     # cryptography's Scrypt sizes its own memory limit (hashlib's default 32 MiB refuses N=2^16).
     return Scrypt(salt=salt, length=nacl.secret.SecretBox.KEY_SIZE, n=n, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase)
 
 
-def _load_pkcs8(der: bytes) -> PrivateKey:
+def load_pkcs8_private_key(der: bytes) -> PrivateKey:
+    """A DER PKCS#8 private key of a type cosign supports; InputError otherwise."""
     # `cryptography` also loads SEC1 `ECPrivateKey`; cosign (x509.ParsePKCS8PrivateKey) does not.
     if not _looks_like_pkcs8(der):
         raise InputError("the decrypted key is not PKCS#8 (e.g. a SEC1 EC key); cosign rejects this key")

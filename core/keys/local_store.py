@@ -77,7 +77,7 @@ class LocalKeyStore:
             raise InputError("refusing to store a private key that is not cosign-encrypted")
         self.ensure()
         write_secret_file(self.private_path(key_id), encrypted_pem)
-        write_secret_file(self.public_path(key_id), public_pem)
+        write_secret_file(self.public_path(key_id), public_pem, overwrite=True)  # public: harmless to refresh
         return self.private_path(key_id)
 
     def read_private(self, key_id: str) -> bytes:
