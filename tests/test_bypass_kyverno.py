@@ -218,3 +218,13 @@ def test_foreign_object_under_our_name_is_not_adopted(world, server):
                 "spec": {"exceptions": [{"policyName": "*", "ruleNames": ["*"]}], "match": {"any": []}}})
     outcome = approve_bypass(world.as_("alice"), bypass.id)
     assert outcome.bypass.state is BypassState.APPROVED and "refusing to adopt" in outcome.warning
+
+
+def test_reaper_reports_a_copy_of_a_live_exception_elsewhere(world, server):
+    bypass = _granted(world).bypass
+    copy = _exceptions(server)[0]
+    copy["metadata"] = {"name": "sneaky", "namespace": "team-b", "labels": copy["metadata"]["labels"]}
+    server.add(copy)
+    report = reap(world.as_("dev"))
+    assert [(f.namespace, f.name) for f in report.foreign] == [("team-b", "sneaky")]
+    assert bypass.id in report.foreign[0].reason and report.deleted == []

@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from core.bypass.cluster_exceptions import exception_ref, list_exceptions, pods_in_namespace
-from core.bypass.kyverno_exception import BYPASS_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TTL_LABEL, ttl_label_value
+from core.bypass.kyverno_exception import (BYPASS_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TTL_LABEL, exception_name,
+                                          ttl_label_value)
 from core.bypass.model import Bypass, BypassState, ScopeKind
 from core.bypass.records import select_bypasses
 from core.bypass.service import activate, active_bypass_for, remove_exception, settle_due
@@ -149,7 +150,11 @@ def _sweep_cluster(ctx: SignetContext, report: ReapReport, cluster: ClusterConfi
             _remove(ctx, report, bypass, exception_ref(cluster, namespace, name))
             continue
         assert bypass.ends_at is not None
-        if ttl != ttl_label_value(bypass.ends_at):
+        if (namespace, name) != (ctx.config.policy.exception_namespace, exception_name(bypass.id)):
+            report.foreign.append(ForeignException(cluster.context, namespace, name,
+                                                   f"carries bypass {bypass.id}'s labels but is not the object "
+                                                   "Signet created for it"))
+        elif ttl != ttl_label_value(bypass.ends_at):
             report.foreign.append(ForeignException(cluster.context, namespace, name,
                                                    f"TTL label {ttl!r} does not match bypass {bypass.id}'s end "
                                                    f"{ttl_label_value(bypass.ends_at)}"))

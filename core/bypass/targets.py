@@ -9,6 +9,8 @@ from core.errors import InputError
 
 def find_cluster(ctx: SignetContext, cluster: str) -> ClusterConfig | None:
     """The configured cluster whose context or display name is `cluster`, else one registered in the store."""
+    if not cluster:
+        return None
     for configured in ctx.config.clusters:
         if cluster in (configured.context, configured.name):
             return configured
