@@ -1,7 +1,7 @@
 """Tag drift: a pod runs digest A while its spec's tag now points at digest B in the registry.
 
-Each unique spec reference is resolved once (concurrently, bounded, through the verify session's
-pooled registry sources, so moved tags are seen within the cache's staleness bound). A spec pinned
+Each unique spec reference is resolved once (concurrently, bounded, over the verify session's pooled
+registry connections but past its tag cache: drift is about where the tag points now). A spec pinned
 by digest drifts when the kubelet reports a different one. Registry failures give status
 `unknown` with the reason; they are never reported as "current".
 """
@@ -68,7 +68,7 @@ def _resolve_all(ctx: Any, images: Sequence[str], *, allow_http: bool) -> dict[s
     def resolve(image: str) -> tuple[str, tuple[str | None, str]]:
         try:
             ref = parse_reference(image)
-            return image, (session.source_for(ref).resolve(ref).digest, "")
+            return image, (session.source_for(ref).source.resolve(ref).digest, "")
         except SignetError as exc:
             return image, (None, str(exc))
         except Exception as exc:  # fail closed with the reason: unknown, never "current"

@@ -1,0 +1,195 @@
+"""`signet cluster ...`: what runs in the Kubernetes clusters, whether it is signed, and what the
+admission policies trust.
+
+Clusters are the configured `[[clusters]]`, else every context of `--kubeconfig` / $KUBECONFIG
+(several files joined by ':') / ~/.kube/config. `--context` narrows to one.
+
+- `cluster contexts`: the clusters Signet would read.
+- `cluster inventory [--drift]`: namespaces, workloads, pods and the digest each container runs;
+  `--drift` also resolves each spec tag and flags containers whose tag now names another digest.
+- `cluster sweep`: verify every unique running image once; exit 0 only when every cluster was read
+  completely and every container is verified (or 1). `--prometheus-textfile` writes the metrics.
+  `--json` fields: `sweep_id`, `at`, `ok`, `duration_s`, `unique_images`, `counts` {result: n},
+  `clusters` [{cluster, context, reachable, error, forbidden_namespaces, warnings, pods}],
+  `namespaces` [{cluster, namespace, verified, unsigned, invalid, error, bypassed}],
+  `workloads` [{cluster, namespace, workload_kind, workload, <the same counts>}],
+  `findings` [{cluster, namespace, workload_kind, workload, container, image, reference, digest,
+  result, reason, pods, matched_keys, bypass_id}].
+- `cluster policy show|generate`: see policy.py's docstring below the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+
+from core.clusters.drift import find_drift
+from core.clusters.inventory import cluster_targets, read_inventories
+from core.clusters.sweep import SweepReport, run_sweep
+from core.errors import EXIT_CHECK_FAILED, UsageError
+from core.metrics import write_textfile
+from core.sigstore.certificate_identity import CertificateIdentity
+from core.verify.policy import TrustPolicy, resolve_trust_policy
+from tui.cli.context import signet_context
+from tui.cli.output import diagnostic, emit_json, emit_table
+
+
+def trust_flags(fn: Callable) -> Callable:
+    """The trust flags `signet verify` takes (keys or a keyless identity), for commands that verify."""
+    options = [
+        click.option("--key", "keys", multiple=True, metavar="KEY",
+                     help="Trusted public key: PEM file or key-store id/name/fingerprint prefix (repeatable; "
+                          "default: [trust] keys)."),
+        click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
+                     help="Distinct trusted keys that must have signed."),
+        click.option("--certificate-identity", default="", help="Keyless: the signer's SAN, exactly."),
+        click.option("--certificate-identity-regexp", default="", help="Keyless: the signer's SAN, as a regexp."),
+        click.option("--certificate-oidc-issuer", default="", help="Keyless: the OIDC issuer, exactly."),
+        click.option("--certificate-oidc-issuer-regexp", default="", help="Keyless: the OIDC issuer, as a regexp."),
+        click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def policy_from_flags(sc: Any, flags: dict[str, Any]) -> TrustPolicy:
+    identity_flags = {k: flags.pop(k) for k in ("certificate_identity", "certificate_identity_regexp",
+                                                "certificate_oidc_issuer", "certificate_oidc_issuer_regexp")}
+    identities = ()
+    if any(identity_flags.values()):
+        identities = (CertificateIdentity(identity=identity_flags["certificate_identity"],
+                                          identity_regexp=identity_flags["certificate_identity_regexp"],
+                                          issuer=identity_flags["certificate_oidc_issuer"],
+                                          issuer_regexp=identity_flags["certificate_oidc_issuer_regexp"]),)
+    return resolve_trust_policy(sc, keys=flags.pop("keys"), threshold=flags.pop("threshold"), identities=identities)
+
+
+def _scope_flags(fn: Callable) -> Callable:
+    fn = click.option("--kubeconfig", default=None, metavar="PATH",
+                      help="Kubeconfig file(s) to read instead of the configured clusters.")(fn)
+    fn = click.option("--context", "context", default=None, metavar="NAME", help="Only this cluster.")(fn)
+    fn = click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
+                      help="Only these namespaces (repeatable).")(fn)
+    fn = click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (the default).")(fn)
+    return fn
+
+
+def _namespaces(namespaces: tuple[str, ...], all_namespaces: bool) -> list[str] | None:
+    if namespaces and all_namespaces:
+        raise UsageError("give --namespace or --all-namespaces, not both")
+    return list(namespaces) or None
+
+
+@click.group("cluster")
+def command() -> None:
+    """Kubernetes clusters: inventory, sweeps, admission-policy drift."""
+
+
+@command.command("contexts")
+@click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig file(s) instead of the configured clusters.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def contexts(ctx: click.Context, kubeconfig: str | None, as_json: bool) -> None:
+    """The clusters Signet reads."""
+    sc = signet_context(ctx)
+    targets = cluster_targets(sc.config, kubeconfig=kubeconfig)
+    rows = [{"context": t.context, "name": t.label, "kubeconfig": t.kubeconfig or ""} for t in targets]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(["context", "name", "kubeconfig"], [(r["context"], r["name"], r["kubeconfig"]) for r in rows])
+
+
+@command.command("inventory")
+@_scope_flags
+@click.option("--drift", is_flag=True, help="Resolve spec tags in the registry and flag drift.")
+@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def inventory(ctx: click.Context, kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
+              all_namespaces: bool, drift: bool, allow_http_registry: bool, as_json: bool) -> None:
+    """Namespaces, workloads and the digests their containers run. Exit 1 when a cluster was not read fully."""
+    sc = signet_context(ctx)
+    targets = cluster_targets(sc.config, context=context, kubeconfig=kubeconfig)
+    inventories = read_inventories(sc.config, targets, namespaces=_namespaces(namespaces, all_namespaces))
+    drifts = find_drift(sc, inventories, allow_http=allow_http_registry) if drift else []
+    if as_json:
+        emit_json({"clusters": [i.as_dict() for i in inventories], "drift": [d.as_dict() for d in drifts]})
+    else:
+        for inv in inventories:
+            _cluster_line(inv.cluster, inv.reachable, inv.error, inv.forbidden, inv.warnings)
+        emit_table(["cluster", "namespace", "workload", "pod", "container", "image", "running digest"],
+                   [(inv.cluster, p.namespace, f"{p.workload_kind}/{p.workload}", p.name, c.container, c.image,
+                     c.running_digest or "(unknown)")
+                    for inv in inventories for p in inv.pods for c in p.containers])
+        if drift:
+            emit_table(["cluster", "namespace", "pod", "container", "image", "status", "reason"],
+                       [(d.cluster, d.namespace, d.pod, d.container, d.image, d.status, d.reason)
+                        for d in drifts if d.status != "current"], title="drift")
+    if not all(i.complete for i in inventories):
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@command.command("sweep")
+@_scope_flags
+@trust_flags
+@click.option("--prometheus-textfile", default=None, metavar="PATH",
+              help="Write the metrics here (node_exporter textfile format, replaced atomically).")
+@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON (fields in the module doc).")
+@click.pass_context
+def sweep(ctx: click.Context, kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
+          all_namespaces: bool, prometheus_textfile: str | None, as_json: bool, allow_http_registry: bool,
+          **flags: Any) -> None:
+    """Verify every image running in the clusters, once per unique digest. Exit 1 unless all is verified."""
+    sc = signet_context(ctx)
+    policy = policy_from_flags(sc, flags)
+    targets = cluster_targets(sc.config, context=context, kubeconfig=kubeconfig)
+    report = run_sweep(sc, policy, targets, namespaces=_namespaces(namespaces, all_namespaces),
+                       progress=_progress() if sys.stderr.isatty() else None, allow_http=allow_http_registry)
+    if prometheus_textfile:
+        write_textfile(sc, prometheus_textfile)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        _print_report(report)
+    sys.exit(0 if report.ok else EXIT_CHECK_FAILED)
+
+
+def _progress() -> Callable[[int, int], None]:
+    shown = [-1]
+
+    def report(done: int, total: int) -> None:
+        step = done * 10 // max(total, 1)
+        if step != shown[0]:
+            shown[0] = step
+            diagnostic(f"verified {done}/{total} images")
+
+    return report
+
+
+def _cluster_line(cluster: str, reachable: bool, error: str, forbidden: tuple[str, ...],
+                  warnings: tuple[str, ...]) -> None:
+    if not reachable:
+        diagnostic(f"cluster {cluster}: UNREACHABLE: {error}")
+    if forbidden:
+        diagnostic(f"cluster {cluster}: forbidden namespaces (not checked): {', '.join(forbidden)}")
+    for warning in warnings:
+        diagnostic(f"cluster {cluster}: {warning}")
+
+
+def _print_report(report: SweepReport) -> None:
+    for c in report.clusters:
+        _cluster_line(c.cluster, c.reachable, c.error, c.forbidden_namespaces, c.warnings)
+    counts = ("verified", "unsigned", "invalid", "error", "bypassed")
+    emit_table(["cluster", "namespace", *counts], [(n["cluster"], n["namespace"], *(n[k] for k in counts))
+                                                   for n in report.by_namespace()], title="by namespace")
+    emit_table(["result", "cluster", "namespace", "workload", "container", "reference", "reason", "bypass"],
+               [(f.result, f.cluster, f.namespace, f"{f.workload_kind}/{f.workload}", f.container,
+                 f.reference or f.image, f.reason, f.bypass_id or "")
+                for f in report.findings if f.result != "verified"], title="not verified")
+    total = report.counts()
+    diagnostic(f"sweep {report.sweep_id}: {report.unique_images} unique images in {report.duration_s:.2f}s; "
+               + ", ".join(f"{k} {v}" for k, v in total.items()) + ("" if report.ok else " -- NOT OK"))
