@@ -220,9 +220,9 @@ def activate(ctx: SignetContext, bypass: Bypass) -> BypassOutcome:
     warning = ""
     applied: str | None = None
     if bypass.scope.kind is ScopeKind.CLUSTER:
-        cluster = require_cluster(ctx, bypass.scope.cluster or "")
         doc = policy_exception(bypass, ctx.config.policy)
         try:
+            cluster = require_cluster(ctx, bypass.scope.cluster or "")
             create_exception(ctx, cluster, doc)
             applied = exception_ref(cluster, doc["metadata"]["namespace"], doc["metadata"]["name"])
         except SignetError as exc:
