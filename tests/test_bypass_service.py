@@ -252,3 +252,16 @@ def test_lambda_region_defaults_to_the_only_configured_region(tmp_path):
             _request(world.as_("dev"), region=None)
     finally:
         world.close()
+
+
+def test_listing_groups_follow_the_clock(world):
+    bypass = _request(world.as_("dev"))
+    assert bypass.listing_group(world.clock.now) == "pending"
+    granted = approve_bypass(world.as_("alice"), bypass.id).bypass
+    assert granted.listing_group(world.clock.now) == "active"
+    world.clock.advance(hours=1)
+    assert granted.listing_group(world.clock.now) == "expiring_soon"
+    assert granted.as_dict(world.clock.now)["remaining_seconds"] == 3600
+    world.clock.advance(hours=1)
+    assert granted.listing_group(world.clock.now) == "history"
+    assert granted.as_dict(world.clock.now)["effective_state"] == "expired"
