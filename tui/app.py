@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
 from textual.app import App
 from textual.binding import Binding
-from textual.worker import Worker, WorkerState
 
 from core.context import SignetContext
-from core.errors import SignetError
 from tui.commands import SignetCommands
 from tui.screens import match_view, view_class
 from tui.screens.base import ViewScreen
@@ -83,14 +80,3 @@ class SignetApp(App):
                 self.call_later(self.run_action, action, screen)
 
         self.push_screen(HelpModal(screen.VIEW_NAME, help_entries(screen)), chosen)
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """Every failed job ends here: a notification with the reason, never a traceback."""
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, InterruptedError):
-            return  # the view was closed mid-job
-        text = str(error) if isinstance(error, SignetError) else f"{type(error).__name__}: {error}"
-        self.notify(text, title=event.worker.name or "job failed", severity="error", markup=False, timeout=10)

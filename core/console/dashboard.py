@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.clock import iso, parse_iso
+from core.bypass.model import Bypass
+from core.bypass.service import list_bypasses
+from core.clock import iso
+from core.context import SignetContext
 from core.history.records import count_by_result
 
 FAILING_RESULTS = ("invalid", "error", "unsigned")
@@ -61,21 +64,21 @@ class DashboardSummary:
     unreachable: list[Unreachable] = field(default_factory=list)
 
 
-def dashboard_summary(store: Any, *, now: datetime, window: timedelta = timedelta(hours=24),
+def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours=24),
                       limit: int = 20) -> DashboardSummary:
+    now = ctx.clock()
     since = iso(now - window)
-    with store.read() as db:
+    open_bypasses = list_bypasses(ctx)
+    bypasses = sorted((_time_left(b, now) for b in open_bypasses if b.remaining(now) is not None),
+                      key=lambda b: b.seconds_left)[:limit]
+    pending = sum(1 for b in open_bypasses if b.listing_group(now) == "pending")
+    with ctx.store.read() as db:
         counts = count_by_result(db, since=since)
         attention = [Attention(r["reference"], r["digest"], r["result"], r["reason"], r["at"]) for r in db.query(
             # SQLite returns the other columns from the row holding MAX(at): the newest result per image.
             "SELECT reference, digest, result, reason, MAX(at) AS at FROM verifications WHERE at >= ? "
             "GROUP BY reference HAVING result IN (?, ?, ?) ORDER BY at DESC LIMIT ?",
             (since, *FAILING_RESULTS, limit))]
-        bypasses = [_time_left(r, now) for r in db.query(
-            "SELECT id, digest, scope_kind, cluster, namespace, workload, function_name, region, requester, ends_at "
-            "FROM bypasses WHERE state = 'active' AND ends_at > ? ORDER BY ends_at LIMIT ?", (iso(now), limit))]
-        pending = db.execute("SELECT COUNT(*) FROM bypasses WHERE state = 'requested' AND request_expires_at > ?",
-                             (iso(now),)).fetchone()[0]
         keys_due = _keys_due(db, now, limit)
         unreachable = [Unreachable(kind, r["name"], r["last_error"], r["last_seen_at"]) for kind, sql in (
             ("registry", "SELECT name, last_error, last_seen_at FROM registries WHERE last_error IS NOT NULL"),
@@ -84,17 +87,11 @@ def dashboard_summary(store: Any, *, now: datetime, window: timedelta = timedelt
     return DashboardSummary(since, counts, attention, bypasses, pending, keys_due, unreachable)
 
 
-def bypass_scope(row: dict[str, Any]) -> str:
-    """cluster/namespace/workload or lambda region/function, as one line."""
-    if row.get("scope_kind") == "lambda":
-        return f"lambda {row.get('region') or '?'}/{row.get('function_name') or '?'}"
-    parts = [row.get("cluster") or "*", row.get("namespace") or "*", row.get("workload") or "*"]
-    return "/".join(parts)
-
-
-def _time_left(row: dict[str, Any], now: datetime) -> BypassTimeLeft:
-    left = int((parse_iso(row["ends_at"]) - now).total_seconds())
-    return BypassTimeLeft(row["id"], row["digest"], bypass_scope(row), row["requester"], row["ends_at"], max(0, left))
+def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:
+    remaining = bypass.remaining(now)
+    seconds = int(remaining.total_seconds()) if remaining is not None else 0
+    return BypassTimeLeft(bypass.id, bypass.digest, bypass.scope.describe(), bypass.requester,
+                          iso(bypass.ends_at) if bypass.ends_at else "", seconds)
 
 
 def _keys_due(db: Any, now: datetime, limit: int) -> list[KeyDue]:

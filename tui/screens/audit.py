@@ -80,6 +80,9 @@ class AuditView(TableView):
         elif kind == "audit-chain":
             self._show_chain(value)
 
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        self.loading = False
+
     def _show_chain(self, status: ChainStatus) -> None:
         text = Text("chain: ")
         if status.intact:

@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
-from textual.worker import Worker, get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.context import SignetContext
+from core.errors import SignetError
 from core.identity import Role
 from tui.messages import JobDone, JobProgress
 from tui.widgets.detail_pane import DetailPane
@@ -124,6 +125,21 @@ class ViewScreen(Screen):
             self.post_message(JobProgress(kind, done, total))
 
         return report
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Every failed job of the view ends here: a notification with the reason, never a traceback."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, InterruptedError):
+            return  # the view was closed mid-job
+        text = str(error) if isinstance(error, SignetError) else f"{type(error).__name__}: {error}"
+        self.notify(text, title=event.worker.name or "job failed", severity="error", markup=False, timeout=10)
+        self.job_failed(event.worker.name or "", error)
+
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        """Subclasses: reset state after a failed job (e.g. a loading flag)."""
 
     @on(JobDone)
     def _job_done(self, message: JobDone) -> None:

@@ -1,9 +1,216 @@
-"""bypasses view (being built)."""
+"""Bypasses: active ones with a live countdown, pending requests, history; request/approve/deny/revoke.
+
+Every change goes through a modal and then a core.bypass service in a worker; the service re-checks
+roles, self-approval and state, so the console cannot do more than the command line.
+"""
 
 from __future__ import annotations
 
-from tui.screens.base import ViewScreen
+from typing import Any, Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Static
+
+from core.bypass.model import Bypass, BypassOutcome
+from core.bypass.service import (approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass)
+from core.console.dashboard import format_seconds
+from core.identity import Role
+from core.text import safe_text
+from tui.screens.base import TableView
+from tui.screens.form import FormField, FormModal
+from tui.widgets.cells import cell, short_digest
+from tui.widgets.detail_pane import DetailPane
+
+COUNTDOWN_TICK_S = 1.0
+GROUP_ORDER = {"expiring_soon": 0, "active": 1, "pending": 2, "history": 3}
+GROUP_STYLES = {"expiring_soon": "bold yellow", "active": "bold green", "pending": "bold cyan", "history": "dim"}
 
 
-class BypassesView(ViewScreen):
+class BypassesView(TableView):
     VIEW_NAME = "bypasses"
+    BINDINGS = [
+        Binding("enter", "drill", "Details", id="drill"),
+        Binding("n", "request", "Request", id="request"),
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("d", "deny", "Deny", id="deny"),
+        Binding("x", "revoke", "Revoke", id="revoke"),
+    ]
+    GATED = {"request": None, "approve": Role.APPROVER, "deny": Role.APPROVER, "revoke": None}
+
+    def __init__(self, context, *, initial_filter: str = "") -> None:
+        super().__init__(context, initial_filter=initial_filter)
+        self.bypasses: list[Bypass] = []
+
+    def filter_hint(self) -> str:
+        return "filter: id, requester, digest, scope or ticket text"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="bypass-info", classes="info-line")
+        with Horizontal(classes="view-body"):
+            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
+            yield DetailPane()
+
+    def prepare(self) -> None:
+        self.add_columns(("group", 13), ("time left", 9), ("id", 16), ("state", 9), ("requester", 10),
+                         ("scope", 28), ("digest", 19), ("ticket", 12))
+        self.set_interval(COUNTDOWN_TICK_S, self._tick)
+
+    def refresh_view(self) -> None:
+        context = self.context
+        self.run_job("bypass-list", lambda: list_bypasses(context, include_closed=True))
+
+    def apply_filter(self, text: str) -> None:
+        self._show_rows()
+
+    def job_done(self, kind: str, value: Any, token: Any) -> None:
+        if kind == "bypass-list":
+            now = self.context.clock()
+            self.bypasses = sorted(value, key=lambda b: (GROUP_ORDER[b.listing_group(now)],
+                                                         -(b.requested_at.timestamp())))
+            self._show_rows()
+        elif kind == "bypass-action":
+            verb, outcome = value
+            self.notify(f"bypass {outcome.bypass.id} {verb}: now {outcome.bypass.state.value}",
+                        title="bypass", markup=False)
+            if outcome.warning:
+                self.notify(outcome.warning, title="bypass", severity="warning", markup=False, timeout=15)
+            self.refresh_view()
+
+    @property
+    def shown(self) -> list[Bypass]:
+        needle = self.filter_text.lower()
+        return [b for b in self.bypasses if not needle or any(
+            needle in v.lower() for v in (b.id, b.requester, b.digest, b.scope.describe(), b.ticket))]
+
+    def _show_rows(self) -> None:
+        now = self.context.clock()
+        table = self.table
+        table.clear()
+        for b in self.shown:
+            group = b.listing_group(now)
+            table.add_row(Text(group, style=GROUP_STYLES[group]), cell(self._left(b)), cell(b.id),
+                          cell(b.effective_state(now).value), cell(b.requester), cell(b.scope.describe()),
+                          short_digest(b.digest), cell(b.ticket), key=b.id)
+        counts: dict[str, int] = {}
+        for b in self.bypasses:
+            group = b.listing_group(now)
+            counts[group] = counts.get(group, 0) + 1
+        self.query_one("#bypass-info", Static).update(Text("  ".join(
+            f"{group}: {counts.get(group, 0)}" for group in GROUP_ORDER)))
+        if self.shown:
+            self.show_detail(min(table.cursor_row, len(self.shown) - 1))
+
+    def _left(self, b: Bypass) -> str:
+        remaining = b.remaining(self.context.clock())
+        return format_seconds(int(remaining.total_seconds())) if remaining is not None else ""
+
+    def _tick(self) -> None:
+        """Live countdown from the context clock; no database access."""
+        table = self.table
+        for row, b in enumerate(self.shown):
+            if b.ends_at is not None and row < table.row_count:
+                table.update_cell_at((row, 1), cell(self._left(b)))
+
+    def show_detail(self, index: int) -> None:
+        shown = self.shown
+        if not 0 <= index < len(shown):
+            return
+        b = shown[index]
+        now = self.context.clock()
+        decisions = "\n  ".join(f"{d.decision} by {d.approver}" + (f": {d.reason}" if d.reason else "")
+                                for d in b.decisions)
+        self.query_one(DetailPane).show(f"bypass {b.id}", [
+            ("state", b.effective_state(now).value), ("time left", self._left(b)), ("requester", b.requester),
+            ("scope", b.scope.describe()), ("digest", b.digest), ("ticket", b.ticket),
+            ("justification", b.justification), ("duration", format_seconds(b.duration_seconds)),
+            ("requested", b.requested_at.isoformat()), ("request expires", b.request_expires_at.isoformat()),
+            ("starts", b.starts_at.isoformat() if b.starts_at else ""),
+            ("ends", b.ends_at.isoformat() if b.ends_at else ""),
+            ("decisions", "\n  " + decisions if decisions else ""), ("closed by", b.closed_by),
+            ("close reason", b.close_reason), ("policy exception", b.exception_ref)])
+
+    # --- actions ------------------------------------------------------------------------------
+    def _selected(self) -> Bypass | None:
+        shown = self.shown
+        row = self.table.cursor_row
+        return shown[row] if 0 <= row < len(shown) else None
+
+    def _act(self, verb: str, call: Callable[[], BypassOutcome]) -> None:
+        self.run_job("bypass-action", lambda: (verb, call()))
+
+    def action_request(self) -> None:
+        if self.explain_disabled("request"):
+            return
+        selected = self._selected()
+        fields = (
+            FormField("digest", "Image digest (sha256:…)", value=selected.digest if selected else ""),
+            FormField("cluster", "Cluster (kube context) — or leave empty for a Lambda function", required=False),
+            FormField("namespace", "Namespace", required=False),
+            FormField("workload", "Workload (optional)", required=False),
+            FormField("function", "Lambda function", required=False),
+            FormField("region", "Lambda region", required=False),
+            FormField("justification", "Justification (why this cannot wait for a signature)"),
+            FormField("ticket", "Ticket"),
+            FormField("duration", "Duration (e.g. 2h)", value="2h"),
+        )
+        policy = self.context.config.policy
+        explanation = (f"Nothing is granted until an approver other than you approves "
+                       f"({policy.bypass_approvals} approval(s) needed). Maximum duration "
+                       f"{format_seconds(policy.max_bypass_seconds)}.")
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values:
+                context = self.context
+                place = {k: values[k] or None for k in ("cluster", "namespace", "workload", "function", "region")}
+                self._act("requested", lambda: BypassOutcome(request_bypass(
+                    context, digest=values["digest"], justification=values["justification"],
+                    ticket=values["ticket"], duration=values["duration"], **place)))
+
+        self.app.push_screen(FormModal("Request a bypass", fields, explanation=explanation,
+                                       submit_label="Request"), submitted)
+
+    def action_approve(self) -> None:
+        bypass = self._selected()
+        if self.explain_disabled("approve") or bypass is None:
+            return
+        context = self.context
+        self._confirm(bypass, "Approve bypass", "Approve", (),
+                      lambda values: self._act("approved", lambda: approve_bypass(context, bypass.id)))
+
+    def action_deny(self) -> None:
+        bypass = self._selected()
+        if self.explain_disabled("deny") or bypass is None:
+            return
+        context = self.context
+        self._confirm(bypass, "Deny bypass", "Deny", (FormField("reason", "Reason"),),
+                      lambda values: self._act("denied", lambda: deny_bypass(context, bypass.id,
+                                                                           reason=values["reason"])))
+
+    def action_revoke(self) -> None:
+        bypass = self._selected()
+        if self.explain_disabled("revoke") or bypass is None:
+            return
+        context = self.context
+        self._confirm(bypass, "Revoke bypass", "Revoke", (FormField("reason", "Reason", required=False),),
+                      lambda values: self._act("revoked", lambda: revoke_bypass(context, bypass.id,
+                                                                              reason=values["reason"])),
+                      danger=True)
+
+    def _confirm(self, bypass: Bypass, title: str, label: str, fields: tuple[FormField, ...],
+                 then: Callable[[dict[str, str]], None], *, danger: bool = False) -> None:
+        explanation = Text()
+        for name, value in (("requester", bypass.requester), ("scope", bypass.scope.describe()),
+                            ("digest", bypass.digest), ("ticket", bypass.ticket),
+                            ("justification", bypass.justification)):
+            explanation.append(f"{name}: ", style="bold")
+            explanation.append(safe_text(value, max_len=2000) + "\n")
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is not None:
+                then(values)
+
+        self.app.push_screen(FormModal(f"{title} {bypass.id}", fields, explanation=explanation,
+                                       confirm_word=bypass.id, submit_label=label, danger=danger), submitted)

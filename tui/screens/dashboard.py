@@ -57,8 +57,8 @@ class DashboardView(ViewScreen):
         self.query_one("#attention", DataTable).focus()
 
     def refresh_view(self) -> None:
-        store, now = self.context.store, self.context.clock()
-        self.run_job("dashboard", lambda: dashboard_summary(store, now=now))
+        context = self.context
+        self.run_job("dashboard", lambda: dashboard_summary(context))
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "dashboard":

@@ -52,17 +52,19 @@ class FormModal(ModalScreen[dict[str, str] | None]):
             if self.explanation.plain:
                 with VerticalScroll(id="form-explanation"):
                     yield Static(self.explanation)
-            for spec in self.fields:
-                yield Label(Text(spec.label))
-                validators = list(spec.validators)
-                if spec.required:
-                    validators.insert(0, Length(minimum=1, failure_description=f"{spec.label} is required"))
-                yield Input(value=spec.value, placeholder=spec.placeholder, password=spec.password,
-                            id=f"field-{spec.name}", validators=validators, max_length=spec.max_length,
-                            valid_empty=not spec.required)
-            if self.confirm_word:
-                yield Label(Text.assemble("Type ", (self.confirm_word, "bold"), " to confirm"))
-                yield Input(placeholder=self.confirm_word, id="confirm-word", max_length=len(self.confirm_word) + 10)
+            with VerticalScroll(id="form-fields"):
+                for spec in self.fields:
+                    yield Label(Text(spec.label))
+                    validators = list(spec.validators)
+                    if spec.required:
+                        validators.insert(0, Length(minimum=1, failure_description=f"{spec.label} is required"))
+                    yield Input(value=spec.value, placeholder=spec.placeholder, password=spec.password,
+                                id=f"field-{spec.name}", validators=validators, max_length=spec.max_length,
+                                valid_empty=not spec.required)
+                if self.confirm_word:
+                    yield Label(Text.assemble("Type ", (self.confirm_word, "bold"), " to confirm"))
+                    yield Input(placeholder=self.confirm_word, id="confirm-word",
+                                max_length=len(self.confirm_word) + 10)
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button(self.submit_label, id="submit", variant="error" if self.danger else "primary",

@@ -91,6 +91,9 @@ class HistoryView(TableView):
         elif kind == "history-export":
             self.notify(f"exported {value[0]} rows to {value[1]}", title="export", markup=False)
 
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        self.loading = False
+
     def _show_page(self, rows: list[HistoryRow], after: tuple[str, int] | None, *, append: bool) -> None:
         table = self.table
         self.has_more = len(rows) > PAGE_ROWS

@@ -1,0 +1,113 @@
+"""Bypass flow in the console: request (alice) -> approve (bob, another identity) -> revoke; gating."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.bypass.service import get_bypass, list_bypasses
+from tests.support.console import console_context, screen_text, settle
+from tui.app import SignetApp
+
+DIGEST = "sha256:" + "c0" * 32
+JUSTIFICATION = "hotfix for outage, see [link=https://evil.example]runbook[/link] [bold]now[/]"
+
+
+def fill(app, **values: str) -> None:
+    for name, value in values.items():
+        app.screen.query_one(f"#field-{name}").value = value
+
+
+async def test_request_approve_revoke_across_identities(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    app = SignetApp(alice, start_view="bypasses")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        fill(app, digest=DIGEST, function="payments-api", region="eu-west-1", justification=JUSTIFICATION,
+             ticket="INC-42", duration="2h")
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        (bypass,) = list_bypasses(alice)
+        assert bypass.state.value == "requested" and bypass.requester == "alice"
+        text = screen_text(app)
+        assert "pending" in text and bypass.id in text
+        assert "[link=https://evil.example]runbook[/link] [bold]now[/]" in text  # literal, not markup
+        # alice cannot approve: the key is disabled and the reason is visible
+        assert "approve" in text and "does not hold the approver role" in text
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, type(None)) and app.view is not None  # no modal opened
+        assert get_bypass(alice, bypass.id).state.value == "requested"
+    alice.close()
+
+    bob = console_context(tmp_path, "bob")
+    app = SignetApp(bob, start_view="bypasses")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        # typed confirmation: the submit stays disabled until the id is typed
+        assert app.screen.query_one("#submit").disabled
+        app.screen.query_one("#confirm-word").value = bypass.id[:-1]
+        await pilot.pause()
+        assert app.screen.query_one("#submit").disabled
+        app.screen.query_one("#confirm-word").value = bypass.id
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        approved = get_bypass(bob, bypass.id)
+        assert approved.state.value == "active" and approved.approvers == ("bob",)
+        text = screen_text(app)
+        assert "active" in text and "2h00m" in text  # live countdown from the injected clock
+        # the countdown follows the clock
+        bob.clock.advance(minutes=30)
+        await pilot.pause(1.2)  # let the 1 s countdown interval tick once
+        assert "1h30m" in screen_text(app)
+        # revoke with typed confirmation
+        await pilot.press("x")
+        await settle(app, pilot)
+        fill(app, reason="fixed properly")
+        app.screen.query_one("#confirm-word").value = bypass.id
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        revoked = get_bypass(bob, bypass.id)
+        assert revoked.state.value == "revoked" and revoked.close_reason == "fixed properly"
+        assert "history" in screen_text(app)
+    bob.close()
+
+
+async def test_service_refusal_is_a_notification_not_a_crash(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    app = SignetApp(alice, start_view="bypasses")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        # a cluster that is not configured: the service refuses with its reason
+        fill(app, digest=DIGEST, cluster="nowhere", namespace="prod", justification="a good reason here",
+             ticket="INC-1", duration="2h")
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        assert app.view.VIEW_NAME == "bypasses"
+        assert list_bypasses(alice) == []
+        assert any("not configured" in str(n.message) and n.severity == "error" for n in app._notifications)
+    alice.close()
+
+
+async def test_read_only_disables_every_bypass_action(tmp_path):
+    bob = console_context(tmp_path, "bob", read_only=True)
+    app = SignetApp(bob, start_view="bypasses")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "read-only mode is on" in text
+        for action in ("request", "approve", "deny", "revoke"):
+            assert app.view.check_action(action, ()) is None
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert app.view is app.screen  # no form opened
+    bob.close()
