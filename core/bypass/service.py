@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from datetime import timedelta
-
 from typing import Any
 
 from core.bypass.cluster_exceptions import create_exception, delete_exception, exception_ref, split_ref
@@ -130,18 +129,18 @@ def _settle(ctx: SignetContext, conn, bypass_id: str) -> Bypass:
     now = ctx.clock()
     due = bypass.effective_state(now)
     if due is not bypass.state:
-        close_bypass(ctx, conn, bypass, due, reason="request not approved in time" if due is BypassState.LAPSED
-               else "end of the approved window")
+        reason = "request not approved in time" if due is BypassState.LAPSED else "end of the approved window"
+        close_bypass(ctx, conn, bypass, due, reason=reason)
         bypass = load_bypass(conn, bypass_id)
     return bypass
 
 
-def close_bypass(ctx: SignetContext, conn, bypass: Bypass, state: BypassState, *, reason: str,
-           extra: dict[str, Any] | None = None) -> None:
+def close_bypass(ctx: SignetContext, conn, bypass: Bypass, state: BypassState, *, reason: str) -> None:
+    """Move `bypass` to a closed state and audit it, inside the caller's write transaction."""
     now = ctx.clock()
     set_state(conn, bypass.id, state, closed_at=iso(now), closed_by=ctx.actor, close_reason=reason)
     ctx.audit(AUDIT_PREFIX + _ACTIONS[state], subject_of(bypass.id),
-              {"from": bypass.state.value, "to": state.value, "reason": reason, **(extra or {})})
+              {"from": bypass.state.value, "to": state.value, "reason": reason})
 
 
 _ACTIONS = {BypassState.LAPSED: "lapse", BypassState.EXPIRED: "expire", BypassState.REVOKED: "revoke",
