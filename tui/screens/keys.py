@@ -1,9 +1,229 @@
-"""keys view (being built)."""
+"""Keys: the inventory with states and fingerprints; backup wizard, restore drill, rotation wizard.
+
+Passphrases and shares live only in the modal's fields and the worker call that uses them; shares
+are shown once each, to be confirmed by their custodian, and then dropped.
+"""
 
 from __future__ import annotations
 
-from tui.screens.base import ViewScreen
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.validation import Function
+from textual.widgets import DataTable, Static
+
+from core.errors import InputError
+from core.identity import Role
+from core.keys.backup import (BackupRecord, CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup,
+                              list_backups)
+from core.keys.inventory import KeyRecord, list_keys
+from tui.screens.base import TableView
+from tui.screens.form import FormField, FormModal
+from tui.widgets.cells import cell
+from tui.widgets.detail_pane import DetailPane
+
+STATE_STYLES = {"active": "bold green", "staged": "bold cyan", "retiring": "bold yellow", "retired": "dim",
+                "revoked": "bold red"}
 
 
-class KeysView(ViewScreen):
+@dataclass(frozen=True)
+class KeyRow:
+    key: KeyRecord
+    backups: tuple[BackupRecord, ...]
+
+
+def _load_keys(context) -> list[KeyRow]:
+    backups: dict[str, list[BackupRecord]] = {}
+    for backup in list_backups(context):
+        backups.setdefault(backup.key_id, []).append(backup)
+    return [KeyRow(key, tuple(backups.get(key.id, ()))) for key in list_keys(context)]
+
+
+def _shares_ok(text: str) -> bool:
+    try:
+        ShareScheme.parse(text)
+    except InputError:
+        return False
+    return True
+
+
+class KeysView(TableView):
     VIEW_NAME = "keys"
+    BINDINGS = [
+        Binding("enter", "drill", "Details", id="drill"),
+        Binding("b", "backup", "Backup", id="backup"),
+        Binding("t", "drill_backup", "Restore drill", id="drill_backup"),
+    ]
+    GATED = {"backup": Role.CUSTODIAN, "drill_backup": Role.CUSTODIAN}
+
+    def __init__(self, context, *, initial_filter: str = "") -> None:
+        super().__init__(context, initial_filter=initial_filter)
+        self.rows: list[KeyRow] = []
+
+    def filter_hint(self) -> str:
+        return "filter: key name, state, fingerprint prefix or location"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="keys-info", classes="info-line")
+        with Horizontal(classes="view-body"):
+            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
+            yield DetailPane()
+
+    def prepare(self) -> None:
+        self.add_columns(("name", 18), ("state", 9), ("fingerprint", 18), ("location", 14), ("created", 10),
+                         ("backups", 7), ("next drill", 12))
+
+    def refresh_view(self) -> None:
+        context = self.context
+        self.run_job("keys-list", lambda: _load_keys(context))
+
+    def apply_filter(self, text: str) -> None:
+        self._show_rows()
+
+    @property
+    def shown(self) -> list[KeyRow]:
+        needle = self.filter_text.lower()
+        return [r for r in self.rows if not needle or any(
+            needle in v.lower() for v in (r.key.name, r.key.state, r.key.fingerprint, r.key.location))]
+
+    def job_done(self, kind: str, value: Any, token: Any) -> None:
+        if kind == "keys-list":
+            self.rows = value
+            self._show_rows()
+        elif kind == "key-backup":
+            self._issue_shares(value)
+            self.refresh_view()
+        elif kind == "key-drill":
+            self.notify(f"restore drill passed for backup {value.backup_id}: {value.reason}", title="drill",
+                        markup=False)
+            self.refresh_view()
+
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        if kind == "key-drill":
+            self.refresh_view()  # a failed drill is recorded too
+
+    def _show_rows(self) -> None:
+        now = self.context.clock()
+        table = self.table
+        table.clear()
+        for row in self.shown:
+            key = row.key
+            due = min((b.drill_due_at or "" for b in row.backups), default="")
+            overdue = any(b.drill_overdue(now) for b in row.backups)
+            table.add_row(cell(key.name), Text(key.state, style=STATE_STYLES.get(key.state, "")),
+                          cell(key.short, style="dim"), cell(key.location), cell(key.created_at[:10]),
+                          cell(len(row.backups)), cell(due[:10] or ("none" if key.location != "kms" else "n/a"),
+                                                       style="bold red" if overdue else ""), key=key.id)
+        states: dict[str, int] = {}
+        for row in self.rows:
+            states[row.key.state] = states.get(row.key.state, 0) + 1
+        self.query_one("#keys-info", Static).update(Text(f"{len(self.rows)} keys  " + "  ".join(
+            f"{state}: {n}" for state, n in sorted(states.items()))))
+        if self.shown:
+            self.show_detail(min(table.cursor_row, len(self.shown) - 1))
+
+    def show_detail(self, index: int) -> None:
+        shown = self.shown
+        if not 0 <= index < len(shown):
+            return
+        key, backups = shown[index].key, shown[index].backups
+        now = self.context.clock()
+        backup_lines = "".join(
+            f"\n  {b.id} {b.scheme}" + (f" {b.threshold}-of-{b.share_count}" if b.threshold else "")
+            + f", last drill {b.last_tested_at or 'never'} ({b.last_test_result or 'untested'})"
+            + (", DRILL DUE" if b.drill_overdue(now) else "") for b in backups)
+        self.query_one(DetailPane).show(f"key {key.name}", [
+            ("id", key.id), ("state", key.state), ("fingerprint", key.fingerprint), ("algorithm", key.algorithm),
+            ("location", key.location), ("location ref", key.location_ref), ("created", key.created_at),
+            ("activated", key.activated_at), ("retired", key.retired_at), ("revoked", key.revoked_at),
+            ("custodians", ", ".join(key.custodians)), ("trusted by", ", ".join(key.trusted_by)),
+            ("backups", backup_lines), ("public key", "\n" + key.public_pem)])
+
+    def _selected(self) -> KeyRow | None:
+        shown = self.shown
+        row = self.table.cursor_row
+        return shown[row] if 0 <= row < len(shown) else None
+
+    # --- backup wizard --------------------------------------------------------------------------
+    def action_backup(self) -> None:
+        row = self._selected()
+        if self.explain_disabled("backup") or row is None:
+            return
+        key = row.key
+        fields = (
+            FormField("shares", "Shares (M-of-N)", value="2-of-3",
+                      validators=(Function(_shares_ok, "shares must look like 2-of-3"),)),
+            FormField("custodians", "Custodians, one per share, comma separated",
+                      value=", ".join(key.custodians)),
+            FormField("passphrase", f"Passphrase of key {key.name}", password=True),
+        )
+        explanation = ("The key is sealed with a random data key, which is split into SLIP-39 shares. Each "
+                       "share is shown once, for its custodian; Signet keeps none of them.")
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            custodians = [c.strip() for c in values["custodians"].split(",") if c.strip()]
+            scheme = ShareScheme.parse(values["shares"], custodians)
+            passphrase = values["passphrase"].encode()
+            context = self.context
+            self.run_job("key-backup", lambda: create_backup(context, key.id, scheme,
+                                                             passphrase_provider=lambda _name: passphrase))
+
+        self.app.push_screen(FormModal(f"Back up key {key.name}", fields, explanation=explanation,
+                                       submit_label="Create backup"), submitted)
+
+    def _issue_shares(self, created: CreatedBackup) -> None:
+        """Show share after share, each confirmed by typing its custodian's name (or its number)."""
+        pending = list(created.shares)
+        total = len(pending)
+
+        def show_next(_: object = None) -> None:
+            if not pending:
+                self.notify(f"backup {created.record.id} written to {created.path}; all {total} shares handed "
+                            "out. Run a restore drill (t) to prove it.", title="backup", markup=False, timeout=15)
+                return
+            share: IssuedShare = pending.pop(0)
+            holder = share.custodian or f"share-{share.index}"
+            body = Text()
+            body.append(f"Share {share.index} of {total}", style="bold")
+            body.append(f" for {holder}. Write it down now; it will not be shown again.\n\n")
+            body.append(share.mnemonic, style="bold")
+            self.app.push_screen(FormModal(f"Share {share.index}/{total} — {holder}", (), explanation=body,
+                                           confirm_word=holder, submit_label="Recorded"), show_next)
+
+        show_next()
+
+    # --- restore drill -------------------------------------------------------------------------
+    def action_drill_backup(self) -> None:
+        row = self._selected()
+        if self.explain_disabled("drill_backup") or row is None:
+            return
+        if not row.backups:
+            self.notify(f"key {row.key.name} has no backup to drill", severity="warning", markup=False)
+            return
+        backup = row.backups[-1]
+        fields: list[FormField] = [FormField("path", "Backup file", value=backup.location)]
+        if backup.scheme == "shares":
+            fields += [FormField(f"share_{i}", f"Share {i} of the {backup.threshold} needed", password=True)
+                       for i in range(1, (backup.threshold or 1) + 1)]
+        else:
+            fields.append(FormField("passphrase", "Backup passphrase", password=True))
+        explanation = ("Decrypts the backup in memory and checks it yields the recorded key; nothing is "
+                       "written but the drill's result.")
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            shares = [v for k, v in sorted(values.items()) if k.startswith("share_")]
+            passphrase = values["passphrase"].encode() if "passphrase" in values else None
+            context, path = self.context, Path(values["path"])
+            self.run_job("key-drill", lambda: drill_backup(context, path, shares=shares, passphrase=passphrase))
+
+        self.app.push_screen(FormModal(f"Restore drill: {row.key.name} ({backup.id})", tuple(fields),
+                                       explanation=explanation, submit_label="Run drill"), submitted)

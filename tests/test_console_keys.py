@@ -1,0 +1,103 @@
+"""Keys view: inventory, backup wizard (shares shown once, custodians confirm), restore drill, gating."""
+
+from __future__ import annotations
+
+from core.keys.backup import list_backups
+from core.keys.custody import generate_key
+from tests.support.console import console_context, screen_text, settle
+from tui.app import SignetApp
+from tui.screens.form import FormModal
+
+PASSPHRASE = "correct horse battery"
+
+
+async def test_backup_wizard_then_restore_drill(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    key = generate_key(alice, name="release-2026", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
+    app = SignetApp(alice, start_view="keys")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "release-2026" in text and key.fingerprint[:16] in text and "active" in text
+        await pilot.press("b")
+        await settle(app, pilot)
+        app.screen.query_one("#field-shares").value = "2-of-3"
+        app.screen.query_one("#field-custodians").value = "alice, carol, dave"
+        app.screen.query_one("#field-passphrase").value = PASSPHRASE
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        shares = []
+        for holder in ("alice", "carol", "dave"):
+            modal = app.screen
+            assert isinstance(modal, FormModal) and holder in modal.title_text
+            words = modal.explanation.plain.split("\n\n", 1)[1].strip()
+            assert len(words.split()) >= 20  # a SLIP-39 mnemonic
+            shares.append(words)
+            assert modal.query_one("#submit").disabled  # the custodian must confirm by name
+            modal.query_one("#confirm-word").value = holder
+            await pilot.pause()
+            await pilot.click("#submit")
+            await settle(app, pilot)
+        assert app.screen is app.view  # every share shown once, then gone
+        assert len(set(shares)) == 3
+        (backup,) = list_backups(alice)
+        assert backup.threshold == 2 and backup.last_test_result is None
+        # nothing secret was written to the database or the audit log
+        dump = "\n".join(alice.store.conn.iterdump())
+        assert not any(share.split()[3] + " " + share.split()[4] in dump for share in shares)
+        assert PASSPHRASE not in dump
+
+        # restore drill with two of the three shares
+        await pilot.press("t")
+        await settle(app, pilot)
+        app.screen.query_one("#field-share_1").value = shares[2]
+        app.screen.query_one("#field-share_2").value = shares[0]
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        (backup,) = list_backups(alice)
+        assert backup.last_test_result == "ok" and backup.last_tested_at
+        assert "next drill" in screen_text(app) and backup.drill_due_at[:10] in screen_text(app)
+
+
+async def test_mistyped_share_fails_the_drill_with_a_reason(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    generate_key(alice, name="k1", passphrase=PASSPHRASE.encode())
+    from core.keys.backup import ShareScheme, create_backup
+
+    created = create_backup(alice, "k1", ShareScheme(2, 2), passphrase_provider=lambda _: PASSPHRASE.encode())
+    app = SignetApp(alice, start_view="keys")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(app, pilot)
+        await pilot.press("t")
+        await settle(app, pilot)
+        app.screen.query_one("#field-share_1").value = created.shares[0].mnemonic
+        app.screen.query_one("#field-share_2").value = "not a share at all"
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        assert app.view.VIEW_NAME == "keys"
+        messages = [str(n.message) for n in app._notifications]
+        assert any("share #2" in m for m in messages) and not any("not a share" in m for m in messages)
+
+
+async def test_non_custodian_sees_key_actions_disabled(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    generate_key(alice, name="k1", passphrase=PASSPHRASE.encode())
+    alice.close()
+    bob = console_context(tmp_path, "bob")
+    app = SignetApp(bob, start_view="keys")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(app, pilot)
+        assert "does not hold the custodian role" in screen_text(app)
+        assert app.view.check_action("backup", ()) is None
+        # from the palette the action explains itself instead of running
+        await pilot.press("ctrl+p")
+        await pilot.press(*"backup")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is app.view
+        assert any("custodian" in str(n.message) for n in app._notifications)
+    bob.close()
