@@ -8,8 +8,6 @@ import httpx
 
 from core.errors import LimitExceeded, RegistryError
 
-CHUNK = 64 * 1024
-
 
 def read_capped(resp: httpx.Response, cap: int, *, what: str, deadline: float | None = None) -> bytes:
     """At most `cap` bytes of the body (raw, undecoded); LimitExceeded beyond, or past `deadline`."""
@@ -20,7 +18,9 @@ def read_capped(resp: httpx.Response, cap: int, *, what: str, deadline: float | 
     if declared.isdigit() and int(declared) > cap:
         raise LimitExceeded(what, int(declared), f"cap is {cap} bytes")
     data = bytearray()
-    for chunk in resp.iter_raw(CHUNK):
+    # No chunk size: with one, httpx buffers until a whole chunk has arrived, so a server dripping
+    # a byte at a time would never let the deadline below be checked.
+    for chunk in resp.iter_raw():
         data += chunk
         if len(data) > cap:
             raise LimitExceeded(what, f"more than {cap} bytes", "body longer than the cap")
