@@ -75,8 +75,8 @@ class KeysView(TableView):
             yield DetailPane()
 
     def prepare(self) -> None:
-        self.add_columns(("name", 18), ("state", 9), ("fingerprint", 18), ("location", 14), ("created", 10),
-                         ("backups", 7), ("next drill", 12))
+        self.add_columns(("name", 16), ("state", 8), ("fingerprint", 16), ("location", 11), ("created", 10),
+                         ("backups", 7), ("next drill", 10))
 
     def refresh_view(self) -> None:
         context = self.context
