@@ -15,7 +15,15 @@ Clusters are the configured `[[clusters]]`, else every context of `--kubeconfig`
   `workloads` [{cluster, namespace, workload_kind, workload, <the same counts>}],
   `findings` [{cluster, namespace, workload_kind, workload, container, image, reference, digest,
   result, reason, pods, matched_keys, bypass_id}].
-- `cluster policy show|generate`: see policy.py's docstring below the commands.
+- `cluster policy show`: each cluster's Kyverno verifyImages rules and Sigstore ClusterImagePolicies
+  (keys by fingerprint, image globs, mode, namespaces) and their drift against the key inventory;
+  exit 1 when any cluster is unreachable or has an error-level issue. `--json` fields per cluster:
+  `cluster`, `context`, `reachable`, `error`, `drifted`, `policies` [{engine, kind, namespace, name,
+  rule, mode, image_globs, keys [{fingerprint, reference, error}], keyless, required, namespaces,
+  excluded_namespaces}], `issues` [{severity, kind, policy, detail}].
+- `cluster policy generate --out FILE --image-glob G [--engine kyverno|sigstore] [--apply --context C]`:
+  the policy for the keys Signet trusts (active, retiring, staged); `--apply` server-side-applies it
+  (custodian role, audited).
 """
 
 from __future__ import annotations
@@ -27,13 +35,17 @@ import click
 
 from core.clusters.drift import find_drift
 from core.clusters.inventory import cluster_targets, read_inventories
+from core.clusters.policies import read_policies
+from core.clusters.policy_apply import ENGINES, apply_policy, generate_policy
 from core.clusters.sweep import SweepReport, run_sweep
 from core.errors import EXIT_CHECK_FAILED, UsageError
+from core.keys.inventory import list_keys
 from core.metrics import write_textfile
+from core.policy.generate import MODES, to_yaml
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.verify.policy import TrustPolicy, resolve_trust_policy
 from tui.cli.context import signet_context
-from tui.cli.output import diagnostic, emit_json, emit_table
+from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
 
 
 def trust_flags(fn: Callable) -> Callable:
@@ -193,3 +205,74 @@ def _print_report(report: SweepReport) -> None:
     total = report.counts()
     diagnostic(f"sweep {report.sweep_id}: {report.unique_images} unique images in {report.duration_s:.2f}s; "
                + ", ".join(f"{k} {v}" for k, v in total.items()) + ("" if report.ok else " -- NOT OK"))
+
+
+@command.group("policy")
+def policy() -> None:
+    """Admission policies (Kyverno, Sigstore policy-controller): what they trust, and drift."""
+
+
+@policy.command("show")
+@click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig file(s) instead of the configured clusters.")
+@click.option("--context", "context", default=None, metavar="NAME", help="Only this cluster.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def policy_show(ctx: click.Context, kubeconfig: str | None, context: str | None, as_json: bool) -> None:
+    """What each cluster's admission policies trust, and how that drifts from the key inventory."""
+    sc = signet_context(ctx)
+    reports = read_policies(sc.config, cluster_targets(sc.config, context=context, kubeconfig=kubeconfig),
+                            list_keys(sc))
+    if as_json:
+        emit_json([r.as_dict() for r in reports])
+    else:
+        for r in reports:
+            if not r.reachable:
+                diagnostic(f"cluster {r.cluster}: UNREACHABLE: {r.error}")
+        emit_table(["cluster", "policy", "mode", "keys", "globs"],
+                   [(r.cluster, p.label, p.mode, ", ".join(k.fingerprint[:16] if k.fingerprint else k.reference
+                                                          for k in p.keys) + (f" +{p.keyless} keyless" if p.keyless
+                                                                              else ""),
+                     ", ".join(p.image_globs)) for r in reports for p in r.policies], title="policies")
+        emit_table(["cluster", "severity", "issue", "policy", "detail"],
+                   [(r.cluster, i.severity, i.kind, i.policy, i.detail) for r in reports for i in r.issues],
+                   title="drift")
+    if any(r.drifted for r in reports):
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@policy.command("generate")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Write the policy YAML here.")
+@click.option("--engine", type=click.Choice(ENGINES), default="kyverno", show_default=True)
+@click.option("--image-glob", "image_globs", multiple=True, required=True, metavar="GLOB",
+              help="Images the policy applies to (repeatable), e.g. 'registry.example.com/*'.")
+@click.option("--name", default="", help="Object name (default: [policy] verify_images_policy).")
+@click.option("--mode", type=click.Choice(MODES), default="Enforce", show_default=True)
+@click.option("--apply", "apply_", is_flag=True, help="Also apply it (server-side apply) to --context.")
+@click.option("--context", "context", default=None, metavar="NAME", help="The cluster --apply writes to.")
+@click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig file(s) for --context.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written/applied as JSON.")
+@click.pass_context
+def policy_generate(ctx: click.Context, out: str, engine: str, image_globs: tuple[str, ...], name: str, mode: str,
+                    apply_: bool, context: str | None, kubeconfig: str | None, as_json: bool) -> None:
+    """Write the admission policy for the keys Signet trusts; --apply puts it in a cluster (custodian)."""
+    sc = signet_context(ctx)
+    if apply_ and not context:
+        raise UsageError("--apply needs --context: policies are applied to one named cluster at a time")
+    if apply_:
+        sc.require_write(None, action="applying an admission policy")  # fail before writing anything
+    doc = generate_policy(sc, engine=engine, image_globs=image_globs, name=name, mode=mode)
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write(to_yaml([doc]))
+    applied = None
+    if apply_:
+        (target,) = cluster_targets(sc.config, context=context, kubeconfig=kubeconfig)
+        applied = apply_policy(sc, target, doc)
+    if as_json:
+        emit_json({"out": out, "kind": doc["kind"], "name": doc["metadata"]["name"],
+                   "applied": applied.as_dict() if applied else None})
+    else:
+        emit_line(f"wrote {doc['kind']} {doc['metadata']['name']} to {out}")
+        if applied:
+            emit_line(f"applied to {applied.context} (generation {applied.generation}, "
+                      f"resourceVersion {applied.resource_version})")

@@ -1,0 +1,389 @@
+"""Admission policies in the clusters (Kyverno verifyImages, Sigstore ClusterImagePolicy): which keys
+they trust, which images and namespaces they cover, in which mode, and how that drifts from
+Signet's key inventory (keys-bypass-anchors.md §1).
+
+Semantics followed:
+- Kyverno: `attestors[].entries[]` are keys/certs/keyless; `attestors[].count` is how many entries
+  must verify and defaults to all of them (so an unset count with two keys breaks rotation).
+  The mode is `verifyImages[].failureAction`, else `spec.validationFailureAction`, default Audit.
+  `imageReferences` are wildcards where `*` also crosses '/'. A namespaced `Policy` only acts in
+  its namespace; `match`/`exclude` namespaces narrow a rule.
+- policy-controller: authorities inside one CIP are OR; `spec.mode` is enforce (default) or warn;
+  it acts only in namespaces labelled `policy.sigstore.dev/include=true`; globs use `*` within a
+  path segment and `**` across segments, matched on the normalised name (index.docker.io/...).
+Keys given by reference (Secret, KMS URI) cannot be fingerprinted here: they are listed as such
+and reported, since what they trust can change without the policy changing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from core.clusters.inventory import ClusterInventory, ClusterTarget, read_cluster
+from core.clusters.kube import KubeApi, resource_path
+from core.crypto.public_keys import load_public_key
+from core.errors import ClusterRefused, SignetError
+from core.keys.inventory import KeyRecord
+from core.registry.reference import DOCKER_HUB, parse_reference
+
+KYVERNO = ("kyverno.io", "v1")
+SIGSTORE_VERSIONS = ("v1beta1", "v1alpha1")
+SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
+MAX_POLICIES = 1000
+MAX_EXAMPLES = 3
+_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
+
+
+@dataclass(frozen=True)
+class PolicyKey:
+    """One key a policy names: pinned by PEM (fingerprint known) or by reference."""
+
+    fingerprint: str | None
+    reference: str = "inline"        # inline | secret:<ns>/<name> | kms URI | k8s:// URI
+    error: str = ""                  # an inline key that does not parse
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "reference": self.reference, "error": self.error}
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    """One image-verification rule: a Kyverno verifyImages entry or a Sigstore ClusterImagePolicy."""
+
+    engine: str                      # kyverno | sigstore
+    kind: str                        # ClusterPolicy | Policy | ClusterImagePolicy
+    namespace: str                   # "" for cluster-scoped kinds
+    name: str
+    rule: str
+    mode: str                        # enforce | audit | warn
+    image_globs: tuple[str, ...]
+    keys: tuple[PolicyKey, ...]
+    keyless: int = 0                 # keyless / certificate entries (not key-pinned)
+    required: int | None = None      # Kyverno attestor count; None = every entry must verify
+    namespaces: tuple[str, ...] = ()  # namespace patterns it acts in ("*" = all)
+    excluded: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{where}{self.name}" + (f"#{self.rule}" if self.rule else "")
+
+    @property
+    def fingerprints(self) -> set[str]:
+        return {k.fingerprint for k in self.keys if k.fingerprint}
+
+    def acts_in(self, namespace: str, namespace_labels: dict[str, dict[str, str]]) -> bool:
+        if self.engine == "sigstore" and namespace_labels.get(namespace, {}).get(SIGSTORE_INCLUDE_LABEL) != "true":
+            return False
+        if any(fnmatch.fnmatchcase(namespace, p) for p in self.excluded):
+            return False
+        return any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
+
+    def covers_image(self, image: str) -> bool:
+        candidates = _match_forms(image, sigstore=self.engine == "sigstore")
+        if self.engine == "sigstore":
+            return any(_sigstore_glob(g).match(c) for g in self.image_globs for c in candidates)
+        return any(fnmatch.fnmatchcase(c, g) for g in self.image_globs for c in candidates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "kind": self.kind, "namespace": self.namespace, "name": self.name,
+                "rule": self.rule, "mode": self.mode, "image_globs": list(self.image_globs),
+                "keys": [k.as_dict() for k in self.keys], "keyless": self.keyless, "required": self.required,
+                "namespaces": list(self.namespaces), "excluded_namespaces": list(self.excluded)}
+
+
+@dataclass(frozen=True)
+class DriftIssue:
+    severity: str                    # error | warning
+    kind: str                        # no-policy | retired-key | revoked-key | unknown-key | missing-active-key
+    #                                  | key-by-reference | bad-key | all-keys-required | not-enforced
+    #                                  | uncovered-namespace | uncovered-registry | unreadable
+    policy: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"severity": self.severity, "kind": self.kind, "policy": self.policy, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ClusterPolicies:
+    cluster: str
+    context: str
+    reachable: bool
+    error: str = ""
+    policies: tuple[AdmissionPolicy, ...] = ()
+    issues: tuple[DriftIssue, ...] = ()
+
+    @property
+    def drifted(self) -> bool:
+        return not self.reachable or any(i.severity == "error" for i in self.issues)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "context": self.context, "reachable": self.reachable, "error": self.error,
+                "drifted": self.drifted, "policies": [p.as_dict() for p in self.policies],
+                "issues": [i.as_dict() for i in self.issues]}
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def read_policies(config: Any, targets: Sequence[ClusterTarget], keys: Sequence[KeyRecord]) -> list[ClusterPolicies]:
+    """Policies and drift for every target, concurrently (one ApiClient per thread)."""
+    timeout = (config.limits.connect_timeout, config.limits.read_timeout)
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(targets)), thread_name_prefix="policies") as pool:
+        return list(pool.map(lambda t: _read_one(t, keys, timeout), targets))
+
+
+def _read_one(target: ClusterTarget, keys: Sequence[KeyRecord], timeout: tuple[float, float]) -> ClusterPolicies:
+    inventory = read_cluster(target, timeout=timeout)
+    if not inventory.reachable:
+        return ClusterPolicies(target.label, target.context, reachable=False, error=inventory.error)
+    try:
+        with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+            policies, unreadable = _list_policies(api)
+            labels = _namespace_labels(api)
+    except SignetError as exc:
+        return ClusterPolicies(target.label, target.context, reachable=False, error=str(exc))
+    issues = unreadable + find_policy_drift(policies, keys, inventory, labels)
+    return ClusterPolicies(target.label, target.context, reachable=True, policies=tuple(policies),
+                           issues=tuple(issues))
+
+
+def _list_policies(api: KubeApi) -> tuple[list[AdmissionPolicy], list[DriftIssue]]:
+    found: list[AdmissionPolicy] = []
+    unreadable: list[DriftIssue] = []
+    sources = [(KYVERNO[0], KYVERNO[1], "clusterpolicies"), (KYVERNO[0], KYVERNO[1], "policies")]
+    for group, version, plural in sources:
+        try:
+            for doc in api.list(resource_path(group, version, plural), max_items=MAX_POLICIES):
+                found.extend(kyverno_rules(doc))
+        except ClusterRefused as exc:
+            if exc.status != 404:  # 404: Kyverno is not installed, which is not an error by itself
+                unreadable.append(DriftIssue("error", "unreadable", plural, str(exc)))
+    for version in SIGSTORE_VERSIONS:
+        try:
+            docs = list(api.list(resource_path("policy.sigstore.dev", version, "clusterimagepolicies"),
+                                 max_items=MAX_POLICIES))
+        except ClusterRefused as exc:
+            if exc.status != 404:
+                unreadable.append(DriftIssue("error", "unreadable", "clusterimagepolicies", str(exc)))
+                break
+            continue
+        found.extend(sigstore_policy(doc) for doc in docs)
+        break  # one served version holds every CIP
+    return found, unreadable
+
+
+def _namespace_labels(api: KubeApi) -> dict[str, dict[str, str]]:
+    try:
+        return {(n.get("metadata") or {}).get("name", ""): dict((n.get("metadata") or {}).get("labels") or {})
+                for n in api.list(resource_path("", "v1", "namespaces"))}
+    except ClusterRefused:
+        return {}
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def _keys_from_pem_text(text: str) -> list[PolicyKey]:
+    blocks = _PEM_BLOCK.findall(text or "")
+    if not blocks:
+        return [PolicyKey(None, reference=text.strip()[:200])] if text.strip() else []
+    keys = []
+    for block in blocks:
+        try:
+            keys.append(PolicyKey(load_public_key(block.encode()).fingerprint))
+        except SignetError as exc:
+            keys.append(PolicyKey(None, error=str(exc)))
+    return keys
+
+
+def _kyverno_entry_keys(entry: dict[str, Any]) -> tuple[list[PolicyKey], int]:
+    keys_spec = entry.get("keys")
+    if isinstance(keys_spec, dict):
+        if keys_spec.get("publicKeys"):
+            return _keys_from_pem_text(str(keys_spec["publicKeys"])), 0
+        if isinstance(keys_spec.get("secret"), dict):
+            s = keys_spec["secret"]
+            return [PolicyKey(None, reference=f"secret:{s.get('namespace', '')}/{s.get('name', '')}")], 0
+        if keys_spec.get("kms"):
+            return [PolicyKey(None, reference=str(keys_spec["kms"])[:200])], 0
+    return [], 1 if ("keyless" in entry or "certificates" in entry) else 0
+
+
+def kyverno_rules(doc: dict[str, Any]) -> list[AdmissionPolicy]:
+    """One AdmissionPolicy per verifyImages entry of a Kyverno ClusterPolicy or Policy."""
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    kind = str(doc.get("kind", "ClusterPolicy"))
+    namespace = str(meta.get("namespace", "")) if kind == "Policy" else ""
+    default_mode = str(spec.get("validationFailureAction") or "Audit")
+    found = []
+    for rule in spec.get("rules") or []:
+        if not isinstance(rule, dict):
+            continue
+        include, exclude = _rule_namespaces(rule)
+        for index, verify in enumerate(rule.get("verifyImages") or []):
+            if not isinstance(verify, dict):
+                continue
+            globs = [str(g) for g in verify.get("imageReferences") or []] or (
+                [str(verify["image"])] if verify.get("image") else [])
+            keys: list[PolicyKey] = []
+            keyless = 0
+            required: int | None = None
+            counts: list[int | None] = []
+            for attestor in verify.get("attestors") or []:
+                entries = [e for e in (attestor or {}).get("entries") or [] if isinstance(e, dict)]
+                for entry in entries:
+                    entry_keys, entry_keyless = _kyverno_entry_keys(entry)
+                    keys.extend(entry_keys)
+                    keyless += entry_keyless
+                counts.append((attestor or {}).get("count") if len(entries) > 1 else 1)
+            if verify.get("key"):  # the pre-attestors form: one key on the entry itself
+                keys.extend(_keys_from_pem_text(str(verify["key"])))
+                counts.append(1)
+            if counts:
+                required = None if any(c is None for c in counts) else sum(int(c) for c in counts)
+            mode = str(verify.get("failureAction") or (rule.get("validate") or {}).get("failureAction")
+                       or default_mode)
+            found.append(AdmissionPolicy(
+                engine="kyverno", kind=kind, namespace=namespace, name=str(meta.get("name", "")),
+                rule=str(rule.get("name", "")) + (f"[{index}]" if index else ""), mode=mode.lower(),
+                image_globs=tuple(globs), keys=tuple(keys), keyless=keyless, required=required,
+                namespaces=(namespace,) if namespace else include, excluded=exclude))
+    return found
+
+
+def _rule_namespaces(rule: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def namespaces_of(block: Any) -> list[str]:
+        if not isinstance(block, dict):
+            return []
+        filters = [block] + list(block.get("any") or []) + list(block.get("all") or [])
+        return [str(ns) for f in filters if isinstance(f, dict)
+                for ns in ((f.get("resources") or {}).get("namespaces") or [])]
+
+    include = namespaces_of(rule.get("match"))
+    return (tuple(include) or ("*",)), tuple(namespaces_of(rule.get("exclude")))
+
+
+def sigstore_policy(doc: dict[str, Any]) -> AdmissionPolicy:
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    keys: list[PolicyKey] = []
+    keyless = 0
+    for authority in spec.get("authorities") or []:
+        key = (authority or {}).get("key")
+        if isinstance(key, dict):
+            if key.get("data"):
+                keys.extend(_keys_from_pem_text(str(key["data"])))
+            elif isinstance(key.get("secretRef"), dict):
+                keys.append(PolicyKey(None, reference=f"secret:{key['secretRef'].get('name', '')}"))
+            elif key.get("kms"):
+                keys.append(PolicyKey(None, reference=str(key["kms"])[:200]))
+        elif isinstance(authority, dict) and "keyless" in authority:
+            keyless += 1
+    globs = [str((i or {}).get("glob")) for i in spec.get("images") or [] if (i or {}).get("glob")]
+    return AdmissionPolicy(engine="sigstore", kind="ClusterImagePolicy", namespace="", name=str(meta.get("name", "")),
+                           rule="", mode=str(spec.get("mode") or "enforce").lower(), image_globs=tuple(globs),
+                           keys=tuple(keys), keyless=keyless, required=1 if keys or keyless else None,
+                           namespaces=("*",))
+
+
+def _match_forms(image: str, *, sigstore: bool) -> list[str]:
+    """The image as written and normalised (with and without tag/digest), as each engine sees it."""
+    forms = [image]
+    try:
+        ref = parse_reference(image)
+    except SignetError:
+        return forms
+    host = "index.docker.io" if sigstore and ref.registry == DOCKER_HUB else ref.registry
+    name = f"{host}/{ref.repository}"
+    forms += [name, str(ref).replace(ref.name, name, 1)]
+    return forms
+
+
+def _sigstore_glob(glob: str) -> re.Pattern[str]:
+    parts = re.split(r"(\*\*|\*|\?)", glob)
+    pattern = "".join({"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(p, re.escape(p)) for p in parts)
+    return re.compile(f"^{pattern}(?::[^/@]*)?(?:@sha256:[a-f0-9]{{64}})?$")
+
+
+# --- drift ----------------------------------------------------------------------------------------
+
+
+def find_policy_drift(policies: Sequence[AdmissionPolicy], keys: Sequence[KeyRecord], inventory: ClusterInventory,
+                      namespace_labels: dict[str, dict[str, str]]) -> list[DriftIssue]:
+    """Issues of one cluster's policies against the key inventory and what runs there."""
+    by_fingerprint = {k.fingerprint: k for k in keys}
+    active = [k for k in keys if k.state == "active"]
+    if not policies:
+        return [DriftIssue("error", "no-policy", "", "no Kyverno verifyImages rule and no Sigstore "
+                           "ClusterImagePolicy: nothing checks signatures at admission")]
+    issues: list[DriftIssue] = []
+    for p in policies:
+        issues.extend(_key_issues(p, by_fingerprint, active))
+        if p.mode not in ("enforce",):
+            issues.append(DriftIssue("warning", "not-enforced", p.label,
+                                     f"mode is {p.mode}: unsigned images are reported, not refused"))
+    issues.extend(_coverage_issues(policies, inventory, namespace_labels))
+    return issues
+
+
+def _key_issues(p: AdmissionPolicy, by_fingerprint: dict[str, KeyRecord], active: Sequence[KeyRecord]
+                ) -> Iterable[DriftIssue]:
+    for key in p.keys:
+        if key.error:
+            yield DriftIssue("error", "bad-key", p.label, f"a key in the policy does not parse: {key.error}")
+        elif key.fingerprint is None:
+            yield DriftIssue("warning", "key-by-reference", p.label,
+                             f"key given by reference ({key.reference}); its fingerprint cannot be checked here")
+        elif key.fingerprint not in by_fingerprint:
+            yield DriftIssue("warning", "unknown-key", p.label,
+                             f"trusts key {key.fingerprint[:16]}, which is not in Signet's key inventory")
+        elif by_fingerprint[key.fingerprint].state in ("retired", "revoked"):
+            record = by_fingerprint[key.fingerprint]
+            yield DriftIssue("error", f"{record.state}-key", p.label,
+                             f"still trusts {record.state} key {record.name} ({record.fingerprint[:16]})")
+    for record in active:
+        if record.fingerprint not in p.fingerprints:
+            yield DriftIssue("error", "missing-active-key", p.label,
+                             f"does not trust active key {record.name} ({record.fingerprint[:16]}): images it "
+                             "signs are refused here")
+    if p.required is None and len(p.keys) + p.keyless > 1:
+        yield DriftIssue("warning", "all-keys-required", p.label,
+                         f"attestor count is unset, so all {len(p.keys) + p.keyless} entries must verify "
+                         "(set count: 1 to accept any one key during rotation)")
+
+
+def _coverage_issues(policies: Sequence[AdmissionPolicy], inventory: ClusterInventory,
+                     labels: dict[str, dict[str, str]]) -> list[DriftIssue]:
+    uncovered_by_ns: dict[str, list[str]] = {}
+    uncovered_registries: dict[str, list[str]] = {}
+    images = sorted({(pod.namespace, c.image) for pod in inventory.pods for c in pod.containers})
+    for namespace, image in images:
+        if any(p.acts_in(namespace, labels) and p.covers_image(image) for p in policies):
+            continue
+        uncovered_by_ns.setdefault(namespace, []).append(image)
+        try:
+            registry = parse_reference(image).registry
+        except SignetError:
+            registry = image.split("/", 1)[0]
+        uncovered_registries.setdefault(registry, []).append(image)
+    issues = [DriftIssue("error", "uncovered-namespace", "", f"namespace {ns}: {len(imgs)} running image(s) no "
+                         f"policy checks, e.g. {', '.join(imgs[:MAX_EXAMPLES])}")
+              for ns, imgs in sorted(uncovered_by_ns.items())]
+    covered_registries = set()
+    for namespace, image in images:
+        if any(p.covers_image(image) for p in policies):
+            try:
+                covered_registries.add(parse_reference(image).registry)
+            except SignetError:
+                pass
+    issues += [DriftIssue("error", "uncovered-registry", "", f"registry {reg}: no policy glob matches its images, "
+                          f"e.g. {', '.join(imgs[:MAX_EXAMPLES])}")
+               for reg, imgs in sorted(uncovered_registries.items()) if reg not in covered_registries]
+    return issues
