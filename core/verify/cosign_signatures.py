@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any
 
 from core.crypto.public_keys import verify_signature
-from core.errors import DigestMismatch, LimitExceeded, NotFound, RegistryError, SignetError
+from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, RegistryError, SignetError
 from core.registry.manifest import Descriptor
 from core.registry.reference import ImageReference
+from core.sigstore.trust import sigstore_trust, uses_sigstore
+from core.sigstore.verifier import SigstoreTrust, verify_cosign_signature
 from core.verify.outcome import ImageTarget, SourceOutcome
 from core.verify.policy import TrustPolicy
 from core.verify.result import SignatureCheck
@@ -49,6 +52,8 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
     if cached is not None:
         return cached
     limits = session.limits
+    # Keyless / Rekor-bound signatures go through core/sigstore (certificate, chain, log entry).
+    sigstore = (sigstore_trust(policy), session.ctx.clock()) if uses_sigstore(policy) else None
     layers = manifest.descriptors("layers", max_count=limits.max_layers)
     checks: list[SignatureCheck] = []
     transient = False
@@ -58,7 +63,7 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
                                          f"of {len(layers)} signatures are considered (limit max_signatures)"))
             break
         check, outside_failure = _check_layer(source, sig_ref.repository, index, layer, image.digest, policy,
-                                              limits.max_payload_bytes)
+                                              limits.max_payload_bytes, sigstore)
         checks.append(check)
         transient = transient or outside_failure
     outcome = SourceOutcome(found=bool(layers), checks=tuple(checks), location=location, transient=transient)
@@ -68,8 +73,8 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
 
 
 def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, digest: str, policy: TrustPolicy,
-                 max_payload: int) -> tuple[SignatureCheck, bool]:
-    """(check, failed-for-outside-reasons)."""
+                 max_payload: int, sigstore: tuple[SigstoreTrust, datetime] | None = None) -> tuple[SignatureCheck, bool]:
+    """(check, failed-for-outside-reasons). `sigstore`: trust and time for keyless/Rekor checks."""
 
     def fail(reason: str, *, fingerprint: str | None = None, outside: bool = False) -> tuple[SignatureCheck, bool]:
         return SignatureCheck(SOURCE, index, False, reason, key_fingerprint=fingerprint,
@@ -96,7 +101,15 @@ def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, di
         return fail(f"payload blob could not be read: {exc}", outside=True)
     if len(payload) != layer.size:
         return fail(f"payload blob is {len(payload)} bytes, descriptor says {layer.size}")
-    fingerprint = next((k.fingerprint for k in policy.keys if verify_signature(k.key, signature, payload)), None)
+    identity = issuer = None
+    if sigstore is not None:
+        try:
+            verified = verify_cosign_signature(payload, layer.annotations, trust=sigstore[0], now=sigstore[1])
+        except CheckFailed as exc:
+            return fail(str(exc))
+        fingerprint, identity, issuer = verified.key_fingerprint, verified.identity or None, verified.issuer or None
+    else:
+        fingerprint = next((k.fingerprint for k in policy.keys if verify_signature(k.key, signature, payload)), None)
     if fingerprint is None:
         return fail("signature does not verify with any trusted key (untrusted key or bad signature)")
     try:
@@ -113,5 +126,5 @@ def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, di
         if claim.optional[key] != wanted:
             return fail(f"annotation {key} is '{str(claim.optional[key])[:80]}', not '{wanted}'",
                         fingerprint=fingerprint)
-    return SignatureCheck(SOURCE, index, True, "", key_fingerprint=fingerprint,
+    return SignatureCheck(SOURCE, index, True, "", key_fingerprint=fingerprint, identity=identity, issuer=issuer,
                           details={"layer_digest": layer.digest}), False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from core.sigstore.referrers import check_sigstore_bundles
 from core.verify.cosign_signatures import check_cosign_signatures
 from core.verify.outcome import ImageTarget, SourceOutcome
 
@@ -17,4 +18,5 @@ SignatureSourceFn = Callable[[Any, ImageTarget, Any], SourceOutcome]
 
 SIGNATURE_SOURCES: tuple[tuple[str, SignatureSourceFn], ...] = (
     ("cosign-sig", check_cosign_signatures),
+    ("sigstore-bundle", check_sigstore_bundles),
 )

@@ -170,6 +170,19 @@ class FakeSigstore:
             "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
                                  "signature": b64(signature)}}).encode()
 
+    def key_bundle(self, key: ec.EllipticCurvePrivateKey, artifact_digest: str, *, signed_at: datetime = T0) -> bytes:
+        """A key-signed (publicKey hint) message-signature bundle, logged in our log."""
+        digest = bytes.fromhex(artifact_digest.split(":", 1)[1])
+        signature = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        body = self.hashedrekord_body(signature, pub_pem, digest)
+        return json.dumps({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {"publicKey": {"hint": b64(hashlib.sha256(_spki(key.public_key())).digest())},
+                                     "tlogEntries": [self.tlog_entry(body, signed_at)]},
+            "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
+                                 "signature": b64(signature)}}).encode()
+
     def dsse_bundle(self, leaf: Leaf, statement: dict | bytes, *, signed_at: datetime | None = None,
                     extra_signatures: int = 0) -> bytes:
         payload = statement if isinstance(statement, bytes) else json.dumps(statement).encode()

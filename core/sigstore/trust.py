@@ -1,0 +1,48 @@
+"""From core/verify's TrustPolicy to the SigstoreTrust the verifiers take.
+
+The trusted root file is read once per (path, size, mtime): verifying ten thousand images does not
+re-parse it, and an edited file is picked up.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from core.errors import InputError
+from core.sigstore.trusted_root import TrustedRoot, load_trusted_root
+from core.sigstore.verifier import SigstoreTrust
+
+
+def uses_sigstore(policy: Any) -> bool:
+    """Sigstore material is consulted once the policy names keyless identities, a trusted root, or
+    demands a transparency log; a key-only policy keeps the plain key check of classic signatures."""
+    return bool(policy.identities or policy.trusted_root or policy.require_tlog)
+
+
+def sigstore_trust(policy: Any) -> SigstoreTrust:
+    """Keyless needs a trusted root; the log is required for keyless unless `--insecure-ignore-tlog`,
+    and for key-based signatures only when asked (`--require-tlog`)."""
+    root = trusted_root_at(policy.trusted_root) if policy.trusted_root else None
+    if policy.identities and not policy.keys and root is None:
+        raise InputError("keyless verification needs --trusted-root FILE (or [trust] trusted_root)")
+    if policy.ignore_tlog and policy.require_tlog:
+        raise InputError("--require-tlog and --insecure-ignore-tlog contradict each other")
+    require = policy.require_tlog if policy.require_tlog is not None else not policy.keys
+    return SigstoreTrust(root=root, identities=tuple(policy.identities), keys=tuple(policy.keys),
+                         require_tlog=require and not policy.ignore_tlog, ignore_tlog=policy.ignore_tlog)
+
+
+def trusted_root_at(path: str) -> TrustedRoot:
+    expanded = os.path.expanduser(path)
+    try:
+        stat = os.stat(expanded)
+    except OSError as exc:
+        raise InputError(f"cannot read trusted root {path}: {exc.strerror}") from None
+    return _load(expanded, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, _size: int, _mtime_ns: int) -> TrustedRoot:
+    return load_trusted_root(path)

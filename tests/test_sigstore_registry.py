@@ -1,0 +1,195 @@
+"""Keyless `.sig` signatures and Sigstore bundle referrers, verified through core/verify against a real
+docker-registry (2.8: no referrers API, so the `sha256-<hex>` fallback index is what is read)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from core.clock import FixedClock
+from core.context import open_context
+from core.crypto.public_keys import fingerprint
+from core.sigstore.certificate_identity import CertificateIdentity
+from core.verify.policy import resolve_trust_policy
+from core.verify.service import verify_image
+from tests.support.oci import SignatureLayer, cosign_payload, new_key, push_image, push_signatures, write_public_key
+from tests.support.referrers import (
+    GGCR_EMPTY_MANIFEST, attach_bundle, attach_referrer, push_ggcr_empty_image, referrer_manifest,
+)
+from tests.support.sigstore_factory import T0, FakeSigstore, statement
+from tests.support.sigstore_fixtures import OCI_BUNDLE
+
+ALICE = CertificateIdentity(identity="alice@example.com", issuer="https://issuer.example")
+SLSA = "https://slsa.dev/provenance/v1"
+
+
+@pytest.fixture(scope="module")
+def sigstore():
+    return FakeSigstore()
+
+
+@pytest.fixture
+def registry(registry_session):
+    """One registry for the module: every test uses its own repository."""
+    return registry_session
+
+
+@pytest.fixture
+def ctx(signet_home):
+    context = open_context()
+    context.clock = FixedClock(T0.replace(year=2026, month=6))  # months after every test leaf expired
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def root_file(tmp_path, sigstore):
+    path = tmp_path / "trusted_root.json"
+    path.write_bytes(sigstore.trusted_root())
+    return str(path)
+
+
+def keyless(ctx, root_file, *identities, **kw):
+    return resolve_trust_policy(ctx, identities=identities or (ALICE,), trusted_root=root_file, **kw)
+
+
+def image(registry, repo):
+    digest = push_image(registry.url, repo, "v1")
+    manifest = registry_manifest_size(registry, repo, digest)
+    return f"{registry.host}/{repo}:v1", digest, manifest
+
+
+def registry_manifest_size(registry, repo, digest):
+    import httpx
+
+    resp = httpx.get(f"{registry.url}/v2/{repo}/manifests/{digest}",
+                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=10)
+    return len(resp.content)
+
+
+def keyless_sig_layer(sigstore, leaf, repo_ref, digest):
+    payload = cosign_payload(repo_ref, digest)
+    return SignatureLayer(payload, b"", annotations=sigstore.classic_layer(leaf, payload))
+
+
+def test_keyless_classic_signature_verifies_with_identity(ctx, registry, sigstore, root_file):
+    ref, digest, _ = image(registry, "keyless")
+    push_signatures(registry.url, "keyless", digest, [keyless_sig_layer(sigstore, sigstore.leaf(), "x", digest)])
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "verified", result.reason
+    check = result.signatures[0]
+    assert (check.source, check.identity, check.issuer) == ("cosign-sig", "alice@example.com", "https://issuer.example")
+
+
+def test_keyless_classic_signature_with_wrong_identity_is_invalid(ctx, registry, sigstore, root_file):
+    ref, digest, _ = image(registry, "keyless-wrong")
+    push_signatures(registry.url, "keyless-wrong", digest,
+                    [keyless_sig_layer(sigstore, sigstore.leaf(email="mallory@example.com"), "x", digest)])
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "invalid"
+    assert "mallory@example.com" in result.reason and "matches none" in result.reason
+
+
+def test_keyless_signature_replayed_onto_another_digest_is_invalid(ctx, registry, sigstore, root_file):
+    ref, digest, _ = image(registry, "replay")
+    other = "sha256:" + "e" * 64
+    push_signatures(registry.url, "replay", digest, [keyless_sig_layer(sigstore, sigstore.leaf(), "x", other)])
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "invalid" and "not this image's digest" in result.reason
+
+
+def test_keyless_needs_a_trusted_root(ctx, registry, sigstore):
+    ref, digest, _ = image(registry, "noroot")
+    push_signatures(registry.url, "noroot", digest, [keyless_sig_layer(sigstore, sigstore.leaf(), "x", digest)])
+    result = verify_image(ctx, ref, resolve_trust_policy(ctx, identities=(ALICE,)))
+    assert result.result == "error" and "--trusted-root" in result.reason
+
+
+@pytest.mark.parametrize("index_type", ["application/vnd.dev.sigstore.bundle.v0.3+json",
+                                        "application/vnd.oci.empty.v1+json", None])
+def test_dsse_signature_bundle_referrer_via_fallback_tag(ctx, registry, sigstore, root_file, index_type):
+    repo = f"bundle-{str(index_type).split('.')[-1].replace('+', '').lower()}"
+    ref, digest, size = image(registry, repo)
+    bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(digest))
+    attach_bundle(registry.url, repo, digest, size, bundle, index_artifact_type=index_type)
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "verified", result.reason
+    assert [(c.source, c.ok, c.identity) for c in result.signatures] == [("sigstore-bundle", True, "alice@example.com")]
+
+
+def test_message_signature_bundle_referrer(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "msgbundle")
+    attach_bundle(registry.url, "msgbundle", digest, size, sigstore.message_bundle(sigstore.leaf(), digest))
+    assert verify_image(ctx, ref, keyless(ctx, root_file)).result == "verified"
+
+
+def test_attestation_alone_does_not_make_an_image_signed(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "sbom-only")
+    attach_bundle(registry.url, "sbom-only", digest, size,
+                  sigstore.dsse_bundle(sigstore.leaf(), statement(digest, SLSA, {"builder": {"id": "b"}})),
+                  predicate_type=SLSA)
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "unsigned", result.reason
+
+
+def test_index_annotations_are_not_trusted(ctx, registry, sigstore, root_file):
+    """An index entry claiming to be a cosign signature, whose manifest is really an SBOM attestation."""
+    ref, digest, size = image(registry, "lying-index")
+    attach_bundle(registry.url, "lying-index", digest, size,
+                  sigstore.dsse_bundle(sigstore.leaf(), statement(digest, SLSA)), predicate_type=SLSA,
+                  annotations={"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"})
+    assert verify_image(ctx, ref, keyless(ctx, root_file)).result == "unsigned"
+
+
+def test_bundle_for_another_digest_is_invalid(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "other-digest")
+    other = "sha256:" + "f" * 64
+    attach_bundle(registry.url, "other-digest", digest, size, sigstore.dsse_bundle(sigstore.leaf(), statement(other)))
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "invalid" and "subjects do not name this digest" in result.reason
+
+
+def test_referrer_whose_subject_is_another_image_is_ignored(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "wrong-subject")
+    other = "sha256:" + "a" * 64
+    bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(other))
+    manifest = referrer_manifest(bundle, other, 10)  # its subject is another image
+    attach_referrer(registry.url, "wrong-subject", digest, manifest, [bundle])
+    assert verify_image(ctx, ref, keyless(ctx, root_file)).result == "unsigned"
+
+
+def test_tampered_bundle_in_registry_is_invalid(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "tampered")
+    doc = json.loads(sigstore.dsse_bundle(sigstore.leaf(), statement(digest)))
+    doc["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1"
+    attach_bundle(registry.url, "tampered", digest, size, json.dumps(doc).encode())
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "invalid" and "signed entry timestamp" in result.reason
+
+
+def test_key_based_bundle_verifies_with_key_and_trusted_root(ctx, registry, sigstore, root_file, tmp_path):
+    key = new_key()
+    ref, digest, size = image(registry, "keyed-bundle")
+    attach_bundle(registry.url, "keyed-bundle", digest, size, sigstore.key_bundle(key, digest))
+    key_path = str(write_public_key(tmp_path / "k.pub", key))
+    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[key_path], trusted_root=root_file))
+    assert result.result == "verified", result.reason
+    assert result.matched_keys == (fingerprint(key.public_key()),)
+    other = str(write_public_key(tmp_path / "o.pub", new_key()))
+    assert verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[other], trusted_root=root_file)).result == "invalid"
+
+
+def test_real_cosign_oci_attestation_bundle_is_not_a_signature(ctx, registry):
+    """cosign's own `--new-bundle-format` attestation, attached to the exact image it attests."""
+    digest = push_ggcr_empty_image(registry.url, "ggcr", "empty")
+    assert digest == "sha256:" + hashlib.sha256(GGCR_EMPTY_MANIFEST).hexdigest()
+    bundle = (OCI_BUNDLE / "oci-attestation.sigstore.json").read_bytes()
+    attach_bundle(registry.url, "ggcr", digest, len(GGCR_EMPTY_MANIFEST), bundle,
+                  subject_type="application/vnd.docker.distribution.manifest.v2+json",
+                  predicate_type="https://cosign.sigstore.dev/attestation/v1")
+    policy = resolve_trust_policy(ctx, identities=(CertificateIdentity(identity="cody@soyland.com",
+                                                                       issuer="https://github.com/login/oauth"),),
+                                  trusted_root=str(OCI_BUNDLE / "trusted_root_pgi.json"))
+    assert verify_image(ctx, f"{registry.host}/ggcr:empty", policy).result == "unsigned"
