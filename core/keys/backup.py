@@ -163,7 +163,7 @@ def create_backup(ctx: SignetContext, key_ref: str, scheme: ShareScheme | Passph
                            "deletion windows and key policy instead")
     if record.state == "revoked":
         raise InvalidState(f"key {record.name} is revoked; it must not be backed up")
-    _validate_scheme(scheme)
+    validate_scheme(scheme)
     private = open_private_key(ctx, record, passphrase_provider)
     backup_id = "bkp_" + secrets.token_hex(6)
     path = Path(out) if out else default_backup_dir(ctx) / f"{record.name}-{backup_id}.json"
@@ -332,7 +332,8 @@ def list_backups(ctx: SignetContext, key_id: str | None = None) -> list[BackupRe
 # --- internals ------------------------------------------------------------------------------------
 
 
-def _validate_scheme(scheme: ShareScheme | PassphraseScheme) -> None:
+def validate_scheme(scheme: ShareScheme | PassphraseScheme) -> None:
+    """InputError unless the scheme is usable (SLIP-39 limits, one custodian per share, passphrase length)."""
     if isinstance(scheme, PassphraseScheme):
         check_new_passphrase(scheme.passphrase)
         return

@@ -137,6 +137,30 @@ def export_key(ctx: SignetContext, ref: str, *, public: bool = False) -> bytes:
     return data
 
 
+def destroy_private_key(ctx: SignetContext, record: KeyRecord, *, recovery_days: int = 30) -> str:
+    """Remove the private material Signet controls for a revoked key; returns what was done.
+
+    Local: the encrypted key file is deleted (the public key stays). Secrets Manager: deletion with a
+    recovery window. KMS: disabled now, deletion scheduled. Backups and shares are listed by the
+    caller for custodians to destroy by hand: Signet does not hold them.
+    """
+    if record.state != "revoked":
+        raise InvalidState(f"key {record.name} is {record.state}; only revoked keys are destroyed")
+    if record.location == "local":
+        key_store(ctx).remove(record.id)
+        return "local encrypted key file deleted"
+    arn = record.location_ref or ""
+    if record.location == "secretsmanager":
+        client = aws_keys.aws_client("secretsmanager", ctx.config.limits, region=aws_keys.region_of_arn(arn))
+        aws_keys.delete_secret_key(client, arn, recovery_days=recovery_days)
+        return f"secret scheduled for deletion ({recovery_days}-day recovery window)"
+    if record.location == "kms":
+        client = aws_keys.aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
+        aws_keys.disable_kms_key(client, arn, pending_days=recovery_days)
+        return f"KMS key disabled; deletion scheduled in {recovery_days} days"
+    return "no private material held"
+
+
 def _place_encrypted(ctx: SignetContext, *, key_id: str, name: str, encrypted: bytes, trusted: TrustedKey,
                      placement: KeyPlacement, state: str, custodians: Sequence[str], action: str,
                      audit_details: dict[str, Any] | None) -> KeyRecord:

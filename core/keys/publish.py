@@ -1,0 +1,83 @@
+"""Publish the current trust set to verifiers as policy files (and, through a hook, to clusters).
+
+The files are rewritten from the inventory each time (idempotent): every key in a trusted state
+(staged, active, retiring) is in them, retired and revoked keys are not. Applying them to a cluster
+is the job of a `PublishHook` (team CLUSTERS' `cluster policy apply`); a failing hook fails the step,
+which can then be resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import sqlite_utils
+
+from core.context import SignetContext
+from core.errors import InputError, StoreError
+from core.keys.inventory import TRUSTED_STATES, list_keys, set_trusted_by
+from core.policy.generate import kyverno_cluster_policy, sigstore_cluster_image_policy, to_yaml
+
+DEFAULT_IMAGE_GLOBS = ("**",)
+KYVERNO_FILE = "kyverno-clusterpolicy.yaml"
+SIGSTORE_FILE = "sigstore-clusterimagepolicy.yaml"
+
+# Receives the generated policy documents after the files are written (e.g. to apply them).
+PublishHook = Callable[[Sequence[dict[str, Any]]], None]
+
+
+@dataclass(frozen=True)
+class PublishedPolicies:
+    directory: str
+    files: tuple[str, ...]
+    fingerprints: tuple[str, ...]
+    verifiers: tuple[str, ...]
+    documents: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"directory": self.directory, "files": list(self.files), "fingerprints": list(self.fingerprints),
+                "verifiers": list(self.verifiers)}
+
+
+def default_policy_dir(ctx: SignetContext) -> Path:
+    return ctx.paths.db.parent / "policies"
+
+
+def policy_documents(ctx: SignetContext, image_globs: Sequence[str] = DEFAULT_IMAGE_GLOBS) -> list[dict[str, Any]]:
+    keys = [record.trusted_key() for record in list_keys(ctx, states=TRUSTED_STATES)]
+    if not keys:
+        raise InputError("no key is in a trusted state; nothing to publish")
+    name = ctx.config.policy.verify_images_policy
+    return [kyverno_cluster_policy(keys, name=name, image_globs=image_globs,
+                                   rule_name=ctx.config.policy.verify_images_rule),
+            sigstore_cluster_image_policy(keys, name=name, image_globs=image_globs)]
+
+
+def publish_policies(ctx: SignetContext, db: sqlite_utils.Database, *, directory: Path,
+                     image_globs: Sequence[str] = DEFAULT_IMAGE_GLOBS) -> PublishedPolicies:
+    """Write both policy files for the current trust set and update each key's `trusted_by`.
+
+    Call inside the caller's `ctx.store.write()` so the inventory change commits with its audit entry;
+    run any `PublishHook` on `.documents` after that transaction (it may be slow: a cluster call).
+    """
+    docs = policy_documents(ctx, image_globs)
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for filename, doc in ((KYVERNO_FILE, docs[0]), (SIGSTORE_FILE, docs[1])):
+            path = directory / filename
+            tmp = path.with_name(f".{filename}.tmp")
+            tmp.write_text(to_yaml([doc]))
+            tmp.replace(path)
+            paths.append(str(path.resolve()))
+    except OSError as exc:
+        raise StoreError(f"cannot write policy files in {directory}: {exc.strerror or exc}") from None
+    verifiers = tuple(f"{doc['kind']}/{doc['metadata']['name']}" for doc in docs)
+    records = list_keys(ctx)
+    for record in records:
+        set_trusted_by(db, record.id, verifiers if record.state in TRUSTED_STATES else ())
+    return PublishedPolicies(directory=str(directory.resolve()), files=tuple(paths),
+                             fingerprints=tuple(sorted(r.fingerprint for r in records if r.state in TRUSTED_STATES)),
+                             verifiers=verifiers, documents=tuple(docs))

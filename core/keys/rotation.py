@@ -1,0 +1,409 @@
+"""Key rotation as a resumable state machine (table `rotations`).
+
+Steps, in order (keys-bypass-anchors.md §1.3):
+  stage    new key generated (state staged), backed up, the backup test-restored, a sign/verify smoke test
+  publish  verifier policy files list old and new keys (Kyverno count: 1, one CIP authority per key)
+  switch   new key active (signs from now on), old key retiring (may no longer sign)
+  resign   every in-use image (core/keys/in_use.py) signed with the new key, each verified with the new key alone
+  soak     coverage = in-use images verifiable with the new key alone / all in-use images; below the
+           configured minimum (default 100%) the rotation is blocked unless forced with a recorded reason
+  retire   old key retired and removed from the policy files
+  revoke   old key revoked and its private material destroyed
+then the rotation is `done`.
+
+Each step is: mark "running" (committed) -> idempotent work -> mark done and move to the next step
+(committed with its audit entry). A crash or Ctrl-C leaves the step "running"; running it again redoes
+only what is missing (a key already generated is reused, images already verifying with the new key are
+not signed again, DB state changes are no-ops when already applied). No step is ever skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from core.clock import iso
+from core.context import SignetContext
+from core.crypto.public_keys import verify_signature
+from core.errors import InputError, InvalidState, NotFound, SignetError
+from core.identity import Role
+from core.keys.backup import (
+    CreatedBackup,
+    PassphraseScheme,
+    ShareScheme,
+    create_backup,
+    drill_backup,
+    validate_scheme,
+)
+from core.keys.custody import (
+    KeyPlacement,
+    PassphraseProvider,
+    check_new_passphrase,
+    destroy_private_key,
+    generate_key,
+)
+from core.keys.in_use import in_use_images
+from core.keys.inventory import KeyRecord, find_key, get_key, set_key_state, validate_name
+from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
+from core.keys.signers import signer_for_record
+from core.sign.service import Signer, sign_image
+from core.verify.policy import TrustPolicy
+from core.verify.service import verify_images
+
+STEPS = ("stage", "publish", "switch", "resign", "soak", "retire", "revoke")
+OPEN_STATUSES = ("pending", "running", "blocked")
+MAX_REASON_LEN = 500
+MAX_LISTED = 200  # images named per list in details; counts are always exact
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What the stage step needs; given at start and again if the stage step must be resumed."""
+
+    new_name: str
+    backup: ShareScheme | PassphraseScheme
+    new_passphrase: bytes | None = field(default=None, repr=False)  # not needed for KMS
+    placement: KeyPlacement = KeyPlacement()
+    backup_out: Path | None = None
+    custodians: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RotationStatus:
+    id: str
+    old_key: KeyRecord
+    new_key: KeyRecord | None
+    step: str          # the step to run next (or running / blocked); "done" when finished
+    status: str        # pending | running | blocked | done | aborted
+    started_at: str
+    updated_at: str
+    details: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "aborted")
+
+    @property
+    def coverage(self) -> float | None:
+        return (self.details.get("soak") or {}).get("coverage")
+
+    @property
+    def next_action(self) -> str:
+        if self.status == "done":
+            return "nothing: rotation finished"
+        if self.status == "aborted":
+            return f"nothing: rotation aborted ({self.details.get('aborted', '')})"
+        if self.status == "running":
+            return f"resume the interrupted '{self.step}' step"
+        if self.status == "blocked":
+            return "coverage below the minimum: fix the uncovered images and run the soak again, or retire with --force --reason"
+        return f"run the '{self.step}' step"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "old_key": self.old_key.as_dict(),
+                "new_key": self.new_key.as_dict() if self.new_key else None, "step": self.step,
+                "status": self.status, "started_at": self.started_at, "updated_at": self.updated_at,
+                "coverage": self.coverage, "next_action": self.next_action, "details": self.details}
+
+
+@dataclass(frozen=True)
+class RotationStarted:
+    status: RotationStatus
+    backup: CreatedBackup | None  # its shares must be handed to custodians now: they are not kept
+
+
+@dataclass(frozen=True)
+class AdvanceOptions:
+    """Inputs of the steps after stage. `signer` replaces the new key's signer (tests, KMS callers)."""
+
+    passphrase_provider: PassphraseProvider | None = None
+    signer: Signer | None = None
+    progress: Progress | None = None
+    publish_hook: PublishHook | None = None
+    force: bool = False
+    reason: str = ""
+    allow_http: bool = False
+    stage: StageInputs | None = None
+
+
+def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
+                   image_globs: Sequence[str] = DEFAULT_IMAGE_GLOBS, policy_dir: Path | None = None) -> RotationStarted:
+    """Open a rotation away from `old_key_ref` (an active key) and run its stage step."""
+    ctx.require_write(Role.CUSTODIAN, action="key rotation")
+    old = find_key(ctx, old_key_ref)
+    if old.state != "active":
+        raise InvalidState(f"key {old.name} is {old.state}; only an active key can be rotated")
+    # Check every input before the rotation exists, so a typo does not leave a half-open rotation.
+    validate_name(stage.new_name)
+    if ctx.store.query("SELECT 1 FROM keys WHERE name = ?", (stage.new_name,)):
+        raise InvalidState(f"a key named '{stage.new_name}' already exists; choose another name")
+    if stage.placement.store != "kms":
+        check_new_passphrase(stage.new_passphrase or b"")
+        validate_scheme(stage.backup)
+    rotation_id = "rot_" + secrets.token_hex(6)
+    now = iso(ctx.clock())
+    details = {"image_globs": list(image_globs),
+               "policy_dir": str(Path(policy_dir) if policy_dir else default_policy_dir(ctx)),
+               "new_name": stage.new_name, "store": stage.placement.store}
+    with ctx.store.write() as db:
+        busy = db.execute("SELECT id FROM rotations WHERE old_key_id = ? AND status IN ('pending','running','blocked')",
+                          (old.id,)).fetchone()
+        if busy:
+            raise InvalidState(f"key {old.name} is already being rotated by {busy[0]}; resume that rotation")
+        db["rotations"].insert({"id": rotation_id, "old_key_id": old.id, "new_key_id": None, "step": "stage",
+                                "status": "pending", "started_at": now, "updated_at": now,
+                                "details": json.dumps(details)})
+        ctx.audit("key.rotation.start", rotation_id, {"old_key": old.id, "old_fingerprint": old.fingerprint,
+                                                      "new_name": stage.new_name, "store": stage.placement.store})
+    backup = _stage(ctx, rotation_status(ctx, rotation_id), stage)
+    return RotationStarted(status=rotation_status(ctx, rotation_id), backup=backup)
+
+
+def advance_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOptions = AdvanceOptions()) -> RotationStatus:
+    """Run the current step once (resuming it if it was interrupted) and return the new status."""
+    ctx.require_write(Role.CUSTODIAN, action="key rotation")
+    status = rotation_status(ctx, rotation_id)
+    if status.finished:
+        raise InvalidState(f"rotation {rotation_id} is {status.status}; {status.next_action}")
+    step = status.step
+    if step == "stage":
+        if options.stage is None:
+            raise InputError("the stage step needs the new key's passphrase and backup scheme again")
+        _stage(ctx, status, options.stage)
+    elif step == "publish":
+        _publish(ctx, status, options, step="publish")
+    elif step == "switch":
+        _switch(ctx, status)
+    elif step == "resign":
+        _resign(ctx, status, options)
+    elif step == "soak":
+        _soak(ctx, status, options)
+    elif step == "retire":
+        _publish(ctx, status, options, step="retire")
+    elif step == "revoke":
+        _revoke(ctx, status)
+    return rotation_status(ctx, rotation_id)
+
+
+def retire_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOptions = AdvanceOptions()) -> RotationStatus:
+    """Run the soak check (if not passed yet) and the retire step; `force` + `reason` override coverage."""
+    status = rotation_status(ctx, rotation_id)
+    if status.step not in ("soak", "retire"):
+        raise InvalidState(f"rotation {rotation_id} is at '{status.step}'; retiring comes after the soak step")
+    if status.step == "soak":
+        status = advance_rotation(ctx, rotation_id, options)
+        if status.step == "soak":
+            return status  # blocked
+    return advance_rotation(ctx, rotation_id, options)
+
+
+def rotation_status(ctx: SignetContext, rotation_id: str) -> RotationStatus:
+    rows = ctx.store.query("SELECT * FROM rotations WHERE id = ?", (rotation_id,))
+    if not rows:
+        raise NotFound(f"no rotation {rotation_id} (see `signet key rotate status`)")
+    row = rows[0]
+    return RotationStatus(id=row["id"], old_key=get_key(ctx, row["old_key_id"]),
+                          new_key=get_key(ctx, row["new_key_id"]) if row["new_key_id"] else None,
+                          step=row["step"], status=row["status"], started_at=row["started_at"],
+                          updated_at=row["updated_at"], details=json.loads(row["details"] or "{}"))
+
+
+def list_rotations(ctx: SignetContext, *, open_only: bool = False) -> list[RotationStatus]:
+    sql = "SELECT id FROM rotations" + (" WHERE status IN ('pending','running','blocked')" if open_only else "")
+    return [rotation_status(ctx, row["id"]) for row in ctx.store.query(sql + " ORDER BY started_at")]
+
+
+# --- steps ----------------------------------------------------------------------------------------
+
+
+def _stage(ctx: SignetContext, status: RotationStatus, inputs: StageInputs) -> CreatedBackup | None:
+    _begin(ctx, status, "stage")
+    details = dict(status.details)
+    new = status.new_key
+    if new is None:
+        existing = ctx.store.query("SELECT id FROM keys WHERE name = ?", (inputs.new_name,))
+        if existing:
+            raise InvalidState(f"a key named '{inputs.new_name}' already exists; choose another name")
+        with ctx.store.write() as db:  # the key row and the rotation's pointer to it commit together
+            new = generate_key(ctx, name=inputs.new_name, passphrase=inputs.new_passphrase,
+                               placement=inputs.placement, custodians=inputs.custodians, state="staged",
+                               audit_details={"rotation": status.id})
+            db.execute("UPDATE rotations SET new_key_id = ?, updated_at = ? WHERE id = ?",
+                       (new.id, iso(ctx.clock()), status.id))
+    provider: PassphraseProvider = lambda _name: inputs.new_passphrase or b""  # noqa: E731
+    backup: CreatedBackup | None = None
+    if new.location == "kms":
+        details["backup"] = {"skipped": "KMS keys are not exportable; KMS deletion windows protect them"}
+    else:
+        # A backup from an interrupted stage never had its shares handed out: make a fresh one.
+        backup = create_backup(ctx, new.id, inputs.backup, passphrase_provider=provider, out=inputs.backup_out)
+        unlock = ({"shares": [s.mnemonic for s in backup.shares[: inputs.backup.threshold]]}
+                  if isinstance(inputs.backup, ShareScheme) else {"passphrase": inputs.backup.passphrase})
+        drill = drill_backup(ctx, backup.path, **unlock)
+        details["backup"] = {"id": backup.record.id, "location": backup.record.location,
+                             "scheme": backup.record.scheme, "tested_at": drill.tested_at}
+    signer = signer_for_record(ctx, new, passphrase_provider=provider, allowed_states=("staged",))
+    probe = f"signet rotation {status.id} smoke test".encode()
+    if not verify_signature(get_key(ctx, new.id).trusted_key().key, signer.sign(probe), probe):
+        raise InvalidState(f"new key {new.name} failed its sign/verify smoke test")
+    details["smoke_test"] = "ok"
+    _finish(ctx, status.id, "stage", details, {"new_key": new.id, "new_fingerprint": new.fingerprint,
+                                               "backup": details["backup"]})
+    return backup
+
+
+def _publish(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions, *, step: str) -> None:
+    """publish (old + new trusted) and retire (old retired, so dropped) share this: regenerate files."""
+    _begin(ctx, status, step)
+    details = dict(status.details)
+    with ctx.store.write() as db:
+        if step == "retire":
+            set_key_state(ctx, db, status.old_key.id, "retired", {"rotation": status.id})
+        published = publish_policies(ctx, db, directory=Path(details["policy_dir"]),
+                                     image_globs=details["image_globs"])
+        ctx.audit(f"key.rotation.{step}.files", status.id, published.as_dict())
+    if options.publish_hook is not None:
+        options.publish_hook(published.documents)
+    details[step] = {**published.as_dict(), "applied": options.publish_hook is not None}
+    _finish(ctx, status.id, step, details, details[step])
+
+
+def _switch(ctx: SignetContext, status: RotationStatus) -> None:
+    new = _new_key(status)
+    with ctx.store.write() as db:
+        set_key_state(ctx, db, new.id, "active", {"rotation": status.id})
+        set_key_state(ctx, db, status.old_key.id, "retiring", {"rotation": status.id})
+        _finish(ctx, status.id, "switch", status.details, {"active": new.id, "retiring": status.old_key.id})
+
+
+def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -> None:
+    _begin(ctx, status, "resign")
+    new = _new_key(status)
+    images = in_use_images(ctx)
+    refs = [image.reference for image in images]
+    policy = TrustPolicy(keys=(new.trusted_key(),))
+    # Idempotence: an image that already verifies with the new key alone (signed before a crash) is not signed again.
+    before = verify_images(ctx, refs, policy, source="rotation", record=False, allow_http=options.allow_http) if refs else []
+    todo = [ref for ref, result in zip(refs, before) if result.result != "verified"]
+    if todo:
+        # Checked here, not per image: a missing role must stop the step, not count as image failures.
+        ctx.require_write(Role.OPERATOR, action="re-signing in-use images")
+    signer = options.signer
+    if todo and signer is None:
+        if options.passphrase_provider is None and new.location != "kms":
+            raise InputError(f"re-signing needs the passphrase of the new key {new.name}")
+        signer = signer_for_record(ctx, new, passphrase_provider=options.passphrase_provider or (lambda _n: b""))
+    failed: dict[str, str] = {}
+    for done, ref in enumerate(todo, start=1):
+        try:
+            sign_image(ctx, ref, signer, allow_http=options.allow_http)
+        except SignetError as exc:  # one image's registry failing does not stop the others; soak counts it
+            failed[ref] = str(exc)[:300]
+        if options.progress is not None:
+            options.progress(done, len(todo))
+    after = verify_images(ctx, todo, policy, source="rotation", record=True, allow_http=options.allow_http) if todo else []
+    for ref, result in zip(todo, after):
+        if result.result != "verified":
+            failed.setdefault(ref, f"{result.result}: {result.reason}"[:300])
+    details = dict(status.details)
+    details["resign"] = {"in_use": len(refs), "already_verified": len(refs) - len(todo),
+                         "signed": len(todo) - len(failed), "failed": len(failed),
+                         "failures": dict(list(sorted(failed.items()))[:MAX_LISTED])}
+    _finish(ctx, status.id, "resign", details, {k: v for k, v in details["resign"].items() if k != "failures"})
+
+
+def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -> None:
+    _begin(ctx, status, "soak")
+    new = _new_key(status)
+    refs = [image.reference for image in in_use_images(ctx)]
+    results = verify_images(ctx, refs, TrustPolicy(keys=(new.trusted_key(),)), source="rotation",
+                            allow_http=options.allow_http, progress=options.progress) if refs else []
+    uncovered = sorted(r.reference for r in results if r.result != "verified")
+    coverage = (len(refs) - len(uncovered)) / len(refs) if refs else 1.0
+    minimum = ctx.config.policy.rotation_soak_min_coverage
+    details = dict(status.details)
+    details["soak"] = {"coverage": coverage, "in_use": len(refs), "uncovered": len(uncovered),
+                       "uncovered_images": uncovered[:MAX_LISTED], "minimum": minimum, "measured_at": iso(ctx.clock())}
+    if coverage < minimum:
+        if not options.force:
+            with ctx.store.write() as db:
+                _update(db, ctx, status.id, step="soak", status="blocked", details=details)
+                ctx.audit("key.rotation.soak.blocked", status.id,
+                          {"coverage": coverage, "minimum": minimum, "uncovered": len(uncovered)})
+            return
+        reason = options.reason.strip()
+        if not reason:
+            raise InputError("forcing retirement below full coverage needs --reason")
+        details["soak"]["forced"] = {"by": ctx.actor, "reason": reason[:MAX_REASON_LEN], "at": iso(ctx.clock())}
+    _finish(ctx, status.id, "soak", details, {k: v for k, v in details["soak"].items() if k != "uncovered_images"})
+
+
+def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
+    _begin(ctx, status, "revoke")
+    details = dict(status.details)
+    with ctx.store.write() as db:
+        old = set_key_state(ctx, db, status.old_key.id, "revoked", {"rotation": status.id})
+        ctx.audit("key.revoke", old.id, {"fingerprint": old.fingerprint, "rotation": status.id})
+    revoke = dict(details.get("revoke") or {})
+    if "destroyed" not in revoke:  # AWS deletions are not repeatable; do them once
+        revoke["destroyed"] = destroy_private_key(ctx, old)
+        details["revoke"] = revoke
+        with ctx.store.write() as db:
+            _update(db, ctx, status.id, step="revoke", status="running", details=details)
+    backups = ctx.store.query("SELECT id, location, custodians FROM backups WHERE key_id = ?", (old.id,))
+    revoke["destroy_by_hand"] = [{"backup_id": b["id"], "location": b["location"],
+                                  "share_holders": json.loads(b["custodians"])} for b in backups]
+    details["revoke"] = revoke
+    _finish(ctx, status.id, "revoke", details, {"destroyed": revoke["destroyed"],
+                                                "backups_to_destroy": [b["id"] for b in backups]})
+
+
+# --- bookkeeping ----------------------------------------------------------------------------------
+
+
+def _new_key(status: RotationStatus) -> KeyRecord:
+    if status.new_key is None:
+        raise InvalidState(f"rotation {status.id} has no new key yet")
+    return status.new_key
+
+
+def _begin(ctx: SignetContext, status: RotationStatus, step: str) -> None:
+    """Mark the step running (committed) before any work, so an interruption is visible and resumable."""
+    if status.status == "running":
+        return
+    with ctx.store.write() as db:
+        _update(db, ctx, status.id, step=step, status="running", details=status.details)
+        ctx.audit(f"key.rotation.{step}.begin", status.id, {})
+
+
+def _finish(ctx: SignetContext, rotation_id: str, step: str, details: dict[str, Any],
+            audit_details: dict[str, Any]) -> None:
+    index = STEPS.index(step)
+    last = index == len(STEPS) - 1
+    with ctx.store.write() as db:
+        _update(db, ctx, rotation_id, step="done" if last else STEPS[index + 1],
+                status="done" if last else "pending", details={**details, "completed": [
+                    *details.get("completed", []), {"step": step, "at": iso(ctx.clock()), "by": ctx.actor}]})
+        ctx.audit(f"key.rotation.{step}.done", rotation_id, audit_details)
+
+
+def _update(db: Any, ctx: SignetContext, rotation_id: str, *, step: str, status: str, details: dict[str, Any]) -> None:
+    db.execute("UPDATE rotations SET step = ?, status = ?, updated_at = ?, details = ? WHERE id = ?",
+               (step, status, iso(ctx.clock()), json.dumps(details, sort_keys=True), rotation_id))
+
+
+def abort_rotations_of(ctx: SignetContext, db: Any, key_id: str, reason: str) -> list[str]:
+    """Mark open rotations involving `key_id` aborted (emergency revocation); returns their ids."""
+    rows = list(db.query("SELECT id, details FROM rotations WHERE (old_key_id = ? OR new_key_id = ?) AND "
+                         "status IN ('pending','running','blocked')", (key_id, key_id)))
+    for row in rows:
+        details = {**json.loads(row["details"] or "{}"), "aborted": reason[:MAX_REASON_LEN]}
+        db.execute("UPDATE rotations SET status = 'aborted', updated_at = ?, details = ? WHERE id = ?",
+                   (iso(ctx.clock()), json.dumps(details, sort_keys=True), row["id"]))
+    return [row["id"] for row in rows]
+
