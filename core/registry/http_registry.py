@@ -31,6 +31,7 @@ import httpx
 from core.config.model import Config
 from core.errors import ConfigError, DigestMismatch, LimitExceeded, NotFound, RegistryError
 from core.registry.auth import RegistryAuth, credentials_loader, is_loopback
+from core.registry.deadline import deadline_for_thread, deadline_transport
 from core.registry.manifest import (ACCEPT_MANIFESTS, OCI_INDEX, Manifest, loads_strict, referrer_descriptors,
                                    sha256_digest)
 from core.registry.reference import DIGEST_RE, DOCKER_HUB, ImageReference
@@ -68,8 +69,9 @@ class HttpRegistry:
         self._timeout = httpx.Timeout(connect=self.limits.connect_timeout, read=self.limits.read_timeout,
                                       write=self.limits.read_timeout, pool=self.limits.total_timeout)
         pool = max(4, self.limits.concurrency)
-        self._client = httpx.Client(timeout=self._timeout, verify=verify, follow_redirects=False, trust_env=False,
-                                    limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        self._client = httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False,
+                                    transport=deadline_transport(verify=verify, limits=limits))
         self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=self.http_allowed,
                                   timeout=self._timeout, verify=verify)
         self._counter = itertools.count(1)
@@ -106,7 +108,13 @@ class HttpRegistry:
         return f"{self.scheme}://{self.api_host}{path}"
 
     @contextmanager
-    def _open(self, method: str, url: str, *, scope: str, headers: dict[str, str] | None = None,
+    def _open(self, method: str, url: str, *, deadline: float, **kwargs: Any) -> Iterator[httpx.Response]:
+        """`_exchange` with every socket operation, response headers included, ending by `deadline`."""
+        with deadline_for_thread(deadline), self._exchange(method, url, deadline=deadline, **kwargs) as resp:
+            yield resp
+
+    @contextmanager
+    def _exchange(self, method: str, url: str, *, scope: str, headers: dict[str, str] | None = None,
               content: bytes | None = None, deadline: float) -> Iterator[httpx.Response]:
         """Send, answering one auth challenge and following redirects by hand; yields the open response."""
         challenged = False

@@ -20,10 +20,15 @@ def read_capped(resp: httpx.Response, cap: int, *, what: str, deadline: float | 
     data = bytearray()
     # No chunk size: with one, httpx buffers until a whole chunk has arrived, so a server dripping
     # a byte at a time would never let the deadline below be checked.
-    for chunk in resp.iter_raw():
-        data += chunk
-        if len(data) > cap:
-            raise LimitExceeded(what, f"more than {cap} bytes", "body longer than the cap")
-        if deadline is not None and time.monotonic() > deadline:
-            raise LimitExceeded("total_timeout", f"{what} still downloading")
+    try:
+        for chunk in resp.iter_raw():
+            data += chunk
+            if len(data) > cap:
+                raise LimitExceeded(what, f"more than {cap} bytes", "body longer than the cap")
+            if deadline is not None and time.monotonic() > deadline:
+                raise LimitExceeded("total_timeout", f"{what} still downloading")
+    except httpx.TimeoutException:
+        raise RegistryError(f"{what}: timed out while reading the body") from None
+    except httpx.HTTPError as exc:  # a body cut short, a broken connection: a failure, not a crash
+        raise RegistryError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}") from None
     return bytes(data)
