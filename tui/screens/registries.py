@@ -1,9 +1,275 @@
-"""registries view (being built)."""
+"""Registries: registry -> repository -> tags/digests with a status badge; `v` verifies in a worker.
+
+Each registry is probed in its own worker group, so an unreachable one shows as such (after its
+timeout) while the others list and the view stays usable.
+"""
 
 from __future__ import annotations
 
-from tui.screens.base import ViewScreen
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, ProgressBar, Static
+
+from core.config.model import RegistryConfig
+from core.console.registries import (LastResult, RepositoryEntry, TagEntry, last_results, list_repositories,
+                                     list_tag_entries)
+from core.verify.policy import resolve_trust_policy
+from core.verify.result import VerificationResult
+from core.verify.service import verify_images
+from tui.screens.base import TableView
+from tui.widgets.cells import badge, cell, short_digest
+from tui.widgets.detail_pane import DetailPane, detail_text
+
+LEVELS = ("registries", "repositories", "tags")
 
 
-class RegistriesView(ViewScreen):
+class RegistriesView(TableView):
     VIEW_NAME = "registries"
+    BINDINGS = [
+        Binding("enter", "drill", "Open", id="drill"),
+        Binding("v", "verify", "Verify", id="verify"),
+        Binding("V", "verify_all", "Verify all shown", id="verify_all"),
+    ]
+
+    def __init__(self, context, *, initial_filter: str = "") -> None:
+        super().__init__(context, initial_filter=initial_filter)
+        self.level = 0
+        self.registry: RegistryConfig | None = None
+        self.repository: RepositoryEntry | None = None
+        self.probes: dict[str, tuple[str, str]] = {}  # registry name -> (status, detail)
+        self.repos: list[RepositoryEntry] = []
+        self.tags: list[TagEntry] = []
+        self.results: dict[str, LastResult] = {}
+        self.verified: dict[str, VerificationResult] = {}
+
+    def filter_hint(self) -> str:
+        return "filter the rows shown by name or tag"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="registries-info", classes="info-line")
+        yield ProgressBar(id="progress", show_eta=False, classes="hidden")
+        with Horizontal(classes="view-body"):
+            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
+            yield DetailPane()
+
+    def prepare(self) -> None:
+        self.table.focus()
+
+    # --- loading ----------------------------------------------------------------------------
+    def refresh_view(self) -> None:
+        if self.level == 0:
+            self._show_registries()
+            for registry in self.context.config.registries:
+                self._probe(registry)
+        elif self.level == 1 and self.registry is not None:
+            registry, context = self.registry, self.context
+            self.run_job("registry-repos", lambda: list_repositories(context, registry), token=registry.name)
+        elif self.level == 2 and self.repository is not None:
+            repo, context = self.repository, self.context
+            self.run_job("registry-tags", lambda: self._tags_with_results(context, repo), token=repo.base)
+
+    @staticmethod
+    def _tags_with_results(context, repo: RepositoryEntry) -> tuple[list[TagEntry], dict[str, LastResult]]:
+        tags = list_tag_entries(context, repo)
+        return tags, last_results(context, [t.digest for t in tags if t.digest])
+
+    def _probe(self, registry: RegistryConfig) -> None:
+        self.probes[registry.name] = ("checking", "")
+        context = self.context
+
+        def probe() -> tuple[str, str]:
+            try:
+                repos = list_repositories(context, registry)
+            except Exception as exc:  # noqa: BLE001 - any failure means "unreachable", with its reason
+                return "unreachable", str(exc)
+            return "reachable", f"{len(repos)} repositories"
+
+        self.run_job(f"probe:{registry.name}", probe, token=registry.name)
+
+    def job_done(self, kind: str, value: Any, token: Any) -> None:
+        if kind.startswith("probe:"):
+            self.probes[token] = value
+            if self.level == 0:
+                self._show_registries()
+        elif kind == "registry-repos" and self.level == 1:
+            self.repos = value
+            self._show_repos()
+        elif kind == "registry-tags" and self.level == 2:
+            self.tags, self.results = value
+            self._show_tags()
+        elif kind == "verify":
+            self.query_one("#progress", ProgressBar).add_class("hidden")
+            for result in value:
+                self.verified[result.reference] = result
+            counts: dict[str, int] = {}
+            for result in value:
+                counts[result.result] = counts.get(result.result, 0) + 1
+            self.notify("verified " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())), title="verify",
+                        markup=False)
+            if self.level == 2:
+                self._show_tags()
+
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        if kind == "verify":
+            self.query_one("#progress", ProgressBar).add_class("hidden")
+
+    def job_progress(self, kind: str, done: int, total: int) -> None:
+        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
+
+    # --- rendering -------------------------------------------------------------------------------
+    def _reset_table(self, *columns: tuple[str, int]) -> DataTable:
+        table = self.table
+        table.clear(columns=True)
+        for label, width in columns:
+            table.add_column(label, width=width, key=label)
+        return table
+
+    def _matches(self, *values: str) -> bool:
+        needle = self.filter_text.lower()
+        return not needle or any(needle in v.lower() for v in values)
+
+    @property
+    def shown_registries(self) -> list[RegistryConfig]:
+        return [r for r in self.context.config.registries if self._matches(r.name, r.url)]
+
+    @property
+    def shown_repos(self) -> list[RepositoryEntry]:
+        return [r for r in self.repos if self._matches(r.name)]
+
+    @property
+    def shown_tags(self) -> list[TagEntry]:
+        return [t for t in self.tags if self._matches(t.tag, t.digest or "")]
+
+    def _show_registries(self) -> None:
+        table = self._reset_table(("registry", 18), ("status", 12), ("url", 40), ("detail", 40))
+        for registry in self.shown_registries:
+            status, detail = self.probes.get(registry.name, ("", ""))
+            style = {"reachable": "bold green", "unreachable": "bold red"}.get(status, "dim")
+            table.add_row(cell(registry.name), Text(status, style=style), cell(registry.url), cell(detail))
+        self._set_info(f"{len(self.context.config.registries)} registries configured" if
+                       self.context.config.registries else "no registries configured ([[registries]] in config)")
+
+    def _show_repos(self) -> None:
+        table = self._reset_table(("repository", 40), ("reference", 60))
+        for repo in self.shown_repos:
+            table.add_row(cell(repo.name), cell(repo.base, style="dim"))
+        self._set_info(f"{len(self.repos)} repositories")
+
+    def _show_tags(self) -> None:
+        table = self._reset_table(("tag", 16), ("status", 9), ("digest", 19), ("keys", 13), ("checked", 16),
+                                  ("reason", 50))
+        for tag in self.shown_tags:
+            verified = self.verified.get(tag.reference)
+            last = self.results.get(tag.digest or "")
+            if verified is not None and verified.digest == tag.digest:
+                status, keys, at, reason = verified.result, verified.matched_keys, "just now", verified.reason
+            elif last is not None:
+                status, keys, at, reason = last.result, last.matched_keys, last.at[:16], last.reason
+            else:
+                status, keys, at, reason = ("error" if tag.error else "unknown"), (), "", tag.error or "not checked"
+            table.add_row(cell(tag.tag), badge(status), short_digest(tag.digest), cell(",".join(k[:12] for k in keys)),
+                          cell(at), cell(reason))
+        self._set_info(f"{len(self.tags)} tags (signature tags hidden)  v verifies the selection, V all shown")
+        if self.shown_tags:
+            self.show_detail(min(self.table.cursor_row, len(self.shown_tags) - 1))
+
+    def _set_info(self, text: str) -> None:
+        crumbs = " › ".join(x for x in (self.registry.name if self.registry and self.level else "",
+                                         self.repository.name if self.repository and self.level == 2 else "") if x)
+        self.query_one("#registries-info", Static).update(Text(text))
+        self.query_one("#status-bar").set_crumbs(crumbs)  # type: ignore[attr-defined]
+
+    def apply_filter(self, text: str) -> None:
+        (self._show_registries, self._show_repos, self._show_tags)[self.level]()
+
+    def show_detail(self, index: int) -> None:
+        pane = self.query_one(DetailPane)
+        if self.level == 0 and index < len(self.shown_registries):
+            registry = self.shown_registries[index]
+            status, detail = self.probes.get(registry.name, ("", ""))
+            pane.show(f"registry {registry.name}", [("url", registry.url), ("auth", registry.auth),
+                                                     ("status", status), ("detail", detail)])
+        elif self.level == 1 and index < len(self.shown_repos):
+            repo = self.shown_repos[index]
+            pane.show(f"repository {repo.name}", [("registry", repo.registry), ("reference", repo.base)])
+        elif self.level == 2 and index < len(self.shown_tags):
+            pane.show_text(self._tag_detail(self.shown_tags[index]))
+
+    def _tag_detail(self, tag: TagEntry) -> Text:
+        verified = self.verified.get(tag.reference)
+        last = self.results.get(tag.digest or "")
+        fields: list[tuple[str, Any]] = [("digest", tag.digest), ("error", tag.error)]
+        if verified is not None:
+            fields += [("result", verified.result), ("reason", verified.reason),
+                       ("matched keys", "\n  " + "\n  ".join(verified.matched_keys) if verified.matched_keys else "")]
+            for check in verified.signatures:
+                fields.append((f"signature {check.source}#{check.index}",
+                               ("ok" if check.ok else f"not counted: {check.reason}")
+                               + (f"\n  key {check.key_fingerprint}" if check.key_fingerprint else "")
+                               + (f"\n  identity {check.identity} ({check.issuer})" if check.identity else "")
+                               + (f"\n  {json.dumps(check.details, indent=2, sort_keys=True)}" if check.details
+                                  else "")))
+            if verified.details:
+                fields.append(("details", json.dumps(verified.details, indent=2, sort_keys=True)))
+        elif last is not None:
+            fields += [("last result", f"{last.result} at {last.at}"), ("reason", last.reason),
+                       ("matched keys", "\n  " + "\n  ".join(last.matched_keys) if last.matched_keys else ""),
+                       ("signatures", json.dumps(last.details.get("signatures", []), indent=2))]
+        return detail_text(tag.reference, fields)
+
+    # --- navigation ----------------------------------------------------------------------------
+    def action_drill(self) -> None:
+        row = self.table.cursor_row
+        if self.level == 0 and row < len(self.shown_registries):
+            self.registry, self.level, self.repos = self.shown_registries[row], 1, []
+            self._show_repos()
+        elif self.level == 1 and row < len(self.shown_repos):
+            self.repository, self.level, self.tags = self.shown_repos[row], 2, []
+            self._show_tags()
+        else:
+            super().action_drill()
+            return
+        self.refresh_view()
+
+    def drill_up(self) -> bool:
+        if super().drill_up():
+            return True
+        if self.level == 0:
+            return False
+        self.level -= 1
+        (self._show_registries, self._show_repos)[self.level]()
+        return True
+
+    # --- verification --------------------------------------------------------------------------
+    def action_verify(self) -> None:
+        row = self.table.cursor_row
+        if self.level != 2 or not 0 <= row < len(self.shown_tags):
+            self.notify("open a repository and select a tag to verify (V verifies every tag shown)",
+                        severity="warning", markup=False)
+            return
+        self._verify([self.shown_tags[row]])
+
+    def action_verify_all(self) -> None:
+        if self.level != 2 or not self.shown_tags:
+            self.notify("open a repository to verify its tags", severity="warning", markup=False)
+            return
+        self._verify(self.shown_tags)
+
+    def _verify(self, tags: list[TagEntry]) -> None:
+        context = self.context
+        references = [t.reference for t in tags]
+        report = self.progress_reporter("verify")
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=len(references), progress=0)
+        bar.remove_class("hidden")
+
+        def verify() -> list[VerificationResult]:
+            policy = resolve_trust_policy(context)
+            return verify_images(context, references, policy, source="tui", progress=report)
+
+        self.run_job("verify", verify)
