@@ -1,0 +1,171 @@
+"""`signet key ...` through the real command line: output, exit codes, files, prompts."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from core.crypto.public_keys import load_public_key
+from core.keys.cosign_format import decrypt_cosign_private_key
+from tests.conftest import FIXTURES
+from tests.support.keys import write_config
+from tests.support.oci import push_image
+from tui.cli.main import cli
+
+PASS = "correct horse battery"
+NEW_PASS = "new key passphrase"
+
+
+@pytest.fixture
+def home(signet_home, monkeypatch):
+    write_config(signet_home)
+    monkeypatch.setenv("SIGNET_PASSWORD", PASS)
+    return signet_home
+
+
+def run(*args, input=None, env=None):
+    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def _shares_from(stdout):
+    return re.findall(r"===== share \d+ of \d+.*=====\n(.+)\n===== end", stdout)
+
+
+def test_generate_list_export_import(home, tmp_path):
+    out = run("key", "generate", "--name", "prod", "--custodian", "alice", "--json")
+    assert out.exit_code == 0, out.stderr
+    key = json.loads(out.stdout)
+    assert key["state"] == "active" and key["location"] == "local" and key["custodians"] == ["alice"]
+    listed = json.loads(run("key", "list", "--json").stdout)
+    assert listed[0]["fingerprint"] == key["fingerprint"]
+    assert listed[0]["backup_status"] == "no backup" and listed[0]["backups"] == []
+    table = run("key", "list")
+    assert "prod" in table.stdout and key["fingerprint"][:16] in table.stdout
+    assert "backup attention needed" in table.stderr
+
+    assert run("key", "export", key["fingerprint"][:10], "--out", str(tmp_path / "prod.key")).exit_code == 0
+    assert stat.S_IMODE((tmp_path / "prod.key").stat().st_mode) == 0o600
+    private = decrypt_cosign_private_key((tmp_path / "prod.key").read_bytes(), PASS.encode())
+    assert run("key", "export", "prod", "--public", "--out", str(tmp_path / "prod.pub")).exit_code == 0
+    assert load_public_key((tmp_path / "prod.pub").read_bytes()).fingerprint == key["fingerprint"]
+    assert private.public_key().public_numbers() == load_public_key((tmp_path / "prod.pub").read_bytes()).key.public_numbers()
+    again = run("key", "export", "prod", "--out", str(tmp_path / "prod.key"))
+    assert again.exit_code == 2 and "refusing to overwrite" in again.stderr
+
+    imported = run("key", "import", str(FIXTURES / "cosign-encrypted-keys/policy-controller-example/cosign.key"),
+                   "--name", "pc-example", "--json", env={"SIGNET_PASSWORD": ""})
+    assert imported.exit_code == 0, imported.stderr
+    wrong = run("key", "import", str(FIXTURES / "cosign-encrypted-keys/cosign-keys-test/encrypted-sigstore-labeled.key"),
+                "--name", "x", env={"SIGNET_PASSWORD": "wrong"})
+    assert wrong.exit_code == 2 and "wrong passphrase" in wrong.stderr and wrong.stderr.count("\n") == 1
+
+
+def test_generate_prompts_with_confirmation(home, monkeypatch):
+    monkeypatch.delenv("SIGNET_PASSWORD")
+    mismatch = CliRunner().invoke(cli, ["key", "generate", "--name", "k"], input="first pass 1\nsecond pass\n"
+                                  "again pass 1\nagain pass 1\n")
+    assert mismatch.exit_code == 0, mismatch.output
+    assert "do not match" in mismatch.stderr and mismatch.stderr.count("New passphrase for k") == 2
+    assert "again pass 1" not in mismatch.output
+    key_file = next((home / "keys").glob("*.key"))
+    decrypt_cosign_private_key(key_file.read_bytes(), b"again pass 1")  # the confirmed one protects the key
+
+
+def test_non_custodian_is_refused_before_any_prompt(signet_home):
+    write_config(signet_home, identity="mallory", custodians=("alice",))
+    out = CliRunner().invoke(cli, ["key", "generate", "--name", "k"], input="")
+    assert out.exit_code == 2 and "custodian" in out.stderr and "Passphrase" not in out.stderr
+
+
+def test_backup_prints_shares_once_then_drill_and_restore(home, tmp_path):
+    run("key", "generate", "--name", "prod")
+    backup_file = tmp_path / "prod.json"
+    out = run("key", "backup", "prod", "--shares", "2-of-3", "--custodian", "ann", "--custodian", "bob",
+              "--custodian", "cat", "--out", str(backup_file))
+    assert out.exit_code == 0, out.stderr
+    shares = _shares_from(out.stdout)
+    assert len(shares) == 3 and all(len(s.split()) == 33 for s in shares)
+    assert "(custodian: bob)" in out.stdout
+    (tmp_path / "s1").write_text(shares[0] + "\n")
+    (tmp_path / "s3").write_text(shares[2] + "\n")
+
+    drill = run("key", "backup", "test", str(backup_file), "--share-file", str(tmp_path / "s1"),
+                "--share-file", str(tmp_path / "s3"), "--json")
+    assert drill.exit_code == 0, drill.stderr
+    assert json.loads(drill.stdout)["ok"] is True
+    assert json.loads(run("key", "list", "--json").stdout)[0]["backup_status"] == "ok"
+
+    too_few = run("key", "backup", "test", str(backup_file), "--share-file", str(tmp_path / "s1"))
+    assert too_few.exit_code == 2 and "too few shares" in too_few.stderr
+    prompted = CliRunner().invoke(cli, ["key", "backup", "test", str(backup_file)], input=f"{shares[1]}\n{shares[2]}\n")
+    assert prompted.exit_code == 0, prompted.output
+    assert shares[1] not in prompted.stdout and shares[1] not in prompted.stderr
+
+    present = run("key", "restore", str(backup_file), "--share-file", str(tmp_path / "s1"),
+                  "--share-file", str(tmp_path / "s3"))
+    assert present.exit_code == 2 and "already present" in present.stderr
+
+
+def test_passphrase_backup_via_files(home, tmp_path):
+    run("key", "generate", "--name", "prod")
+    (tmp_path / "bp").write_text("backup passphrase!\n")
+    out = run("key", "backup", "--passphrase", "prod", "--backup-passphrase-file", str(tmp_path / "bp"),
+              "--out", str(tmp_path / "b.json"), "--json")
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["shares"] == []
+    assert run("key", "backup", "test", str(tmp_path / "b.json"), "--backup-passphrase-file",
+               str(tmp_path / "bp")).exit_code == 0
+    (tmp_path / "bad").write_text("not the passphrase\n")
+    bad = run("key", "backup", "test", str(tmp_path / "b.json"), "--backup-passphrase-file", str(tmp_path / "bad"))
+    assert bad.exit_code == 2 and "wrong passphrase for this backup" in bad.stderr
+    both = run("key", "backup", "prod", "--shares", "2-of-3", "--passphrase")
+    assert both.exit_code == 2 and "exactly one" in both.stderr
+
+
+def test_rotation_through_the_cli(home, registry, tmp_path):
+    run("key", "generate", "--name", "old")
+    push_image(registry.url, "team/app", "v1")
+    assert run("sign", f"{registry.host}/team/app:v1", "--key", "old").exit_code == 0
+    (tmp_path / "newpass").write_text(NEW_PASS)
+    started = run("key", "rotate", "start", "old", "--new-name", "new", "--shares", "2-of-2",
+                  "--passphrase-file", str(tmp_path / "newpass"), "--backup-out", str(tmp_path / "new.json"),
+                  "--policy-dir", str(tmp_path / "pol"), "--json")
+    assert started.exit_code == 0, started.stderr
+    data = json.loads(started.stdout)
+    assert data["step"] == "publish" and len(data["shares"]) == 2
+    rid = data["id"]
+    not_yet = run("key", "rotate", "revoke", rid)
+    assert not_yet.exit_code == 2 and "last step" in not_yet.stderr
+    for expected in ("switch", "resign", "soak", "retire"):
+        step = run("key", "rotate", "next", rid, "--passphrase-file", str(tmp_path / "newpass"), "--json")
+        assert step.exit_code == 0, step.stderr
+        assert json.loads(step.stdout)["step"] == expected
+    retired = run("key", "rotate", "retire", rid, "--json")
+    assert retired.exit_code == 0, retired.stderr
+    assert json.loads(retired.stdout)["step"] == "revoke"
+    done = run("key", "rotate", "revoke", rid, "--json")
+    assert json.loads(done.stdout)["status"] == "done"
+    table = run("key", "rotate", "status")
+    assert rid in table.stdout and "done" in table.stdout
+    keys = {k["name"]: k["state"] for k in json.loads(run("key", "list", "--json").stdout)}
+    assert keys == {"old": "revoked", "new": "active"}
+
+
+def test_emergency_revoke_through_the_cli(home, registry, tmp_path):
+    run("key", "generate", "--name", "leaked")
+    run("key", "generate", "--name", "spare")
+    digest = push_image(registry.url, "team/app", "v1")
+    run("sign", f"{registry.host}/team/app:v1", "--key", "leaked")
+    no_reason = run("key", "rotate", "revoke", "leaked", "--emergency")
+    assert no_reason.exit_code == 2 and "reason" in no_reason.stderr
+    out = run("key", "rotate", "revoke", "leaked", "--emergency", "--reason", "leaked in CI logs",
+              "--policy-dir", str(tmp_path / "pol"))
+    assert out.exit_code == 0, out.stderr
+    assert "1 of 1 in-use image(s) were signed only by this key" in out.stdout
+    assert f"{registry.host}/team/app@{digest}" in out.stdout
+    refused = run("sign", f"{registry.host}/team/app:v1", "--key", "leaked")
+    assert refused.exit_code == 2 and "revoked" in refused.stderr
