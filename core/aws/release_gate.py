@@ -1,0 +1,112 @@
+"""The Lambda release gate: deploy an image to a function only when its exact digest is verified.
+
+1. The function must exist and be packaged as an image (read before anything else).
+2. IMAGE is resolved to a digest and that digest is verified (one registry read; the tag is never
+   looked at again, so what was verified is what is deployed).
+3. Verified → `update_function_code(ImageUri=repository@digest)`. Not verified → refused, unless an
+   active bypass covers exactly this function, region and digest: then deployed and reported as
+   `bypassed` with the bypass id (never `verified`).
+4. Either way one history row (source `gate`) and one audit entry (`lambda.deploy`) are written
+   together, after the AWS call, with what was decided and what AWS answered.
+
+Deploying needs the operator role. The decision is returned, never raised: callers (CI) read
+`deployed`, `result` and `reason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core.aws.accounts import AwsTarget, aws_reason, client_for
+from core.aws.lambda_inventory import LambdaFunction, describe_function, save_function
+from core.bypass.service import active_bypass_for
+from core.clock import iso
+from core.history.records import record_verification
+from core.identity import Role
+from core.registry.reference import parse_reference
+from core.verify.policy import TrustPolicy
+from core.verify.result import VerificationResult
+from core.verify.service import verify_image
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    function: str
+    region: str
+    profile: str
+    image: str
+    digest: str | None
+    image_uri: str | None         # the digest-pinned URI deployed (or that would have been)
+    result: str                   # verified | unsigned | invalid | error | bypassed
+    deployed: bool
+    reason: str
+    bypass_id: str | None = None
+    previous_image_uri: str = ""
+    revision_id: str = ""
+    aws_error: str = ""            # the verdict allowed it, but Lambda refused or failed the update
+    verification: VerificationResult | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"function": self.function, "region": self.region, "profile": self.profile, "image": self.image,
+                "digest": self.digest, "image_uri": self.image_uri, "result": self.result, "deployed": self.deployed,
+                "reason": self.reason, "bypass_id": self.bypass_id, "previous_image_uri": self.previous_image_uri,
+                "revision_id": self.revision_id, "aws_error": self.aws_error,
+                "verification": self.verification.as_dict() if self.verification else None}
+
+
+def deploy_function_image(ctx: Any, *, function: str, image: str, policy: TrustPolicy, target: AwsTarget,
+                          allow_http: bool = False) -> GateDecision:
+    ctx.require_write(Role.OPERATOR, action="deploying a Lambda function")
+    ref = parse_reference(image)
+    client = client_for(ctx.config, "lambda", target)
+    current = describe_function(client, target, function)  # raises when missing or not an image function
+    verdict = verify_image(ctx, ref, policy, source="gate", record=False, allow_http=allow_http)
+    pinned = str(ref.with_tag(None).with_digest(verdict.digest)) if verdict.digest else None
+    result, reason, bypass_id = verdict.result, verdict.reason, None
+    if result != "verified" and verdict.digest:
+        bypass = active_bypass_for(ctx, digest=verdict.digest, function=current.name, region=target.region)
+        if bypass is not None:
+            result, bypass_id = "bypassed", bypass.id
+            reason = f"not verified ({verdict.result}: {verdict.reason}); deployed under bypass {bypass.id}"
+    deployed, revision, aws_error = False, "", ""
+    if result in ("verified", "bypassed") and pinned:
+        try:
+            answer = client.update_function_code(FunctionName=current.name, ImageUri=pinned)
+            deployed, revision = True, str(answer.get("RevisionId", ""))
+        except (ClientError, BotoCoreError) as exc:
+            aws_error = aws_reason(exc)
+            reason = f"{result}, but Lambda did not take the update: {aws_error}"
+    elif result not in ("verified", "bypassed"):
+        reason = f"refused: {reason}"
+    decision = GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
+                            digest=verdict.digest, image_uri=pinned, result=result, deployed=deployed, reason=reason,
+                            bypass_id=bypass_id, previous_image_uri=current.image_uri, revision_id=revision,
+                            aws_error=aws_error, verification=verdict)
+    _record(ctx, decision, current.arn)
+    return decision
+
+
+def _record(ctx: Any, d: GateDecision, arn: str) -> None:
+    at = iso(ctx.clock())
+    where = {"function": d.function, "region": d.region, "profile": d.profile}
+    with ctx.store.write() as db:
+        record_verification(db, at=at, actor=ctx.actor, source="gate", reference=d.image_uri or d.image,
+                            digest=d.digest, result=d.result, reason=d.reason[:1000],
+                            matched_keys=d.verification.matched_keys if d.verification else (),
+                            duration_ms=d.verification.duration_ms if d.verification else 0.0,
+                            bypass_id=d.bypass_id, details={"lambda": where, "deployed": d.deployed})
+        if d.deployed and d.image_uri:
+            save_function(db, _deployed_record(d, arn), at)
+        ctx.audit("lambda.deploy", f"lambda:{d.region}/{d.function}",
+                  {**where, "image": d.image, "digest": d.digest, "image_uri": d.image_uri, "result": d.result,
+                   "deployed": d.deployed, "reason": d.reason[:500], "bypass_id": d.bypass_id,
+                   "previous_image_uri": d.previous_image_uri, "revision_id": d.revision_id})
+
+
+def _deployed_record(d: GateDecision, arn: str) -> LambdaFunction:
+    return LambdaFunction(profile=d.profile, region=d.region, name=d.function, arn=arn, image_uri=d.image_uri or "",
+                          resolved_image_uri="", digest=d.digest, digest_source="ImageUri", reference=d.image_uri,
+                          result=d.result, reason=d.reason)

@@ -1,0 +1,136 @@
+"""Lambda inventory and the release gate: real boto3 against moto's server, images in a real registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from core.aws.accounts import AwsTarget
+from core.aws.lambda_inventory import running_image
+from core.aws.release_gate import deploy_function_image
+from core.bypass.service import approve_bypass, request_bypass
+from core.clock import FixedClock
+from core.context import open_context
+from core.history.records import HistoryFilter, list_history
+from core.identity import principal_for
+from core.verify.policy import resolve_trust_policy
+from tests.support.cluster_world import START, push_signed
+from tests.support.oci import new_key, push_image, write_public_key
+from tui.cli.main import cli
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"
+
+
+@pytest.fixture
+def gate(signet_home, registry, aws_endpoint):
+    trusted = new_key()
+    key = write_public_key(signet_home / "trusted.pub", trusted)
+    host = registry.host
+    images = {"signed": push_signed(registry.url, "app", trusted, tag="v1"),
+              "unsigned": push_image(registry.url, "app", "v2")}
+    (signet_home / "config.toml").write_text(
+        'identity = "alice"\n\n[roles]\noperator = ["alice"]\napprover = ["bob"]\n\n'
+        f'[trust]\nkeys = ["{key}"]\n\n[aws]\nregions = ["us-east-1"]\n')
+    lam = boto3.client("lambda", region_name="us-east-1")
+    role = boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    for name in ("checkout", "billing"):
+        lam.create_function(FunctionName=name, Role=role, PackageType="Image",
+                            Code={"ImageUri": f"{host}/app@{images['signed']}"})
+    lam.create_function(FunctionName="tagged", Role=role, PackageType="Image", Code={"ImageUri": f"{host}/app:v1"})
+    yield {"host": host, "images": images, "lambda": lam}
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def _uri(lam, name):
+    return lam.get_function(FunctionName=name)["Code"]["ImageUri"]
+
+
+def test_running_image_prefers_aws_resolved_digest_and_refuses_inconsistency():
+    assert running_image(f"{ECR}:v1", f"{ECR}@{D1}") == (D1, "ResolvedImageUri", f"{ECR}@{D1}", "")
+    assert running_image(f"{ECR}@{D1}", "")[:2] == (D1, "ImageUri")
+    digest, _, _, problem = running_image(f"{ECR}@{D1}", f"{ECR}@{D2}")
+    assert digest is None and "pins" in problem
+    digest, _, _, problem = running_image(f"{ECR}:v1", "")
+    assert digest is None and "tag" in problem
+    # moto's stub answer (repository cut at the first ':') is not taken for the running digest.
+    assert running_image(f"127.0.0.1:5000/app@{D1}", f"127.0.0.1@{D2}")[:2] == (D1, "ImageUri")
+
+
+def test_deploy_verified_image_pins_the_digest_and_records_it(gate):
+    result = _run("lambda", "deploy", "checkout", f"{gate['host']}/app:v1", "--json")
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    pinned = f"{gate['host']}/app@{gate['images']['signed']}"
+    assert decision["deployed"] and decision["result"] == "verified" and decision["image_uri"] == pinned
+    assert _uri(gate["lambda"], "checkout") == pinned
+    ctx = open_context()
+    (row,) = list_history(ctx.store.db, HistoryFilter(source="gate"))
+    assert row.result == "verified" and row.digest == gate["images"]["signed"] and row.details["deployed"] is True
+    audit = ctx.store.query("SELECT subject, details FROM audit WHERE action = 'lambda.deploy'")
+    assert audit[0]["subject"] == "lambda:us-east-1/checkout" and json.loads(audit[0]["details"])["deployed"]
+
+
+def test_unsigned_image_is_refused_and_the_function_is_untouched(gate):
+    before = _uri(gate["lambda"], "checkout")
+    result = _run("lambda", "deploy", "checkout", f"{gate['host']}/app:v2", "--json")
+    assert result.exit_code == 1
+    decision = json.loads(result.stdout)
+    assert not decision["deployed"] and decision["result"] == "unsigned" and decision["reason"].startswith("refused")
+    assert _uri(gate["lambda"], "checkout") == before
+    ctx = open_context()
+    (row,) = list_history(ctx.store.db, HistoryFilter(source="gate"))
+    assert row.result == "unsigned" and row.details["deployed"] is False
+    details = json.loads(ctx.store.query("SELECT details FROM audit WHERE action = 'lambda.deploy'")[0]["details"])
+    assert details["deployed"] is False and details["result"] == "unsigned"
+
+
+def test_bypass_for_exactly_this_function_and_digest_lets_it_through(gate):
+    ctx = open_context(clock=FixedClock(START))
+    unsigned = gate["images"]["unsigned"]
+    bypass = request_bypass(ctx, digest=unsigned, justification="Payment outage INC-77: ship the hotfix before the "
+                            "signing pipeline is back", ticket="INC-77", duration="1h", function="checkout",
+                            region="us-east-1")
+    config = replace(ctx.config, identity="bob")
+    approve_bypass(replace(ctx, config=config, principal=principal_for(config)), bypass.id)
+    policy = resolve_trust_policy(ctx)
+    other = deploy_function_image(ctx, function="billing", image=f"{gate['host']}/app:v2", policy=policy,
+                                  target=AwsTarget("", "us-east-1"))
+    assert not other.deployed and other.result == "unsigned"  # the bypass names another function
+    decision = deploy_function_image(ctx, function="checkout", image=f"{gate['host']}/app:v2", policy=policy,
+                                     target=AwsTarget("", "us-east-1"))
+    assert decision.deployed and decision.result == "bypassed" and decision.bypass_id == bypass.id
+    assert _uri(gate["lambda"], "checkout") == f"{gate['host']}/app@{unsigned}"
+
+
+def test_deploy_needs_the_operator_role(gate, monkeypatch):
+    monkeypatch.setenv("SIGNET_IDENTITY", "mallory")
+    before = _uri(gate["lambda"], "checkout")
+    result = _run("lambda", "deploy", "checkout", f"{gate['host']}/app:v1")
+    assert result.exit_code == 2 and "operator" in result.stderr
+    assert _uri(gate["lambda"], "checkout") == before
+
+
+def test_list_and_verify_functions(gate):
+    listed = _run("lambda", "list", "--verify", "--json")
+    assert listed.exit_code == 1  # the tag-only function cannot be told
+    (region,) = json.loads(listed.stdout)
+    by_name = {f["name"]: f for f in region["functions"]}
+    assert by_name["checkout"]["result"] == "verified" and by_name["checkout"]["digest_source"] == "ImageUri"
+    assert by_name["tagged"]["result"] == "error" and "tag" in by_name["tagged"]["problem"]
+    one = _run("lambda", "verify", "billing", "--json")
+    assert one.exit_code == 0 and json.loads(one.stdout)["digest"] == gate["images"]["signed"]
+    ctx = open_context()
+    stored = {r["name"]: r["last_result"] for r in ctx.store.query("SELECT name, last_result FROM lambda_functions")}
+    assert stored == {"checkout": "verified", "billing": "verified", "tagged": "error"}
+    missing = _run("lambda", "verify", "nope")
+    assert missing.exit_code == 3 and "ResourceNotFound" in missing.stderr
