@@ -22,8 +22,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
+from core.aws.lambda_inventory import LambdaFunction, save_function
 from core.bypass.service import approve_bypass, request_bypass
-from core.clock import Clock, system_clock
+from core.clock import Clock, iso, system_clock
 from core.context import SignetContext, open_context
 from core.demo.images import copy_signature, write_image
 from core.errors import InputError
@@ -122,6 +123,8 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
         pending, active = _bypasses(ctx, root, digests, clock)
         progress("history")
         _history(ctx, references, digests, active, clock, random.Random(seed))
+        progress("lambda")
+        _lambda_functions(ctx, references, digests)
         progress("verify")
         verify_images(ctx, list(references.values()), resolve_trust_policy(ctx), source="demo")
     finally:
@@ -225,6 +228,20 @@ def _bypasses(ctx: SignetContext, root: Path, digests: dict[str, str], clock: Cl
     finally:
         bob.close()
     return pending.id, active.id
+
+
+def _lambda_functions(ctx: SignetContext, references: dict[str, str], digests: dict[str, str]) -> None:
+    """Functions as a last Lambda listing would have recorded them (the demo never calls AWS)."""
+    checked = iso(ctx.clock())
+    with ctx.store.write() as db:
+        for function, image in (("payments-fn", "payments-api:v1.4.2"), ("hotfix-worker", "hotfix-worker:v0.1.0-hotfix"),
+                                ("ledger-batch", "ledger:v0.9.0")):
+            reference = references[image]
+            save_function(db, LambdaFunction(
+                profile="", region="eu-west-1", name=function,
+                arn=f"arn:aws:lambda:eu-west-1:000000000000:function:{function}", image_uri=reference,
+                resolved_image_uri="", digest=digests[image], digest_source="ImageUri",
+                reference=reference, result=""), checked)
 
 
 def _history(ctx: SignetContext, references: dict[str, str], digests: dict[str, str], active_bypass: str,

@@ -64,6 +64,10 @@ class ViewScreen(Screen):
     def on_mount(self) -> None:
         # Textual calls on_mount of every class in the MRO, so subclasses use prepare() instead.
         self.prepare()
+        self.initial_load()
+
+    def initial_load(self) -> None:
+        """The first load: the initial filter if one was given, else a refresh."""
         if self.filter_text:
             self.apply_filter(self.filter_text)
         else:

@@ -1,9 +1,262 @@
-"""clusters view (being built)."""
+"""Clusters: context -> namespace -> workload containers with running digest, result, drift, bypass.
+
+Each cluster is read in its own worker (kube calls carry timeouts), so an unreachable cluster shows
+as such while the others load. `s` sweeps (verifies what runs) with progress; `d` checks image
+drift and admission-policy drift against the key inventory.
+"""
 
 from __future__ import annotations
 
-from tui.screens.base import ViewScreen
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, ProgressBar, Static
+
+from core.clusters.drift import ImageDrift, find_drift
+from core.clusters.inventory import ClusterInventory, ClusterTarget, cluster_targets, read_cluster
+from core.clusters.policies import ClusterPolicies, read_policies
+from core.clusters.sweep import SweepFinding, SweepReport, run_sweep
+from core.console.clusters import ContainerRow, container_rows
+from core.errors import SignetError
+from core.keys.inventory import list_keys
+from core.verify.policy import resolve_trust_policy
+from tui.screens.base import TableView
+from tui.widgets.cells import badge, cell, short_digest
+from tui.widgets.detail_pane import DetailPane
 
 
-class ClustersView(ViewScreen):
+class ClustersView(TableView):
     VIEW_NAME = "clusters"
+    BINDINGS = [
+        Binding("enter", "drill", "Open", id="drill"),
+        Binding("s", "sweep", "Sweep", id="sweep"),
+        Binding("d", "drift", "Drift check", id="drift"),
+    ]
+
+    def __init__(self, context, *, initial_filter: str = "") -> None:
+        super().__init__(context, initial_filter=initial_filter)
+        self.level = 0
+        self.targets: list[ClusterTarget] = []
+        self.inventories: dict[str, ClusterInventory] = {}
+        self.cluster: str | None = None
+        self.namespace: str | None = None
+        self.findings: dict[tuple, SweepFinding] = {}
+        self.drift: dict[tuple, ImageDrift] = {}
+        self.policies: dict[str, ClusterPolicies] = {}
+
+    def filter_hint(self) -> str:
+        return "filter rows by cluster, namespace, workload or image text"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="clusters-info", classes="info-line")
+        yield ProgressBar(id="progress", show_eta=False, classes="hidden")
+        with Horizontal(classes="view-body"):
+            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
+            yield DetailPane()
+
+    def prepare(self) -> None:
+        self.table.focus()
+
+    # --- loading ------------------------------------------------------------------------------
+    def refresh_view(self) -> None:
+        try:
+            self.targets = cluster_targets(self.context.config)
+        except SignetError as exc:  # no kubeconfig at all: say so, keep the view usable
+            self.targets = []
+            self.notify(str(exc), title="clusters", severity="warning", markup=False)
+        limits = self.context.config.limits
+        timeout = (limits.connect_timeout, limits.read_timeout)
+        for target in self.targets:
+            self.run_job(f"cluster:{target.context}", lambda t=target: read_cluster(t, timeout=timeout),
+                         token=target.context)
+        self._render_level()
+
+    def job_done(self, kind: str, value: Any, token: Any) -> None:
+        if kind.startswith("cluster:"):
+            self.inventories[token] = value
+        elif kind == "sweep":
+            self._sweep_done(value)
+        elif kind == "drift":
+            drift, policies = value
+            self.drift = {(d.cluster, d.namespace, d.workload, d.container): d for d in drift}
+            self.policies = {p.context: p for p in policies}
+            issues = sum(len(p.issues) for p in policies)
+            self.notify(f"drift: {sum(d.status == 'drift' for d in drift)} image(s) drifted, {issues} policy "
+                        "issue(s)", title="drift", markup=False)
+        self._render_level()
+
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        if kind == "sweep":
+            self.query_one("#progress", ProgressBar).add_class("hidden")
+
+    def job_progress(self, kind: str, done: int, total: int) -> None:
+        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
+
+    def _sweep_done(self, report: SweepReport) -> None:
+        self.query_one("#progress", ProgressBar).add_class("hidden")
+        self.findings = {(f.cluster, f.namespace, f.workload, f.container): f for f in report.findings}
+        counts = ", ".join(f"{n} {r}" for r, n in report.counts().items() if n)
+        self.notify(f"sweep {report.sweep_id}: {report.unique_images} image(s); {counts or 'nothing running'}",
+                    title="sweep", markup=False)
+
+    # --- rendering ----------------------------------------------------------------------------
+    def _matches(self, *values: str) -> bool:
+        needle = self.filter_text.lower()
+        return not needle or any(needle in (v or "").lower() for v in values)
+
+    def apply_filter(self, text: str) -> None:
+        self._render_level()
+
+    def _reset(self, *columns: tuple[str, int]) -> DataTable:
+        table = self.table
+        table.clear(columns=True)
+        for label, width in columns:
+            table.add_column(label, width=width, key=label)
+        return table
+
+    @property
+    def shown_targets(self) -> list[ClusterTarget]:
+        return [t for t in self.targets if self._matches(t.label, t.context)]
+
+    @property
+    def shown_namespaces(self) -> list[str]:
+        inventory = self.inventories.get(self.cluster or "")
+        return [n for n in (inventory.namespaces if inventory else ()) if self._matches(n)]
+
+    @property
+    def shown_containers(self) -> list[ContainerRow]:
+        inventory = self.inventories.get(self.cluster or "")
+        rows = container_rows(inventory) if inventory and inventory.reachable else []
+        return [r for r in rows if r.namespace == self.namespace and
+                self._matches(r.workload, r.container, r.image)]
+
+    def _render_level(self) -> None:
+        if self.level == 0:
+            table = self._reset(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
+                                ("detail", 50))
+            for t in self.shown_targets:
+                inv = self.inventories.get(t.context)
+                if inv is None:
+                    status, detail = Text("reading…", style="dim"), ""
+                elif inv.reachable:
+                    status = Text("reachable" if inv.complete else "partial", style="bold green" if inv.complete
+                                  else "bold yellow")
+                    detail = f"Kubernetes {inv.server_version}" + (
+                        f"; forbidden: {', '.join(inv.forbidden)}" if inv.forbidden else "")
+                else:
+                    status, detail = Text("unreachable", style="bold red"), inv.error
+                table.add_row(cell(t.label), cell(t.context), status,
+                              cell(len(inv.namespaces) if inv else ""), cell(len(inv.pods) if inv else ""),
+                              cell(detail))
+            info = f"{len(self.targets)} clusters" if self.targets else "no clusters configured ([[clusters]])"
+        elif self.level == 1:
+            table = self._reset(("namespace", 24), ("containers", 10), ("verified", 9), ("not verified", 12))
+            inventory = self.inventories.get(self.cluster or "")
+            rows = container_rows(inventory) if inventory else []
+            for namespace in self.shown_namespaces:
+                mine = [r for r in rows if r.namespace == namespace]
+                results = [self.findings[r.key].result for r in mine if r.key in self.findings]
+                table.add_row(cell(namespace), cell(len(mine)), cell(results.count("verified")),
+                              cell(len(results) - results.count("verified") if results else ""))
+            info = f"cluster {self.cluster}: {len(self.shown_namespaces)} namespaces (s sweeps, d checks drift)"
+        else:
+            table = self._reset(("workload", 22), ("container", 12), ("running digest", 19), ("result", 9),
+                                ("drift", 8), ("bypass", 16), ("image", 40))
+            for r in self.shown_containers:
+                finding, drift = self.findings.get(r.key), self.drift.get(r.key)
+                table.add_row(cell(f"{r.workload_kind}/{r.workload}"), cell(r.container),
+                              short_digest(r.running_digest), badge(finding.result) if finding else cell("-"),
+                              cell(drift.status if drift else "-", style="bold red" if drift and
+                                   drift.status == "drift" else ""),
+                              cell(finding.bypass_id if finding and finding.bypass_id else ""), cell(r.image))
+            info = f"{self.cluster} › {self.namespace}"
+        self.query_one("#clusters-info", Static).update(Text(info))
+        crumbs = " › ".join(x for x in ((self.cluster or "") if self.level else "",
+                                         (self.namespace or "") if self.level == 2 else "") if x)
+        self.query_one("#status-bar").set_crumbs(crumbs)  # type: ignore[attr-defined]
+        if table.row_count:
+            self.show_detail(min(table.cursor_row, table.row_count - 1))
+
+    def show_detail(self, index: int) -> None:
+        pane = self.query_one(DetailPane)
+        if self.level == 0 and index < len(self.shown_targets):
+            target = self.shown_targets[index]
+            inv = self.inventories.get(target.context)
+            policies = self.policies.get(target.context)
+            issues = "".join(f"\n  [{i.severity}] {i.kind} {i.policy}: {i.detail}" for i in policies.issues) \
+                if policies else ""
+            pane.show(f"cluster {target.label}", [
+                ("context", target.context), ("kubeconfig", target.kubeconfig or "default"),
+                ("error", inv.error if inv else ""), ("warnings", "; ".join(inv.warnings) if inv else ""),
+                ("admission policies", (f"{len(policies.policies)} found" + (" — DRIFTED" if policies.drifted
+                                        else "")) if policies else "not checked (press d)"),
+                ("policy drift", issues)])
+        elif self.level == 1 and index < len(self.shown_namespaces):
+            pane.show(f"namespace {self.shown_namespaces[index]}", [("cluster", self.cluster)])
+        elif self.level == 2 and index < len(self.shown_containers):
+            r = self.shown_containers[index]
+            finding, drift = self.findings.get(r.key), self.drift.get(r.key)
+            pane.show(f"{r.workload_kind}/{r.workload} {r.container}", [
+                ("image", r.image), ("running digest", r.running_digest), ("pods", r.pods),
+                ("result", finding.result if finding else "not swept (press s)"),
+                ("reason", finding.reason if finding else ""),
+                ("matched keys", ", ".join(finding.matched_keys) if finding else ""),
+                ("bypass", finding.bypass_id if finding else ""),
+                ("drift", f"{drift.status}: {drift.reason}" if drift else ""),
+                ("registry digest", drift.registry_digest if drift else "")])
+
+    # --- navigation ---------------------------------------------------------------------------
+    def action_drill(self) -> None:
+        row = self.table.cursor_row
+        if self.level == 0 and row < len(self.shown_targets):
+            target = self.shown_targets[row]
+            inv = self.inventories.get(target.context)
+            if inv is None or not inv.reachable:
+                self.notify(f"{target.label} is {'still being read' if inv is None else 'unreachable'}",
+                            severity="warning", markup=False)
+                return
+            self.cluster, self.level = target.context, 1
+        elif self.level == 1 and row < len(self.shown_namespaces):
+            self.namespace, self.level = self.shown_namespaces[row], 2
+        else:
+            super().action_drill()
+            return
+        self._render_level()
+
+    def drill_up(self) -> bool:
+        if super().drill_up():
+            return True
+        if self.level == 0:
+            return False
+        self.level -= 1
+        self._render_level()
+        return True
+
+    # --- sweep and drift ----------------------------------------------------------------------
+    def _chosen_targets(self) -> list[ClusterTarget]:
+        if self.level and self.cluster:
+            return [t for t in self.targets if t.context == self.cluster]
+        return [t for t in self.targets if (inv := self.inventories.get(t.context)) is None or inv.reachable]
+
+    def action_sweep(self) -> None:
+        targets, context = self._chosen_targets(), self.context
+        if not targets:
+            self.notify("no reachable cluster to sweep", severity="warning", markup=False)
+            return
+        report = self.progress_reporter("sweep")
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.remove_class("hidden")
+        self.run_job("sweep", lambda: run_sweep(context, resolve_trust_policy(context), targets, progress=report))
+
+    def action_drift(self) -> None:
+        targets, context = self._chosen_targets(), self.context
+        inventories = [self.inventories[t.context] for t in targets if t.context in self.inventories]
+
+        def check() -> tuple[list[ImageDrift], list[ClusterPolicies]]:
+            return find_drift(context, inventories), read_policies(context.config, targets, list_keys(context))
+
+        self.run_job("drift", check)

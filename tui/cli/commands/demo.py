@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -38,5 +39,8 @@ def command(directory: str | None, no_open: bool, keep: bool, identity: str) -> 
     if no_open:
         return
     from tui.console import open_console
+
+    # The demo has no AWS account: keep boto3 from probing the instance metadata endpoint.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
     open_console(open_demo_context(root, identity=identity))
