@@ -15,78 +15,24 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.hostile_registry import (OCI_INDEX, OCI_MANIFEST, SIMPLE_SIGNING, HostileRegistry, Request,
-                                            SignedImage, bearer_challenge, canonical, cosign_signature,
-                                            deeply_nested, endless, fixed, huge, lying_length, publish_signed_image,
-                                            redirect, self_signed_certificate, sig_manifest, simple_signing_payload,
-                                            slow_drip, token_endpoint)
+from tests.support.hostile_registry import (HARD_TIMEOUT_S, OCI_INDEX, OCI_MANIFEST, SIMPLE_SIGNING, HostileRegistry,
+                                            Request, SignedImage, assert_refused, bearer_challenge, canonical,
+                                            cosign_signature, deeply_nested, endless, fixed, huge, lying_length,
+                                            publish_signed_image, redirect, self_signed_certificate, sig_manifest,
+                                            simple_signing_payload, slow_drip, token_endpoint, verify, write_config)
 
 REPO = Path(__file__).resolve().parent.parent
 GIB = 1 << 30
 MAX_RSS_GROWTH_KB = 200 * 1024       # what a hostile answer may cost us at most
 RSS_CEILING_KB = 1024 * 1024         # the child is killed past this: the machine is shared
-TEST_LIMITS = {"connect_timeout": 2.0, "read_timeout": 2.0, "total_timeout": 3.0, "max_redirects": 5}
-HARD_TIMEOUT_S = 20.0                # a verification still running after this is a hang
 
 
 # --- harness ----------------------------------------------------------------------------------------
-
-
-def write_config(home: Path, *, limits: dict | None = None, registries: list[dict] | None = None) -> None:
-    lines = ["[limits]"] + [f"{k} = {json.dumps(v)}" for k, v in {**TEST_LIMITS, **(limits or {})}.items()]
-    for reg in registries or []:
-        lines.append("[[registries]]")
-        lines.extend(f"{k} = {json.dumps(v)}" for k, v in reg.items())
-    (home / "config.toml").write_text("\n".join(lines) + "\n")
-
-
-def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | None = None, **config):
-    """One verification in this process, on a thread, failing the test on a hang or an escaped exception."""
-    from core.context import open_context
-    from core.crypto.public_keys import load_public_key
-    from core.verify.policy import TrustPolicy
-    from core.verify.service import verify_images
-
-    write_config(home, **config)
-    ctx = open_context()
-    policy = TrustPolicy(keys=(load_public_key(public_pem),))
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["results"] = verify_images(ctx, [reference], policy, platform=platform)
-        except BaseException as exc:  # noqa: BLE001 - the assertion below reports it
-            box["exception"] = exc
-
-    started = time.monotonic()
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(HARD_TIMEOUT_S)
-    elapsed = time.monotonic() - started
-    assert not thread.is_alive(), f"verification of {reference} hung for more than {HARD_TIMEOUT_S}s"
-    assert "exception" not in box, f"an exception escaped verify_images: {box.get('exception')!r}"
-    [result] = box["results"]
-    # The verdict is recorded as it was given: nothing lost, nothing upgraded.
-    rows = ctx.store.query("SELECT result, reason FROM verifications ORDER BY id DESC LIMIT 1")
-    assert rows and rows[0]["result"] == result.result
-    ctx.close()
-    return result, elapsed
-
-
-def assert_refused(result, *allowed: str, reason: str = "") -> None:
-    allowed = allowed or ("error", "invalid")
-    assert result.result in allowed, f"{result.result}: {result.reason}"
-    assert not result.verified and not result.matched_keys
-    assert "internal error" not in result.reason, "a hostile answer must be a named failure, not a crash"
-    if reason:
-        signature_reasons = " ".join(c.reason for c in result.signatures)
-        assert reason.lower() in (result.reason + " " + signature_reasons).lower(), result.reason
 
 
 def _child_main(reference: str, key_path: str) -> None:

@@ -25,6 +25,7 @@ import json
 import re
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -337,6 +338,64 @@ def publish_signed_image(registry: HostileRegistry, repo: str = "team/app", tag:
     sig_tag = sig_tag_for(digest)
     registry.add_manifest(repo, sig_manifest(registry, [(payload, signature)]), OCI_MANIFEST, sig_tag)
     return SignedImage(registry, repo, tag, digest, private_key, public_pem, sig_tag, payload, signature)
+
+
+# --- verification harness -------------------------------------------------------------------------
+
+
+TEST_LIMITS = {"connect_timeout": 2.0, "read_timeout": 2.0, "total_timeout": 3.0, "max_redirects": 5}
+HARD_TIMEOUT_S = 20.0  # a verification still running after this is a hang
+
+
+def write_config(home: Path, *, limits: dict | None = None, registries: list[dict] | None = None) -> None:
+    lines = ["[limits]"] + [f"{k} = {json.dumps(v)}" for k, v in {**TEST_LIMITS, **(limits or {})}.items()]
+    for reg in registries or []:
+        lines.append("[[registries]]")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in reg.items())
+    (home / "config.toml").write_text("\n".join(lines) + "\n")
+
+
+def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | None = None, **config):
+    """One verification in this process, on a thread, failing the test on a hang or an escaped exception."""
+    from core.context import open_context
+    from core.crypto.public_keys import load_public_key
+    from core.verify.policy import TrustPolicy
+    from core.verify.service import verify_images
+
+    write_config(home, **config)
+    ctx = open_context(db=str(home / "signet.db"), config=str(home / "config.toml"))
+    policy = TrustPolicy(keys=(load_public_key(public_pem),))
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["results"] = verify_images(ctx, [reference], policy, platform=platform)
+        except BaseException as exc:  # noqa: BLE001 - the assertion below reports it
+            box["exception"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(HARD_TIMEOUT_S)
+    elapsed = time.monotonic() - started
+    assert not thread.is_alive(), f"verification of {reference} hung for more than {HARD_TIMEOUT_S}s"
+    assert "exception" not in box, f"an exception escaped verify_images: {box.get('exception')!r}"
+    [result] = box["results"]
+    # The verdict is recorded as it was given: nothing lost, nothing upgraded.
+    rows = ctx.store.query("SELECT result, reason FROM verifications ORDER BY id DESC LIMIT 1")
+    assert rows and rows[0]["result"] == result.result
+    ctx.close()
+    return result, elapsed
+
+
+def assert_refused(result, *allowed: str, reason: str = "") -> None:
+    allowed = allowed or ("error", "invalid")
+    assert result.result in allowed, f"{result.result}: {result.reason}"
+    assert not result.verified and not result.matched_keys
+    assert "internal error" not in result.reason, "a hostile answer must be a named failure, not a crash"
+    if reason:
+        signature_reasons = " ".join(c.reason for c in result.signatures)
+        assert reason.lower() in (result.reason + " " + signature_reasons).lower(), result.reason
 
 
 # --- misbehaviours ------------------------------------------------------------------------------------
