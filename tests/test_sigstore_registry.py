@@ -16,7 +16,7 @@ from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
 from tests.support.oci import SignatureLayer, cosign_payload, new_key, push_image, push_signatures, write_public_key
 from tests.support.referrers import (
-    GGCR_EMPTY_MANIFEST, attach_bundle, attach_referrer, push_ggcr_empty_image, referrer_manifest,
+    GGCR_EMPTY_MANIFEST, attach_bundle, attach_referrer, manifest_size, push_ggcr_empty_image, referrer_manifest,
 )
 from tests.support.sigstore_factory import T0, FakeSigstore, statement
 from tests.support.sigstore_fixtures import OCI_BUNDLE
@@ -57,16 +57,7 @@ def keyless(ctx, root_file, *identities, **kw):
 
 def image(registry, repo):
     digest = push_image(registry.url, repo, "v1")
-    manifest = registry_manifest_size(registry, repo, digest)
-    return f"{registry.host}/{repo}:v1", digest, manifest
-
-
-def registry_manifest_size(registry, repo, digest):
-    import httpx
-
-    resp = httpx.get(f"{registry.url}/v2/{repo}/manifests/{digest}",
-                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=10)
-    return len(resp.content)
+    return f"{registry.host}/{repo}:v1", digest, manifest_size(registry.url, repo, digest)
 
 
 def keyless_sig_layer(sigstore, leaf, repo_ref, digest):

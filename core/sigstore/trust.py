@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from core.errors import InputError
+from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.trusted_root import TrustedRoot, load_trusted_root
 from core.sigstore.verifier import SigstoreTrust
 
@@ -22,16 +23,31 @@ def uses_sigstore(policy: Any) -> bool:
 
 
 def sigstore_trust(policy: Any) -> SigstoreTrust:
-    """Keyless needs a trusted root; the log is required for keyless unless `--insecure-ignore-tlog`,
-    and for key-based signatures only when asked (`--require-tlog`)."""
+    """Keyless needs a trusted root; the log is required for keyless signatures unless
+    `--insecure-ignore-tlog`, and for key-based ones only when asked (`--require-tlog`)."""
     root = trusted_root_at(policy.trusted_root) if policy.trusted_root else None
     if policy.identities and not policy.keys and root is None:
         raise InputError("keyless verification needs --trusted-root FILE (or [trust] trusted_root)")
     if policy.ignore_tlog and policy.require_tlog:
         raise InputError("--require-tlog and --insecure-ignore-tlog contradict each other")
-    require = policy.require_tlog if policy.require_tlog is not None else not policy.keys
+    # A key-only policy without a trusted root cannot check log entries and did not ask for them:
+    # they are ignored, exactly as the plain key check of classic signatures does.
+    ignore = policy.ignore_tlog or (root is None and not policy.identities and not policy.require_tlog)
     return SigstoreTrust(root=root, identities=tuple(policy.identities), keys=tuple(policy.keys),
-                         require_tlog=require and not policy.ignore_tlog, ignore_tlog=policy.ignore_tlog)
+                         require_tlog=False if ignore else policy.require_tlog, ignore_tlog=ignore)
+
+
+def configured_identities(config: Any, *, identity: str = "", identity_regexp: str = "", issuer: str = "",
+                          issuer_regexp: str = "") -> tuple[CertificateIdentity, ...]:
+    """The keyless identity from the flags, else `[trust] certificate_identity` / `certificate_oidc_issuer`;
+    () when neither names one. A half-given identity (no issuer) is an InputError."""
+    if identity or identity_regexp or issuer or issuer_regexp:
+        return (CertificateIdentity(identity=identity, identity_regexp=identity_regexp, issuer=issuer,
+                                    issuer_regexp=issuer_regexp),)
+    trust = config.trust
+    if trust.certificate_identity or trust.certificate_oidc_issuer:
+        return (CertificateIdentity(identity=trust.certificate_identity, issuer=trust.certificate_oidc_issuer),)
+    return ()
 
 
 def trusted_root_at(path: str) -> TrustedRoot:

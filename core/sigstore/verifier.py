@@ -48,13 +48,13 @@ MAX_PEM_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class SigstoreTrust:
-    """What we trust for Sigstore checks. Keys given ⇒ key-based; else keyless, which needs a root
-    and at least one identity (there is no "any identity" default)."""
+    """What we trust for Sigstore checks: keys, and/or keyless identities (which need a root; there is
+    no "any identity" default). `require_tlog` None: required for keyless signatures only."""
 
     root: TrustedRoot | None = None
     identities: tuple[CertificateIdentity, ...] = ()
     keys: tuple[TrustedKey, ...] = ()
-    require_tlog: bool = True
+    require_tlog: bool | None = None
     ignore_tlog: bool = False  # cosign's --insecure-ignore-tlog: log entries are not looked at at all
 
 
@@ -138,22 +138,26 @@ def _verify_classic(signature: bytes, check: Callable[[PublicKey], bool], conten
 def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict, leaf: x509.Certificate | None,
             hints: Sequence[x509.Certificate], entries: Sequence[TlogEntry], stamps: Sequence[bytes],
             trust: SigstoreTrust, now: datetime) -> VerifiedSignature:
+    # A trusted key that verifies wins; otherwise the certificate, if keyless identities are trusted.
+    key = next((k.key for k in trust.keys if check(k.key)), None)
+    keyless = key is None
     verifier: x509.Certificate | PublicKey
-    if trust.keys:
-        key = next((k.key for k in trust.keys if check(k.key)), None)
-        if key is None:
-            raise CheckFailed("signature does not verify with any trusted key")
+    if not keyless:
         if leaf is not None and spki_der(leaf.public_key()) != spki_der(key):  # type: ignore[arg-type]
             raise CheckFailed("the certificate shipped with the signature holds a different key")
-        verifier = leaf if leaf is not None else key
+        verifier = leaf if leaf is not None else key  # type: ignore[assignment]
     else:
+        if not trust.identities:
+            raise CheckFailed("signature does not verify with any trusted key" if trust.keys else
+                              "keyless verification needs a certificate identity and issuer")
         if leaf is None:
-            raise CheckFailed("no certificate with the signature and no trusted key given")
-        if trust.root is None or not trust.identities:
-            raise CheckFailed("keyless verification needs a trusted root and a certificate identity and issuer")
+            raise CheckFailed("no certificate with the signature (keyless) and no trusted key verifies it")
+        if trust.root is None:
+            raise CheckFailed("keyless verification needs a trusted root")
         if not check(leaf.public_key()):  # type: ignore[arg-type]
             raise CheckFailed("signature does not verify with the certificate's key")
         verifier = leaf
+    require_tlog = trust.require_tlog if trust.require_tlog is not None else keyless
     binding = SignedContent(signature=signature, verifier=verifier, **content)
     times: list[datetime] = []
     indexes: list[int] = []
@@ -166,7 +170,7 @@ def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
         indexes.append(entry.log_index)
         if when is not None:
             times.append(when)
-    if trust.require_tlog and not entries:
+    if require_tlog and not entries:
         raise CheckFailed("no transparency log entry (required)")
     for stamp in stamps:
         if trust.root is None:
@@ -174,10 +178,10 @@ def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
         times.append(verify_timestamp(stamp, signature, trust.root))
     key_der = spki_der(verifier.public_key() if isinstance(verifier, x509.Certificate) else verifier)  # type: ignore[arg-type]
     key_fp = hashlib.sha256(key_der).hexdigest()
-    if trust.keys:
+    if not keyless:
         return VerifiedSignature(key_fingerprint=key_fp, signed_at=tuple(times), tlog_indexes=tuple(indexes))
     assert leaf is not None and trust.root is not None
-    if not times and trust.require_tlog:
+    if not times and require_tlog:
         raise CheckFailed("no verified signing time (transparency log or RFC 3161 timestamp)")
     # With the log explicitly waived and no signed time, only a certificate valid now can pass.
     for when in times or [now]:

@@ -61,6 +61,12 @@ def attach_bundle(base_url: str, repository: str, subject_digest: str, subject_s
     return attach_referrer(base_url, repository, subject_digest, manifest, [bundle], **index_kw)
 
 
+def manifest_size(base_url: str, repository: str, digest: str) -> int:
+    """The size the referrer's `subject` descriptor must carry."""
+    return len(httpx.get(f"{base_url}/v2/{repository}/manifests/{digest}", headers={"Accept": OCI_MANIFEST},
+                         timeout=10).content)
+
+
 def push_ggcr_empty_image(base_url: str, repository: str, tag: str) -> str:
     push_blob(base_url, repository, GGCR_EMPTY_CONFIG)
     return push_manifest(base_url, repository, tag, GGCR_EMPTY_MANIFEST, DOCKER_MANIFEST)

@@ -197,6 +197,20 @@ class FakeSigstore:
                                                                      + timedelta(minutes=1))]},
             "dsseEnvelope": {"payload": b64(payload), "payloadType": INTOTO_PAYLOAD_TYPE, "signatures": sigs}}).encode()
 
+    def classic_attestation(self, leaf: Leaf, statement_doc: dict | bytes, *,
+                            signed_at: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+        """(DSSE envelope blob, layer annotations) of a keyless `.att` layer, logged as a dsse entry."""
+        payload = statement_doc if isinstance(statement_doc, bytes) else json.dumps(statement_doc).encode()
+        signature = leaf.sign(pae(INTOTO_PAYLOAD_TYPE, payload))
+        body = self.dsse_body(signature, _pem(leaf.cert), payload)
+        annotations = {"dev.cosignproject.cosign/signature": "",
+                       "predicateType": json.loads(payload).get("predicateType", ""),
+                       "dev.sigstore.cosign/certificate": _pem(leaf.cert).decode(),
+                       "dev.sigstore.cosign/chain": (_pem(self.intermediate) + _pem(self.root)).decode(),
+                       "dev.sigstore.cosign/bundle": self.cosign_bundle_annotation(
+                           body, signed_at or leaf.cert.not_valid_before_utc + timedelta(minutes=1))}
+        return envelope(payload, [signature]), annotations
+
     def classic_layer(self, leaf: Leaf, payload: bytes, *, signed_at: datetime | None = None,
                       chain: bool = True) -> dict[str, str]:
         """Annotations of a keyless `.sig` layer over `payload` (as cosign writes them)."""
@@ -209,6 +223,11 @@ class FakeSigstore:
         if chain:
             annotations["dev.sigstore.cosign/chain"] = (_pem(self.intermediate) + _pem(self.root)).decode()
         return annotations
+
+
+def envelope(payload: bytes, signatures: list[bytes]) -> bytes:
+    return json.dumps({"payloadType": INTOTO_PAYLOAD_TYPE, "payload": b64(payload),
+                       "signatures": [{"keyid": "", "sig": b64(sig)} for sig in signatures]}).encode()
 
 
 def statement(digest: str, predicate_type: str = "https://sigstore.dev/cosign/sign/v1",

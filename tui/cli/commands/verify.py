@@ -1,4 +1,6 @@
-"""`signet verify IMAGE...`: check classic cosign signatures against trusted keys.
+"""`signet verify IMAGE...`: check classic cosign signatures against trusted keys, or keyless
+(Fulcio/Rekor) signatures and Sigstore bundle referrers against `--certificate-identity`/`--certificate-oidc-issuer`
+and a `--trusted-root` (flags in tui/cli/trust_options.py).
 
 Exit codes: 0 when every image is `verified`; 1 when any image is `unsigned` or `invalid`;
 3 when none is unsigned/invalid but at least one is `error` (registry unreachable, refused, limits:
@@ -20,6 +22,7 @@ unreadable key file, malformed -a).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -29,6 +32,7 @@ from core.verify.result import VerificationResult
 from core.verify.service import verify_images
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
+from tui.cli.trust_options import keyless_options, keyless_policy_args
 
 
 @click.command("verify")
@@ -47,15 +51,17 @@ from tui.cli.output import emit_json, emit_table
 @click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
               help="Repository holding the .sig manifests (default: the image's; env COSIGN_REPOSITORY).")
 @click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
+@keyless_options
 @click.option("--json", "as_json", is_flag=True, help="JSON array, one object per image.")
 @click.pass_context
 def command(ctx: click.Context, images: tuple[str, ...], keys: tuple[str, ...], threshold: int,
             annotations: tuple[str, ...], payload_types: tuple[str, ...], platform: str | None,
-            signature_repository: str | None, allow_http_registry: bool, as_json: bool) -> None:
+            signature_repository: str | None, allow_http_registry: bool, as_json: bool, **keyless: Any) -> None:
     """Verify cosign signatures of IMAGE... (tags are resolved to digests first)."""
     sc = signet_context(ctx)
     policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, annotations=parse_annotations(annotations),
-                                  allowed_payload_types=payload_types, signature_repository=signature_repository)
+                                  allowed_payload_types=payload_types, signature_repository=signature_repository,
+                                  **keyless_policy_args(sc.config, keyless))
     results = verify_images(sc, list(images), policy, source=sc.interface, platform=platform,
                             allow_http=allow_http_registry)
     if as_json:

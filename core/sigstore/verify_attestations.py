@@ -1,0 +1,187 @@
+"""`verify-attestation`: in-toto attestations of one predicate type for an image, from the classic
+`sha256-<hex>.att` tag and from Sigstore bundle referrers (cosign-formats.md §4, §3).
+
+The predicate type is filtered on the *verified* statement, before anything counts (CVE-2022-35929):
+an image is `verified` only when at least `policy.threshold` distinct signers attested the requested
+type for this digest; `unsigned` when no attestation even claims that type; `invalid` when some do
+but none verifies; `error` when the registry failed. Nothing here raises for a failed check.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
+from core.registry.reference import ImageReference, parse_reference
+from core.sigstore.attestation import AttestationSummary, Statement, parse_statement, summarize
+from core.sigstore.dsse import MAX_ENVELOPE_BYTES, load_envelope
+from core.sigstore.referrers import FoundBundle, find_bundles
+from core.sigstore.trust import sigstore_trust
+from core.sigstore.verifier import SigstoreTrust, VerifiedSignature, verify_bundle, verify_cosign_attestation
+from core.verify.cosign_signatures import signature_repository
+from core.verify.session import VerifySession
+
+ATTESTATION_LAYER = "application/vnd.dsse.envelope.v1+json"
+SOURCE_ATT = "cosign-att"
+SOURCE_BUNDLE = "sigstore-bundle"
+
+
+@dataclass(frozen=True)
+class AttestationCheck:
+    source: str             # cosign-att | sigstore-bundle
+    index: int
+    ok: bool
+    reason: str             # empty when ok
+    predicate_type: str = ""  # as claimed (verified when ok)
+    key_fingerprint: str | None = None
+    identity: str | None = None
+    issuer: str | None = None
+    summary: AttestationSummary | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "index": self.index, "ok": self.ok, "reason": self.reason,
+                "predicate_type": self.predicate_type, "key_fingerprint": self.key_fingerprint,
+                "identity": self.identity, "issuer": self.issuer,
+                "summary": _summary_dict(self.summary) if self.summary else None}
+
+
+@dataclass(frozen=True)
+class AttestationResult:
+    reference: str
+    digest: str | None
+    predicate_type: str
+    result: str   # verified | unsigned | invalid | error
+    reason: str
+    checks: tuple[AttestationCheck, ...] = ()
+    duration_ms: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summaries(self) -> tuple[AttestationSummary, ...]:
+        return tuple(c.summary for c in self.checks if c.ok and c.summary is not None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference, "digest": self.digest, "predicate_type": self.predicate_type,
+                "result": self.result, "reason": self.reason, "attestations": [c.as_dict() for c in self.checks],
+                "duration_ms": round(self.duration_ms, 3), "details": self.details}
+
+
+def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, *, predicate_type: str,
+                        allow_http: bool = False) -> AttestationResult:
+    """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)."""
+    started = time.perf_counter()
+    text, digest = str(reference), None
+    session = VerifySession(ctx, allow_http=allow_http)
+    try:
+        ref = reference if isinstance(reference, ImageReference) else parse_reference(reference)
+        text = str(ref)
+        digest = session.source_for(ref).resolve(ref).digest
+        trust = sigstore_trust(policy)
+        now = ctx.clock()
+        checks, transient = _classic(session, ref, digest, policy, trust, now, predicate_type)
+        bundle_checks, bundle_transient = _bundles(session, ref, digest, trust, now, predicate_type)
+        checks += bundle_checks
+        return _decide(text, digest, predicate_type, checks, transient or bundle_transient, policy, started)
+    except SignetError as exc:
+        return AttestationResult(text, digest, predicate_type, "error", str(exc),
+                                 duration_ms=(time.perf_counter() - started) * 1000)
+    finally:
+        session.close()
+
+
+def _decide(text: str, digest: str, predicate_type: str, checks: list[AttestationCheck], transient: bool,
+            policy: Any, started: float) -> AttestationResult:
+    duration = (time.perf_counter() - started) * 1000
+    of_type = [c for c in checks if c.predicate_type == predicate_type]
+    signers = {c.identity or c.key_fingerprint for c in of_type if c.ok}
+    if len(signers) >= policy.threshold:
+        reason = f"{len(signers)} signer(s) attested {predicate_type}"
+        return AttestationResult(text, digest, predicate_type, "verified", reason, tuple(checks), duration)
+    if not of_type:
+        found = sorted({c.predicate_type for c in checks if c.predicate_type})
+        reason = f"no attestation of type {predicate_type}" + (f" (found: {', '.join(found)[:300]})" if found else "")
+        return AttestationResult(text, digest, predicate_type, "error" if transient else "unsigned", reason,
+                                 tuple(checks), duration)
+    reasons = list(dict.fromkeys(c.reason for c in of_type if not c.ok))
+    reason = (f"only {len(signers)} of {policy.threshold} required signers" if signers else
+              "no valid attestation: " + "; ".join(reasons[:3]))
+    return AttestationResult(text, digest, predicate_type, "error" if transient else "invalid", reason,
+                             tuple(checks), duration)
+
+
+def _classic(session: VerifySession, ref: ImageReference, digest: str, policy: Any, trust: SigstoreTrust,
+             now: Any, predicate_type: str) -> tuple[list[AttestationCheck], bool]:
+    att_ref = signature_repository(ref, policy)
+    source = session.source_for(att_ref)
+    try:
+        manifest = source.get_manifest(att_ref.repository, digest.replace(":", "-", 1) + ".att")
+    except NotFound:
+        return [], False
+    limits = session.limits
+    checks: list[AttestationCheck] = []
+    transient = False
+    for index, layer in enumerate(manifest.descriptors("layers", max_count=limits.max_layers)[:limits.max_signatures]):
+        if layer.media_type != ATTESTATION_LAYER:
+            continue
+        claimed = layer.annotations.get("predicateType", "")
+        try:
+            cap = min(MAX_ENVELOPE_BYTES, limits.max_blob_bytes)
+            if layer.size > cap:
+                raise CheckFailed(f"limit exceeded: attestation of {layer.size} bytes (at most {cap})")
+            blob = source.get_blob(att_ref.repository, layer.digest, max_bytes=layer.size)
+            claimed = _claimed(load_envelope(blob, "attestation envelope").payload, claimed)
+            verified = verify_cosign_attestation(blob, layer.annotations, digest=digest, trust=trust, now=now)
+        except (CheckFailed, DigestMismatch, LimitExceeded, NotFound) as exc:
+            checks.append(AttestationCheck(SOURCE_ATT, index, False, str(exc), claimed))
+            continue
+        except SignetError as exc:
+            checks.append(AttestationCheck(SOURCE_ATT, index, False, f"registry: {exc}", claimed))
+            transient = True
+            continue
+        checks.append(_passed(SOURCE_ATT, index, verified, predicate_type))
+    return checks, transient
+
+
+def _bundles(session: VerifySession, ref: ImageReference, digest: str, trust: SigstoreTrust, now: Any,
+             predicate_type: str) -> tuple[list[AttestationCheck], bool]:
+    found: list[FoundBundle] = find_bundles(session.source_for(ref), ref.repository, digest, limits=session.limits)
+    checks = []
+    for item in found[:session.limits.max_signatures]:
+        if item.bundle is None or item.bundle.envelope is None:
+            if item.bundle is None:
+                checks.append(AttestationCheck(SOURCE_BUNDLE, item.index, False, item.error))
+            continue  # message signatures are not attestations
+        claimed = _claimed(item.bundle.envelope.payload)
+        try:
+            verified = verify_bundle(item.bundle, digest=digest, trust=trust, now=now)
+        except CheckFailed as exc:
+            checks.append(AttestationCheck(SOURCE_BUNDLE, item.index, False, str(exc), claimed))
+            continue
+        checks.append(_passed(SOURCE_BUNDLE, item.index, verified, predicate_type))
+    return checks, any(b.transient for b in found)
+
+
+def _passed(source: str, index: int, verified: VerifiedSignature, predicate_type: str) -> AttestationCheck:
+    statement: Statement = verified.statement  # type: ignore[assignment]
+    common = dict(predicate_type=statement.predicate_type, key_fingerprint=verified.key_fingerprint,
+                  identity=verified.identity or None, issuer=verified.issuer or None)
+    if statement.predicate_type != predicate_type:
+        return AttestationCheck(source, index, False, f"predicate type {statement.predicate_type[:120]} is not "
+                                f"the requested {predicate_type[:120]}", **common)
+    return AttestationCheck(source, index, True, "", summary=summarize(statement), **common)
+
+
+def _claimed(payload: bytes, fallback: str = "") -> str:
+    """The predicate type an attestation claims, before verification: only to sort failures into
+    "none of that type" and "of that type but invalid"; success always uses the verified statement."""
+    try:
+        return parse_statement(payload).predicate_type
+    except CheckFailed:
+        return fallback
+
+
+def _summary_dict(summary: AttestationSummary) -> dict[str, Any]:
+    return {"predicate_type": summary.predicate_type, "builder_id": summary.builder_id,
+            "source_repository": summary.source_repository, "package_count": summary.package_count}

@@ -1,0 +1,200 @@
+"""`verify-attestation` against a real docker-registry: classic `.att` layers (keyless and key-based)
+and bundle referrers, including cosign's own OCI attestation bundle on the image it attests."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from core.clock import FixedClock
+from core.context import open_context
+from core.errors import InputError
+from core.sigstore.attestation import PREDICATE_TYPES, predicate_type_for
+from core.sigstore.certificate_identity import CertificateIdentity
+from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, pae
+from core.sigstore.verify_attestations import verify_attestations
+from core.verify.policy import resolve_trust_policy
+from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, descriptor, new_key, push_blob, push_image, push_manifest,
+                               sign, write_public_key)
+from tests.support.referrers import GGCR_EMPTY_MANIFEST, attach_bundle, manifest_size, push_ggcr_empty_image
+from tests.support.sigstore_factory import T0, FakeSigstore, envelope, statement
+from tests.support.sigstore_fixtures import OCI_BUNDLE
+from tui.cli.main import cli
+
+ALICE = CertificateIdentity(identity="alice@example.com", issuer="https://issuer.example")
+CODY = CertificateIdentity(identity="cody@soyland.com", issuer="https://github.com/login/oauth")
+SLSA1 = PREDICATE_TYPES["slsaprovenance1"]
+SPDX = PREDICATE_TYPES["spdxjson"]
+CUSTOM = PREDICATE_TYPES["custom"]
+DSSE_LAYER = "application/vnd.dsse.envelope.v1+json"
+
+
+@pytest.fixture(scope="module")
+def sigstore():
+    return FakeSigstore()
+
+
+@pytest.fixture
+def registry(registry_session):
+    return registry_session
+
+
+@pytest.fixture
+def ctx(signet_home):
+    context = open_context()
+    context.clock = FixedClock(T0.replace(month=6))
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def root_file(tmp_path, sigstore):
+    path = tmp_path / "trusted_root.json"
+    path.write_bytes(sigstore.trusted_root())
+    return str(path)
+
+
+def push_attestations(base_url: str, repo: str, digest: str, layers: list[tuple[bytes, dict]]) -> None:
+    """The `.att` manifest: one DSSE-envelope layer per attestation (cosign's layout)."""
+    config = b'{"architecture":"","os":"","config":{}}'
+    for blob in [config] + [blob for blob, _ in layers]:
+        push_blob(base_url, repo, blob)
+    raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(config, OCI_CONFIG),
+                      "layers": [descriptor(blob, DSSE_LAYER, annotations=ann) for blob, ann in layers]}).encode()
+    push_manifest(base_url, repo, digest.replace(":", "-") + ".att", raw)
+
+
+def slsa(digest: str) -> dict:
+    return statement(digest, SLSA1, {"buildDefinition": {"externalParameters": {"workflow": {
+        "repository": "https://github.com/acme/app"}}}, "runDetails": {"builder": {"id": "https://builder.test/v1"}}})
+
+
+def test_keyless_classic_attestation_with_summary(ctx, registry, sigstore, root_file):
+    digest = push_image(registry.url, "att-slsa", "v1")
+    push_attestations(registry.url, "att-slsa", digest, [sigstore.classic_attestation(sigstore.leaf(), slsa(digest))])
+    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    result = verify_attestations(ctx, f"{registry.host}/att-slsa:v1", policy, predicate_type=SLSA1)
+    assert result.result == "verified", result.reason
+    summary = result.summaries[0]
+    assert (summary.builder_id, summary.source_repository) == ("https://builder.test/v1", "https://github.com/acme/app")
+    assert result.checks[0].identity == "alice@example.com"
+
+
+def test_predicate_type_filter_is_applied_before_success(ctx, registry, sigstore, root_file):
+    """CVE-2022-35929: a valid SLSA attestation does not satisfy --type spdxjson."""
+    digest = push_image(registry.url, "att-filter", "v1")
+    push_attestations(registry.url, "att-filter", digest, [sigstore.classic_attestation(sigstore.leaf(), slsa(digest))])
+    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    result = verify_attestations(ctx, f"{registry.host}/att-filter:v1", policy, predicate_type=SPDX)
+    assert result.result == "unsigned"
+    assert SLSA1 in result.reason and not any(c.ok for c in result.checks)
+
+
+def test_predicate_type_is_taken_from_the_verified_statement_not_the_annotation(ctx, registry, sigstore, root_file):
+    digest = push_image(registry.url, "att-lying", "v1")
+    blob, annotations = sigstore.classic_attestation(sigstore.leaf(), slsa(digest))
+    annotations["predicateType"] = SPDX
+    push_attestations(registry.url, "att-lying", digest, [(blob, annotations)])
+    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    assert verify_attestations(ctx, f"{registry.host}/att-lying:v1", policy, predicate_type=SPDX).result == "unsigned"
+
+
+def test_statement_naming_another_digest_is_invalid(ctx, registry, sigstore, root_file):
+    digest = push_image(registry.url, "att-other", "v1")
+    push_attestations(registry.url, "att-other", digest,
+                      [sigstore.classic_attestation(sigstore.leaf(), slsa("sha256:" + "9" * 64))])
+    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    result = verify_attestations(ctx, f"{registry.host}/att-other:v1", policy, predicate_type=SLSA1)
+    assert result.result == "invalid" and "subjects do not name this digest" in result.reason
+
+
+def test_tampered_attestation_payload_is_invalid(ctx, registry, sigstore, root_file):
+    digest = push_image(registry.url, "att-tamper", "v1")
+    blob, annotations = sigstore.classic_attestation(sigstore.leaf(), slsa(digest))
+    doc = json.loads(blob)
+    evil = slsa(digest)
+    evil["predicate"]["runDetails"]["builder"]["id"] = "https://evil.test"
+    forged = envelope(json.dumps(evil).encode(), [base64.b64decode(doc["signatures"][0]["sig"])])
+    push_attestations(registry.url, "att-tamper", digest, [(forged, annotations)])
+    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    result = verify_attestations(ctx, f"{registry.host}/att-tamper:v1", policy, predicate_type=SLSA1)
+    assert result.result == "invalid" and "signature does not verify" in result.reason
+
+
+def test_key_based_classic_attestation_and_two_signature_envelope(ctx, registry, tmp_path):
+    key = new_key()
+    digest = push_image(registry.url, "att-key", "v1")
+    payload = json.dumps(statement(digest, SPDX, {"packages": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})).encode()
+    signature = sign(key, pae(INTOTO_PAYLOAD_TYPE, payload))
+    push_attestations(registry.url, "att-key", digest, [(envelope(payload, [signature]),
+                                                         {"dev.cosignproject.cosign/signature": ""})])
+    policy = resolve_trust_policy(ctx, keys=[str(write_public_key(tmp_path / "k.pub", key))])
+    result = verify_attestations(ctx, f"{registry.host}/att-key:v1", policy, predicate_type=SPDX)
+    assert result.result == "verified", result.reason
+    assert result.summaries[0].package_count == 3
+    two = push_image(registry.url, "att-key2", "v1")
+    payload = json.dumps(statement(two, SPDX)).encode()
+    signature = sign(key, pae(INTOTO_PAYLOAD_TYPE, payload))
+    push_attestations(registry.url, "att-key2", two, [(envelope(payload, [signature, signature]),
+                                                       {"dev.cosignproject.cosign/signature": ""})])
+    result = verify_attestations(ctx, f"{registry.host}/att-key2:v1", policy, predicate_type=SPDX)
+    assert result.result == "invalid" and "exactly one is allowed" in result.reason
+
+
+def test_bundle_referrer_attestation(ctx, registry, sigstore, root_file):
+    digest = push_image(registry.url, "att-bundle", "v1")
+    size = manifest_size(registry.url, "att-bundle", digest)
+    attach_bundle(registry.url, "att-bundle", digest, size, sigstore.dsse_bundle(sigstore.leaf(), slsa(digest)),
+                  predicate_type=SLSA1)
+    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    result = verify_attestations(ctx, f"{registry.host}/att-bundle:v1", policy, predicate_type=SLSA1)
+    assert result.result == "verified", result.reason
+    assert [c.source for c in result.checks] == ["sigstore-bundle"]
+
+
+def test_real_cosign_bundle_attestation_via_cli(signet_home, registry):
+    digest = push_ggcr_empty_image(registry.url, "ggcr-att", "empty")
+    attach_bundle(registry.url, "ggcr-att", digest, len(GGCR_EMPTY_MANIFEST),
+                  (OCI_BUNDLE / "oci-attestation.sigstore.json").read_bytes(),
+                  subject_type="application/vnd.docker.distribution.manifest.v2+json", predicate_type=CUSTOM)
+    base = ["verify-attestation", f"{registry.host}/ggcr-att:empty", "--trusted-root",
+            str(OCI_BUNDLE / "trusted_root_pgi.json"), "--json"]
+    ok = CliRunner().invoke(cli, base + ["--certificate-identity", CODY.identity,
+                                         "--certificate-oidc-issuer", CODY.issuer, "--type", "custom"])
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.stdout)
+    assert doc["result"] == "verified" and doc["digest"] == digest
+    assert doc["attestations"][0]["identity"] == "cody@soyland.com"
+    assert doc["attestations"][0]["summary"]["predicate_type"] == CUSTOM
+    wrong_type = CliRunner().invoke(cli, base + ["--certificate-identity", CODY.identity,
+                                                 "--certificate-oidc-issuer", CODY.issuer, "--type", "slsaprovenance"])
+    assert wrong_type.exit_code == 1 and json.loads(wrong_type.stdout)["result"] == "unsigned"
+    wrong_id = CliRunner().invoke(cli, base + ["--certificate-identity-regexp", "^wrong$",
+                                               "--certificate-oidc-issuer-regexp", ".*", "--type", "custom"])
+    assert wrong_id.exit_code == 1 and json.loads(wrong_id.stdout)["result"] == "invalid"
+    no_issuer = CliRunner().invoke(cli, base + ["--certificate-identity", CODY.identity])
+    assert no_issuer.exit_code == 2 and "certificate-oidc-issuer" in no_issuer.stderr
+
+
+def test_keyless_signet_verify_cli_flags(signet_home, registry, sigstore, root_file):
+    digest = push_image(registry.url, "cli-keyless", "v1")
+    size = manifest_size(registry.url, "cli-keyless", digest)
+    attach_bundle(registry.url, "cli-keyless", digest, size, sigstore.dsse_bundle(sigstore.leaf(), statement(digest)))
+    base = ["verify", f"{registry.host}/cli-keyless:v1", "--trusted-root", root_file, "--json",
+            "--certificate-oidc-issuer", ALICE.issuer]
+    ok = CliRunner().invoke(cli, base + ["--certificate-identity", ALICE.identity])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)[0]["signatures"][0]["identity"] == "alice@example.com"
+    bad = CliRunner().invoke(cli, base + ["--certificate-identity", "bob@example.com"])
+    assert bad.exit_code == 1 and json.loads(bad.stdout)[0]["result"] == "invalid"
+
+
+def test_type_names_follow_cosign():
+    assert predicate_type_for("slsaprovenance") == "https://slsa.dev/provenance/v0.2"
+    assert predicate_type_for("vuln") == "https://cosign.sigstore.dev/attestation/vuln/v1"
+    assert predicate_type_for("https://example.com/p/v1") == "https://example.com/p/v1"
+    with pytest.raises(InputError, match="unknown attestation type"):
+        predicate_type_for("sbom")

@@ -1,0 +1,79 @@
+"""`signet verify-attestation IMAGE --type T`: in-toto attestations of one predicate type, from the
+classic `.att` tag and from Sigstore bundle referrers, signed by a trusted key or a keyless identity.
+
+`--type` takes cosign's names (custom, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,
+cyclonedx, link, vuln, openvex) or a full predicate-type URI. Only attestations whose *verified*
+statement has that type count (CVE-2022-35929).
+
+Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 registry error;
+2 bad arguments.
+
+`--json` prints one object: `reference`, `digest`, `predicate_type`, `result` (verified | unsigned |
+invalid | error), `reason`, `duration_ms`, `details`, and `attestations`: per attestation `source`
+(cosign-att | sigstore-bundle), `index`, `ok`, `reason`, `predicate_type`, `key_fingerprint`,
+`identity`, `issuer`, `summary` (`predicate_type`, `builder_id`, `source_repository`,
+`package_count`, or null).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
+from core.sigstore.attestation import predicate_type_for
+from core.sigstore.verify_attestations import AttestationResult, verify_attestations
+from core.verify.policy import resolve_trust_policy
+from tui.cli.context import signet_context
+from tui.cli.output import emit_json, emit_table
+from tui.cli.trust_options import keyless_options, keyless_policy_args
+
+EXIT_CODES = {"verified": 0, "unsigned": EXIT_CHECK_FAILED, "invalid": EXIT_CHECK_FAILED, "error": EXIT_EXTERNAL}
+
+
+@click.command("verify-attestation")
+@click.argument("image")
+@click.option("--type", "type_", default="custom", show_default=True, metavar="TYPE",
+              help="Predicate type: a cosign name (slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, "
+                   "custom, ...) or a full URI.")
+@click.option("--key", "keys", multiple=True, metavar="KEY",
+              help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable).")
+@click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
+              help="Distinct signers that must have attested.")
+@click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
+              help="Repository holding the .att manifests (default: the image's; env COSIGN_REPOSITORY).")
+@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
+@keyless_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+def command(ctx: click.Context, image: str, type_: str, keys: tuple[str, ...], threshold: int,
+            signature_repository: str | None, allow_http_registry: bool, as_json: bool, **keyless: Any) -> None:
+    """Verify attestations of IMAGE (the tag is resolved to a digest first)."""
+    sc = signet_context(ctx)
+    predicate_type = predicate_type_for(type_)
+    policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, signature_repository=signature_repository,
+                                  **keyless_policy_args(sc.config, keyless))
+    result = verify_attestations(sc, image, policy, predicate_type=predicate_type, allow_http=allow_http_registry)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        _table(result)
+    sys.exit(EXIT_CODES[result.result])
+
+
+def _table(result: AttestationResult) -> None:
+    rows = [(result.result, result.reference, (result.digest or "")[:19], result.predicate_type, result.reason)]
+    for check in result.checks:
+        what = check.identity or (check.key_fingerprint or "")[:12]
+        summary = check.summary
+        facts = ""
+        if summary is not None:
+            facts = "; ".join(f for f in (summary.builder_id and f"builder {summary.builder_id}",
+                                          summary.source_repository and f"source {summary.source_repository}",
+                                          summary.package_count is not None and f"{summary.package_count} packages")
+                              if f)
+        rows.append(("ok" if check.ok else "", f"  {check.source} #{check.index}", what, check.predicate_type,
+                     facts if check.ok else check.reason))
+    emit_table(["result", "reference", "digest / signer", "predicate type", "reason"], rows)
