@@ -40,3 +40,13 @@ async def settle(app, pilot) -> None:
         await pilot.pause()
         await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def demo_context(root: Path, identity: str = "alice", *, clock: FixedClock | None = None) -> SignetContext:
+    """Build the demo in `root` at the fixed test time and open it as `identity`."""
+    from core.demo.builder import build_demo, open_demo_context
+
+    clock = clock or FixedClock(NOW)
+    if not (root / "config.toml").exists():
+        build_demo(root, clock=clock)
+    return open_demo_context(root, identity=identity, clock=clock)

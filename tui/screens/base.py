@@ -43,6 +43,7 @@ class ViewScreen(Screen):
         super().__init__()
         self.context = context
         self.filter_text = initial_filter
+        self._jobs: dict[str, Worker] = {}
 
     # --- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -116,15 +117,19 @@ class ViewScreen(Screen):
             if not get_current_worker().is_cancelled:
                 self.post_message(JobDone(kind, value, token))
 
-        return self.run_worker(body, name=kind, group=kind, thread=True, exclusive=True, exit_on_error=False,
-                               description=f"{self.VIEW_NAME}: {kind}")
+        worker = self.run_worker(body, name=kind, group=kind, thread=True, exclusive=True, exit_on_error=False,
+                                 description=f"{self.VIEW_NAME}: {kind}")
+        self._jobs[kind] = worker
+        return worker
 
     def progress_reporter(self, kind: str) -> Callable[[int, int], None]:
-        """A callback for core services' `progress=`: posts progress, stops work once cancelled."""
+        """A callback for core services' `progress=`: posts progress, and stops the work once the job
+        is cancelled. Services may call it from their own pool threads, so the job is looked up by
+        kind rather than through the calling thread."""
 
         def report(done: int, total: int) -> None:
-            worker = get_current_worker()
-            if worker.is_cancelled:
+            worker = self._jobs.get(kind)
+            if worker is not None and worker.is_cancelled:
                 raise InterruptedError("view closed")
             self.post_message(JobProgress(kind, done, total))
 

@@ -33,7 +33,7 @@ class RegistriesView(TableView):
     BINDINGS = [
         Binding("enter", "drill", "Open", id="drill"),
         Binding("v", "verify", "Verify", id="verify"),
-        Binding("V", "verify_all", "Verify all shown", id="verify_all"),
+        Binding("V,shift+v", "verify_all", "Verify all shown", key_display="V", id="verify_all"),
     ]
 
     def __init__(self, context, *, initial_filter: str = "") -> None:

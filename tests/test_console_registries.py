@@ -1,0 +1,112 @@
+"""Registries and Lambda views on the demo environment: drill in and back, verify (real code), an
+unreachable registry shown as such while the app stays usable."""
+
+from __future__ import annotations
+
+from tests.support.console import demo_context, screen_text, settle
+from tui.app import SignetApp
+
+
+async def open_repo(app, pilot, name: str) -> None:
+    view = app.view
+    row = next(i for i, r in enumerate(view.shown_repos) if r.name == name)
+    view.table.move_cursor(row=row)
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def test_browse_verify_and_come_back(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="registries")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        assert view.probes["demo"][0] == "reachable"
+        assert view.probes["offline-mirror"][0] == "unreachable"
+        text = screen_text(app)
+        assert "unreachable" in text and "5 repositories" in text
+        await pilot.press("enter")  # into registry "demo"
+        await settle(app, pilot)
+        assert view.level == 1 and {r.name for r in view.repos} == {
+            "payments-api", "checkout", "ledger", "web-frontend", "hotfix-worker"}
+        await open_repo(app, pilot, "web-frontend")
+        assert view.level == 2 and [t.tag for t in view.tags] == ["v3.1.0"]  # the .sig tag is hidden
+        assert "demo › web-frontend" in screen_text(app).splitlines()[0]
+        await pilot.press("v")
+        await settle(app, pilot)
+        result = view.verified[view.tags[0].reference]
+        assert result.result == "invalid" and "payload is for" in result.reason
+        assert "invalid" in screen_text(app)
+        # up one level, into payments-api, verify every tag shown
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert view.level == 1
+        await open_repo(app, pilot, "payments-api")
+        await pilot.press("V")
+        await settle(app, pilot)
+        results = {view.verified[t.reference].result for t in view.tags}
+        assert results == {"verified"} and len(view.tags) == 2
+        detail = view.query_one("#detail").text
+        assert "signature cosign-sig#" in detail and "ok" in detail
+        # history recorded the console's verifications
+        rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'tui'")
+        assert rows[0]["n"] == 3
+        await pilot.press("escape", "escape")
+        await settle(app, pilot)
+        assert view.level == 0
+    ctx.close()
+
+
+async def test_unreachable_registry_does_not_block_the_others(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="registries")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        # without waiting for the probes, drilling into the local registry works
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.view.level == 1 and len(app.view.repos) == 5
+        # the dead registry's probe ended as unreachable with its reason, not a crash
+        assert app.view.probes["offline-mirror"][0] == "unreachable"
+        assert app.view.probes["offline-mirror"][1]
+    ctx.close()
+
+
+async def test_lambda_verify_honours_the_active_bypass(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="lambda")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        assert {f.name for f in view.shown} == {"payments-fn", "hotfix-worker", "ledger-batch"}
+        await pilot.press("v")
+        await settle(app, pilot)
+        results = {f.name: f for f in view.shown}
+        assert results["payments-fn"].result == "verified"
+        assert results["ledger-batch"].result == "unsigned"
+        assert results["hotfix-worker"].result == "bypassed" and results["hotfix-worker"].bypass_id
+        assert "bypassed" in screen_text(app)
+    ctx.close()
+
+
+async def test_release_gate_needs_typed_confirmation_and_reports_refusal(tmp_path, aws_endpoint):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="lambda")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        row = next(i for i, f in enumerate(view.shown) if f.name == "ledger-batch")
+        view.table.move_cursor(row=row)
+        await pilot.press("g")
+        await settle(app, pilot)
+        modal = app.screen
+        assert modal.query_one("#submit").disabled
+        modal.query_one("#confirm-word").value = "ledger-batch"
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        # moto has no such function: the gate refuses with AWS's reason, nothing is deployed
+        messages = [(str(n.message), n.severity) for n in app._notifications]
+        assert any(sev == "error" and "ledger-batch" in msg for msg, sev in messages), messages
+        assert app.view is view
+    ctx.close()

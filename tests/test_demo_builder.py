@@ -1,0 +1,96 @@
+"""`signet demo`: an offline environment built through the real services, rebuilt idempotently."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from core.bypass.service import list_bypasses
+from core.clock import FixedClock
+from core.demo.builder import HISTORY_ROWS, IMAGES, build_demo, open_demo_context
+from core.errors import InputError
+from core.keys.inventory import list_keys
+from core.verify.policy import resolve_trust_policy
+from core.verify.service import verify_images
+from tests.support.console import NOW
+from tui.cli.main import cli
+
+EXPECTED = {"signed-both": "verified", "signed-a": "verified", "signed-b": "verified", "unsigned": "unsigned",
+            "tampered": "invalid", "bypassed": "unsigned"}
+
+
+def test_demo_has_every_story_and_verification_is_real(tmp_path):
+    env = build_demo(tmp_path / "demo", clock=FixedClock(NOW))
+    ctx = open_demo_context(env.root, clock=FixedClock(NOW))
+    keys = list_keys(ctx)
+    assert sorted(k.name for k in keys) == ["release-a", "release-b"] and {k.state for k in keys} == {"active"}
+    results = verify_images(ctx, [env.references[f"{i.repository}:{i.tag}"] for i in IMAGES],
+                            resolve_trust_policy(ctx), record=False)
+    for image, result in zip(IMAGES, results):
+        assert result.result == EXPECTED[image.story], (image, result.reason)
+    both = results[0]
+    assert len(both.matched_keys) == 2 and {k.fingerprint for k in keys} == set(both.matched_keys)
+    assert "payload is for" in results[4].reason  # the replayed signature names another digest
+    bypasses = {b.id: b for b in list_bypasses(ctx)}
+    assert bypasses[env.pending_bypass].state.value == "requested"
+    active = bypasses[env.active_bypass]
+    assert active.state.value == "active" and active.requester == "alice" and active.approvers == ("bob",)
+    demo_rows = ctx.store.query("SELECT COUNT(*) AS n, MIN(at) AS first FROM verifications WHERE source = 'demo'")
+    assert demo_rows[0]["n"] >= HISTORY_ROWS and demo_rows[0]["first"] < "2026-11-16"
+    ctx.close()
+
+
+def test_no_private_key_is_ever_on_disk_unencrypted(tmp_path):
+    env = build_demo(tmp_path / "demo", clock=FixedClock(NOW))
+    passphrase = env.passphrase_file.read_bytes().strip()
+    assert stat.S_IMODE(env.passphrase_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(env.key_store.stat().st_mode) == 0o700
+    for path in env.root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"BEGIN PRIVATE KEY" not in data and b"BEGIN EC PRIVATE KEY" not in data, path
+            if path.parent == env.key_store:
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            if path != env.passphrase_file:
+                assert passphrase not in data, path  # the passphrase lives in one file only
+    keys = [p for p in env.key_store.iterdir() if p.suffix == ".key"]
+    assert len(keys) == 2 and all(b"ENCRYPTED SIGSTORE PRIVATE KEY" in p.read_bytes() for p in keys)
+
+
+def test_rebuild_is_idempotent_and_refuses_foreign_directories(tmp_path):
+    root = tmp_path / "demo"
+    first = build_demo(root, clock=FixedClock(NOW))
+    first_pass = first.passphrase_file.read_bytes()
+    second = build_demo(root, clock=FixedClock(NOW))
+    ctx = open_demo_context(root, clock=FixedClock(NOW))
+    assert len(list_keys(ctx)) == 2 and len(list_bypasses(ctx)) == 2
+    assert second.digests == first.digests  # the images are the same bytes every time
+    assert second.passphrase_file.read_bytes() != first_pass  # a fresh passphrase per build
+    ctx.close()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not a Signet demo"):
+        build_demo(foreign)
+    assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+def test_demo_identities_are_fixed_whatever_the_environment_says(tmp_path, monkeypatch):
+    env = build_demo(tmp_path / "demo", clock=FixedClock(NOW))
+    monkeypatch.setenv("SIGNET_KEY_STORE", str(tmp_path / "elsewhere"))
+    bob = open_demo_context(env.root, identity="bob")
+    assert bob.principal.identity == "bob" and {r.value for r in bob.principal.roles} == {"operator", "approver"}
+    assert bob.paths.key_store == env.key_store
+    with pytest.raises(InputError):
+        open_demo_context(env.root, identity="mallory")
+    bob.close()
+
+
+def test_cli_builds_without_opening(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d"), "--no-open"])
+    assert result.exit_code == 0, result.output
+    assert f"demo built in {tmp_path / 'd'}" in result.output
+    assert (tmp_path / "d" / "signet.db").exists() and os.access(tmp_path / "d" / "config.toml", os.R_OK)
