@@ -210,3 +210,20 @@ def test_bad_share_schemes_are_refused(ctx, key, tmp_path, text, custodians, mes
         create_backup(ctx, "prod", ShareScheme.parse(text, custodians), passphrase_provider=_provider,
                       out=tmp_path / "b.json")
     assert list_backups(ctx) == [] and not (tmp_path / "b.json").exists()
+
+
+def test_key_overview_flags_missing_and_overdue_drills(ctx, key, tmp_path, clock):
+    from core.keys.overview import key_overview
+
+    def status():
+        return {row.key.name: row.backup_status for row in key_overview(ctx)}
+
+    assert status() == {"prod": "no backup"}
+    created = _shares(ctx, key, tmp_path, m=2, n=2, custodians=("a", "b"))
+    assert status() == {"prod": "drill overdue"}  # never restored yet
+    drill_backup(ctx, created.path, shares=[s.mnemonic for s in created.shares])
+    assert status() == {"prod": "ok"}
+    clock.advance(days=ctx.config.policy.backup_drill_interval_days, seconds=1)
+    [row] = key_overview(ctx)
+    assert row.backup_status == "drill overdue" and row.needs_attention
+    assert row.as_dict(clock())["backups"][0]["drill_overdue"] is True

@@ -197,3 +197,17 @@ def test_import_kms_key_by_arn_refuses_aliases_and_wrong_specs(ctx, aws_endpoint
 def test_generated_key_is_a_real_p256_key(ctx):
     record = generate_key(ctx, name="p", passphrase=PASS)
     assert isinstance(record.trusted_key().key, ec.EllipticCurvePublicKey)
+
+
+def test_secrets_manager_secret_is_removed_when_the_inventory_refuses_the_key(ctx, aws_endpoint):
+    pem = (COSIGN_KEYS / "cosign-keys-test/encrypted-sigstore-labeled.key").read_bytes()
+    placement = KeyPlacement(store="secretsmanager")
+    import_key(ctx, name="first", pem=pem, passphrase=b"hello", placement=placement)
+    with pytest.raises(InvalidState, match="fingerprint"):
+        import_key(ctx, name="second", pem=pem, passphrase=b"hello", placement=placement)  # same key again
+    client = aws_keys.aws_client("secretsmanager", ctx.config.limits)
+    names = [s["Name"] for s in client.list_secrets()["SecretList"]]
+    assert names == ["signet/keys/first"]
+    # Deleted without a recovery window, so the name is free again.
+    other = (COSIGN_KEYS / "policy-controller-example/cosign.key").read_bytes()
+    assert import_key(ctx, name="second", pem=other, passphrase=b"", placement=placement).location == "secretsmanager"

@@ -89,9 +89,12 @@ def get_secret_key(client: Any, secret_arn: str) -> bytes:
     return data
 
 
-def delete_secret_key(client: Any, secret_arn: str, *, recovery_days: int = 30) -> None:
+def delete_secret_key(client: Any, secret_arn: str, *, recovery_days: int | None = 30) -> None:
+    """Delete with a recovery window; `recovery_days=None` deletes at once (only for a secret never
+    recorded in the inventory, so its name is free for a retry)."""
+    window = {"ForceDeleteWithoutRecovery": True} if recovery_days is None else {"RecoveryWindowInDays": recovery_days}
     try:
-        client.delete_secret(SecretId=secret_arn, RecoveryWindowInDays=recovery_days)
+        client.delete_secret(SecretId=secret_arn, **window)
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"cannot delete secret {secret_arn}: {_reason(exc)}") from None
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from core.crypto.public_keys import MAX_PEM_BYTES, public_key_pem
+from core.crypto.public_keys import MAX_PEM_BYTES, load_public_key, public_key_pem
 from core.errors import InputError, WrongPassphrase
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -35,7 +35,6 @@ SCRYPT_R, SCRYPT_P = 8, 1
 SALT_BYTES = 32
 MAX_SALT_BYTES = 1024
 MAX_CIPHERTEXT_BYTES = 16 * 1024  # a PKCS#8 RSA-4096 key is ~2.4 KiB
-_SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 _PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)\r?\n?-----END \1-----", re.S)
 
@@ -138,14 +137,9 @@ def load_pkcs8_private_key(der: bytes) -> PrivateKey:
 
 
 def _check_private_key(key: object) -> None:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        if key.curve.name not in _SUPPORTED_CURVES:
-            raise InputError(f"unsupported EC curve {key.curve.name}")
-    elif isinstance(key, rsa.RSAPrivateKey):
-        if key.key_size < 2048:
-            raise InputError(f"RSA key of {key.key_size} bits is too small")
-    elif not isinstance(key, ed25519.Ed25519PrivateKey):
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         raise InputError(f"unsupported private key type {type(key).__name__}")
+    load_public_key(public_key_pem(key.public_key()))  # the same curve/size rules as for public keys
 
 
 def _looks_like_pkcs8(der: bytes) -> bool:

@@ -63,9 +63,13 @@ def generate_key(ctx: SignetContext, *, name: str, passphrase: bytes | None = No
     if placement.store == "kms":
         client = aws_keys.aws_client("kms", ctx.config.limits, region=placement.region, profile=placement.profile)
         kms_key = aws_keys.create_kms_key(client, name=name)
-        return _record_new_key(ctx, key_id=key_id, name=name, trusted=kms_key.public, location="kms",
-                               location_ref=kms_key.arn, state=state, custodians=custodians,
-                               action="key.generate", audit_details=audit_details)
+        try:
+            return _record_new_key(ctx, key_id=key_id, name=name, trusted=kms_key.public, location="kms",
+                                   location_ref=kms_key.arn, state=state, custodians=custodians,
+                                   action="key.generate", audit_details=audit_details)
+        except BaseException:
+            aws_keys.disable_kms_key(client, kms_key.arn, pending_days=7)  # unrecorded: never trusted or used
+            raise
     if passphrase is None:
         raise InputError("a passphrase is needed to encrypt the new key")
     _, encrypted, public_pem = generate_key_pair(check_new_passphrase(passphrase))
@@ -173,7 +177,7 @@ def _place_encrypted(ctx: SignetContext, *, key_id: str, name: str, encrypted: b
                                    location_ref=arn, state=state, custodians=custodians, action=action,
                                    audit_details=audit_details)
         except BaseException:
-            aws_keys.delete_secret_key(client, arn, recovery_days=7)
+            aws_keys.delete_secret_key(client, arn, recovery_days=None)
             raise
     store = key_store(ctx)
     path = store.write_key(key_id, encrypted, trusted.pem())
