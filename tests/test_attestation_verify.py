@@ -9,8 +9,6 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from core.clock import FixedClock
-from core.context import open_context
 from core.errors import InputError
 from core.sigstore.attestation import PREDICATE_TYPES, predicate_type_for
 from core.sigstore.certificate_identity import CertificateIdentity
@@ -20,41 +18,16 @@ from core.verify.policy import resolve_trust_policy
 from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, descriptor, new_key, push_blob, push_image, push_manifest,
                                sign, write_public_key)
 from tests.support.referrers import GGCR_EMPTY_MANIFEST, attach_bundle, manifest_size, push_ggcr_empty_image
-from tests.support.sigstore_factory import T0, FakeSigstore, envelope, statement
+from tests.support.sigstore_factory import envelope, statement
 from tests.support.sigstore_fixtures import OCI_BUNDLE
+from tests.support.sigstore_world import ALICE, ctx, registry, root_file, sigstore  # noqa: F401 (fixtures)
 from tui.cli.main import cli
 
-ALICE = CertificateIdentity(identity="alice@example.com", issuer="https://issuer.example")
 CODY = CertificateIdentity(identity="cody@soyland.com", issuer="https://github.com/login/oauth")
 SLSA1 = PREDICATE_TYPES["slsaprovenance1"]
 SPDX = PREDICATE_TYPES["spdxjson"]
 CUSTOM = PREDICATE_TYPES["custom"]
 DSSE_LAYER = "application/vnd.dsse.envelope.v1+json"
-
-
-@pytest.fixture(scope="module")
-def sigstore():
-    return FakeSigstore()
-
-
-@pytest.fixture
-def registry(registry_session):
-    return registry_session
-
-
-@pytest.fixture
-def ctx(signet_home):
-    context = open_context()
-    context.clock = FixedClock(T0.replace(month=6))
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def root_file(tmp_path, sigstore):
-    path = tmp_path / "trusted_root.json"
-    path.write_bytes(sigstore.trusted_root())
-    return str(path)
 
 
 def push_attestations(base_url: str, repo: str, digest: str, layers: list[tuple[bytes, dict]]) -> None:

@@ -3,52 +3,28 @@ docker-registry (2.8: no referrers API, so the `sha256-<hex>` fallback index is 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 
 import pytest
 
-from core.clock import FixedClock
-from core.context import open_context
+from core.config.model import Config, TrustConfig
 from core.crypto.public_keys import fingerprint
 from core.sigstore.certificate_identity import CertificateIdentity
+from core.sigstore.trust import configured_identities
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
-from tests.support.oci import SignatureLayer, cosign_payload, new_key, push_image, push_signatures, write_public_key
+from tests.support.oci import (SignatureLayer, cosign_payload, new_key, push_image, push_signatures, sign,
+                               write_public_key)
 from tests.support.referrers import (
     GGCR_EMPTY_MANIFEST, attach_bundle, attach_referrer, manifest_size, push_ggcr_empty_image, referrer_manifest,
 )
-from tests.support.sigstore_factory import T0, FakeSigstore, statement
+from tests.support.sigstore_factory import statement
 from tests.support.sigstore_fixtures import OCI_BUNDLE
+from tests.support.sigstore_world import ALICE, ctx, registry, root_file, sigstore  # noqa: F401 (fixtures)
 
-ALICE = CertificateIdentity(identity="alice@example.com", issuer="https://issuer.example")
 SLSA = "https://slsa.dev/provenance/v1"
-
-
-@pytest.fixture(scope="module")
-def sigstore():
-    return FakeSigstore()
-
-
-@pytest.fixture
-def registry(registry_session):
-    """One registry for the module: every test uses its own repository."""
-    return registry_session
-
-
-@pytest.fixture
-def ctx(signet_home):
-    context = open_context()
-    context.clock = FixedClock(T0.replace(year=2026, month=6))  # months after every test leaf expired
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def root_file(tmp_path, sigstore):
-    path = tmp_path / "trusted_root.json"
-    path.write_bytes(sigstore.trusted_root())
-    return str(path)
 
 
 def keyless(ctx, root_file, *identities, **kw):
@@ -184,3 +160,27 @@ def test_real_cosign_oci_attestation_bundle_is_not_a_signature(ctx, registry):
                                                                        issuer="https://github.com/login/oauth"),),
                                   trusted_root=str(OCI_BUNDLE / "trusted_root_pgi.json"))
     assert verify_image(ctx, f"{registry.host}/ggcr:empty", policy).result == "unsigned"
+
+
+def test_a_trusted_key_or_a_trusted_identity_may_sign(ctx, registry, sigstore, root_file, tmp_path):
+    """A policy with both keys and identities: each signature is checked with whichever it carries."""
+    key = new_key()
+    ref, digest, _ = image(registry, "mixed")
+    keyed = SignatureLayer(cosign_payload("x", digest), b"")
+    keyed = SignatureLayer(keyed.payload, b"", annotations={
+        "dev.cosignproject.cosign/signature": base64.b64encode(sign(key, keyed.payload)).decode()})
+    push_signatures(registry.url, "mixed", digest, [keyed, keyless_sig_layer(sigstore, sigstore.leaf(), "x", digest)])
+    policy = keyless(ctx, root_file, keys=[str(write_public_key(tmp_path / "k.pub", key))])
+    result = verify_image(ctx, ref, policy)
+    assert result.result == "verified", result.reason
+    assert len(result.matched_keys) == 2
+    assert [(c.ok, c.identity) for c in result.signatures] == [(True, None), (True, "alice@example.com")]
+
+
+def test_identity_defaults_come_from_the_config():
+    config = Config(trust=TrustConfig(certificate_identity="alice@example.com",
+                                      certificate_oidc_issuer="https://issuer.example"))
+    assert configured_identities(config) == (ALICE,)
+    flagged = configured_identities(config, identity_regexp="^bob@", issuer="https://issuer.example")
+    assert flagged[0].identity_regexp == "^bob@" and not flagged[0].identity
+    assert configured_identities(Config()) == ()

@@ -10,7 +10,7 @@ from cryptography import x509
 
 from core.errors import CheckFailed
 from core.sigstore.dsse import Envelope, parse_envelope
-from core.sigstore.encoding import b64, load_json, obj, text
+from core.sigstore.encoding import b64, certificates, load_json, obj, text
 from core.sigstore.rekor import TlogEntry, parse_bundle_entry
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # DSSE payloads (SBOMs) can be large; still bounded
@@ -104,18 +104,8 @@ def _verifier_material(material: dict, minor: int) -> tuple[tuple[x509.Certifica
     if kind == "publicKey":
         return (), text(obj(material["publicKey"], "publicKey").get("hint", ""), "publicKey.hint", max_len=512)
     if kind == "certificate":
-        raw = [material["certificate"]]
-    else:
-        if minor >= 3:
-            raise CheckFailed("bundle v0.3: x509CertificateChain is not allowed (leaf certificate only)")
-        raw = obj(material["x509CertificateChain"], "x509CertificateChain").get("certificates")
-        if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_CERTIFICATES:
-            raise CheckFailed(f"bundle: certificate chain must hold 1 to {MAX_CERTIFICATES} certificates")
-    certs = []
-    for i, item in enumerate(raw):
-        der = b64(obj(item, f"certificate[{i}]").get("rawBytes"), f"certificate[{i}]", max_bytes=64 * 1024)
-        try:
-            certs.append(x509.load_der_x509_certificate(der))
-        except ValueError:
-            raise CheckFailed(f"bundle: certificate {i} is not DER X.509") from None
-    return tuple(certs), None
+        return certificates([material["certificate"]], "bundle certificate", max_count=1), None
+    if minor >= 3:
+        raise CheckFailed("bundle v0.3: x509CertificateChain is not allowed (leaf certificate only)")
+    chain = obj(material["x509CertificateChain"], "x509CertificateChain").get("certificates")
+    return certificates(chain, "bundle certificate chain", max_count=MAX_CERTIFICATES), None

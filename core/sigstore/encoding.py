@@ -7,6 +7,8 @@ import binascii
 import json
 from datetime import datetime, timezone
 
+from cryptography import x509
+
 from core.errors import CheckFailed
 
 MAX_INT64 = 2**63 - 1
@@ -58,6 +60,20 @@ def text(value: object, what: str, *, max_len: int = 4096) -> str:
     if not isinstance(value, str) or len(value) > max_len:
         raise CheckFailed(f"{what}: expected a string of at most {max_len} characters")
     return value
+
+
+def certificates(items: object, what: str, *, max_count: int) -> tuple[x509.Certificate, ...]:
+    """protobuf `X509Certificate` messages: `[{"rawBytes": <base64 DER>}, ...]`, 1 to max_count of them."""
+    if not isinstance(items, list) or not 1 <= len(items) <= max_count:
+        raise CheckFailed(f"{what} must hold 1 to {max_count} certificates")
+    result = []
+    for i, item in enumerate(items):
+        der = b64(obj(item, f"{what}[{i}]").get("rawBytes"), f"{what}[{i}].rawBytes", max_bytes=64 * 1024)
+        try:
+            result.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            raise CheckFailed(f"{what}[{i}] is not a DER X.509 certificate") from None
+    return tuple(result)
 
 
 def load_json(data: bytes, what: str, *, max_bytes: int) -> object:

@@ -15,7 +15,7 @@ from cryptography import x509
 
 from core.crypto.public_keys import PublicKey, load_public_key, spki_der
 from core.errors import CheckFailed, InputError
-from core.sigstore.encoding import b64, load_json, obj, rfc3339, text
+from core.sigstore.encoding import b64, certificates, load_json, obj, rfc3339, text
 
 MAX_TRUSTED_ROOT_BYTES = 1024 * 1024
 MAX_INSTANCES = 64
@@ -161,15 +161,7 @@ def _log(item: dict, what: str) -> LogInstance:
 
 
 def _authority(item: dict, what: str) -> CertificateAuthority:
-    certs = obj(item.get("certChain"), what + ".certChain").get("certificates")
-    if not isinstance(certs, list) or not 1 <= len(certs) <= MAX_CHAIN_CERTS:
-        raise CheckFailed(f"{what}: certChain must hold 1 to {MAX_CHAIN_CERTS} certificates")
-    chain = []
-    for i, cert in enumerate(certs):
-        der = b64(obj(cert, f"{what}.cert[{i}]").get("rawBytes"), f"{what}.cert[{i}]", max_bytes=64 * 1024)
-        try:
-            chain.append(x509.load_der_x509_certificate(der))
-        except ValueError:
-            raise CheckFailed(f"{what}: certificate {i} is not DER X.509") from None
-    return CertificateAuthority(chain=tuple(chain), validity=_validity(item.get("validFor"), what + ".validFor"),
+    chain = certificates(obj(item.get("certChain"), what + ".certChain").get("certificates"), what + ".certChain",
+                         max_count=MAX_CHAIN_CERTS)
+    return CertificateAuthority(chain=chain, validity=_validity(item.get("validFor"), what + ".validFor"),
                                 uri=text(item.get("uri", ""), what + ".uri"))
