@@ -239,3 +239,23 @@ def test_emergency_revoke_lists_images_signed_only_by_the_compromised_key(ctx, w
         emergency_revoke(ctx, "old", reason="again")
     with pytest.raises(InputError, match="needs a reason"):
         emergency_revoke(ctx, "spare", reason="  ")
+
+
+def test_step_bookkeeping_refuses_when_the_rotation_was_aborted_meanwhile(ctx, world, tmp_path, signet_home):
+    status = _to_resign(ctx, tmp_path, world)
+    other = custodian_context(signet_home)  # a second process (own connection) on the same store
+    real = signer_for(ctx, "new", passphrase_provider=lambda _n: NEW_PASS)
+
+    class RevokingSigner(FlakySigner):
+        def sign(self, data):
+            if self.count == 0:
+                emergency_revoke(other, "old", reason="leaked while rotating", policy_dir=world["policies"])
+            self.count += 1
+            return self.inner.sign(data)
+
+    with pytest.raises(InvalidState, match="changed while its 'resign' step ran"):
+        advance_rotation(ctx, status.id, _opts(signer=RevokingSigner(real, limit=99)))
+    final = rotation_status(ctx, status.id)
+    assert final.status == "aborted" and "leaked while rotating" in final.details["aborted"]
+    assert "resign" not in final.details  # the aborted rotation's record was not overwritten
+    other.close()

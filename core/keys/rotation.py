@@ -332,7 +332,7 @@ def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -
     if coverage < minimum:
         if not options.force:
             with ctx.store.write() as db:
-                _update(db, ctx, status.id, step="soak", status="blocked", details=details)
+                _update(db, ctx, status.id, expect_step="soak", step="soak", status="blocked", details=details)
                 ctx.audit("key.rotation.soak.blocked", status.id,
                           {"coverage": coverage, "minimum": minimum, "uncovered": len(uncovered)})
             return
@@ -354,7 +354,7 @@ def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
         revoke["destroyed"] = destroy_private_key(ctx, old)
         details["revoke"] = revoke
         with ctx.store.write() as db:
-            _update(db, ctx, status.id, step="revoke", status="running", details=details)
+            _update(db, ctx, status.id, expect_step="revoke", step="revoke", status="running", details=details)
     backups = ctx.store.query("SELECT id, location, custodians FROM backups WHERE key_id = ?", (old.id,))
     revoke["destroy_by_hand"] = [{"backup_id": b["id"], "location": b["location"],
                                   "share_holders": json.loads(b["custodians"])} for b in backups]
@@ -377,7 +377,8 @@ def _begin(ctx: SignetContext, status: RotationStatus, step: str) -> None:
     if status.status == "running":
         return
     with ctx.store.write() as db:
-        _update(db, ctx, status.id, step=step, status="running", details=status.details)
+        _update(db, ctx, status.id, expect_step=step, expect_status=status.status, step=step, status="running",
+                details=status.details)
         ctx.audit(f"key.rotation.{step}.begin", status.id, {})
 
 
@@ -386,15 +387,26 @@ def _finish(ctx: SignetContext, rotation_id: str, step: str, details: dict[str, 
     index = STEPS.index(step)
     last = index == len(STEPS) - 1
     with ctx.store.write() as db:
-        _update(db, ctx, rotation_id, step="done" if last else STEPS[index + 1],
+        _update(db, ctx, rotation_id, expect_step=step, step="done" if last else STEPS[index + 1],
                 status="done" if last else "pending", details={**details, "completed": [
                     *details.get("completed", []), {"step": step, "at": iso(ctx.clock()), "by": ctx.actor}]})
         ctx.audit(f"key.rotation.{step}.done", rotation_id, audit_details)
 
 
-def _update(db: Any, ctx: SignetContext, rotation_id: str, *, step: str, status: str, details: dict[str, Any]) -> None:
-    db.execute("UPDATE rotations SET step = ?, status = ?, updated_at = ?, details = ? WHERE id = ?",
-               (step, status, iso(ctx.clock()), json.dumps(details, sort_keys=True), rotation_id))
+def _update(db: Any, ctx: SignetContext, rotation_id: str, *, expect_step: str, step: str, status: str,
+            details: dict[str, Any], expect_status: str | None = None) -> None:
+    """Compare-and-set: the row must still be at `expect_step` (and `expect_status`), not finished.
+    Another process that moved the rotation on, or an emergency abort, makes this step's bookkeeping fail
+    loudly instead of overwriting theirs."""
+    sql = ("UPDATE rotations SET step = ?, status = ?, updated_at = ?, details = ? WHERE id = ? AND step = ? "
+           "AND status NOT IN ('done', 'aborted')")
+    params: list[Any] = [step, status, iso(ctx.clock()), json.dumps(details, sort_keys=True), rotation_id, expect_step]
+    if expect_status is not None:
+        sql += " AND status = ?"
+        params.append(expect_status)
+    if db.execute(sql, params).rowcount != 1:
+        raise InvalidState(f"rotation {rotation_id} changed while its '{expect_step}' step ran (another process, "
+                           "or an emergency revocation); see `signet key rotate status`")
 
 
 def abort_rotations_of(ctx: SignetContext, db: Any, key_id: str, reason: str) -> list[str]:
