@@ -25,7 +25,8 @@ from core.sigstore.trusted_root import TrustedRoot
 MAX_BODY_BYTES = 256 * 1024
 MAX_BODY_SIGNATURES = 32
 SUPPORTED_KINDS = frozenset({("hashedrekord", "0.0.1"), ("rekord", "0.0.1"), ("dsse", "0.0.1"),
-                             ("intoto", "0.0.1"), ("intoto", "0.0.2")})
+                             ("intoto", "0.0.1"), ("intoto", "0.0.2"),
+                             ("hashedrekord", "0.0.2"), ("dsse", "0.0.2")})  # 0.0.2: Rekor v2 (protobuf JSON)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ def check_body_binding(body: dict, content: SignedContent) -> None:
     CVE-2022-36056, CVE-2026-22703)."""
     kind, version = _kind_of(body)
     spec = obj(body.get("spec"), "tlog body spec")
+    if version == "0.0.2" and kind in ("hashedrekord", "dsse"):
+        _check_v2_binding(kind, spec, content)
+        return
     if kind in ("hashedrekord", "rekord"):
         if content.digest is None:
             raise CheckFailed(f"tlog entry: a {kind} entry cannot record a DSSE envelope")
@@ -181,6 +185,51 @@ def check_body_binding(body: dict, content: SignedContent) -> None:
     envelope = obj(inner.get("envelope"), "body envelope")
     _one_matching(envelope.get("signatures"), content,
                   lambda s: (_double_b64(s.get("sig")), s.get("publicKey")))
+
+
+def _check_v2_binding(kind: str, spec: dict, content: SignedContent) -> None:
+    """Rekor v2 bodies: `hashedRekordV002{data, signature}` or `dsseV002{payloadHash, signatures}`,
+    digests base64 with protobuf algorithm names, verifiers as DER (certificate or public key)."""
+    if kind == "hashedrekord":
+        if content.digest is None:
+            raise CheckFailed("tlog entry: a hashedrekord entry cannot record a DSSE envelope")
+        record = obj(spec.get("hashedRekordV002"), "body hashedRekordV002")
+        _same_v2_hash(obj(record.get("data"), "body data"), content.digest, "artifact")
+        signatures = [record.get("signature")]
+    else:
+        if content.dsse_payload is None:
+            raise CheckFailed("tlog entry: a dsse entry cannot record a message signature")
+        record = obj(spec.get("dsseV002"), "body dsseV002")
+        _same_v2_hash(obj(record.get("payloadHash"), "body payloadHash"),
+                      hashlib.sha256(content.dsse_payload).digest(), "DSSE payload")
+        signatures = record.get("signatures")
+    if not isinstance(signatures, list) or not 1 <= len(signatures) <= MAX_BODY_SIGNATURES:
+        raise CheckFailed("tlog entry: malformed signature list")
+    for item in signatures:
+        item = obj(item, "body signature")
+        if b64(item.get("content"), "body signature.content", max_bytes=8192) == content.signature:
+            _same_v2_verifier(obj(item.get("verifier"), "body verifier"), content.verifier)
+            return
+    raise CheckFailed("tlog entry: records a different signature")
+
+
+def _same_v2_hash(doc: dict, expected: bytes, what: str) -> None:
+    if doc.get("algorithm") != "SHA2_256" or b64(doc.get("digest"), "body digest", max_bytes=64) != expected:
+        raise CheckFailed(f"tlog entry: records a different {what} hash")
+
+
+def _same_v2_verifier(verifier_doc: dict, verifier: x509.Certificate | PublicKey) -> None:
+    if "x509Certificate" in verifier_doc:
+        der = b64(obj(verifier_doc["x509Certificate"], "body x509Certificate").get("rawBytes"),
+                  "body x509Certificate.rawBytes", max_bytes=64 * 1024)
+        if not isinstance(verifier, x509.Certificate) or der != verifier.public_bytes(serialization.Encoding.DER):
+            raise CheckFailed("tlog entry: records a different certificate")
+        return
+    der = b64(obj(verifier_doc.get("publicKey"), "body publicKey").get("rawBytes"), "body publicKey.rawBytes",
+              max_bytes=64 * 1024)
+    key = verifier.public_key() if isinstance(verifier, x509.Certificate) else verifier
+    if der != spki_der(key):  # type: ignore[arg-type]
+        raise CheckFailed("tlog entry: records a different public key")
 
 
 def _double_b64(value: object) -> bytes:
