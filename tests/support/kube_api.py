@@ -182,7 +182,7 @@ class KubeApiServer:
         res = _resource(group, version, plural)
         with self._lock:
             obj = self._objects.get((group, plural, namespace if res.namespaced else "", name))
-            return self._served(res, version, obj) if obj is not None else None
+            return copy.deepcopy(self._served(res, version, obj)) if obj is not None else None
 
     def list(self, group: str, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -192,6 +192,7 @@ class KubeApiServer:
     def delete(self, group: str, plural: str, namespace: str, name: str) -> None:
         with self._lock:
             self._objects.pop((group, plural, namespace, name), None)
+            self._created_rv.pop((group, plural, namespace, name), None)
 
     def request_count(self, fragment: str = "") -> int:
         with self._lock:
@@ -226,7 +227,9 @@ class KubeApiServer:
         return copy.deepcopy(obj)
 
     def _served(self, res: Resource, version: str, obj: dict[str, Any], *, in_list: bool = False) -> dict[str, Any]:
-        out = copy.deepcopy(obj)
+        # A shallow copy is enough: stored objects are never mutated in place (_put stores a deep copy
+        # and patches build new dicts), and answers are serialised straight away.
+        out = dict(obj)
         if in_list and not res.group:
             # Real list responses of built-in kinds omit kind/apiVersion on items; CRD lists keep them.
             out.pop("kind", None)
@@ -385,6 +388,7 @@ class KubeApiServer:
             obj = self._objects.pop((res.group, res.plural, namespace, name), None)
             if obj is None:
                 raise ApiError(_not_found(res, name))
+            self._created_rv.pop((res.group, res.plural, namespace, name), None)
         if res.group:  # CRDs answer with the deleted object, built-ins with a Status
             return self._served(res, version, obj)
         body = _status(200, "", "", kind=res.plural, name=name)
