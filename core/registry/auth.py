@@ -16,8 +16,10 @@ scope until `expires_in` (default 60 s) runs out.
 Realm decision: the realm may be on another host than the registry (Docker Hub's auth.docker.io,
 Harbor, Quay) — that is how the protocol works, and the credentials we send there are the ones for
 the registry that named the realm, so a registry can only send its own credentials elsewhere. What
-we do require: the realm is `https`, unless its host is loopback or the registry is itself allowed
-plain HTTP (insecure in the config, or `--allow-http-registry`); no user-info in the realm URL; the
+we do require: the realm is `https`, unless its host is loopback or plain HTTP was allowed explicitly
+for the registry (insecure in the config, or `--allow-http-registry`; a registry on loopback does not
+by itself allow a plain-HTTP realm elsewhere, as our credentials would cross the network in clear);
+no user-info in the realm URL; the
 token answer is size-capped and its redirects are not followed.
 """
 

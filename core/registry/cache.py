@@ -106,6 +106,17 @@ class RegistryCache:
         self.tags = TtlCache(ttl, MAX_TAGS, monotonic)
         self.verdicts = LruCache(MAX_VERDICTS)
 
+    def peek_manifest(self, ref: ImageReference) -> Manifest | None:
+        """The manifest `ref` names if the cache alone can answer (tag within its TTL), else None."""
+        name = source_key(ref)
+        digest = ref.digest or self.tags.get((name, ref.repository, ref.tag or "latest"), None)
+        return self.manifests.get((name, ref.repository, digest)) if digest else None
+
+
+def source_key(ref: ImageReference) -> str:
+    """The name a RegistrySource for `ref` has (and its cache entries are keyed by)."""
+    return ref.name if ref.is_layout else ref.registry
+
 
 def cache_for(ctx: Any) -> RegistryCache:
     """The context's cache, created on first use with the configured TTL."""

@@ -72,7 +72,8 @@ class HttpRegistry:
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         self._client = httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False,
                                     transport=deadline_transport(verify=verify, limits=limits))
-        self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=self.http_allowed,
+        # a plain-HTTP token realm off loopback only when the user allowed plain HTTP explicitly
+        self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=allow_http or bool(reg and reg.insecure),
                                   timeout=self._timeout, verify=verify)
         self._counter = itertools.count(1)
         self.requests = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from core.errors import InputError
 from core.text import has_control_chars
@@ -30,6 +31,7 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+_SPACE = re.compile(r"\s")
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
 
@@ -87,10 +89,20 @@ def parse_reference(text: str, *, default_tag: str | None = "latest") -> ImageRe
         raise InputError("empty image reference")
     if len(text) > MAX_REFERENCE_LEN:
         raise InputError(f"image reference is longer than {MAX_REFERENCE_LEN} characters")
-    if has_control_chars(text) or any(c.isspace() for c in text):
-        raise InputError("image reference contains whitespace or control characters")
-    if text.startswith("oci:"):
+    if text.startswith("oci:"):  # not cached: a relative path depends on the working directory
+        _check_characters(text)
         return _parse_layout(text[4:], default_tag)
+    return _parse_docker_cached(text, default_tag)
+
+
+def _check_characters(text: str) -> None:
+    if has_control_chars(text) or _SPACE.search(text):
+        raise InputError("image reference contains whitespace or control characters")
+
+
+@lru_cache(maxsize=65536)  # sweeps parse the same references again and again; results are immutable
+def _parse_docker_cached(text: str, default_tag: str | None) -> ImageReference:
+    _check_characters(text)
     return _parse_docker(text, default_tag)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.crypto.public_keys import verify_signature
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, RegistryError, SignetError
+from core.registry.cache import RegistryCache, source_key
 from core.registry.manifest import Descriptor
 from core.registry.reference import ImageReference
 from core.sigstore.trust import sigstore_trust, uses_sigstore
@@ -38,6 +39,17 @@ def signature_repository(reference: ImageReference, policy: TrustPolicy) -> Imag
     return policy.signature_repository or reference
 
 
+def _verdict_key(image: ImageTarget, signature_manifest_digest: str, policy: TrustPolicy) -> tuple:
+    return (SOURCE, image.digest, signature_manifest_digest, policy.fingerprint)
+
+
+def cached_cosign_signatures(cache: RegistryCache, image: ImageTarget, policy: TrustPolicy) -> SourceOutcome | None:
+    """The outcome `check_cosign_signatures` would return, if the cache alone can tell (no I/O)."""
+    sig_ref = signature_repository(image.reference, policy)
+    sig_digest = cache.tags.get((source_key(sig_ref), sig_ref.repository, signature_tag(image.digest)), None)
+    return cache.verdicts.get(_verdict_key(image, sig_digest, policy)) if sig_digest else None
+
+
 def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolicy) -> SourceOutcome:
     sig_ref = signature_repository(image.reference, policy)
     source = session.source_for(sig_ref)
@@ -47,7 +59,7 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
         manifest = source.get_manifest(sig_ref.repository, tag)
     except NotFound:
         return SourceOutcome(found=False, location=location)
-    verdict_key = (SOURCE, image.digest, manifest.digest, policy.fingerprint)
+    verdict_key = _verdict_key(image, manifest.digest, policy)
     cached = session.cache.verdicts.get(verdict_key)
     if cached is not None:
         return cached

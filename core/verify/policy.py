@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,7 +41,7 @@ class TrustPolicy:
         if not 1 <= self.threshold <= MAX_THRESHOLD:
             raise InputError(f"threshold must be between 1 and {MAX_THRESHOLD}")
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         material = {
             "keys": sorted(k.fingerprint for k in self.keys), "threshold": self.threshold,

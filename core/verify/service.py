@@ -23,7 +23,8 @@ from core.errors import InputError, SignetError
 from core.history.records import record_verifications
 from core.registry.manifest import Manifest
 from core.registry.reference import ImageReference, parse_reference
-from core.verify.outcome import ImageTarget
+from core.verify.cosign_signatures import cached_cosign_signatures
+from core.verify.outcome import ImageTarget, SourceOutcome
 from core.verify.policy import TrustPolicy
 from core.verify.result import SignatureCheck, VerificationResult
 from core.verify.session import VerifySession
@@ -42,10 +43,13 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
         raise InputError(f"at most {MAX_IMAGES} images per call")
     session = VerifySession(ctx, allow_http=allow_http)
     total = len(references)
-    results: list[VerificationResult | None] = [None] * total
-    done = 0
+    results: list[VerificationResult | None] = [_from_cache(session, r, policy, platform) for r in references]
+    pending = [i for i, r in enumerate(results) if r is None]
+    done = total - len(pending)
+    if progress is not None and done:
+        progress(done, total)
 
-    def run_chunk(indices: range) -> None:
+    def run_chunk(indices: list[int]) -> None:
         nonlocal done
         for i in indices:
             results[i] = _verify_one(session, references[i], policy, platform)
@@ -54,9 +58,9 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
             progress(done, total)
 
     try:
-        workers = max(1, min(ctx.config.limits.concurrency, total))
-        chunk = max(1, min(64, total // (workers * 4) or 1))
-        chunks = [range(s, min(s + chunk, total)) for s in range(0, total, chunk)]
+        workers = max(1, min(ctx.config.limits.concurrency, len(pending)))
+        size = max(1, min(64, len(pending) // (workers * 4) or 1))
+        chunks = [pending[s:s + size] for s in range(0, len(pending), size)]
         if workers == 1 or len(chunks) == 1:
             for c in chunks:
                 run_chunk(c)
@@ -98,31 +102,62 @@ def _verify_one(session: VerifySession, reference: str | ImageReference, policy:
         return _result(text, digest, "error", f"internal error: {type(exc).__name__}: {exc}"[:300], started)
 
 
+def _from_cache(session: VerifySession, reference: str | ImageReference, policy: TrustPolicy,
+                platform: str | None) -> VerificationResult | None:
+    """A `verified` answer from the cache alone (no I/O, no thread), else None for the full path.
+
+    Same answer as `_verify_one` would give: the tag lookups are within their TTL and the verdict is
+    the cached outcome of the first signature source, which alone meets the threshold (the full
+    path stops there too).
+    """
+    started = time.perf_counter()
+    try:
+        ref = reference if isinstance(reference, ImageReference) else parse_reference(reference)
+        manifest = session.cache.peek_manifest(ref)
+        if manifest is None:
+            return None
+        image = ImageTarget(reference=ref, digest=manifest.digest)
+        outcome = cached_cosign_signatures(session.cache, image, policy)
+        if outcome is None or len(_matched([outcome])) < policy.threshold:
+            return None
+        platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
+    except SignetError:
+        return None  # the full path reports it
+    return _verified(str(ref), image, policy, [outcome], platform_digest, started)
+
+
+def _matched(outcomes: Sequence[SourceOutcome]) -> tuple[str, ...]:
+    return tuple(sorted({c.key_fingerprint for o in outcomes for c in o.checks if c.ok and c.key_fingerprint}))
+
+
+def _verified(text: str, image: ImageTarget, policy: TrustPolicy, outcomes: Sequence[SourceOutcome],
+              platform_digest: str | None, started: float) -> VerificationResult:
+    matched = _matched(outcomes)
+    reason = f"signed by {len(matched)} trusted key(s), threshold {policy.threshold}"
+    return _result(text, image.digest, "verified", reason, started, matched, [c for o in outcomes for c in o.checks],
+                   platform_digest, {"signature_locations": [o.location for o in outcomes]})
+
+
 def _decide(text: str, image: ImageTarget, policy: TrustPolicy, session: VerifySession,
             platform_digest: str | None, started: float) -> VerificationResult:
-    checks: list[SignatureCheck] = []
-    found = transient = False
-    locations = []
+    outcomes: list[SourceOutcome] = []
     for _name, collect in SIGNATURE_SOURCES:
-        outcome = collect(session, image, policy)
-        checks.extend(outcome.checks)
-        found = found or outcome.found
-        transient = transient or outcome.transient
-        locations.append(outcome.location)
-    matched = tuple(sorted({c.key_fingerprint for c in checks if c.ok and c.key_fingerprint}))
-    details = {"signature_locations": locations}
-    if len(matched) >= policy.threshold:
-        reason = f"signed by {len(matched)} trusted key(s), threshold {policy.threshold}"
-        return _result(text, image.digest, "verified", reason, started, matched, checks, platform_digest, details)
-    if not found:
-        return _result(text, image.digest, "unsigned", f"no signatures found ({', '.join(locations)})", started,
+        outcomes.append(collect(session, image, policy))
+        if len(_matched(outcomes)) >= policy.threshold:
+            # enough trusted signers already: later sources (e.g. referrers) cannot change the answer
+            return _verified(text, image, policy, outcomes, platform_digest, started)
+    checks = [c for o in outcomes for c in o.checks]
+    matched = _matched(outcomes)
+    details = {"signature_locations": [o.location for o in outcomes]}
+    if not any(o.found for o in outcomes):
+        return _result(text, image.digest, "unsigned", f"no signatures found ({outcomes[0].location})", started,
                        (), checks, platform_digest, details)
     if matched:
         reason = f"only {len(matched)} of the {policy.threshold} required trusted keys signed this digest"
     else:
         reasons = list(dict.fromkeys(c.reason for c in checks if not c.ok))
         reason = "no valid signature from a trusted key: " + "; ".join(reasons[:MAX_REASONS])
-    result = "error" if transient else "invalid"
+    result = "error" if any(o.transient for o in outcomes) else "invalid"
     return _result(text, image.digest, result, reason, started, matched, checks, platform_digest, details)
 
 

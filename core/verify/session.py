@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from core.registry.cache import CachedSource, RegistryCache, cache_for
+from core.registry.cache import CachedSource, RegistryCache, cache_for, source_key
 from core.registry.client import open_registry
 from core.registry.reference import ImageReference
 
@@ -22,7 +22,7 @@ class VerifySession:
 
     def source_for(self, ref: ImageReference) -> CachedSource:
         """One (cached, connection-pooling) source per registry host or layout directory."""
-        key = ref.name if ref.is_layout else ref.registry
+        key = source_key(ref)
         with self._lock:
             source = self._sources.get(key)
             if source is None:

@@ -192,14 +192,24 @@ def write_layout(root: Path, manifests: dict[str, tuple[bytes, str]], blobs: lis
 # --- a registry that lies ----------------------------------------------------------------------
 
 Rewrite = Callable[[str, str, int, dict, bytes], tuple[int, dict, bytes]]
+Gate = Callable[[str, str, dict], "tuple[int, dict, bytes] | None"]
+
+
+def _unchanged(method: str, path: str, status: int, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+    return status, headers, body
 
 
 class RewritingProxy:
-    """Loopback HTTP proxy to `upstream` (a real registry); `rewrite(method, path, status, headers, body)`
-    may change the answer. Use as a context manager; `.url` / `.host` name the proxy."""
+    """Loopback HTTP proxy to `upstream` (a real registry).
 
-    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
+    `gate(method, path, headers)` may answer instead of the registry (auth, redirects); otherwise
+    `rewrite(method, path, status, headers, body)` may change the registry's answer. Every request is
+    recorded in `.seen` as (method, path, headers). Use as a context manager; `.url`/`.host` name it.
+    """
+
+    def __init__(self, upstream: str, rewrite: Rewrite = _unchanged, gate: Gate | None = None) -> None:
         proxy = self
+        self.seen: list[tuple[str, str, dict]] = []
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -207,20 +217,42 @@ class RewritingProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                proxy.seen.append((self.command, self.path, dict(self.headers.items())))
+                answer = gate(self.command, self.path, dict(self.headers.items())) if gate else None
+                if answer is not None:
+                    self._send(*answer)
+                    return
+                # Host is kept so the registry builds upload Locations that point back at the proxy
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
                 resp = httpx.request(self.command, upstream + self.path, content=body, headers=headers, timeout=10)
                 out_headers = {k: v for k, v in resp.headers.items()
                                if k.lower() not in ("content-length", "transfer-encoding", "connection",
                                                     "content-encoding")}
-                status, out_headers, data = proxy.rewrite(self.command, self.path, resp.status_code, out_headers,
-                                                          resp.content)
+                self._send(*proxy.rewrite(self.command, self.path, resp.status_code, out_headers, resp.content))
+
+            def _send(self, status: int, out_headers: dict, data: bytes) -> None:
+                """`X-Test-Chunked: 1` in `out_headers` sends the body chunked, without Content-Length."""
+                chunked = out_headers.pop("X-Test-Chunked", None)
                 self.send_response(status)
                 for key, value in out_headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if self.command != "HEAD":
+                if self.command == "HEAD":
+                    return
+                if not chunked:
                     self.wfile.write(data)
+                    return
+                try:
+                    for start in range(0, len(data), 16384):
+                        piece = data[start:start + 16384]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading, as a capped reader should
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
