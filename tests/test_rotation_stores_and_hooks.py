@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from core.keys import aws_keys
 from core.keys.backup import ShareScheme, list_backups
@@ -73,3 +74,20 @@ def test_failing_publish_hook_leaves_the_step_resumable(ctx, tmp_path, exc):
     assert kinds == ["ClusterPolicy", "ClusterImagePolicy"]
     expected = {find_key(ctx, "old").fingerprint, find_key(ctx, "new").fingerprint}
     assert all(policy_key_fingerprints(doc) == expected for doc in hook.calls[-1])
+
+
+def test_emergency_revoke_of_kms_key_disables_it_and_sm_keys_back_up(ctx, aws_endpoint, tmp_path):
+    from core.keys.backup import PassphraseScheme, create_backup, drill_backup
+    from core.keys.emergency import emergency_revoke
+
+    kms = generate_key(ctx, name="kms", placement=KeyPlacement(store="kms"))
+    generate_key(ctx, name="sm", passphrase=OLD_PASS, placement=KeyPlacement(store="secretsmanager"))
+    created = create_backup(ctx, "sm", PassphraseScheme(b"backup passphrase"), passphrase_provider=lambda _n: OLD_PASS,
+                            out=tmp_path / "sm.json")
+    assert drill_backup(ctx, created.path, passphrase=b"backup passphrase").ok
+    report = emergency_revoke(ctx, "kms", reason="KMS key policy was opened to everyone", policy_dir=tmp_path / "pol")
+    assert report.destroyed.startswith("KMS key disabled")
+    meta = aws_keys.aws_client("kms", ctx.config.limits).describe_key(KeyId=kms.location_ref)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    assert policy_key_fingerprints(yaml.safe_load((tmp_path / "pol/kyverno-clusterpolicy.yaml")
+                                                                .read_text())) == {find_key(ctx, "sm").fingerprint}

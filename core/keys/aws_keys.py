@@ -147,8 +147,11 @@ def kms_sign(client: Any, arn: str, message: bytes) -> bytes:
 def disable_kms_key(client: Any, arn: str, *, pending_days: int = 30) -> None:
     """Revocation: disable now, schedule deletion (7-30 day window, cancellable in AWS)."""
     try:
-        client.disable_key(KeyId=arn)
-        client.schedule_key_deletion(KeyId=arn, PendingWindowInDays=pending_days)
+        # The bare key id (the client is in the ARN's region) is what every KMS implementation resolves
+        # here; moto's server, for one, fails DisableKey/ScheduleKeyDeletion when given the full ARN.
+        key_id = arn.rsplit("/", 1)[-1]
+        client.disable_key(KeyId=key_id)
+        client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=pending_days)
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"cannot disable KMS key {arn}: {_reason(exc)}") from None
 
