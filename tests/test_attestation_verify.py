@@ -171,3 +171,13 @@ def test_type_names_follow_cosign():
     assert predicate_type_for("https://example.com/p/v1") == "https://example.com/p/v1"
     with pytest.raises(InputError, match="unknown attestation type"):
         predicate_type_for("sbom")
+
+
+def test_unusable_keyless_policy_is_a_usage_error(signet_home, registry):
+    no_root = CliRunner().invoke(cli, ["verify", f"{registry.host}/nothing:v1", "--certificate-identity", ALICE.identity,
+                                       "--certificate-oidc-issuer", ALICE.issuer])
+    assert no_root.exit_code == 2 and "--trusted-root" in no_root.stderr
+    threshold = CliRunner().invoke(cli, ["verify-attestation", f"{registry.host}/nothing:v1", "--threshold", "2",
+                                         "--certificate-identity", ALICE.identity, "--certificate-oidc-issuer",
+                                         ALICE.issuer, "--trusted-root", str(OCI_BUNDLE / "trusted_root_pgi.json")])
+    assert threshold.exit_code == 2 and "keyless identities" in threshold.stderr

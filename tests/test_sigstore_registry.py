@@ -184,3 +184,13 @@ def test_identity_defaults_come_from_the_config():
     flagged = configured_identities(config, identity_regexp="^bob@", issuer="https://issuer.example")
     assert flagged[0].identity_regexp == "^bob@" and not flagged[0].identity
     assert configured_identities(Config()) == ()
+
+
+def test_keyless_threshold_above_one_is_refused(ctx, registry, sigstore, root_file):
+    """Two signatures by the same identity carry two fresh keys; they must not pass for two signers."""
+    ref, digest, _ = image(registry, "keyless-threshold")
+    leaf = sigstore.leaf()
+    push_signatures(registry.url, "keyless-threshold", digest,
+                    [keyless_sig_layer(sigstore, leaf, "x", digest), keyless_sig_layer(sigstore, leaf, "x", digest)])
+    result = verify_image(ctx, ref, keyless(ctx, root_file, threshold=2))
+    assert result.result == "error" and "cannot be used with keyless identities" in result.reason

@@ -28,6 +28,10 @@ def sigstore_trust(policy: Any) -> SigstoreTrust:
     root = trusted_root_at(policy.trusted_root) if policy.trusted_root else None
     if policy.identities and not policy.keys and root is None:
         raise InputError("keyless verification needs --trusted-root FILE (or [trust] trusted_root)")
+    if policy.identities and not policy.keys and policy.threshold > 1:
+        # Signers are counted by key and every keyless signature has a fresh key: one identity
+        # signing twice must not pass for two signers.
+        raise InputError("--threshold above 1 counts trusted keys; it cannot be used with keyless identities alone")
     if policy.ignore_tlog and policy.require_tlog:
         raise InputError("--require-tlog and --insecure-ignore-tlog contradict each other")
     # A key-only policy without a trusted root cannot check log entries and did not ask for them:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import click
 
-from core.sigstore.trust import configured_identities
+from core.sigstore.trust import configured_identities, sigstore_trust, uses_sigstore
 
 KEYLESS_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer",
                  "certificate_oidc_issuer_regexp", "trusted_root", "require_tlog", "insecure_ignore_tlog")
@@ -45,3 +45,10 @@ def keyless_policy_args(config: Any, flags: dict[str, Any]) -> dict[str, Any]:
                                                 issuer_regexp=flags["certificate_oidc_issuer_regexp"]),
             "trusted_root": flags["trusted_root"], "require_tlog": True if flags["require_tlog"] else None,
             "ignore_tlog": flags["insecure_ignore_tlog"]}
+
+
+def check_keyless_policy(policy: Any) -> None:
+    """Refuse an unusable keyless policy (no trusted root, keyless --threshold) before any image is
+    looked at: a usage error (exit 2), not a per-image failure."""
+    if uses_sigstore(policy):
+        sigstore_trust(policy)

@@ -32,7 +32,7 @@ from core.verify.result import VerificationResult
 from core.verify.service import verify_images
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import keyless_options, keyless_policy_args
+from tui.cli.trust_options import check_keyless_policy, keyless_options, keyless_policy_args
 
 
 @click.command("verify")
@@ -62,6 +62,7 @@ def command(ctx: click.Context, images: tuple[str, ...], keys: tuple[str, ...], 
     policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, annotations=parse_annotations(annotations),
                                   allowed_payload_types=payload_types, signature_repository=signature_repository,
                                   **keyless_policy_args(sc.config, keyless))
+    check_keyless_policy(policy)
     results = verify_images(sc, list(images), policy, source=sc.interface, platform=platform,
                             allow_http=allow_http_registry)
     if as_json:

@@ -28,7 +28,7 @@ from core.sigstore.verify_attestations import AttestationResult, verify_attestat
 from core.verify.policy import resolve_trust_policy
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import keyless_options, keyless_policy_args
+from tui.cli.trust_options import check_keyless_policy, keyless_options, keyless_policy_args
 
 EXIT_CODES = {"verified": 0, "unsigned": EXIT_CHECK_FAILED, "invalid": EXIT_CHECK_FAILED, "error": EXIT_EXTERNAL}
 
@@ -55,6 +55,7 @@ def command(ctx: click.Context, image: str, type_: str, keys: tuple[str, ...], t
     predicate_type = predicate_type_for(type_)
     policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, signature_repository=signature_repository,
                                   **keyless_policy_args(sc.config, keyless))
+    check_keyless_policy(policy)
     result = verify_attestations(sc, image, policy, predicate_type=predicate_type, allow_http=allow_http_registry)
     if as_json:
         emit_json(result.as_dict())
