@@ -10,8 +10,9 @@ import pytest
 from core.clusters.drift import find_drift
 from core.clusters.inventory import (ClusterTarget, cluster_targets, read_inventories, running_digest,
                                      running_reference, ContainerImage)
+from core.clusters.kube import KubeApi
 from core.config.model import Config, LimitsConfig
-from core.errors import InputError
+from core.errors import ClusterError, InputError
 from tests.support.cluster_world import build_world, push_signed
 from tests.support.kube_api import KubeApiServer, SilentEndpoint, closed_port_url, pod, write_kubeconfig
 from tests.support.oci import new_key, push_image
@@ -78,6 +79,18 @@ def test_unreachable_and_silent_clusters_are_reported_without_hiding_the_healthy
     assert not by_name["silent"].reachable and "timed out" in by_name["silent"].error.lower()
     # Clusters are read concurrently and the silent one is cut by the read timeout, not waited on forever.
     assert elapsed < 6
+
+
+def test_overall_deadline_cuts_a_call_shorter_than_its_read_timeout(tmp_path):
+    with SilentEndpoint() as silent:
+        kubeconfig = write_kubeconfig(tmp_path / "kc", {"slow": silent.url})
+        with KubeApi.open("slow", str(kubeconfig), timeout=(5, 30), deadline_s=0.5) as api:
+            started = time.monotonic()
+            with pytest.raises(ClusterError, match="timed out"):
+                api.get("/version")
+            assert time.monotonic() - started < 3
+            with pytest.raises(ClusterError, match="gave up after"):
+                api.get("/version")
 
 
 def test_forbidden_namespace_is_reported_and_others_are_still_read(tmp_path, kube):

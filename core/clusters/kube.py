@@ -2,8 +2,10 @@
 
 The kubernetes client has no default timeout (urllib3 waits forever) and retries silently, so:
 - `api_client_for` turns urllib3's retries off (a timeout is then really the time a call can take);
-- `KubeApi` passes `_request_timeout=(connect, read)` on every call, caps the bytes read per answer
-  and the items read per list, and maps every failure to a ClusterError naming the context.
+- `KubeApi` passes `_request_timeout=(connect, read)` on every call, cut to what is left of an
+  overall deadline (so a server answering slowly page after page cannot stretch a read forever),
+  caps the bytes read per answer and the items read per list, and maps every failure to a
+  ClusterError naming the context.
 An `ApiClient` holds a connection pool that is not safe to share: build one per thread.
 
 Bodies are parsed as plain JSON (`_preload_content=False`) rather than into the client's model
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
@@ -31,6 +34,7 @@ PAGE_SIZE = 500
 MAX_LIST_ITEMS = 100_000      # objects of one kind from one cluster
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_CONTEXTS = 200
+CLUSTER_DEADLINE_S = 120.0    # everything one KubeApi does, so a slow server cannot stretch a read forever
 _CONTENT_TYPES = {"apply": "application/apply-patch+yaml", "merge": "application/merge-patch+json"}
 
 
@@ -74,14 +78,18 @@ def api_client_for(context: str, kubeconfig: str | None = None) -> ApiClient:
 class KubeApi:
     """JSON calls on one ApiClient, each with timeouts and size bounds; errors name the context."""
 
-    def __init__(self, client: ApiClient, context: str, *, timeout: tuple[float, float]) -> None:
+    def __init__(self, client: ApiClient, context: str, *, timeout: tuple[float, float],
+                 deadline_s: float = CLUSTER_DEADLINE_S) -> None:
         self.client = client
         self.context = context
         self.timeout = timeout
+        self.deadline_s = deadline_s
+        self._deadline = time.monotonic() + deadline_s
 
     @classmethod
-    def open(cls, context: str, kubeconfig: str | None, *, timeout: tuple[float, float]) -> "KubeApi":
-        return cls(api_client_for(context, kubeconfig), context, timeout=timeout)
+    def open(cls, context: str, kubeconfig: str | None, *, timeout: tuple[float, float],
+             deadline_s: float = CLUSTER_DEADLINE_S) -> "KubeApi":
+        return cls(api_client_for(context, kubeconfig), context, timeout=timeout, deadline_s=deadline_s)
 
     def close(self) -> None:
         self.client.close()
@@ -131,6 +139,10 @@ class KubeApi:
 
     def _call(self, method: str, path: str, query: dict[str, Any], *, body: Any = None,
               content_type: str = "") -> dict[str, Any]:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise ClusterError(f"cluster {self.context}: gave up after {self.deadline_s:.0f}s ({method} {path})")
+        timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
@@ -138,7 +150,7 @@ class KubeApi:
             response = self.client.call_api(
                 path, method, query_params=list(query.items()), header_params=headers, body=body,
                 auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=self.timeout)
+                _request_timeout=timeout)
             try:
                 raw = response.read(MAX_RESPONSE_BYTES + 1)
             finally:
