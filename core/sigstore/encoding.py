@@ -8,10 +8,14 @@ import json
 from datetime import datetime, timezone
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from core.errors import CheckFailed
 
 MAX_INT64 = 2**63 - 1
+# What `cryptography` raises for a certificate it cannot use: not only ValueError (a bad version
+# field, a duplicated extension and an unknown key type have their own exception classes).
+CERTIFICATE_ERRORS = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm)
 
 
 def b64(value: object, what: str, *, max_bytes: int = 1024 * 1024) -> bytes:
@@ -70,10 +74,20 @@ def certificates(items: object, what: str, *, max_count: int) -> tuple[x509.Cert
     for i, item in enumerate(items):
         der = b64(obj(item, f"{what}[{i}]").get("rawBytes"), f"{what}[{i}].rawBytes", max_bytes=64 * 1024)
         try:
-            result.append(x509.load_der_x509_certificate(der))
-        except ValueError:
+            result.append(parsed_certificate(x509.load_der_x509_certificate(der)))
+        except CERTIFICATE_ERRORS:
             raise CheckFailed(f"{what}[{i}] is not a DER X.509 certificate") from None
     return tuple(result)
+
+
+def parsed_certificate(cert: x509.Certificate) -> x509.Certificate:
+    """`cert` once its extensions and public key parse: `cryptography` parses them lazily, so a
+    duplicated (two SANs saying different things) or malformed extension, or a key of an unknown
+    type, would otherwise surface as an unexpected exception wherever it is first read. Raises one
+    of CERTIFICATE_ERRORS."""
+    cert.extensions  # noqa: B018 - parsing is the point
+    cert.public_key()
+    return cert
 
 
 def load_json(data: bytes, what: str, *, max_bytes: int) -> object:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from core.crypto.public_keys import PublicKey, spki_der
 from core.errors import CheckFailed
 from core.sigstore.checkpoint import verify_checkpoint
-from core.sigstore.encoding import b64, int64, load_json, obj, text
+from core.sigstore.encoding import CERTIFICATE_ERRORS, b64, int64, load_json, obj, text
 from core.sigstore.merkle import leaf_hash, verify_inclusion
 from core.sigstore.trusted_root import TrustedRoot
 
@@ -275,7 +275,7 @@ def _same_verifier(pem_b64: object, verifier: x509.Certificate | PublicKey) -> N
     if b"CERTIFICATE" in pem:
         try:
             recorded = x509.load_pem_x509_certificate(pem)
-        except ValueError:
+        except CERTIFICATE_ERRORS:
             raise CheckFailed("tlog entry: recorded certificate does not parse") from None
         if not isinstance(verifier, x509.Certificate) or recorded != verifier:
             raise CheckFailed("tlog entry: records a different certificate")

@@ -32,7 +32,7 @@ from core.sigstore.attestation import Statement, parse_statement
 from core.sigstore.bundle import Bundle
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, Envelope, load_envelope
-from core.sigstore.encoding import b64, load_json, obj
+from core.sigstore.encoding import CERTIFICATE_ERRORS, b64, load_json, obj, parsed_certificate
 from core.sigstore.fulcio import is_self_signed, summarize, verify_chain, verify_embedded_scts
 from core.sigstore.rekor import SignedContent, TlogEntry, parse_cosign_bundle_annotation, verify_entry
 from core.sigstore.timestamp import verify_timestamp
@@ -240,8 +240,8 @@ def _pem_certificates(pem: str, what: str) -> list[x509.Certificate]:
     if len(pem) > MAX_PEM_BYTES:
         raise CheckFailed(f"{what}: larger than {MAX_PEM_BYTES} bytes")
     try:
-        certs = x509.load_pem_x509_certificates(pem.encode())
-    except ValueError:
+        certs = [parsed_certificate(c) for c in x509.load_pem_x509_certificates(pem.encode())]
+    except CERTIFICATE_ERRORS:
         raise CheckFailed(f"{what}: not PEM certificates") from None
     if not certs or len(certs) > 10:
         raise CheckFailed(f"{what}: expected 1 to 10 certificates")
