@@ -101,3 +101,50 @@ async def test_non_custodian_sees_key_actions_disabled(tmp_path):
         assert app.screen is app.view
         assert any("custodian" in str(n.message) for n in app._notifications)
     bob.close()
+
+
+async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
+    from core.keys.rotation import list_rotations
+
+    alice = console_context(tmp_path, "alice")
+    generate_key(alice, name="release-a", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
+    app = SignetApp(alice, start_view="keys")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await settle(app, pilot)
+        modal = app.screen
+        modal.query_one("#field-new_name").value = "release-b"
+        modal.query_one("#field-passphrase").value = "another long passphrase"
+        modal.query_one("#field-shares").value = "2-of-2"
+        modal.query_one("#field-custodians").value = "alice, carol"
+        await pilot.pause()
+        assert modal.query_one("#submit").disabled  # typed confirmation of the key being rotated
+        modal.query_one("#confirm-word").value = "release-a"
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        # the new key's shares are shown once each
+        for holder in ("alice", "carol"):
+            share_modal = app.screen
+            assert isinstance(share_modal, FormModal) and holder in share_modal.title_text
+            share_modal.query_one("#confirm-word").value = holder
+            await pilot.pause()
+            await pilot.click("#submit")
+            await settle(app, pilot)
+        (rotation,) = list_rotations(alice)
+        assert rotation.step == "publish" and rotation.new_key.name == "release-b"
+        text = screen_text(app)
+        assert "publish (pending)" in text and "release-b" in text
+        assert "✓ stage" in app.view.query_one("#detail").text
+        # one more step from the wizard: publish
+        await pilot.press("n")
+        await settle(app, pilot)
+        app.screen.query_one("#confirm-word").value = "publish"
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        (rotation,) = list_rotations(alice)
+        assert rotation.step == "switch" and rotation.status == "pending"
+        assert "▶ switch" in app.view.query_one("#detail").text
+    alice.close()

@@ -11,10 +11,10 @@ from core.bypass.service import list_bypasses
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import count_by_result
+from core.keys.overview import key_overview
+from core.keys.rotation import list_rotations
 
 FAILING_RESULTS = ("invalid", "error", "unsigned")
-# Rotations in these states need nobody's attention.
-_ROTATION_DONE = ("completed", "done", "aborted", "cancelled", "failed-rolled-back")
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,16 @@ def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours
     with ctx.store.read() as db:
         counts = count_by_result(db, since=since)
         attention = [Attention(r["reference"], r["digest"], r["result"], r["reason"], r["at"]) for r in db.query(
-            # SQLite returns the other columns from the row holding MAX(at): the newest result per image.
+            # SQLite returns the other columns from the row holding MAX(at): the newest result per image
+            # (by digest; rows without one, e.g. unreachable registries, by reference).
             "SELECT reference, digest, result, reason, MAX(at) AS at FROM verifications WHERE at >= ? "
-            "GROUP BY reference HAVING result IN (?, ?, ?) ORDER BY at DESC LIMIT ?",
+            "GROUP BY COALESCE(digest, reference) HAVING result IN (?, ?, ?) ORDER BY at DESC LIMIT ?",
             (since, *FAILING_RESULTS, limit))]
-        keys_due = _keys_due(db, now, limit)
         unreachable = [Unreachable(kind, r["name"], r["last_error"], r["last_seen_at"]) for kind, sql in (
             ("registry", "SELECT name, last_error, last_seen_at FROM registries WHERE last_error IS NOT NULL"),
             ("cluster", "SELECT context AS name, last_error, last_seen_at FROM clusters WHERE last_error IS NOT NULL"),
         ) for r in db.query(sql + " LIMIT ?", (limit,))]
-    return DashboardSummary(since, counts, attention, bypasses, pending, keys_due, unreachable)
+    return DashboardSummary(since, counts, attention, bypasses, pending, _keys_due(ctx, limit), unreachable)
 
 
 def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:
@@ -94,20 +94,12 @@ def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:
                           iso(bypass.ends_at) if bypass.ends_at else "", seconds)
 
 
-def _keys_due(db: Any, now: datetime, limit: int) -> list[KeyDue]:
-    due: list[KeyDue] = []
-    for r in db.query("SELECT k.id, k.name, b.drill_due_at FROM backups b JOIN keys k ON k.id = b.key_id "
-                      "WHERE k.state IN ('active', 'staged', 'retiring') AND b.drill_due_at <= ? "
-                      "ORDER BY b.drill_due_at LIMIT ?", (iso(now), limit)):
-        due.append(KeyDue(r["id"], r["name"], "backup drill due", r["drill_due_at"]))
-    for r in db.query("SELECT id, name FROM keys WHERE location = 'local' AND state IN ('active', 'staged') "
-                      "AND id NOT IN (SELECT key_id FROM backups) ORDER BY name LIMIT ?", (limit,)):
-        due.append(KeyDue(r["id"], r["name"], "no backup"))
-    marks = ",".join("?" * len(_ROTATION_DONE))
-    for r in db.query(f"SELECT r.id, r.step, r.status, r.updated_at, k.id AS key_id, k.name FROM rotations r "
-                      f"JOIN keys k ON k.id = r.old_key_id WHERE r.status NOT IN ({marks}) ORDER BY r.updated_at "
-                      f"LIMIT ?", (*_ROTATION_DONE, limit)):
-        due.append(KeyDue(r["key_id"], r["name"], f"rotation at step {r['step']} ({r['status']})", r["updated_at"]))
+def _keys_due(ctx: SignetContext, limit: int) -> list[KeyDue]:
+    due = [KeyDue(o.key.id, o.key.name, o.backup_status,
+                  min((b.drill_due_at or "" for b in o.backups), default=""))
+           for o in key_overview(ctx) if o.needs_attention]
+    due += [KeyDue(r.old_key.id, r.old_key.name, f"rotation at {r.step} ({r.status})", r.updated_at)
+            for r in list_rotations(ctx, open_only=True)]
     return due[:limit]
 
 

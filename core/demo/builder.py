@@ -25,12 +25,14 @@ from typing import Callable
 from core.aws.lambda_inventory import LambdaFunction, save_function
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import Clock, iso, system_clock
+from core.clusters.inventory import cluster_targets
+from core.clusters.sweep import run_sweep
 from core.context import SignetContext, open_context
 from core.demo.images import copy_signature, write_image
 from core.errors import InputError
 from core.history.records import record_verifications
 from core.identity import principal_for
-from core.keys.backup import PassphraseScheme, ShareScheme, create_backup
+from core.keys.backup import PassphraseScheme, ShareScheme, create_backup, drill_backup
 from core.keys.custody import generate_key
 from core.keys.local_store import write_secret_file
 from core.keys.signers import signer_for_record
@@ -118,7 +120,9 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
         progress("backups")
         create_backup(ctx, keys[0].id, ShareScheme(2, 3, ("alice", "carol", "dave")),
                       passphrase_provider=lambda _name: passphrase)  # shares dropped: its drill shows as due
-        create_backup(ctx, keys[1].id, PassphraseScheme(passphrase), passphrase_provider=lambda _name: passphrase)
+        second = create_backup(ctx, keys[1].id, PassphraseScheme(passphrase),
+                               passphrase_provider=lambda _name: passphrase)
+        drill_backup(ctx, second.path, passphrase=passphrase)  # one proven backup, one with its drill due
         progress("bypasses")
         pending, active = _bypasses(ctx, root, digests, clock)
         progress("history")
@@ -126,7 +130,10 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
         progress("lambda")
         _lambda_functions(ctx, references, digests)
         progress("verify")
-        verify_images(ctx, list(references.values()), resolve_trust_policy(ctx), source="demo")
+        policy = resolve_trust_policy(ctx)
+        verify_images(ctx, list(references.values()), policy, source="demo")
+        progress("sweep")
+        run_sweep(ctx, policy, cluster_targets(ctx.config))  # records the demo cluster as unreachable
     finally:
         ctx.close()
     return DemoEnvironment(root, root / "signet.db", root / "config.toml", root / "keys", passphrase_file,

@@ -15,7 +15,7 @@ from core.clock import parse_iso
 from core.console.dashboard import DashboardSummary, dashboard_summary, format_seconds
 from core.history.records import RESULTS
 from tui.screens.base import ViewScreen
-from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest
+from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest, short_reference
 
 COUNTDOWN_TICK_S = 1.0
 
@@ -72,7 +72,7 @@ class DashboardView(ViewScreen):
             counts.append(f"{s.counts.get(result, 0)}   ", style="bold")
         counts.append(f"\n pending bypass requests: {s.pending_bypasses}", style="dim")
         self.query_one("#counts", Static).update(counts)
-        self._fill("attention", [(badge(a.result), cell(a.reference, max_len=60), short_digest(a.digest),
+        self._fill("attention", [(badge(a.result), cell(short_reference(a.reference), max_len=60), short_digest(a.digest),
                                   cell(a.reason, max_len=80)) for a in s.attention], "no failures in 24 h")
         self._fill("active-bypasses", [(cell(format_seconds(b.seconds_left)), cell(b.id), cell(b.scope),
                                         short_digest(b.digest)) for b in s.bypasses], "none active")

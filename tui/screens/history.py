@@ -18,7 +18,7 @@ from core.errors import InputError
 from core.history.records import HistoryFilter, HistoryRow, list_history
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
-from tui.widgets.cells import badge, cell, short_digest
+from tui.widgets.cells import badge, cell, short_digest, short_reference
 from tui.widgets.detail_pane import DetailPane
 
 PAGE_ROWS = 200
@@ -103,7 +103,7 @@ class HistoryView(TableView):
             self.rows = []
             self.window_start = after
         self.rows.extend(rows)
-        table.add_rows(([cell(r.at[:19]), badge(r.result), cell(r.source), cell(r.reference, max_len=120),
+        table.add_rows(([cell(r.at[:19]), badge(r.result), cell(r.source), cell(short_reference(r.reference), max_len=120),
                          short_digest(r.digest), cell(",".join(k[:12] for k in r.matched_keys)), cell(r.reason)]
                         for r in rows))
         self._update_info()

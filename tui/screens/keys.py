@@ -19,9 +19,10 @@ from textual.widgets import DataTable, Static
 
 from core.errors import InputError
 from core.identity import Role
-from core.keys.backup import (BackupRecord, CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup,
-                              list_backups)
-from core.keys.inventory import KeyRecord, list_keys
+from core.keys.backup import CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup
+from core.keys.overview import KeyOverview, key_overview
+from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
+                                advance_rotation, list_rotations, start_rotation)
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import cell
@@ -32,16 +33,14 @@ STATE_STYLES = {"active": "bold green", "staged": "bold cyan", "retiring": "bold
 
 
 @dataclass(frozen=True)
-class KeyRow:
-    key: KeyRecord
-    backups: tuple[BackupRecord, ...]
+class KeysState:
+    keys: list[KeyOverview]
+    rotations: dict[str, RotationStatus]  # old key id -> its newest rotation
 
 
-def _load_keys(context) -> list[KeyRow]:
-    backups: dict[str, list[BackupRecord]] = {}
-    for backup in list_backups(context):
-        backups.setdefault(backup.key_id, []).append(backup)
-    return [KeyRow(key, tuple(backups.get(key.id, ()))) for key in list_keys(context)]
+def _load_keys(context) -> KeysState:
+    rotations = {r.old_key.id: r for r in list_rotations(context)}  # oldest first: the newest wins
+    return KeysState(key_overview(context), rotations)
 
 
 def _shares_ok(text: str) -> bool:
@@ -58,12 +57,16 @@ class KeysView(TableView):
         Binding("enter", "drill", "Details", id="drill"),
         Binding("b", "backup", "Backup", id="backup"),
         Binding("t", "drill_backup", "Restore drill", id="drill_backup"),
+        Binding("o", "rotate", "Rotate", id="rotate"),
+        Binding("n", "rotation_step", "Rotation step", id="rotation_step"),
     ]
-    GATED = {"backup": Role.CUSTODIAN, "drill_backup": Role.CUSTODIAN}
+    GATED = {"backup": Role.CUSTODIAN, "drill_backup": Role.CUSTODIAN, "rotate": Role.CUSTODIAN,
+             "rotation_step": Role.CUSTODIAN}
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
-        self.rows: list[KeyRow] = []
+        self.rows: list[KeyOverview] = []
+        self.rotations: dict[str, RotationStatus] = {}
 
     def filter_hint(self) -> str:
         return "filter: key name, state, fingerprint prefix or location"
@@ -75,8 +78,8 @@ class KeysView(TableView):
             yield DetailPane()
 
     def prepare(self) -> None:
-        self.add_columns(("name", 16), ("state", 8), ("fingerprint", 16), ("location", 11), ("created", 10),
-                         ("backups", 7), ("next drill", 10))
+        self.add_columns(("name", 16), ("state", 8), ("fingerprint", 16), ("location", 10), ("backup", 14),
+                         ("next drill", 10), ("rotation", 16))
 
     def refresh_view(self) -> None:
         context = self.context
@@ -86,17 +89,29 @@ class KeysView(TableView):
         self._show_rows()
 
     @property
-    def shown(self) -> list[KeyRow]:
+    def shown(self) -> list[KeyOverview]:
         needle = self.filter_text.lower()
         return [r for r in self.rows if not needle or any(
             needle in v.lower() for v in (r.key.name, r.key.state, r.key.fingerprint, r.key.location))]
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "keys-list":
-            self.rows = value
+            self.rows, self.rotations = value.keys, value.rotations
             self._show_rows()
         elif kind == "key-backup":
             self._issue_shares(value)
+            self.refresh_view()
+        elif kind == "rotation-start":
+            started: RotationStarted = value
+            self.notify(f"rotation {started.status.id}: stage done, next {started.status.next_action}",
+                        title="rotation", markup=False)
+            if started.backup is not None:
+                self._issue_shares(started.backup)
+            self.refresh_view()
+        elif kind == "rotation-step":
+            status: RotationStatus = value
+            self.notify(f"rotation {status.id}: {status.status}; next: {status.next_action}", title="rotation",
+                        markup=False)
             self.refresh_view()
         elif kind == "key-drill":
             self.notify(f"restore drill passed for backup {value.backup_id}: {value.reason}", title="drill",
@@ -104,8 +119,8 @@ class KeysView(TableView):
             self.refresh_view()
 
     def job_failed(self, kind: str, error: BaseException | None) -> None:
-        if kind == "key-drill":
-            self.refresh_view()  # a failed drill is recorded too
+        if kind in ("key-drill", "rotation-start", "rotation-step"):
+            self.refresh_view()  # a failed drill or step is recorded too
 
     def _show_rows(self) -> None:
         now = self.context.clock()
@@ -114,11 +129,11 @@ class KeysView(TableView):
         for row in self.shown:
             key = row.key
             due = min((b.drill_due_at or "" for b in row.backups), default="")
-            overdue = any(b.drill_overdue(now) for b in row.backups)
+            rotation = self.rotations.get(key.id)
             table.add_row(cell(key.name), Text(key.state, style=STATE_STYLES.get(key.state, "")),
-                          cell(key.short, style="dim"), cell(key.location), cell(key.created_at[:10]),
-                          cell(len(row.backups)), cell(due[:10] or ("none" if key.location != "kms" else "n/a"),
-                                                       style="bold red" if overdue else ""), key=key.id)
+                          cell(key.short, style="dim"), cell(key.location),
+                          cell(row.backup_status, style="bold red" if row.needs_attention else ""),
+                          cell(due[:10]), cell(_rotation_cell(rotation) if rotation else ""), key=key.id)
         states: dict[str, int] = {}
         for row in self.rows:
             states[row.key.state] = states.get(row.key.state, 0) + 1
@@ -137,14 +152,16 @@ class KeysView(TableView):
             f"\n  {b.id} {b.scheme}" + (f" {b.threshold}-of-{b.share_count}" if b.threshold else "")
             + f", last drill {b.last_tested_at or 'never'} ({b.last_test_result or 'untested'})"
             + (", DRILL DUE" if b.drill_overdue(now) else "") for b in backups)
+        rotation = self.rotations.get(key.id)
         self.query_one(DetailPane).show(f"key {key.name}", [
             ("id", key.id), ("state", key.state), ("fingerprint", key.fingerprint), ("algorithm", key.algorithm),
             ("location", key.location), ("location ref", key.location_ref), ("created", key.created_at),
             ("activated", key.activated_at), ("retired", key.retired_at), ("revoked", key.revoked_at),
             ("custodians", ", ".join(key.custodians)), ("trusted by", ", ".join(key.trusted_by)),
-            ("backups", backup_lines), ("public key", "\n" + key.public_pem)])
+            ("backups", backup_lines), ("rotation", rotation_steps(rotation) if rotation else ""),
+            ("public key", "\n" + key.public_pem)])
 
-    def _selected(self) -> KeyRow | None:
+    def _selected(self) -> KeyOverview | None:
         shown = self.shown
         row = self.table.cursor_row
         return shown[row] if 0 <= row < len(shown) else None
@@ -227,3 +244,97 @@ class KeysView(TableView):
 
         self.app.push_screen(FormModal(f"Restore drill: {row.key.name} ({backup.id})", tuple(fields),
                                        explanation=explanation, submit_label="Run drill"), submitted)
+
+    # --- rotation wizard -----------------------------------------------------------------------
+    def action_rotate(self) -> None:
+        row = self._selected()
+        if self.explain_disabled("rotate") or row is None:
+            return
+        key = row.key
+        fields = (
+            FormField("new_name", "Name of the new key", value=f"{key.name}-next"),
+            FormField("passphrase", "Passphrase for the new key (8+ characters)", password=True,
+                      validators=(Function(lambda v: len(v) >= 8, "the passphrase needs 8+ characters"),)),
+            FormField("shares", "Backup shares of the new key (M-of-N)", value="2-of-3",
+                      validators=(Function(_shares_ok, "shares must look like 2-of-3"),)),
+            FormField("custodians", "Custodians, one per share, comma separated", value=", ".join(key.custodians)),
+        )
+        explanation = Text("Steps: " + " → ".join(STEPS) + ". This runs the stage step now (new key, its backup "
+                           "and a restore test, a sign/verify smoke test); each later step runs with n, and an "
+                           "interrupted step resumes where it stopped.")
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            custodians = tuple(c.strip() for c in values["custodians"].split(",") if c.strip())
+            stage = StageInputs(new_name=values["new_name"], backup=ShareScheme.parse(values["shares"], custodians),
+                                new_passphrase=values["passphrase"].encode(), custodians=custodians)
+            context = self.context
+            self.run_job("rotation-start", lambda: start_rotation(context, key.id, stage))
+
+        self.app.push_screen(FormModal(f"Rotate key {key.name}", fields, explanation=explanation,
+                                       confirm_word=key.name, submit_label="Start rotation", danger=True), submitted)
+
+    def action_rotation_step(self) -> None:
+        row = self._selected()
+        if self.explain_disabled("rotation_step") or row is None:
+            return
+        rotation = self.rotations.get(row.key.id)
+        if rotation is None or rotation.finished:
+            self.notify(f"key {row.key.name} has no open rotation (o starts one)", severity="warning", markup=False)
+            return
+        fields: list[FormField] = []
+        if rotation.step in ("stage", "resign"):
+            fields.append(FormField("passphrase", "Passphrase of the new key", password=True))
+        if rotation.step == "stage":  # resuming an interrupted stage makes a fresh backup
+            fields += [FormField("shares", "Backup shares (M-of-N)", value="2-of-3",
+                                 validators=(Function(_shares_ok, "shares must look like 2-of-3"),)),
+                       FormField("custodians", "Custodians, comma separated", value=", ".join(row.key.custodians))]
+        if rotation.status == "blocked":
+            fields.append(FormField("reason", "Reason to retire despite low coverage (recorded; empty: re-check)",
+                                    required=False))
+        explanation = rotation_steps(rotation)
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            passphrase = values.get("passphrase", "").encode()
+            reason = values.get("reason", "")
+            stage = None
+            if rotation.step == "stage":
+                custodians = tuple(c.strip() for c in values["custodians"].split(",") if c.strip())
+                stage = StageInputs(new_name=rotation.details.get("new_name", ""),
+                                    backup=ShareScheme.parse(values["shares"], custodians),
+                                    new_passphrase=passphrase, custodians=custodians)
+            options = AdvanceOptions(passphrase_provider=lambda _name: passphrase,
+                                     progress=self.progress_reporter("rotation-step"), force=bool(reason),
+                                     reason=reason, stage=stage)
+            context = self.context
+            self.run_job("rotation-step", lambda: advance_rotation(context, rotation.id, options))
+
+        self.app.push_screen(FormModal(f"Rotation {rotation.id}: {rotation.next_action}", tuple(fields),
+                                       explanation=explanation, confirm_word=rotation.step,
+                                       submit_label=f"Run {rotation.step}"), submitted)
+
+
+def _rotation_cell(rotation: RotationStatus) -> str:
+    if rotation.finished:
+        return rotation.status
+    return f"{rotation.step} ({rotation.status})"
+
+
+def rotation_steps(rotation: RotationStatus) -> Text:
+    """Each step with its state, the soak coverage, and what to do next."""
+    text = Text()
+    current = STEPS.index(rotation.step) if rotation.step in STEPS else len(STEPS)
+    for i, step in enumerate(STEPS):
+        if rotation.status == "done" or i < current:
+            text.append(f"  ✓ {step}\n", style="green")
+        elif i == current:
+            text.append(f"  ▶ {step} ({rotation.status})\n", style="bold")
+        else:
+            text.append(f"  · {step}\n", style="dim")
+    if rotation.coverage is not None:
+        text.append(f"  coverage with the new key alone: {rotation.coverage * 100:.1f}%\n")
+    text.append(f"  next: {rotation.next_action}\n")
+    return text

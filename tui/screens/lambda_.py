@@ -23,7 +23,7 @@ from core.identity import Role
 from core.verify.policy import resolve_trust_policy
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
-from tui.widgets.cells import badge, cell, short_digest
+from tui.widgets.cells import badge, cell, short_digest, short_reference
 from tui.widgets.detail_pane import DetailPane
 
 
@@ -116,7 +116,7 @@ class LambdaView(TableView):
         table.clear()
         for f in self.shown:
             table.add_row(cell(f"{f.profile or 'default'}/{f.region}"), cell(f.name), badge(f.result or "unknown"),
-                          short_digest(f.digest), cell(f.image_uri))
+                          short_digest(f.digest), cell(short_reference(f.image_uri)))
         info = Text(f"{len(self.functions)} functions ({'live' if self.live else 'as last recorded; r lists live'})")
         for label, error in self.errors.items():
             info.append(f"   {label}: ", style="bold red")

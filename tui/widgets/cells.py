@@ -29,3 +29,10 @@ def badge(result: str | None) -> Text:
 
 def short_digest(digest: str | None, length: int = 19) -> Text:
     return cell((digest or "")[:length], style="dim")
+
+
+def short_reference(reference: str) -> str:
+    """`oci:/long/dir/registry/app:tag` shows as `app:tag`; registry references stay whole."""
+    if reference.startswith("oci:"):
+        return reference.rsplit("/", 1)[-1]
+    return reference
