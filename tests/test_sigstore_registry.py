@@ -9,9 +9,12 @@ import json
 
 import pytest
 
-from core.config.model import Config, TrustConfig
+from core.config.model import Config, LimitsConfig, TrustConfig
 from core.crypto.public_keys import fingerprint
+from core.registry.client import open_registry
+from core.registry.reference import parse_reference
 from core.sigstore.certificate_identity import CertificateIdentity
+from core.sigstore.referrers import find_bundles
 from core.sigstore.trust import configured_identities
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
@@ -194,3 +197,21 @@ def test_keyless_threshold_above_one_is_refused(ctx, registry, sigstore, root_fi
                     [keyless_sig_layer(sigstore, leaf, "x", digest), keyless_sig_layer(sigstore, leaf, "x", digest)])
     result = verify_image(ctx, ref, keyless(ctx, root_file, threshold=2))
     assert result.result == "error" and "cannot be used with keyless identities" in result.reason
+
+
+def test_referrer_with_two_bundle_layers_or_oversized_bundle_is_a_failed_signature(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "odd-referrers")
+    bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(digest))
+    doc = json.loads(referrer_manifest(bundle, digest, size))
+    doc["layers"] = doc["layers"] * 2
+    attach_referrer(registry.url, "odd-referrers", digest, json.dumps(doc).encode(), [bundle])
+    result = verify_image(ctx, ref, keyless(ctx, root_file))
+    assert result.result == "invalid" and "2 bundle layers" in result.reason
+    _, big_digest, big_size = image(registry, "big-referrer")
+    attach_bundle(registry.url, "big-referrer", big_digest, big_size, bundle)
+    source = open_registry(ctx, parse_reference(ref))
+    try:
+        found = find_bundles(source, "big-referrer", big_digest, limits=LimitsConfig(max_blob_bytes=len(bundle) - 1))
+    finally:
+        source.close()
+    assert len(found) == 1 and found[0].bundle is None and "limit exceeded" in found[0].error
