@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from core.clusters.drift import find_drift
 from core.clusters.inventory import (ClusterTarget, cluster_targets, read_inventories, running_digest,
@@ -16,6 +18,7 @@ from core.errors import ClusterError, InputError
 from tests.support.cluster_world import build_world, push_signed
 from tests.support.kube_api import KubeApiServer, SilentEndpoint, closed_port_url, pod, write_kubeconfig
 from tests.support.oci import new_key, push_image
+from tui.cli.main import cli
 
 D = "sha256:" + "c" * 64
 FAST = Config(limits=LimitsConfig(connect_timeout=1.0, read_timeout=1.5))
@@ -153,3 +156,25 @@ def test_drift_when_the_tag_moved_after_the_pod_started(tmp_path, registry, sign
     orphan = next(d for d in after if d.pod == "orphan")
     assert orphan.status == "unknown" and "missing" in orphan.reason
     assert next(d for d in after if d.pod == "batch-tool").status == "current"
+
+
+def test_inventory_cli_reports_forbidden_namespaces_and_drift(tmp_path, registry, signet_home):
+    with KubeApiServer() as kube:
+        world = build_world(signet_home, registry.url, kube)
+        kube.add(pod("hidden", "secret", [("c", "nginx:1", f"nginx@{D}")]))
+        kube.forbid_namespace("secret")
+        push_signed(registry.url, "forged", new_key())  # the StatefulSet's tag moves
+        runner = CliRunner()
+        result = runner.invoke(cli, ["cluster", "inventory", "--drift", "--json"])
+        table = runner.invoke(cli, ["cluster", "inventory", "--context", "prod-eu", "-n", "staging"])
+        contexts = runner.invoke(cli, ["cluster", "contexts", "--json"])
+    assert result.exit_code == 1, result.output  # a namespace could not be read
+    doc = json.loads(result.stdout)
+    (cluster,) = doc["clusters"]
+    assert cluster["forbidden_namespaces"] == ["secret"] and cluster["reachable"]
+    drifted = {d["pod"] for d in doc["drift"] if d["status"] == "drift"}
+    assert drifted == {"db-0"} and world.digests["forged"] not in {d["registry_digest"] for d in doc["drift"]
+                                                                    if d["pod"] == "db-0"}
+    assert table.exit_code == 0 and "report-28812345-x1" in table.stdout and "web-7d9f-0" not in table.stdout
+    assert json.loads(contexts.stdout) == [{"context": "prod-eu", "name": "prod-eu",
+                                            "kubeconfig": str(world.kubeconfig)}]
