@@ -1,0 +1,65 @@
+"""Clusters view against a real registry and the loopback Kubernetes API: drill, sweep, drift, an
+unreachable cluster shown as such while the reachable one is browsed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.cluster_world import build_world
+from tests.support.console import screen_text, settle
+from tests.support.kube_api import KubeApiServer, closed_port_url
+from tui.app import SignetApp
+
+
+@pytest.fixture
+def world(signet_home, registry):
+    with KubeApiServer() as kube:
+        yield build_world(signet_home, registry.url, kube, extra_contexts={"dead": closed_port_url()})
+
+
+async def test_browse_sweep_and_drift(world):
+    ctx = world.context()
+    app = SignetApp(ctx, start_view="clusters")
+    async with app.run_test(size=(170, 45), notifications=True) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        assert view.inventories["prod-eu"].reachable and not view.inventories["dead"].reachable
+        text = screen_text(app)
+        assert "unreachable" in text and "reachable" in text
+        # the dead cluster cannot be opened, and says why
+        view.table.move_cursor(row=[t.context for t in view.shown_targets].index("dead"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert view.level == 0
+        view.table.move_cursor(row=[t.context for t in view.shown_targets].index("prod-eu"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert view.level == 1 and "prod" in view.shown_namespaces and "staging" in view.shown_namespaces
+        view.table.move_cursor(row=view.shown_namespaces.index("prod"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert view.level == 2
+        workloads = {(r.workload, r.container): r for r in view.shown_containers}
+        assert workloads[("web", "app")].pods == 3 and workloads[("web", "app")].running_digest == world.digests["signed"]
+        # sweep the cluster being looked at
+        await pilot.press("s")
+        await settle(app, pilot)
+        results = {(f.workload, f.container): f.result for f in view.findings.values() if f.namespace == "prod"}
+        assert results[("web", "app")] == "verified" and results[("batch-tool", "tool")] == "unsigned"
+        assert results[("db", "db")] == "invalid"
+        text = screen_text(app)
+        assert "verified" in text and "unsigned" in text and "invalid" in text
+        # drift check: the running digests are what the tags point at
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert view.drift and {d.status for d in view.drift.values()} <= {"current", "drift", "unknown"}
+        assert any("drift:" in str(n.message) for n in app._notifications)
+        # back up to the clusters; the policy drift panel reports (no admission policy installed)
+        await pilot.press("escape", "escape")
+        await settle(app, pilot)
+        assert view.level == 0
+        view.table.move_cursor(row=[t.context for t in view.shown_targets].index("prod-eu"))
+        await pilot.pause()
+        detail = view.query_one("#detail").text
+        assert "admission policies" in detail and "policy drift" in detail
+    ctx.close()
