@@ -289,3 +289,36 @@ def test_results_keep_order_and_bad_references_are_errors(ctx, registry, keys):
     assert [r.result for r in results] == ["error", "verified", "error"]
     assert "not found" in results[2].reason
     assert len(list_history(ctx.store.db)) == 3
+
+
+def test_progress_reports_every_image_once_done(ctx, registry, keys):
+    made, paths = keys
+    refs = []
+    for i in range(6):
+        ref, digest = _image(registry, "progress", f"t{i}")
+        push_signatures(registry.url, "progress", digest, [signature_layer(made["alice"], "x", digest)])
+        refs.append(ref)
+    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    for _ in range(2):  # cold (worker threads), then warm (answered from the cache)
+        seen: list[tuple[int, int]] = []
+        results = verify_images(ctx, refs, policy, progress=lambda d, t: seen.append((d, t)))
+        assert [r.result for r in results] == ["verified"] * 6
+        assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_sign_into_another_signature_repository(ctx, registry, keys, signet_home, monkeypatch):
+    from core.sign.service import LocalKeySigner, sign_image
+    made, paths = keys
+    (signet_home / "config.toml").write_text('identity = "op"\n[roles]\noperator = ["op"]\n')
+    context = open_context()
+    ref, digest = _image(registry, "signed-elsewhere")
+    result = sign_image(context, ref, LocalKeySigner(made["alice"]),
+                        signature_repository=f"{registry.host}/signatures")
+    assert result.verification.result == "verified"
+    assert result.signature_repository == f"{registry.host}/signatures"
+    policy = resolve_trust_policy(context, keys=[paths["alice"]])
+    context.extras.clear()
+    assert verify_image(context, ref, policy).result == "unsigned"
+    monkeypatch.setenv("COSIGN_REPOSITORY", f"{registry.host}/signatures")
+    assert verify_image(context, ref, resolve_trust_policy(context, keys=[paths["alice"]])).result == "verified"
+    context.close()

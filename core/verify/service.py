@@ -15,6 +15,7 @@ warm path (everything cached) is not dominated by pool overhead.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
@@ -49,13 +50,16 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
     if progress is not None and done:
         progress(done, total)
 
+    progress_lock = threading.Lock()
+
     def run_chunk(indices: list[int]) -> None:
         nonlocal done
         for i in indices:
             results[i] = _verify_one(session, references[i], policy, platform)
         if progress is not None:
-            done += len(indices)  # a single int update under the GIL; progress is advisory
-            progress(done, total)
+            with progress_lock:
+                done += len(indices)
+                progress(done, total)
 
     try:
         workers = max(1, min(ctx.config.limits.concurrency, len(pending)))
