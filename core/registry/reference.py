@@ -114,6 +114,14 @@ def parse_repository(text: str) -> ImageReference:
     return ref
 
 
+def parse_registry_host(text: str) -> str:
+    """A registry host[:port] as written in references (Docker Hub aliases become docker.io)."""
+    if not text or len(text) > MAX_NAME_LEN or not _HOST.match(text):
+        raise InputError(f"'{text[:80]}' is not a registry host[:port]")
+    host = text.lower()
+    return DOCKER_HUB if host in _HUB_ALIASES else host
+
+
 def _parse_docker(text: str, default_tag: str | None) -> ImageReference:
     name, digest = text, None
     if "@" in text:
