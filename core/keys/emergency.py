@@ -27,8 +27,7 @@ from core.keys.publish import (
     default_policy_dir,
     publish_policies,
 )
-from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of
-from core.verify.policy import TrustPolicy
+from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_policy
 from core.verify.service import verify_images
 
 
@@ -79,16 +78,16 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
         publish_hook(documents)
     destroyed = _destroy(ctx, key)
     refs = [image.reference for image in in_use_images(ctx)]
-    others = tuple(k.trusted_key() for k in list_keys(ctx, states=TRUSTED_STATES))
+    others = list_keys(ctx, states=TRUSTED_STATES)
     covered = set()
     if refs and others:
-        results = verify_images(ctx, refs, TrustPolicy(keys=others), source="rotation", record=False,
+        results = verify_images(ctx, refs, fresh_key_policy(ctx, others, refs), source="rotation", record=False,
                                 allow_http=allow_http, progress=progress)
         covered = {ref for ref, result in zip(refs, results) if result.result == "verified"}
     rest = [ref for ref in refs if ref not in covered]
     only_revoked: list[str] = []
     if rest:
-        results = verify_images(ctx, rest, TrustPolicy(keys=(key.trusted_key(),)), source="rotation", record=False,
+        results = verify_images(ctx, rest, fresh_key_policy(ctx, [key], rest), source="rotation", record=False,
                                 allow_http=allow_http)
         only_revoked = [ref for ref, result in zip(rest, results) if result.result == "verified"]
     return EmergencyRevocation(key=key, reason=reason, aborted_rotations=tuple(aborted), policy_files=files,

@@ -20,6 +20,7 @@ not signed again, DB state changes are no-ops when already applied). No step is 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,10 @@ from core.keys.in_use import in_use_images
 from core.keys.inventory import KeyRecord, find_key, get_key, set_key_state, validate_name
 from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
 from core.keys.signers import signer_for_record
+from core.registry.cache import cache_for, source_key
+from core.registry.reference import parse_reference, parse_repository
 from core.sign.service import Signer, sign_image
+from core.verify.cosign_signatures import signature_repository, signature_tag
 from core.verify.policy import TrustPolicy
 from core.verify.service import verify_images
 
@@ -286,7 +290,7 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
     new = _new_key(status)
     images = in_use_images(ctx)
     refs = [image.reference for image in images]
-    policy = TrustPolicy(keys=(new.trusted_key(),))
+    policy = fresh_key_policy(ctx, [new], refs)
     # Idempotence: an image that already verifies with the new key alone (signed before a crash) is not signed again.
     before = verify_images(ctx, refs, policy, source="rotation", record=False, allow_http=options.allow_http) if refs else []
     todo = [ref for ref, result in zip(refs, before) if result.result != "verified"]
@@ -321,7 +325,7 @@ def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -
     _begin(ctx, status, "soak")
     new = _new_key(status)
     refs = [image.reference for image in in_use_images(ctx)]
-    results = verify_images(ctx, refs, TrustPolicy(keys=(new.trusted_key(),)), source="rotation",
+    results = verify_images(ctx, refs, fresh_key_policy(ctx, [new], refs), source="rotation",
                             allow_http=options.allow_http, progress=options.progress) if refs else []
     uncovered = sorted(r.reference for r in results if r.result != "verified")
     coverage = (len(refs) - len(uncovered)) / len(refs) if refs else 1.0
@@ -361,6 +365,24 @@ def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
     details["revoke"] = revoke
     _finish(ctx, status.id, "revoke", details, {"destroyed": revoke["destroyed"],
                                                 "backups_to_destroy": [b["id"] for b in backups]})
+
+
+def fresh_key_policy(ctx: SignetContext, keys: Sequence[KeyRecord], refs: Sequence[str]) -> TrustPolicy:
+    """A policy trusting only `keys`, after dropping this process's cached `.sig` tags of `refs`.
+
+    Rotation decisions (sign again or not, coverage, exposure) must see signatures another process
+    added seconds ago (a crashed run being resumed), not the up-to-30-second-old tag cache. The
+    signature repository follows `$COSIGN_REPOSITORY`, as `sign_image` does.
+    """
+    repo_text = os.environ.get("COSIGN_REPOSITORY") or None
+    policy = TrustPolicy(keys=tuple(k.trusted_key() for k in keys),
+                         signature_repository=parse_repository(repo_text) if repo_text else None)
+    cache = cache_for(ctx)
+    for text in refs:
+        ref = parse_reference(text, default_tag=None)
+        sig_ref = signature_repository(ref, policy)
+        cache.tags.forget((source_key(sig_ref), sig_ref.repository, signature_tag(ref.digest or "")))
+    return policy
 
 
 # --- bookkeeping ----------------------------------------------------------------------------------
