@@ -71,7 +71,7 @@ def predicate_type_for(name: str) -> str:
 def parse_statement(payload: bytes) -> Statement:
     doc = obj(load_json(payload, "in-toto statement", max_bytes=MAX_STATEMENT_BYTES), "in-toto statement")
     statement_type = doc.get("_type")
-    if statement_type not in STATEMENT_TYPES:
+    if not isinstance(statement_type, str) or statement_type not in STATEMENT_TYPES:
         raise CheckFailed(f"in-toto statement: unsupported _type {str(statement_type)[:80]!r}")
     subjects_doc = doc.get("subject")
     if not isinstance(subjects_doc, list) or not 1 <= len(subjects_doc) <= MAX_SUBJECTS:

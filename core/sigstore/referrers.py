@@ -51,7 +51,7 @@ def find_bundles(source: Any, repository: str, digest: str, *, limits: Any) -> l
     found: list[FoundBundle] = []
     for index, descriptor in enumerate(source.referrers(repository, digest)):
         ref_digest = str(descriptor.get("digest", ""))
-        if descriptor.get("mediaType") not in MANIFEST_TYPES:
+        if not isinstance(descriptor.get("mediaType"), str) or descriptor["mediaType"] not in MANIFEST_TYPES:
             continue
         try:
             manifest = source.get_manifest(repository, ref_digest)

@@ -248,7 +248,7 @@ def _body_doc(body: bytes) -> dict:
 
 def _kind_of(body: dict) -> tuple[str, str]:
     kind = (body.get("kind"), body.get("apiVersion"))
-    if kind not in SUPPORTED_KINDS:
+    if not all(isinstance(part, str) for part in kind) or kind not in SUPPORTED_KINDS:
         raise CheckFailed(f"tlog entry: unsupported kind {str(kind[0])[:32]} {str(kind[1])[:16]}")
     return kind  # type: ignore[return-value]
 

@@ -100,7 +100,7 @@ def load_trusted_root(path: str | Path) -> TrustedRoot:
 def parse_trusted_root(data: bytes, *, source: str = "") -> TrustedRoot:
     doc = obj(load_json(data, "trusted root", max_bytes=MAX_TRUSTED_ROOT_BYTES), "trusted root")
     media_type = doc.get("mediaType")
-    if media_type not in MEDIA_TYPES:
+    if not isinstance(media_type, str) or media_type not in MEDIA_TYPES:
         raise CheckFailed(f"trusted root: unsupported mediaType {str(media_type)[:80]!r}")
     return TrustedRoot(
         tlogs=_instances(doc, "tlogs", _log),
