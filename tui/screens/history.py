@@ -54,7 +54,7 @@ class HistoryView(TableView):
             yield DetailPane()
 
     def prepare(self) -> None:
-        self.add_columns(("at", 19), ("result", 9), ("source", 8), ("reference", 40), ("digest", 19), ("keys", 14),
+        self.add_columns(("at", 19), ("result", 9), ("source", 6), ("reference", 28), ("digest", 14), ("keys", 12),
                          ("reason", 40))
 
     # --- loading ----------------------------------------------------------------------------
@@ -104,7 +104,7 @@ class HistoryView(TableView):
             self.window_start = after
         self.rows.extend(rows)
         table.add_rows(([cell(r.at[:19]), badge(r.result), cell(r.source), cell(short_reference(r.reference), max_len=120),
-                         short_digest(r.digest), cell(",".join(k[:12] for k in r.matched_keys)), cell(r.reason)]
+                         short_digest(r.digest, 14), cell(",".join(k[:12] for k in r.matched_keys)), cell(r.reason)]
                         for r in rows))
         self._update_info()
         if not append and rows:
