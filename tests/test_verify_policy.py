@@ -1,0 +1,85 @@
+"""Trust policy resolution: key files, key-store references (signet key), config defaults, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.context import open_context
+from core.errors import InputError, NotFound
+from core.keys.custody import generate_key
+from core.keys.inventory import set_key_state
+from core.keys.signers import signer_for
+from core.sign.service import sign_image
+from core.verify.policy import parse_annotations, resolve_trust_policy
+from core.verify.service import verify_image
+from tests.support.oci import new_key, push_image, write_public_key
+
+PASS = b"a long enough passphrase"
+
+
+@pytest.fixture
+def ctx(signet_home):
+    (signet_home / "config.toml").write_text('identity = "kim"\n[roles]\ncustodian = ["kim"]\noperator = ["kim"]\n')
+    context = open_context()
+    yield context
+    context.close()
+
+
+def test_key_store_reference_signs_and_verifies(ctx, registry):
+    record = generate_key(ctx, name="release", passphrase=PASS)
+    ref = f"{registry.host}/store:v1"
+    push_image(registry.url, "store", "v1")
+    signer = signer_for(ctx, "release", passphrase_provider=lambda _: PASS)
+    assert sign_image(ctx, ref, signer).verification.result == "verified"
+    for key_ref in ("release", record.id, record.fingerprint[:12]):
+        policy = resolve_trust_policy(ctx, keys=[key_ref])
+        assert [k.fingerprint for k in policy.keys] == [record.fingerprint]
+        assert verify_image(ctx, ref, policy).result == "verified"
+
+
+def test_revoked_store_key_is_refused(ctx):
+    record = generate_key(ctx, name="old", passphrase=PASS)
+    with ctx.store.write() as db:
+        set_key_state(ctx, db, record.id, "revoked")
+    with pytest.raises(InputError, match="revoked"):
+        resolve_trust_policy(ctx, keys=["old"])
+
+
+def test_config_trust_keys_are_the_default(signet_home, tmp_path):
+    pub = write_public_key(tmp_path / "cfg.pub", new_key())
+    (signet_home / "config.toml").write_text(f'[trust]\nkeys = ["{pub}"]\n')
+    context = open_context()
+    try:
+        assert len(resolve_trust_policy(context).keys) == 1
+    finally:
+        context.close()
+
+
+def test_refusals(ctx, tmp_path):
+    pub = str(write_public_key(tmp_path / "one.pub", new_key()))
+    with pytest.raises(InputError, match="no trusted keys"):
+        resolve_trust_policy(ctx)
+    with pytest.raises(InputError, match="threshold 2"):
+        resolve_trust_policy(ctx, keys=[pub, pub], threshold=2)  # the same key twice counts once
+    with pytest.raises(NotFound):
+        resolve_trust_policy(ctx, keys=["no-such-key"])
+    (tmp_path / "junk.pub").write_text("not a key")
+    with pytest.raises(InputError):
+        resolve_trust_policy(ctx, keys=[str(tmp_path / "junk.pub")])
+    with pytest.raises(InputError):
+        parse_annotations(["novalue"])
+    with pytest.raises(InputError):
+        parse_annotations(["a=1", "a=2"])
+    assert parse_annotations(["a=b=c", "empty="]) == {"a": "b=c", "empty": ""}
+
+
+def test_policy_fingerprint_changes_with_what_is_trusted(ctx, tmp_path):
+    one = str(write_public_key(tmp_path / "1.pub", new_key()))
+    two = str(write_public_key(tmp_path / "2.pub", new_key()))
+    base = resolve_trust_policy(ctx, keys=[one])
+    assert base.fingerprint == resolve_trust_policy(ctx, keys=[one]).fingerprint
+    others = [resolve_trust_policy(ctx, keys=[two]), resolve_trust_policy(ctx, keys=[one, two]),
+              resolve_trust_policy(ctx, keys=[one], annotations={"a": "b"}),
+              resolve_trust_policy(ctx, keys=[one], allowed_payload_types=["x"]),
+              resolve_trust_policy(ctx, keys=[one], signature_repository="reg.example/sigs")]
+    assert len({base.fingerprint, *(p.fingerprint for p in others)}) == 6
