@@ -92,13 +92,14 @@ class Manifest:
             raise RegistryError(f"manifest {self.digest[:19]} is not a JSON object")
         return doc
 
-    def descriptors(self, field: str, *, max_count: int) -> list[Descriptor]:
-        """`layers` of an image manifest or `manifests` of an index, count-checked before use."""
+    def descriptors(self, field: str, *, max_count: int, limit: str = "max_layers") -> list[Descriptor]:
+        """`layers` of an image manifest or `manifests` of an index, count-checked before use
+        (`limit` names the configuration limit that `max_count` comes from)."""
         items = self.json().get(field) or []
         if not isinstance(items, list):
             raise RegistryError(f"manifest {self.digest[:19]}: '{field}' is not a list")
         if len(items) > max_count:
-            raise LimitExceeded(f"{field} per manifest", len(items), f"at most {max_count} accepted")
+            raise LimitExceeded(limit, len(items), f"{field} of manifest {self.digest[:19]}, at most {max_count}")
         return [parse_descriptor(item, where=f"manifest {self.digest[:19]} {field}") for item in items]
 
 
@@ -123,7 +124,7 @@ def parse_descriptor(item: Any, *, where: str) -> Descriptor:
 
 def referrer_descriptors(index: Manifest, max_referrers: int) -> list[dict[str, Any]]:
     """The `manifests` of a referrers index (API answer or fallback tag), validated, as plain dicts."""
-    return [d.raw or {} for d in index.descriptors("manifests", max_count=max_referrers)]
+    return [d.raw or {} for d in index.descriptors("manifests", max_count=max_referrers, limit="max_referrers")]
 
 
 def _declared_type(raw: bytes) -> str:

@@ -107,7 +107,7 @@ def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
                      "annotations": {SIGNATURE_ANNOTATION: base64.b64encode(signature).decode()}}
         layers.append(new_layer)
         if len(layers) > session.limits.max_layers:
-            raise LimitExceeded("layers per manifest", len(layers), f"{tag} already holds the maximum")
+            raise LimitExceeded("max_layers", len(layers), f"{tag} already holds the maximum")
         config = _config_blob(layers)
         sig_source.put_blob(sig_ref.repository, payload)
         sig_source.put_blob(sig_ref.repository, config)
