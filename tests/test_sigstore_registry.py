@@ -215,3 +215,16 @@ def test_referrer_with_two_bundle_layers_or_oversized_bundle_is_a_failed_signatu
     finally:
         source.close()
     assert len(found) == 1 and found[0].bundle is None and "limit exceeded" in found[0].error
+
+
+def test_required_annotations_are_read_from_the_signed_subject(ctx, registry, sigstore, root_file):
+    ref, digest, size = image(registry, "annotated")
+    signed = statement(digest)
+    signed["subject"][0]["annotations"] = {"env": "prod"}
+    attach_bundle(registry.url, "annotated", digest, size, sigstore.dsse_bundle(sigstore.leaf(), signed))
+    assert verify_image(ctx, ref, keyless(ctx, root_file, annotations={"env": "prod"})).result == "verified"
+    wrong = verify_image(ctx, ref, keyless(ctx, root_file, annotations={"env": "dev"}))
+    assert wrong.result == "invalid" and "missing annotation env=dev" in wrong.reason
+    ref2, digest2, size2 = image(registry, "annotated-msg")
+    attach_bundle(registry.url, "annotated-msg", digest2, size2, sigstore.message_bundle(sigstore.leaf(), digest2))
+    assert verify_image(ctx, ref2, keyless(ctx, root_file, annotations={"env": "prod"})).result == "invalid"

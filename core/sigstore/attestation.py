@@ -33,6 +33,7 @@ PREDICATE_TYPES = {
 class Subject:
     name: str
     digests: dict[str, str]
+    annotations: dict[str, object] = field(default_factory=dict)  # cosign v3 `sign -a` values
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,11 @@ class Statement:
 
     def names_digest(self, digest: str) -> bool:
         """True when some subject carries this `sha256:<hex>` digest."""
+        return bool(self.subjects_for(digest))
+
+    def subjects_for(self, digest: str) -> tuple[Subject, ...]:
         algorithm, _, value = digest.partition(":")
-        return any(subject.digests.get(algorithm) == value for subject in self.subjects)
+        return tuple(subject for subject in self.subjects if subject.digests.get(algorithm) == value)
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ def parse_statement(payload: bytes) -> Statement:
             raise CheckFailed(f"in-toto statement: subject[{i}] needs 1 to {MAX_SUBJECT_DIGESTS} digests")
         subjects.append(Subject(name=text(item.get("name", ""), f"subject[{i}].name"),
                                 digests={text(k, "digest algorithm", max_len=32): text(v, "digest", max_len=256)
-                                         for k, v in digests.items()}))
+                                         for k, v in digests.items()},
+                                annotations=obj(item.get("annotations", {}), f"subject[{i}].annotations")))
     return Statement(statement_type=statement_type, subjects=tuple(subjects),
                      predicate_type=text(doc.get("predicateType"), "predicateType", max_len=1024),
                      predicate=doc.get("predicate"))

@@ -102,19 +102,35 @@ def check_sigstore_bundles(session: Any, image: ImageTarget, policy: Any) -> Sou
         key = (SOURCE, image.digest, item.manifest_digest, policy.fingerprint)
         cached = session.cache.verdicts.get(key)
         if cached is None:
-            cached = _check(item, image.digest, trust, now, details)
+            cached = _check(item, image.digest, policy, trust, now, details)
             session.cache.verdicts.put(key, cached)
         checks.append(cached)
     return SourceOutcome(found=bool(found), checks=tuple(checks), location=location,
                          transient=any(b.transient for b in found))
 
 
-def _check(item: FoundBundle, digest: str, trust: Any, now: Any, details: dict) -> SignatureCheck:
+def _check(item: FoundBundle, digest: str, policy: Any, trust: Any, now: Any, details: dict) -> SignatureCheck:
     try:
         verified: VerifiedSignature = verify_bundle(item.bundle, digest=digest, trust=trust, now=now)
+        _check_claims(verified, digest, policy)
     except CheckFailed as exc:
         return SignatureCheck(SOURCE, item.index, False, str(exc), details=details)
     return SignatureCheck(SOURCE, item.index, True, "", key_fingerprint=verified.key_fingerprint,
                           identity=verified.identity or None, issuer=verified.issuer or None,
                           details={**details, "tlog_indexes": list(verified.tlog_indexes),
                                    "signed_at": [t.isoformat() for t in verified.signed_at]})
+
+
+def _check_claims(verified: VerifiedSignature, digest: str, policy: Any) -> None:
+    """On the verified statement: cosign's signature type, and the `-a key=value` annotations the
+    policy requires (cosign v3 puts them on the subject). A message signature carries no claims, so
+    it cannot satisfy required annotations."""
+    statement = verified.statement
+    if statement is not None and statement.predicate_type != COSIGN_SIGN_PREDICATE:
+        raise CheckFailed(f"predicate type {statement.predicate_type[:120]} is not a cosign signature")
+    if not policy.annotations:
+        return
+    subjects = statement.subjects_for(digest) if statement is not None else ()
+    for key, wanted in policy.annotations.items():
+        if not any(subject.annotations.get(key) == wanted for subject in subjects):
+            raise CheckFailed(f"missing annotation {key}={wanted}")
