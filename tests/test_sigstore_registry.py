@@ -18,8 +18,8 @@ from core.sigstore.referrers import find_bundles
 from core.sigstore.trust import configured_identities
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
-from tests.support.oci import (SignatureLayer, cosign_payload, new_key, push_image, push_signatures, sign,
-                               write_public_key)
+from tests.support.oci import (OCI_INDEX, OCI_MANIFEST, SignatureLayer, build_image, cosign_payload, digest_of,
+                               new_key, push_image, push_signatures, sign, write_layout, write_public_key)
 from tests.support.referrers import (
     GGCR_EMPTY_MANIFEST, attach_bundle, attach_referrer, manifest_size, push_ggcr_empty_image, referrer_manifest,
 )
@@ -228,3 +228,19 @@ def test_required_annotations_are_read_from_the_signed_subject(ctx, registry, si
     ref2, digest2, size2 = image(registry, "annotated-msg")
     attach_bundle(registry.url, "annotated-msg", digest2, size2, sigstore.message_bundle(sigstore.leaf(), digest2))
     assert verify_image(ctx, ref2, keyless(ctx, root_file, annotations={"env": "prod"})).result == "invalid"
+
+
+def test_bundle_referrer_in_an_oci_layout(ctx, sigstore, root_file, tmp_path):
+    """`oci:PATH` references: the referrers fallback index is a tag in index.json."""
+    image_manifest = build_image()
+    bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(image_manifest.digest))
+    referrer = referrer_manifest(bundle, image_manifest.digest, len(image_manifest.manifest))
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest_of(referrer), "size": len(referrer)}]}).encode()
+    layout = write_layout(tmp_path / "layout", {
+        "v1": (image_manifest.manifest, OCI_MANIFEST),
+        image_manifest.digest.replace(":", "-"): (index, OCI_INDEX)},
+        blobs=[*image_manifest.blobs, b"{}", bundle, referrer])
+    result = verify_image(ctx, f"oci:{layout}:v1", keyless(ctx, root_file))
+    assert result.result == "verified", result.reason
+    assert result.signatures[0].source == "sigstore-bundle"
