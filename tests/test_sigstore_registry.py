@@ -18,8 +18,9 @@ from core.sigstore.referrers import find_bundles
 from core.sigstore.trust import configured_identities
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
-from tests.support.oci import (OCI_INDEX, OCI_MANIFEST, SignatureLayer, build_image, cosign_payload, digest_of,
-                               new_key, push_image, push_signatures, sign, write_layout, write_public_key)
+from tests.support.oci import (OCI_INDEX, OCI_MANIFEST, RewritingProxy, SignatureLayer, build_image, cosign_payload,
+                               digest_of, new_key, push_blob, push_image, push_manifest, push_signatures, sign,
+                               write_layout, write_public_key)
 from tests.support.referrers import (
     GGCR_EMPTY_MANIFEST, attach_bundle, attach_referrer, manifest_size, push_ggcr_empty_image, referrer_manifest,
 )
@@ -244,3 +245,34 @@ def test_bundle_referrer_in_an_oci_layout(ctx, sigstore, root_file, tmp_path):
     result = verify_image(ctx, f"oci:{layout}:v1", keyless(ctx, root_file))
     assert result.result == "verified", result.reason
     assert result.signatures[0].source == "sigstore-bundle"
+
+
+@pytest.mark.parametrize("predicate, expected", [(SLSA, "unsigned"), ("https://sigstore.dev/cosign/sign/v1", "verified")])
+def test_referrers_api_answer_is_used_and_its_claims_are_not_trusted(ctx, registry, sigstore, root_file,
+                                                                     predicate, expected):
+    """A registry with the referrers API (played by a proxy in front of the real one): its index
+    always says "cosign signature"; only the opened manifest's verified content counts."""
+    repo = "api-referrers-" + predicate.rsplit("/", 2)[-2]
+    ref, digest, size = image(registry, repo)
+    bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(digest, predicate))
+    manifest = referrer_manifest(bundle, digest, size, predicate_type=predicate)
+    for blob in (b"{}", bundle):
+        push_blob(registry.url, repo, blob)
+    push_manifest(registry.url, repo, digest_of(manifest), manifest)
+    lying_index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest_of(manifest), "size": len(manifest),
+         "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+         "annotations": {"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"}}]}).encode()
+
+    def api(method, path, headers):
+        if path.startswith(f"/v2/{repo}/referrers/{digest}"):
+            return 200, {"Content-Type": OCI_INDEX}, lying_index
+        return None
+
+    with RewritingProxy(registry.url, gate=api) as proxy:
+        result = verify_image(ctx, f"{proxy.host}/{repo}:v1", keyless(ctx, root_file))
+        asked = [path for _, path, _ in proxy.seen]
+    assert result.result == expected, result.reason
+    assert f"/v2/{repo}/referrers/{digest}" in asked
+    assert f"/v2/{repo}/manifests/{digest_of(manifest)}" in asked  # the manifest itself was opened
+    assert not any(path.endswith(digest.replace(":", "-")) for path in asked)  # no fallback when the API answers
