@@ -169,3 +169,33 @@ def test_emergency_revoke_through_the_cli(home, registry, tmp_path):
     assert f"{registry.host}/team/app@{digest}" in out.stdout
     refused = run("sign", f"{registry.host}/team/app:v1", "--key", "leaked")
     assert refused.exit_code == 2 and "revoked" in refused.stderr
+
+
+def test_rotate_resume_stage_and_blocked_retire_exit_code(home, registry, tmp_path):
+    from core.context import open_context
+    from core.history.records import record_verification
+
+    run("key", "generate", "--name", "old")
+    ghost = f"{registry.host}/team/ghost@sha256:" + "cd" * 32
+    ctx = open_context()
+    with ctx.store.write() as db:
+        record_verification(db, at="2026-11-22T00:00:00.000000Z", actor="sweeper", source="sweep", reference=ghost,
+                            digest="sha256:" + "cd" * 32, result="error", reason="gone")
+    ctx.close()
+    (tmp_path / "newpass").write_text(NEW_PASS)
+    common = ["--new-name", "new", "--shares", "2-of-2", "--passphrase-file", str(tmp_path / "newpass")]
+    failed = run("key", "rotate", "start", "old", *common, "--policy-dir", str(tmp_path / "pol"),
+                 "--backup-out", str(tmp_path / "no-dir" / "b.json"))
+    assert failed.exit_code == 3 and "cannot write" in failed.stderr
+    [row] = json.loads(run("key", "rotate", "status", "--json").stdout)
+    assert row["step"] == "stage" and row["status"] == "running"
+    resumed = run("key", "rotate", "resume", row["id"], *common, "--backup-out", str(tmp_path / "b.json"))
+    assert resumed.exit_code == 0, resumed.stderr
+    assert len(_shares_from(resumed.stdout)) == 2  # the fresh backup's shares, printed once
+    for _ in range(3):
+        assert run("key", "rotate", "next", row["id"], "--passphrase-file", str(tmp_path / "newpass")).exit_code == 0
+    blocked = run("key", "rotate", "retire", row["id"])
+    assert blocked.exit_code == 1 and "blocked at the soak step" in blocked.stderr
+    assert "coverage: 0.0%" in blocked.stdout
+    forced = run("key", "rotate", "retire", row["id"], "--force", "--reason", "ghost was deleted", "--json")
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["step"] == "revoke"

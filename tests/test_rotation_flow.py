@@ -180,8 +180,12 @@ def test_stage_interrupted_resumes_with_the_same_key(ctx, world, tmp_path):
     first_key = status.new_key.id
     with pytest.raises(InputError, match="stage step needs"):
         advance_rotation(ctx, status.id, _opts())
-    status = advance_rotation(ctx, status.id, _opts(stage=_stage(tmp_path)))
+    with pytest.raises(InputError, match="on_backup"):
+        advance_rotation(ctx, status.id, _opts(stage=_stage(tmp_path)))  # its shares would be lost
+    handed_out = []
+    status = advance_rotation(ctx, status.id, _opts(stage=_stage(tmp_path), on_backup=handed_out.append))
     assert status.step == "publish" and status.new_key.id == first_key
+    assert len(handed_out[0].shares) == 3 and status.details["backup"]["id"] == handed_out[0].record.id
     with pytest.raises(InvalidState, match="already being rotated"):
         start_rotation(ctx, "old", StageInputs(new_name="other", backup=ShareScheme(2, 3), new_passphrase=NEW_PASS))
 

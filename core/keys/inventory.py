@@ -185,4 +185,5 @@ def _record(row: dict[str, Any]) -> KeyRecord:
         location=row["location"], location_ref=row["location_ref"], public_pem=row["public_pem"],
         state=row["state"], created_at=row["created_at"], activated_at=row["activated_at"],
         retired_at=row["retired_at"], revoked_at=row["revoked_at"],
-        custodians=tuple(json.loads(row["custodians"] or "[]")), trusted_by=tuple(json.loads(row["trusted_by"] or "[]")))
+        custodians=tuple(json.loads(row["custodians"] or "[]")),
+        trusted_by=tuple(json.loads(row["trusted_by"] or "[]")))

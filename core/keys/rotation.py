@@ -105,7 +105,8 @@ class RotationStatus:
         if self.status == "running":
             return f"resume the interrupted '{self.step}' step"
         if self.status == "blocked":
-            return "coverage below the minimum: fix the uncovered images and run the soak again, or retire with --force --reason"
+            return ("coverage below the minimum: fix the uncovered images and run the soak again, "
+                    "or retire with --force --reason")
         return f"run the '{self.step}' step"
 
     def as_dict(self) -> dict[str, Any]:
@@ -133,6 +134,8 @@ class AdvanceOptions:
     reason: str = ""
     allow_http: bool = False
     stage: StageInputs | None = None
+    # Resuming the stage step makes a fresh backup: its shares reach custodians only through this.
+    on_backup: Callable[[CreatedBackup], None] | None = None
 
 
 def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
@@ -168,7 +171,8 @@ def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
     return RotationStarted(status=rotation_status(ctx, rotation_id), backup=backup)
 
 
-def advance_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOptions = AdvanceOptions()) -> RotationStatus:
+def advance_rotation(ctx: SignetContext, rotation_id: str,
+                     options: AdvanceOptions = AdvanceOptions()) -> RotationStatus:
     """Run the current step once (resuming it if it was interrupted) and return the new status."""
     ctx.require_write(Role.CUSTODIAN, action="key rotation")
     status = rotation_status(ctx, rotation_id)
@@ -178,7 +182,11 @@ def advance_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOptio
     if step == "stage":
         if options.stage is None:
             raise InputError("the stage step needs the new key's passphrase and backup scheme again")
-        _stage(ctx, status, options.stage)
+        if isinstance(options.stage.backup, ShareScheme) and options.on_backup is None:
+            raise InputError("resuming the stage step makes a new share backup; give on_backup to hand out its shares")
+        backup = _stage(ctx, status, options.stage)
+        if backup is not None and options.on_backup is not None:
+            options.on_backup(backup)
     elif step == "publish":
         _publish(ctx, status, options, step="publish")
     elif step == "switch":
@@ -292,7 +300,8 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
     refs = [image.reference for image in images]
     policy = fresh_key_policy(ctx, [new], refs)
     # Idempotence: an image that already verifies with the new key alone (signed before a crash) is not signed again.
-    before = verify_images(ctx, refs, policy, source="rotation", record=False, allow_http=options.allow_http) if refs else []
+    before = (verify_images(ctx, refs, policy, source="rotation", record=False, allow_http=options.allow_http)
+              if refs else [])
     todo = [ref for ref, result in zip(refs, before) if result.result != "verified"]
     if todo:
         # Checked here, not per image: a missing role must stop the step, not count as image failures.
@@ -310,7 +319,8 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
             failed[ref] = str(exc)[:300]
         if options.progress is not None:
             options.progress(done, len(todo))
-    after = verify_images(ctx, todo, policy, source="rotation", record=True, allow_http=options.allow_http) if todo else []
+    after = (verify_images(ctx, todo, policy, source="rotation", record=True, allow_http=options.allow_http)
+             if todo else [])
     for ref, result in zip(todo, after):
         if result.result != "verified":
             failed.setdefault(ref, f"{result.result}: {result.reason}"[:300])

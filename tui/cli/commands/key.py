@@ -392,14 +392,18 @@ def rotate_status(ctx: click.Context, rotation_id: str | None, as_json: bool) ->
                  "" if r.coverage is None else f"{r.coverage:.0%}", r.updated_at[:19]] for r in rows])
 
 
-def _advance_options(passphrase_file: str | None, allow_http: bool, **extra: object) -> AdvanceOptions:
+def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bool = False, reason: str = "",
+                     stage: StageInputs | None = None,
+                     on_backup: Callable[[CreatedBackup], None] | None = None) -> AdvanceOptions:
     return AdvanceOptions(passphrase_provider=passphrase_provider(passphrase_file), allow_http=allow_http,
-                          progress=lambda done, total: diagnostic(f"{done}/{total} images"), **extra)  # type: ignore[arg-type]
+                          progress=lambda done, total: diagnostic(f"{done}/{total} images"), force=force,
+                          reason=reason, stage=stage, on_backup=on_backup)
 
 
 _advance_flags = [
     click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase of the new key (re-signing)."),
-    click.option("--allow-http-registry", "allow_http", is_flag=True, help="Allow plain HTTP to non-loopback registries."),
+    click.option("--allow-http-registry", "allow_http", is_flag=True,
+                 help="Allow plain HTTP to non-loopback registries."),
     click.option("--json", "as_json", is_flag=True),
 ]
 
@@ -434,10 +438,17 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_jso
     sc = signet_context(ctx)
     sc.require_write(Role.CUSTODIAN, action="key rotation")
     current = rotation_status(sc, rotation_id)
-    passphrase_file = stage.get("passphrase_file")
+    passphrase_file = stage["passphrase_file"]
     inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
-    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http, stage=inputs))  # type: ignore[arg-type]
-    _emit_status(status, as_json)
+    made: list[CreatedBackup] = []
+    options = _advance_options(passphrase_file, allow_http, stage=inputs, on_backup=made.append)  # type: ignore[arg-type]
+    status = advance_rotation(sc, rotation_id, options)
+    if as_json:
+        emit_json({**status.as_dict(), "shares": _shares_json(made[0] if made else None)})
+        return
+    if made and status.new_key:
+        _print_shares(made[0], status.new_key.name)
+    _emit_status(status, as_json=False)
     _fail_if_blocked(status)
 
 
