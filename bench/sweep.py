@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 from bench.verify_throughput import REPOSITORY, push_signed_images  # noqa: E402
-from core.clusters.inventory import cluster_targets  # noqa: E402
+from core.clusters.inventory import cluster_targets, read_inventories  # noqa: E402
 from core.clusters.sweep import run_sweep  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.verify.policy import resolve_trust_policy  # noqa: E402
@@ -75,12 +75,17 @@ def main() -> None:
                 ctx = open_context()
                 policy = resolve_trust_policy(ctx)
                 targets = cluster_targets(ctx.config)
+                started = time.perf_counter()
+                read_inventories(ctx.config, targets, templates=False)
+                print(f"inventory alone (what a sweep reads): {time.perf_counter() - started:.2f}s")
                 for label in ("cold", "warm"):
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     report = run_sweep(ctx, policy, targets)
-                    elapsed = time.perf_counter() - started
+                    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
                     pods = sum(c.pods for c in report.clusters)
-                    print(f"{label} sweep: {elapsed:.2f}s for {pods} pods, {report.unique_images} unique images, "
+                    print(f"{label} sweep: {elapsed:.2f}s wall, {cpu:.2f}s CPU in this process (incl. the loopback "
+                          f"API server), load average {os.getloadavg()[0]:.1f}")
+                    print(f"  {pods} pods, {report.unique_images} unique images, "
                           f"{len(report.findings)} workload containers; counts {report.counts()}; ok={report.ok}")
                 rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'sweep'")[0]["n"]
                 ctx.close()

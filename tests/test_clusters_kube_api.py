@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client, config, watch
 
 from tests.support.kube_api import KubeApiServer, pod, workload, write_kubeconfig
 
@@ -134,3 +134,21 @@ def test_wrong_token_is_unauthorized(tmp_path):
         with pytest.raises(client.ApiException) as denied:
             client.CoreV1Api(api).list_namespace(_request_timeout=T)
         assert denied.value.status == 401
+
+
+def test_watch_streams_changes_after_a_resource_version_and_expires_old_ones(kube):
+    server, api = kube
+    server.add(pod("a", "ns", [("c", "nginx:1", "")]))
+    core = client.CoreV1Api(api)
+    since = core.list_namespaced_pod("ns", _request_timeout=T).metadata.resource_version
+    server.add(pod("b", "ns", [("c", "nginx:1", "")]))
+    server.add(pod("elsewhere", "other", [("c", "nginx:1", "")]))
+    server.delete("", "pods", "ns", "a")
+    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
+        core.list_namespaced_pod, "ns", resource_version=since, timeout_seconds=1, _request_timeout=T)]
+    assert events == [("ADDED", "b"), ("DELETED", "a")]
+    server.compact()
+    with pytest.raises(client.ApiException) as expired:
+        list(watch.Watch().stream(core.list_namespaced_pod, "ns", resource_version=since, timeout_seconds=1,
+                                  _request_timeout=T))
+    assert expired.value.status == 410

@@ -160,19 +160,21 @@ def cluster_targets(config: Config, *, context: str | None = None, kubeconfig: s
     return targets
 
 
-def read_inventories(config: Config, targets: Sequence[ClusterTarget], *,
-                     namespaces: Sequence[str] | None = None) -> list[ClusterInventory]:
-    """Every target, concurrently; results in the order of `targets`."""
+def read_inventories(config: Config, targets: Sequence[ClusterTarget], *, namespaces: Sequence[str] | None = None,
+                     templates: bool = True) -> list[ClusterInventory]:
+    """Every target, concurrently; results in the order of `targets`. `templates=False` skips the
+    workloads' pod templates (a sweep needs only what runs: pods, and their owners' owners)."""
     timeout = (config.limits.connect_timeout, config.limits.read_timeout)
     if not targets:
         return []
     workers = max(1, min(MAX_CLUSTER_THREADS, len(targets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster") as pool:
-        return list(pool.map(lambda t: read_cluster(t, namespaces=namespaces, timeout=timeout), targets))
+        return list(pool.map(lambda t: read_cluster(t, namespaces=namespaces, timeout=timeout,
+                                                    templates=templates), targets))
 
 
 def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = None,
-                 timeout: tuple[float, float]) -> ClusterInventory:
+                 timeout: tuple[float, float], templates: bool = True) -> ClusterInventory:
     """One cluster's inventory. Never raises for the cluster's own failures: they are recorded on it."""
     try:
         api = KubeApi.open(target.context, target.kubeconfig, timeout=timeout)
@@ -188,7 +190,8 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
             reader.discover_namespaces()
             pods = reader.list_kind(PODS)
             replicasets = reader.list_kind(REPLICASETS)
-            workloads = [(kind, obj) for group, ver, plural, kind in WORKLOAD_KINDS
+            kinds = WORKLOAD_KINDS if templates else [k for k in WORKLOAD_KINDS if k[3] == "Job"]
+            workloads = [(kind, obj) for group, ver, plural, kind in kinds
                          for obj in reader.list_kind((group, ver, plural, kind))]
         except SignetError as exc:  # the cluster went away, or a limit tripped, mid-read
             return ClusterInventory(target.label, target.context, reachable=False, error=str(exc),
@@ -198,7 +201,7 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
         cluster=target.label, context=target.context, reachable=True, server_version=str(version),
         namespaces=tuple(sorted(reader.namespaces)), forbidden=tuple(sorted(reader.forbidden)),
         warnings=tuple(reader.warnings),
-        workloads=tuple(_workload(kind, obj) for kind, obj in workloads),
+        workloads=tuple(_workload(kind, obj) for kind, obj in workloads) if templates else (),
         pods=tuple(_pod(obj, owners) for obj in pods))
 
 

@@ -122,7 +122,7 @@ def run_sweep(ctx: Any, policy: TrustPolicy, targets: Sequence[ClusterTarget], *
               allow_http: bool = False) -> SweepReport:
     started = time.perf_counter()
     sweep_id = "sweep_" + secrets.token_hex(6)
-    inventories = read_inventories(ctx.config, targets, namespaces=namespaces)
+    inventories = read_inventories(ctx.config, targets, namespaces=namespaces, templates=False)
     groups = _group_containers(inventories)
     references = sorted({g["reference"] for g in groups.values() if g["reference"]})
     results = verify_images(ctx, references, policy, source="sweep", progress=progress, record=False,

@@ -6,7 +6,9 @@ No kube-apiserver binary can run here, so this serves, over plain HTTP on 127.0.
 - namespaces, pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs,
   Kyverno ClusterPolicy/Policy/PolicyException and Sigstore ClusterImagePolicy;
 - list (cluster-wide and namespaced) with limit/continue pagination, resourceVersion and
-  remainingItemCount; get, create (POST), delete, and PATCH: server-side apply
+  remainingItemCount; watch (chunked JSON lines of ADDED/MODIFIED/DELETED from a resourceVersion,
+  410 Expired when it is too old, ended after timeoutSeconds); get, create (POST), delete, and PATCH:
+  server-side apply
   (application/apply-patch+yaml with fieldManager, recorded in managedFields) and merge patches;
 - per-namespace 403 injection (a Status with reason Forbidden, as RBAC answers), bearer-token auth.
 
@@ -22,6 +24,7 @@ import copy
 import json
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -73,6 +76,8 @@ for _r in RESOURCES:
         _GROUPS[_r.group] = known + tuple(v for v in _r.versions if v not in known)
 
 MAX_LIMIT = 5000  # like the real server's practical page cap; asked limits above it are clamped
+MAX_EVENTS = 10_000  # watch history kept; older resourceVersions get 410 Expired, as after etcd compaction
+MAX_WATCH_SECONDS = 60.0
 
 
 def _now() -> str:
@@ -123,6 +128,10 @@ class KubeApiServer:
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self._created_rv: dict[tuple[str, str, str, str], int] = {}  # continued lists hide later creations
+        self._events: list[tuple[int, str, tuple[str, str, str, str], dict[str, Any]]] = []
+        self._events_floor = 1  # watches from a resourceVersion below this have lost events
+        self._changed = threading.Condition(self._lock)
+        self._stopping = False
         self._rv = 1
         self._forbidden_namespaces: set[str] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path?query) in arrival order
@@ -143,6 +152,9 @@ class KubeApiServer:
         return self
 
     def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -191,8 +203,13 @@ class KubeApiServer:
 
     def delete(self, group: str, plural: str, namespace: str, name: str) -> None:
         with self._lock:
-            self._objects.pop((group, plural, namespace, name), None)
-            self._created_rv.pop((group, plural, namespace, name), None)
+            self._forget((group, plural, namespace, name))
+
+    def compact(self) -> None:
+        """Forget the watch history, as etcd compaction does: older resourceVersions get 410 Expired."""
+        with self._lock:
+            self._events.clear()
+            self._events_floor = self._rv
 
     def request_count(self, fragment: str = "") -> int:
         with self._lock:
@@ -224,7 +241,24 @@ class KubeApiServer:
         self._objects[key] = obj
         if old is None:
             self._created_rv[key] = self._rv
+        self._event("ADDED" if old is None else "MODIFIED", key, obj)
         return copy.deepcopy(obj)
+
+    def _forget(self, key: tuple[str, str, str, str]) -> dict[str, Any] | None:
+        obj = self._objects.pop(key, None)
+        self._created_rv.pop(key, None)
+        if obj is not None:
+            gone = {**obj, "metadata": {**obj["metadata"], "resourceVersion": self._next_rv()}}
+            self._event("DELETED", key, gone)
+        return obj
+
+    def _event(self, kind: str, key: tuple[str, str, str, str], obj: dict[str, Any]) -> None:
+        self._events.append((self._rv, kind, key, obj))
+        if len(self._events) > MAX_EVENTS:
+            dropped = self._events[: len(self._events) - MAX_EVENTS]
+            del self._events[: len(dropped)]
+            self._events_floor = dropped[-1][0]
+        self._changed.notify_all()
 
     def _served(self, res: Resource, version: str, obj: dict[str, Any], *, in_list: bool = False) -> dict[str, Any]:
         # A shallow copy is enough: stored objects are never mutated in place (_put stores a deep copy
@@ -242,7 +276,7 @@ class KubeApiServer:
     # -- request handling (called from handler threads) ------------------------------------------
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-               body: bytes) -> tuple[int, dict[str, Any]]:
+               body: bytes) -> tuple[int, Any]:
         with self._lock:
             self.requests.append((method, path + ("?" + "&".join(f"{k}={v}" for k, v in sorted(query.items()))
                                                   if query else "")))
@@ -254,7 +288,7 @@ class KubeApiServer:
             return exc.status["code"], exc.status
 
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-               body: bytes) -> tuple[int, dict[str, Any]]:
+               body: bytes) -> tuple[int, Any]:
         parts = [p for p in path.split("/") if p]
         if path == "/version":
             return 200, {"major": "1", "minor": "31", "gitVersion": "v1.31.4", "gitCommit":
@@ -293,6 +327,8 @@ class KubeApiServer:
         if namespace and not res.namespaced:
             raise ApiError(_status(404, "NotFound", "the server could not find the requested resource"))
         self._authorize(method, res, namespace, name)
+        if method == "GET" and not name and query.get("watch", "").lower() in ("true", "1"):
+            return 200, self._watch(res, version, namespace, query)
         if method == "GET" and not name:
             return 200, self._list(res, version, namespace, query)
         if method == "GET":
@@ -361,6 +397,44 @@ class KubeApiServer:
         return {"kind": f"{res.kind}List", "apiVersion": f"{res.group}/{version}" if res.group else version,
                 "metadata": meta, "items": items}
 
+    def _watch(self, res: Resource, version: str, namespace: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Watch events as JSON objects; the handler streams them one per line (chunked)."""
+        deadline = time.monotonic() + min(float(query.get("timeoutSeconds") or 5), MAX_WATCH_SECONDS)
+
+        def selected(key: tuple[str, str, str, str]) -> bool:
+            return key[0] == res.group and key[1] == res.plural and (not namespace or key[2] == namespace)
+
+        with self._lock:
+            asked = query.get("resourceVersion", "")
+            if asked in ("", "0"):  # start with the current state, as the real server does
+                initial = [{"type": "ADDED", "object": self._served(res, version, o)}
+                           for k, o in sorted(self._objects.items()) if selected(k)]
+                since = self._rv
+            elif int(asked) < self._events_floor:
+                initial = [{"type": "ERROR", "object": _status(
+                    410, "Expired", f"too old resource version: {asked} ({self._events_floor})")}]
+                since = None
+            else:
+                initial, since = [], int(asked)
+
+        def events() -> Iterator[dict[str, Any]]:
+            nonlocal since
+            yield from initial
+            while since is not None:
+                with self._changed:
+                    pending = [e for e in self._events if e[0] > since and selected(e[2])]
+                    if not pending:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or self._stopping:
+                            return
+                        self._changed.wait(remaining)
+                        continue
+                for rv, kind, _, obj in pending:
+                    since = rv
+                    yield {"type": kind, "object": self._served(res, version, obj)}
+
+        return events()
+
     def _get(self, res: Resource, version: str, namespace: str, name: str) -> dict[str, Any]:
         with self._lock:
             obj = self._objects.get((res.group, res.plural, namespace, name))
@@ -385,10 +459,9 @@ class KubeApiServer:
 
     def _delete(self, res: Resource, version: str, namespace: str, name: str) -> dict[str, Any]:
         with self._lock:
-            obj = self._objects.pop((res.group, res.plural, namespace, name), None)
+            obj = self._forget((res.group, res.plural, namespace, name))
             if obj is None:
                 raise ApiError(_not_found(res, name))
-            self._created_rv.pop((res.group, res.plural, namespace, name), None)
         if res.group:  # CRDs answer with the deleted object, built-ins with a Status
             return self._served(res, version, obj)
         body = _status(200, "", "", kind=res.plural, name=name)
@@ -491,6 +564,17 @@ def _handler_for(server: KubeApiServer) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             code, doc = server.handle(self.command, split.path, query, headers, body)
+            if not isinstance(doc, dict):  # a watch: one JSON event per line, chunked
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for event in doc:
+                    line = json.dumps(event).encode() + b"\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                return
             raw = json.dumps(doc).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")

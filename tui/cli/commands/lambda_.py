@@ -19,6 +19,7 @@ keyless `--certificate-*`), else `[trust] keys`.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -65,8 +66,7 @@ def list_functions(ctx: click.Context, profile: str | None, region: str | None, 
         policy = policy_from_flags(sc, flags)
         checked = iter(verify_functions(sc, [f for inv in inventories for f in inv.functions], policy,
                                         allow_http=allow_http_registry))
-        inventories = [type(inv)(inv.target, tuple(next(checked) for _ in inv.functions), inv.error)
-                       for inv in inventories]
+        inventories = [replace(inv, functions=tuple(next(checked) for _ in inv.functions)) for inv in inventories]
     functions = [f for inv in inventories for f in inv.functions]
     if as_json:
         emit_json([inv.as_dict() for inv in inventories])
