@@ -26,7 +26,7 @@ _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SH
 
 
 def verify_timestamp(der: bytes, signature: bytes, root: TrustedRoot) -> datetime:
-    """Verify a DER TimeStampResp over `signature`; returns genTime (UTC)."""
+    """Verify a DER TimeStampResp over `signature` (the bytes it must cover); returns genTime (UTC)."""
     if len(der) > MAX_TIMESTAMP_BYTES:
         raise CheckFailed("RFC 3161 timestamp larger than allowed")
     try:

@@ -112,12 +112,15 @@ def verify_cosign_attestation(envelope_bytes: bytes, annotations: Mapping[str, s
     signature = envelope.only_signature()
     pae = envelope.pae()
     check = lambda key: verify_signature(key, signature, pae)  # noqa: E731
-    verified = _verify_classic(signature, check, dict(dsse_payload=envelope.payload), annotations, trust, now)
+    # cosign timestamps an attestation over the layer bytes (its signature annotation is empty).
+    verified = _verify_classic(signature, check, dict(dsse_payload=envelope.payload), annotations, trust, now,
+                               stamped=envelope_bytes)
     return _with_statement(verified, statement)
 
 
 def _verify_classic(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
-                    annotations: Mapping[str, str], trust: SigstoreTrust, now: datetime) -> VerifiedSignature:
+                    annotations: Mapping[str, str], trust: SigstoreTrust, now: datetime,
+                    stamped: bytes | None = None) -> VerifiedSignature:
     leaf, hints = None, []
     if annotations.get(ANN_CERTIFICATE):
         leaf = _pem_certificates(annotations[ANN_CERTIFICATE], "certificate annotation")[0]
@@ -132,12 +135,13 @@ def _verify_classic(signature: bytes, check: Callable[[PublicKey], bool], conten
         stamp_doc = obj(load_json(annotations[ANN_TIMESTAMP].encode(), "timestamp annotation", max_bytes=128 * 1024),
                         "timestamp annotation")
         stamps = (b64(stamp_doc.get("SignedRFC3161Timestamp"), "SignedRFC3161Timestamp", max_bytes=64 * 1024),)
-    return _verify(signature, check, content, leaf, hints, entries, stamps, trust, now)
+    return _verify(signature, check, content, leaf, hints, entries, stamps, trust, now, stamped=stamped)
 
 
 def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict, leaf: x509.Certificate | None,
             hints: Sequence[x509.Certificate], entries: Sequence[TlogEntry], stamps: Sequence[bytes],
-            trust: SigstoreTrust, now: datetime) -> VerifiedSignature:
+            trust: SigstoreTrust, now: datetime, stamped: bytes | None = None) -> VerifiedSignature:
+    """`stamped`: what RFC 3161 timestamps cover when not the signature itself."""
     # A trusted key that verifies wins; otherwise the certificate, if keyless identities are trusted.
     key = next((k.key for k in trust.keys if check(k.key)), None)
     keyless = key is None
@@ -175,7 +179,7 @@ def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
     for stamp in stamps:
         if trust.root is None:
             raise CheckFailed("RFC 3161 timestamps need a trusted root to verify")
-        times.append(verify_timestamp(stamp, signature, trust.root))
+        times.append(verify_timestamp(stamp, signature if stamped is None else stamped, trust.root))
     key_der = spki_der(verifier.public_key() if isinstance(verifier, x509.Certificate) else verifier)  # type: ignore[arg-type]
     key_fp = hashlib.sha256(key_der).hexdigest()
     if not keyless:

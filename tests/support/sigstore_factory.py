@@ -98,7 +98,7 @@ class FakeSigstore:
             builder = builder.add_extension(x509.UnrecognizedExtension(ISSUER_V1, issuer_v1.encode()), critical=False)
         return Leaf(key, builder.sign(self.inter_key, hashes.SHA384()))
 
-    def trusted_root(self, *, include_log: bool = True) -> bytes:
+    def trusted_root(self, *, include_log: bool = True, timestamp_authorities: tuple[dict, ...] = ()) -> bytes:
         ca = {"subject": {"organization": "signet-test", "commonName": self.name}, "uri": "https://fulcio.test",
               "certChain": {"certificates": [{"rawBytes": b64(c.public_bytes(serialization.Encoding.DER))}
                                              for c in (self.intermediate, self.root)]},
@@ -109,7 +109,7 @@ class FakeSigstore:
                "logId": {"keyId": b64(self.log_id)}}
         return json.dumps({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
                            "tlogs": [log] if include_log else [], "certificateAuthorities": [ca],
-                           "ctlogs": [], "timestampAuthorities": []}).encode()
+                           "ctlogs": [], "timestampAuthorities": list(timestamp_authorities)}).encode()
 
     # --- Rekor-like entries ---------------------------------------------------------------------
 
