@@ -28,7 +28,8 @@ LAYOUT_REGISTRY = "oci"
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+# \Z, not $: with re.match, $ also matches before a trailing newline ("sha256:<hex>\n").
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 _SPACE = re.compile(r"\s")
