@@ -546,3 +546,13 @@ def test_simple_signing_layer_type_but_empty_signature_annotation_is_invalid(sig
         replace_sig_manifest(image, doc)
         result, _ = verify(signet_home, image.reference, image.public_pem)
         assert_refused(result, "invalid")
+
+
+def test_descriptor_digest_with_a_trailing_newline_is_never_requested(signet_home, image):
+    """`^sha256:[a-f0-9]{64}$` with re.match accepts a trailing newline; a registry must not get one in."""
+    doc = sig_manifest_of(image)
+    doc["layers"][0]["digest"] += "\n"
+    replace_sig_manifest(image, doc)
+    result, _ = verify(signet_home, image.reference, image.public_pem)
+    assert_refused(result, "error", "invalid")
+    assert image.registry.requests_to(image.blob_path()) == []
