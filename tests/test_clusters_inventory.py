@@ -109,6 +109,18 @@ def test_forbidden_namespace_is_reported_and_others_are_still_read(tmp_path, kub
     assert only.forbidden == ("locked",) and only.pods == ()
 
 
+def test_unlistable_namespaces_matter_only_when_cluster_wide_reads_are_refused(tmp_path, kube):
+    kube.add(pod("a", "open", [("c", "nginx:1", f"nginx@{D}")]))
+    kube.forbid_resource("namespaces")
+    kubeconfig = write_kubeconfig(tmp_path / "kc", {"c": kube.url})
+    targets = cluster_targets(Config(), kubeconfig=str(kubeconfig))
+    (readable,) = read_inventories(FAST, targets)
+    assert readable.complete and readable.namespaces == ("open",) and [p.name for p in readable.pods] == ["a"]
+    kube.forbid_namespace("other")  # now cluster-wide lists are refused too: nothing can be enumerated
+    (blind,) = read_inventories(FAST, targets)
+    assert not blind.complete and blind.pods == () and "namespace list" in blind.warnings[0]
+
+
 def test_five_thousand_pods_are_read_through_pagination(tmp_path, kube):
     kube.add_many([pod(f"p-{i}", f"ns-{i % 7}", [("c", f"app:{i % 50}", f"app@sha256:{i % 50:064x}")],
                        init_containers=[("i", "init:1", f"init@{D}")])

@@ -199,7 +199,8 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
     owners = _owner_index(replicasets, [o for k, o in workloads if k == "Job"])
     return ClusterInventory(
         cluster=target.label, context=target.context, reachable=True, server_version=str(version),
-        namespaces=tuple(sorted(reader.namespaces)), forbidden=tuple(sorted(reader.forbidden)),
+        namespaces=tuple(sorted(reader.namespaces | {str((p.get("metadata") or {}).get("namespace", "")) for p in pods})),
+        forbidden=tuple(sorted(reader.forbidden)),
         warnings=tuple(reader.warnings),
         workloads=tuple(_workload(kind, obj) for kind, obj in workloads) if templates else (),
         pods=tuple(_pod(obj, owners) for obj in pods))
@@ -215,6 +216,7 @@ class _NamespacedReader:
         self.forbidden: set[str] = set()
         self.warnings: list[str] = []
         self._cluster_wide_refused = False
+        self._namespaces_refused = ""  # why namespaces could not be listed (matters only without cluster-wide reads)
 
     def discover_namespaces(self) -> None:
         if self.only is not None:
@@ -223,7 +225,9 @@ class _NamespacedReader:
             self.namespaces = {(n.get("metadata") or {}).get("name", "") for n in
                                self.api.list(resource_path("", "v1", "namespaces"))} - {""}
         except ClusterRefused as exc:
-            self.warnings.append(f"cannot list namespaces: {exc}")
+            if exc.status != 403:
+                raise
+            self._namespaces_refused = str(exc)
 
     def list_kind(self, kind: tuple[str, str, str, str]) -> list[dict[str, Any]]:
         group, version, plural, _ = kind
@@ -237,6 +241,11 @@ class _NamespacedReader:
                 if exc.status != 403:
                     raise
                 self._cluster_wide_refused = True  # RBAC by namespace: read each one
+                if self._namespaces_refused:
+                    self.warnings.append("neither cluster-wide reads nor the namespace list are allowed, so "
+                                         f"nothing could be read: {self._namespaces_refused}")
+        if self._namespaces_refused and self.only is None:
+            return []
         found: list[dict[str, Any]] = []
         for namespace in sorted(self.namespaces - self.forbidden):
             try:

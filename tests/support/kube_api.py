@@ -134,6 +134,7 @@ class KubeApiServer:
         self._stopping = False
         self._rv = 1
         self._forbidden_namespaces: set[str] = set()
+        self._forbidden_resources: set[str] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path?query) in arrival order
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -173,6 +174,11 @@ class KubeApiServer:
         as they are for a user whose access comes from per-namespace RoleBindings."""
         with self._lock:
             self._forbidden_namespaces.add(namespace)
+
+    def forbid_resource(self, plural: str) -> None:
+        """RBAC denies every request on this resource (e.g. "namespaces"), wherever it is."""
+        with self._lock:
+            self._forbidden_resources.add(plural)
 
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Store an object as a controller would have created it (its namespace is created too)."""
@@ -346,7 +352,8 @@ class KubeApiServer:
             method, method.lower())
         with self._lock:
             forbidden = set(self._forbidden_namespaces)
-        denied = (namespace in forbidden) or (res.namespaced and not namespace and bool(forbidden)) or (
+            denied_resource = res.plural in self._forbidden_resources
+        denied = denied_resource or (namespace in forbidden) or (res.namespaced and not namespace and bool(forbidden)) or (
             res.plural == "namespaces" and name in forbidden and method != "GET")
         if denied:
             where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
