@@ -9,7 +9,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from core.crypto.public_keys import load_public_key, public_key_pem
 from core.errors import CheckFailed, InputError
 from core.sigstore.bundle import parse_bundle
 from core.sigstore.certificate_identity import CertificateIdentity
@@ -296,3 +298,21 @@ def test_classic_chain_annotation_is_only_a_hint(sigstore):
     annotations["dev.sigstore.cosign/bundle"] = sigstore.cosign_bundle_annotation(body, T0 + timedelta(minutes=1))
     with pytest.raises(CheckFailed, match="does not chain to a trusted CA"):
         verify_cosign_signature(payload, annotations, trust=trust(sigstore), now=NOW)
+
+
+def test_identity_mismatch_names_what_was_expected(sigstore):
+    regexp = CertificateIdentity(identity_regexp="^bob@", issuer="https://issuer.example")
+    with pytest.raises(CheckFailed) as info:
+        verify(sigstore, sigstore.message_bundle(sigstore.leaf(), DIGEST), trust=trust(sigstore, regexp))
+    assert "alice@example.com from https://issuer.example" in str(info.value)
+    assert "~^bob@ from https://issuer.example" in str(info.value)
+
+
+def test_key_based_signature_with_required_log_but_no_entry(sigstore):
+    key = ec.generate_private_key(ec.SECP256R1())
+    data = edit(sigstore.key_bundle(key, DIGEST), lambda d: d["verificationMaterial"].update(tlogEntries=[]))
+    trusted = load_public_key(public_key_pem(key.public_key()))
+    root = parse_trusted_root(sigstore.trusted_root())
+    assert verify(sigstore, data, trust=SigstoreTrust(root=root, keys=(trusted,))).tlog_indexes == ()
+    with pytest.raises(CheckFailed, match="no transparency log entry"):
+        verify(sigstore, data, trust=SigstoreTrust(root=root, keys=(trusted,), require_tlog=True))

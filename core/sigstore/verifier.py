@@ -199,8 +199,9 @@ def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
             matched = next(san for san in summary.sans if identity.matches((san,), summary.issuer))
             return VerifiedSignature(key_fingerprint=key_fp, identity=matched, issuer=summary.issuer,
                                      signed_at=tuple(times), tlog_indexes=tuple(indexes))
+    expected = "; ".join(identity.describe() for identity in trust.identities)
     raise CheckFailed(f"certificate identity {', '.join(summary.sans)[:200] or '(none)'} from "
-                      f"{summary.issuer or '(no issuer)'} matches none of the expected identities")
+                      f"{summary.issuer or '(no issuer)'} matches none of the expected identities ({expected[:300]})")
 
 
 def _statement_for(envelope: Envelope, digest: str) -> Statement:
