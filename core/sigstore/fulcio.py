@@ -52,7 +52,7 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
-def summarize(cert: x509.Certificate) -> CertificateSummary:
+def certificate_summary(cert: x509.Certificate) -> CertificateSummary:
     return CertificateSummary(sans=subject_alternative_names(cert), issuer=oidc_issuer(cert))
 
 

@@ -33,7 +33,7 @@ from core.sigstore.bundle import Bundle
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, Envelope, load_envelope
 from core.sigstore.encoding import CERTIFICATE_ERRORS, b64, load_json, obj, parsed_certificate
-from core.sigstore.fulcio import is_self_signed, summarize, verify_chain, verify_embedded_scts
+from core.sigstore.fulcio import certificate_summary, is_self_signed, verify_chain, verify_embedded_scts
 from core.sigstore.rekor import SignedContent, TlogEntry, parse_cosign_bundle_annotation, verify_entry
 from core.sigstore.timestamp import verify_timestamp
 from core.sigstore.trusted_root import TrustedRoot
@@ -193,7 +193,7 @@ def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
     if trust.root.ctlogs:
         if len(path) < 2 or verify_embedded_scts(leaf, path[1], trust.root) < 1:
             raise CheckFailed("certificate has no valid embedded SCT from a trusted CT log")
-    summary = summarize(leaf)
+    summary = certificate_summary(leaf)
     for identity in trust.identities:
         if identity.matches(summary.sans, summary.issuer):
             matched = next(san for san in summary.sans if identity.matches((san,), summary.issuer))
