@@ -148,6 +148,10 @@ def test_real_cosign_bundle_attestation_via_cli(signet_home, registry):
     wrong_id = CliRunner().invoke(cli, base + ["--certificate-identity-regexp", "^wrong$",
                                                "--certificate-oidc-issuer-regexp", ".*", "--type", "custom"])
     assert wrong_id.exit_code == 1 and json.loads(wrong_id.stdout)["result"] == "invalid"
+    table = CliRunner().invoke(cli, base[:-1] + ["--certificate-identity", CODY.identity,
+                                                 "--certificate-oidc-issuer", CODY.issuer])
+    assert table.exit_code == 0 and "verified" in table.stdout
+    assert "cody@soyland.com" in table.stdout and CUSTOM in table.stdout
     no_issuer = CliRunner().invoke(cli, base + ["--certificate-identity", CODY.identity])
     assert no_issuer.exit_code == 2 and "certificate-oidc-issuer" in no_issuer.stderr
 
