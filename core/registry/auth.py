@@ -289,7 +289,7 @@ class RegistryAuth:
             doc = json.loads(body)
             token = doc.get("token") or doc.get("access_token")
             ttl = float(doc.get("expires_in") or DEFAULT_TOKEN_TTL_S)
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):  # RecursionError: [[[[... nesting
             raise RegistryError(f"{self.host}: token service sent no token") from None
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_RESPONSE:
             raise RegistryError(f"{self.host}: token service sent no token")

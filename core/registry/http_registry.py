@@ -180,7 +180,7 @@ class HttpRegistry:
             errors = body.get("errors") if isinstance(body, dict) else None
             if isinstance(errors, list) and errors and isinstance(errors[0], dict):
                 detail = f": {str(errors[0].get('code', ''))[:40]} {str(errors[0].get('message', ''))[:120]}"
-        except (ValueError, RegistryError):
+        except (ValueError, RecursionError, RegistryError):  # RecursionError: [[[[... nesting
             pass
         if code == 404:
             return NotFound(f"{what} not found on {self.name}{detail}")

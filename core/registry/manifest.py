@@ -130,7 +130,7 @@ def referrer_descriptors(index: Manifest, max_referrers: int) -> list[dict[str, 
 def _declared_type(raw: bytes) -> str:
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a registry's [[[[... nesting
         return ""
     value = doc.get("mediaType", "") if isinstance(doc, dict) else ""
     return value if isinstance(value, str) else ""
