@@ -556,3 +556,26 @@ def test_descriptor_digest_with_a_trailing_newline_is_never_requested(signet_hom
     result, _ = verify(signet_home, image.reference, image.public_pem)
     assert_refused(result, "error", "invalid")
     assert image.registry.requests_to(image.blob_path()) == []
+
+
+NESTED = b"[" * 50_000 + b"]" * 50_000
+
+
+def test_deeply_nested_manifest_is_a_named_error_in_process(signet_home, image):
+    image.registry.override(image.manifest_path(image.tag), fixed(b'{"a":' + NESTED[:14_000] + b"}"))
+    result, _ = verify(signet_home, image.reference, image.public_pem)
+    assert_refused(result, "error", "unsigned", "invalid")
+
+
+def test_deeply_nested_error_body_is_a_named_error(signet_home, image):
+    image.registry.override(image.manifest_path(image.tag), fixed(NESTED[:8000] + NESTED[-8000:], status=404))
+    result, _ = verify(signet_home, image.reference, image.public_pem)
+    assert_refused(result, "error")
+
+
+def test_deeply_nested_token_answer_is_a_named_error(signet_home, image):
+    registry = image.registry
+    registry.override(r"/token", fixed(b'{"token":' + NESTED[:100_000] + b"}"))
+    registry.override(r"/v2/.+", bearer_challenge(f"{registry.url}/token"), method="*")
+    result, _ = verify(signet_home, image.reference, image.public_pem)
+    assert_refused(result, "error")
