@@ -12,6 +12,7 @@ images/s, peak RSS < 300 MB. Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import resource
@@ -28,8 +29,8 @@ import httpx  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.verify.policy import resolve_trust_policy  # noqa: E402
 from core.verify.service import verify_images  # noqa: E402
-from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, build_image,  # noqa: E402
-                               cosign_payload, descriptor, new_key, push_blob, sign, signature_tag,
+from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,  # noqa: E402
+                               build_image, cosign_payload, descriptor, new_key, push_blob, sign, signature_tag,
                                write_public_key)
 from tests.support.processes import RegistryProcess  # noqa: E402
 
@@ -54,7 +55,6 @@ def push_signed_images(registry: RegistryProcess, count: int, key) -> list[str]:
         digest = descriptor(raw, OCI_MANIFEST)["digest"]
         payload = cosign_payload(f"{registry.host}/{REPOSITORY}", digest)
         push_blob(registry.url, REPOSITORY, payload)
-        import base64
         sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                           "config": descriptor(sig_config, OCI_CONFIG),
                           "layers": [descriptor(payload, SIMPLE_SIGNING, annotations={

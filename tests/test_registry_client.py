@@ -23,8 +23,8 @@ from core.registry.reference import parse_reference
 from core.sign.service import LocalKeySigner, sign_image
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
-from tests.support.oci import (RewritingProxy, build_image, digest_of, new_key, push_image, push_signatures, signature_layer,
-                               write_public_key)
+from tests.support.oci import (RewritingProxy, build_image, digest_of, new_key, push_image, push_signatures,
+                               signature_layer, write_public_key)
 
 
 def _lower(headers: dict) -> dict:

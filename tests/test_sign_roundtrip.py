@@ -14,6 +14,7 @@ from core.context import open_context
 from core.crypto.public_keys import fingerprint, load_public_key, verify_signature
 from core.keys.cosign_format import generate_key_pair
 from tests.support.oci import cosign_payload, digest_of, push_image, signature_tag
+from tests.support.processes import free_port
 from tui.cli.main import cli
 
 PASS = "correct horse"
@@ -120,7 +121,6 @@ def test_verify_exit_codes_and_table(signet_home, registry, tmp_path):
     push_image(registry.url, "codes", "v1")
     unsigned = _run("verify", f"{registry.host}/codes:v1", "--key", pub_file)
     assert unsigned.exit_code == 1 and "unsigned" in unsigned.output
-    from tests.support.processes import free_port
     down = _run("verify", f"127.0.0.1:{free_port()}/codes:v1", "--key", pub_file)
     assert down.exit_code == 3 and "error" in down.output
     no_keys = CliRunner().invoke(cli, ["verify", f"{registry.host}/codes:v1"])

@@ -7,13 +7,16 @@ import json
 import pytest
 
 from core.context import open_context
+from core.crypto.public_keys import fingerprint
 from core.history.records import list_history
 from core.registry.cache import RegistryCache
+from core.sign.service import LocalKeySigner, sign_image
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image, verify_images
-from tests.support.oci import (OCI_INDEX, RewritingProxy, SignatureLayer, build_image, cosign_payload, digest_of,
-                               new_key, push_image, push_index, push_signatures, sign, signature_layer,
+from tests.support.oci import (RewritingProxy, SignatureLayer, cosign_payload, digest_of, new_key, push_blob,
+                               push_image, push_index, push_manifest, push_signatures, sign, signature_layer,
                                signature_tag, write_public_key)
+from tests.support.processes import free_port
 
 
 @pytest.fixture
@@ -42,7 +45,6 @@ def test_signed_by_one_trusted_key(ctx, registry, keys):
     result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
     assert result.result == "verified", result.reason
     assert result.digest == digest
-    from core.crypto.public_keys import fingerprint
     assert result.matched_keys == (fingerprint(made["alice"].public_key()),)
     assert result.duration_ms > 0
     rows = list_history(ctx.store.db)
@@ -224,7 +226,6 @@ def test_limits_layers_and_payload_size(ctx, registry, keys):
                       "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
                                   "size": len(layer.payload), "digest": digest_of(layer.payload),
                                   "annotations": {"dev.cosignproject.cosign/signature": "AA=="}}] * 1001}).encode()
-    from tests.support.oci import push_blob, push_manifest
     push_blob(registry.url, "limits", b"{}")
     push_blob(registry.url, "limits", layer.payload)
     push_manifest(registry.url, "limits", signature_tag(digest), raw)
@@ -253,7 +254,6 @@ def test_more_than_max_signatures_are_not_read(ctx, registry, keys, signet_home)
 
 def test_registry_unreachable_is_error(ctx, keys):
     _, paths = keys
-    from tests.support.processes import free_port
     result = verify_image(ctx, f"127.0.0.1:{free_port()}/app:v1", resolve_trust_policy(ctx, keys=[paths["alice"]]))
     assert result.result == "error" and result.digest is None
 
@@ -307,7 +307,6 @@ def test_progress_reports_every_image_once_done(ctx, registry, keys):
 
 
 def test_sign_into_another_signature_repository(ctx, registry, keys, signet_home, monkeypatch):
-    from core.sign.service import LocalKeySigner, sign_image
     made, paths = keys
     (signet_home / "config.toml").write_text('identity = "op"\n[roles]\noperator = ["op"]\n')
     context = open_context()

@@ -73,7 +73,8 @@ class HttpRegistry:
         self._client = httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False,
                                     transport=deadline_transport(verify=verify, limits=limits))
         # a plain-HTTP token realm off loopback only when the user allowed plain HTTP explicitly
-        self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=allow_http or bool(reg and reg.insecure),
+        explicit_http = allow_http or bool(reg and reg.insecure)
+        self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=explicit_http,
                                   timeout=self._timeout, verify=verify)
         self._counter = itertools.count(1)
         self.requests = 0
@@ -230,7 +231,8 @@ class HttpRegistry:
                 raise self._fail(resp, f"blob {digest[:19]}", deadline)
             data = read_capped(resp, max_bytes, what=f"blob {digest[:19]} (cap {max_bytes} bytes)", deadline=deadline)
         if sha256_digest(data) != digest:
-            raise DigestMismatch(f"{self.name} served blob {digest[:19]} whose bytes hash to {sha256_digest(data)[:19]}")
+            raise DigestMismatch(f"{self.name} served blob {digest[:19]} whose bytes hash to "
+                                 f"{sha256_digest(data)[:19]}")
         return data
 
     def blob_exists(self, repository: str, digest: str, *, push: bool = False) -> bool:

@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+from core.clock import iso
 from core.errors import InputError, SignetError
 from core.history.records import record_verifications
 from core.registry.manifest import Manifest
@@ -189,8 +190,8 @@ def _result(text: str, digest: str | None, result: str, reason: str, started: fl
 
 
 def _record(ctx: Any, results: Sequence[VerificationResult], source: str) -> None:
-    at = ctx.clock()
-    rows = ({"at": at, "actor": ctx.actor, "source": source, "reference": r.reference[:1024], "digest": r.digest,
+    at, actor = iso(ctx.clock()), ctx.actor  # one timestamp for the batch, formatted once
+    rows = ({"at": at, "actor": actor, "source": source, "reference": r.reference[:1024], "digest": r.digest,
              "result": r.result, "reason": r.reason[:1000], "matched_keys": r.matched_keys,
              "duration_ms": r.duration_ms, "bypass_id": r.bypass_id,
              "details": {"platform_digest": r.platform_digest,

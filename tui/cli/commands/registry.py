@@ -48,7 +48,8 @@ def catalog(ctx: click.Context, registry: str, allow_http_registry: bool, as_jso
 def tags(ctx: click.Context, repository: str, allow_http_registry: bool, as_json: bool) -> None:
     """Tags of REPOSITORY (e.g. ghcr.io/org/app, or oci:PATH)."""
     sc = signet_context(ctx)
-    ref = parse_reference(repository, default_tag=None) if repository.startswith("oci:") else parse_repository(repository)
+    ref = (parse_reference(repository, default_tag=None) if repository.startswith("oci:")
+           else parse_repository(repository))
     _emit(_list(sc, ref, allow_http_registry, lambda source: source.list_tags(ref.repository)), as_json)
 
 
