@@ -76,9 +76,10 @@ def list_images(config: Config, repository: EcrRepository) -> list[EcrImage]:
         for page in pages:
             for detail in page.get("imageDetails") or []:
                 pushed = detail.get("imagePushedAt")
+                pushed_at = pushed.isoformat() if hasattr(pushed, "isoformat") else str(pushed or "")
                 images.append(EcrImage(repository=repository.name, digest=detail["imageDigest"],
                                        tags=tuple(sorted(detail.get("imageTags") or [])),
-                                       pushed_at=pushed.isoformat() if hasattr(pushed, "isoformat") else str(pushed or ""),
+                                       pushed_at=pushed_at,
                                        size=int(detail.get("imageSizeInBytes") or 0),
                                        media_type=str(detail.get("imageManifestMediaType") or "")))
             if len(images) > MAX_IMAGES:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from core.clusters.kube import KubeApi, list_contexts, resource_path
@@ -143,7 +143,8 @@ def running_reference(image: ContainerImage) -> str | None:
         return None
 
 
-def cluster_targets(config: Config, *, context: str | None = None, kubeconfig: str | None = None) -> list[ClusterTarget]:
+def cluster_targets(config: Config, *, context: str | None = None,
+                    kubeconfig: str | None = None) -> list[ClusterTarget]:
     """The configured [[clusters]] (unless a kubeconfig is named), else every context of the
     kubeconfig(s); `context` narrows to one, by context or display name."""
     if config.clusters and not kubeconfig:
@@ -197,9 +198,10 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
             return ClusterInventory(target.label, target.context, reachable=False, error=str(exc),
                                     server_version=version)
     owners = _owner_index(replicasets, [o for k, o in workloads if k == "Job"])
+    seen = {str((p.get("metadata") or {}).get("namespace", "")) for p in pods}
     return ClusterInventory(
         cluster=target.label, context=target.context, reachable=True, server_version=str(version),
-        namespaces=tuple(sorted(reader.namespaces | {str((p.get("metadata") or {}).get("namespace", "")) for p in pods})),
+        namespaces=tuple(sorted(reader.namespaces | seen)),
         forbidden=tuple(sorted(reader.forbidden)),
         warnings=tuple(reader.warnings),
         workloads=tuple(_workload(kind, obj) for kind, obj in workloads) if templates else (),

@@ -353,7 +353,8 @@ class KubeApiServer:
         with self._lock:
             forbidden = set(self._forbidden_namespaces)
             denied_resource = res.plural in self._forbidden_resources
-        denied = denied_resource or (namespace in forbidden) or (res.namespaced and not namespace and bool(forbidden)) or (
+        cluster_wide = res.namespaced and not namespace and bool(forbidden)
+        denied = denied_resource or namespace in forbidden or cluster_wide or (
             res.plural == "namespaces" and name in forbidden and method != "GET")
         if denied:
             where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"

@@ -101,7 +101,8 @@ def command() -> None:
 
 
 @command.command("contexts")
-@click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig file(s) instead of the configured clusters.")
+@click.option("--kubeconfig", default=None, metavar="PATH",
+              help="Kubeconfig file(s) instead of the configured clusters.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def contexts(ctx: click.Context, kubeconfig: str | None, as_json: bool) -> None:
@@ -213,7 +214,8 @@ def policy() -> None:
 
 
 @policy.command("show")
-@click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig file(s) instead of the configured clusters.")
+@click.option("--kubeconfig", default=None, metavar="PATH",
+              help="Kubeconfig file(s) instead of the configured clusters.")
 @click.option("--context", "context", default=None, metavar="NAME", help="Only this cluster.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

@@ -35,7 +35,8 @@ from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
 
 def _where(fn):
     fn = click.option("--region", default=None, help="AWS region (default: [aws] regions, else the profile's).")(fn)
-    fn = click.option("--profile", default=None, help="AWS profile (default: [aws] profiles, else the default chain).")(fn)
+    fn = click.option("--profile", default=None,
+                      help="AWS profile (default: [aws] profiles, else the default chain).")(fn)
     return fn
 
 
