@@ -247,7 +247,10 @@ def _stage(ctx: SignetContext, status: RotationStatus, inputs: StageInputs) -> C
                                audit_details={"rotation": status.id})
             db.execute("UPDATE rotations SET new_key_id = ?, updated_at = ? WHERE id = ?",
                        (new.id, iso(ctx.clock()), status.id))
-    provider: PassphraseProvider = lambda _name: inputs.new_passphrase or b""  # noqa: E731
+
+    def provider(_name: str) -> bytes:
+        return inputs.new_passphrase or b""
+
     backup: CreatedBackup | None = None
     if new.location == "kms":
         details["backup"] = {"skipped": "KMS keys are not exportable; KMS deletion windows protect them"}

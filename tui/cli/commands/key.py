@@ -438,10 +438,10 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_jso
     sc = signet_context(ctx)
     sc.require_write(Role.CUSTODIAN, action="key rotation")
     current = rotation_status(sc, rotation_id)
-    passphrase_file = stage["passphrase_file"]
+    passphrase_file = str(stage["passphrase_file"]) if stage["passphrase_file"] else None
     inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
     made: list[CreatedBackup] = []
-    options = _advance_options(passphrase_file, allow_http, stage=inputs, on_backup=made.append)  # type: ignore[arg-type]
+    options = _advance_options(passphrase_file, allow_http, stage=inputs, on_backup=made.append)
     status = advance_rotation(sc, rotation_id, options)
     if as_json:
         emit_json({**status.as_dict(), "shares": _shares_json(made[0] if made else None)})
