@@ -14,6 +14,7 @@ from core.history.records import record_verifications
 from tests.support.console import NOW, console_context, screen_text, settle
 from tui.app import SignetApp
 from tui.screens import VIEW_NAMES
+from tui.screens.history import PAGE_ROWS
 
 MARKUP_TAG = "[bold red]x[/]"
 MARKUP_REASON = "see [link=https://evil.example]here[/link]"
@@ -107,18 +108,18 @@ async def test_history_pages_filters_and_shows_markup_literally(ctx):
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
         view = app.view
-        assert len(view.rows) == 200 and view.has_more
+        assert len(view.rows) == PAGE_ROWS and view.has_more
         text = screen_text(app)
         assert MARKUP_TAG in text  # the tag is shown as typed, not styled away
         assert "[link=https://evil.example]" in text  # detail pane of the first row
         # scrolling near the end fetches the next keyset page
-        view.table.move_cursor(row=190)
+        view.table.move_cursor(row=PAGE_ROWS - 10)
         await settle(app, pilot)
-        assert len(view.rows) == 400
+        assert len(view.rows) == 2 * PAGE_ROWS
         # ] moves the window; [ comes back
         await pilot.press("right_square_bracket")
         await settle(app, pilot)
-        assert view.rows[0].at < iso(NOW - timedelta(minutes=399)) and len(view.rows) == 50
+        assert view.rows[0].at == iso(NOW - timedelta(minutes=2 * PAGE_ROWS)) and len(view.rows) == PAGE_ROWS
         await pilot.press("left_square_bracket")
         await settle(app, pilot)
         assert view.rows[0].at == iso(NOW)

@@ -6,15 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.bypass.model import Bypass
-from core.bypass.service import list_bypasses
+from core.bypass.model import GRANTED_STATES, Bypass, BypassState
+from core.bypass.records import select_bypasses
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import count_by_result
-from core.keys.overview import key_overview
-from core.keys.rotation import list_rotations
 
 FAILING_RESULTS = ("invalid", "error", "unsigned")
+OPEN_BYPASS_STATES = (BypassState.REQUESTED.value, *(s.value for s in GRANTED_STATES))
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,17 @@ class DashboardSummary:
     attention: list[Attention] = field(default_factory=list)
     bypasses: list[BypassTimeLeft] = field(default_factory=list)
     pending_bypasses: int = 0
-    keys_due: list[KeyDue] = field(default_factory=list)
     unreachable: list[Unreachable] = field(default_factory=list)
 
 
 def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours=24),
                       limit: int = 20) -> DashboardSummary:
+    """Everything but the keys panel (see `keys_due`), from light queries only, so the first
+    dashboard renders fast."""
     now = ctx.clock()
     since = iso(now - window)
-    open_bypasses = list_bypasses(ctx)
+    with ctx.store.read() as db:
+        open_bypasses = select_bypasses(db.conn, "state IN (?, ?, ?)", OPEN_BYPASS_STATES)
     bypasses = sorted((_time_left(b, now) for b in open_bypasses if b.remaining(now) is not None),
                       key=lambda b: b.seconds_left)[:limit]
     pending = sum(1 for b in open_bypasses if b.listing_group(now) == "pending")
@@ -84,7 +85,7 @@ def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours
             ("registry", "SELECT name, last_error, last_seen_at FROM registries WHERE last_error IS NOT NULL"),
             ("cluster", "SELECT context AS name, last_error, last_seen_at FROM clusters WHERE last_error IS NOT NULL"),
         ) for r in db.query(sql + " LIMIT ?", (limit,))]
-    return DashboardSummary(since, counts, attention, bypasses, pending, _keys_due(ctx, limit), unreachable)
+    return DashboardSummary(since, counts, attention, bypasses, pending, unreachable)
 
 
 def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:
@@ -94,7 +95,16 @@ def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:
                           iso(bypass.ends_at) if bypass.ends_at else "", seconds)
 
 
-def _keys_due(ctx: SignetContext, limit: int) -> list[KeyDue]:
+def keys_due(ctx: SignetContext, *, limit: int = 20) -> list[KeyDue]:
+    """Keys needing a backup or a drill, and open rotations.
+
+    Imported here, not at the top: the key services pull in boto3 and the signing stack (about a
+    second), which the first dashboard render must not wait for; the console loads this panel in a
+    second worker.
+    """
+    from core.keys.overview import key_overview
+    from core.keys.rotation import list_rotations
+
     due = [KeyDue(o.key.id, o.key.name, o.backup_status,
                   min((b.drill_due_at or "" for b in o.backups), default=""))
            for o in key_overview(ctx) if o.needs_attention]

@@ -12,7 +12,7 @@ from textual.containers import Container
 from textual.widgets import DataTable, Static
 
 from core.clock import parse_iso
-from core.console.dashboard import DashboardSummary, dashboard_summary, format_seconds
+from core.console.dashboard import DashboardSummary, KeyDue, dashboard_summary, format_seconds, keys_due
 from core.history.records import RESULTS
 from tui.screens.base import ViewScreen
 from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest, short_reference
@@ -27,6 +27,7 @@ class DashboardView(ViewScreen):
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
         self.summary: DashboardSummary | None = None
+        self.keys_due: list[KeyDue] | None = None
 
     def compose_body(self) -> ComposeResult:
         with Container(id="dashboard"):
@@ -64,6 +65,13 @@ class DashboardView(ViewScreen):
         if kind == "dashboard":
             self.summary = value
             self._show(value)
+            # Started after the first figures are up: loading the key services is the slow part.
+            context = self.context
+            self.call_after_refresh(self.run_job, "dashboard-keys", lambda: keys_due(context))
+        elif kind == "dashboard-keys":
+            self.keys_due = value
+            self._fill("keys-due", [(cell(k.name), cell(k.what), cell(k.due_at[:10])) for k in value],
+                       "nothing due")
 
     def _show(self, s: DashboardSummary) -> None:
         counts = Text()
@@ -76,8 +84,6 @@ class DashboardView(ViewScreen):
                                   cell(a.reason, max_len=80)) for a in s.attention], "no failures in 24 h")
         self._fill("active-bypasses", [(cell(format_seconds(b.seconds_left)), cell(b.id), cell(b.scope),
                                         short_digest(b.digest)) for b in s.bypasses], "none active")
-        self._fill("keys-due", [(cell(k.name), cell(k.what), cell(k.due_at[:10])) for k in s.keys_due],
-                   "nothing due")
         self._fill("unreachable", [(cell(u.kind), cell(u.name), cell(u.error, max_len=80)) for u in s.unreachable],
                    "all reachable")
         self.query_one("#attention").set_class(bool(s.attention), "alert")

@@ -21,7 +21,7 @@ from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest, short_reference
 from tui.widgets.detail_pane import DetailPane
 
-PAGE_ROWS = 200
+PAGE_ROWS = 100
 WINDOW_ROWS = 2000  # rows kept in the table; past this `]` moves the window instead of growing it
 PREFETCH_MARGIN = 20  # rows from the end at which the next page is fetched
 
