@@ -16,7 +16,7 @@ from core.config.loader import load_config
 from core.context import open_context
 from core.errors import ConfigError, DigestMismatch, LimitExceeded, NotFound, RegistryError
 from core.registry import http_registry
-from core.registry.auth import ecr_credentials, parse_challenge
+from core.registry.auth import docker_credentials, ecr_credentials, parse_challenge
 from core.registry.client import open_registry
 from core.registry.http_registry import HttpRegistry
 from core.registry.reference import parse_reference
@@ -325,3 +325,31 @@ def test_oci_layout_read_write_sign_and_verify(signet_home, tmp_path):
     tampered = verify_image(ctx, ref, policy)
     ctx.close()
     assert tampered.result == "error" and "hashes to" in tampered.reason
+
+
+def test_creds_store_without_an_entry_falls_back_to_auths(isolated_home, tmp_path, monkeypatch):
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir()
+    helper = helper_dir / "docker-credential-emptystore"
+    helper.write_text("#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper_dir}:{os.environ['PATH']}")
+    hub_auth = {"auth": base64.b64encode(b"hub:pw").decode()}
+    _docker_config(isolated_home, {"credsStore": "emptystore", "auths": {"https://index.docker.io/v1/": hub_auth}})
+    hub = docker_credentials("docker.io")
+    assert (hub.username, hub.password) == ("hub", "pw")
+    assert docker_credentials("registry.example") is None
+    assert "pw" not in repr(hub)
+
+
+def test_broken_credential_helper_is_an_error(isolated_home, tmp_path, monkeypatch):
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir()
+    (helper_dir / "docker-credential-broken").write_text("#!/bin/sh\necho 'not json'\n")
+    (helper_dir / "docker-credential-broken").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper_dir}:{os.environ['PATH']}")
+    _docker_config(isolated_home, {"credHelpers": {"registry.example": "broken", "other.example": "missing-helper"}})
+    with pytest.raises(RegistryError, match="no Username/Secret"):
+        docker_credentials("registry.example")
+    with pytest.raises(RegistryError, match="not installed"):
+        docker_credentials("other.example")
