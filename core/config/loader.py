@@ -16,6 +16,7 @@ from typing import Any
 from core.config.model import (AwsConfig, ClusterConfig, Config, LimitsConfig, PolicyConfig, RegistryConfig,
                                TrustConfig)
 from core.errors import ConfigError
+from core.text import has_control_chars
 
 MAX_CONFIG_BYTES = 1024 * 1024
 ROLES = ("operator", "custodian", "approver")
@@ -74,12 +75,16 @@ class _Reader:
             raise self.fail(f"expected {_kind_name(kinds)}, got a boolean", field)
         if not isinstance(value, kinds):
             raise self.fail(f"expected {_kind_name(kinds)}, got {type(value).__name__}", field)
+        if isinstance(value, str) and has_control_chars(value):  # names and URLs end up in terminals
+            raise self.fail("contains control characters", field)
         return value
 
     def strings(self, table: dict, key: str, field: str) -> tuple[str, ...]:
         value = self.get(table, key, list, [], field)
         if not all(isinstance(v, str) for v in value):
             raise self.fail("expected a list of strings", field)
+        if any(has_control_chars(v) for v in value):
+            raise self.fail("contains control characters", field)
         return tuple(value)
 
     def no_unknown(self, table: dict, allowed: set[str], where: str) -> None:
@@ -128,6 +133,8 @@ def _parse(path: str, text: str) -> Config:
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(line.group(1)) if line else None) from None
+    except RecursionError:  # tomllib recurses per nesting level: `a = [[[[...` exhausts the stack
+        raise ConfigError("not valid TOML: nested too deeply", path=path) from None
     reader = _Reader(path, text)
     reader.no_unknown(raw, _TOP_KEYS, "")
     identity = reader.get(raw, "identity", str, "", "identity")
@@ -178,9 +185,12 @@ def load_config(path: Path | None, *, env: dict[str, str] | None = None, read_on
     config = Config()
     if path is not None and path.exists():
         try:
-            if path.stat().st_size > MAX_CONFIG_BYTES:
+            # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
                 raise ConfigError(f"larger than {MAX_CONFIG_BYTES} bytes", path=str(path))
-            text = path.read_bytes().decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError("not UTF-8 text", path=str(path)) from None
         except OSError as exc:

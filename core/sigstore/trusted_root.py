@@ -85,12 +85,13 @@ def load_trusted_root(path: str | Path) -> TrustedRoot:
     """Read a trusted_root.json file; malformed files are InputError (exit 2) naming the file."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_TRUSTED_ROOT_BYTES:
-            raise InputError(f"{path}: trusted root larger than {MAX_TRUSTED_ROOT_BYTES} bytes")
-        data = path.read_bytes()
+        # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_TRUSTED_ROOT_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read trusted root {path}: {exc.strerror}") from None
+    if len(data) > MAX_TRUSTED_ROOT_BYTES:
+        raise InputError(f"{path}: trusted root larger than {MAX_TRUSTED_ROOT_BYTES} bytes")
     try:
         return parse_trusted_root(data, source=str(path))
     except CheckFailed as exc:

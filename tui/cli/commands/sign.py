@@ -33,11 +33,13 @@ def passphrase_provider(passphrase_file: str | None) -> Callable[[str], bytes]:
         if passphrase_file:
             path = Path(passphrase_file)
             try:
-                if path.stat().st_size > MAX_PASSPHRASE_FILE:
-                    raise InputError(f"passphrase file is larger than {MAX_PASSPHRASE_FILE} bytes")
-                text = path.read_bytes()
+                # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
+                with open(path, "rb") as handle:
+                    text = handle.read(MAX_PASSPHRASE_FILE + 1)
             except OSError as exc:
                 raise InputError(f"cannot read passphrase file: {exc.strerror}") from None
+            if len(text) > MAX_PASSPHRASE_FILE:
+                raise InputError(f"passphrase file is larger than {MAX_PASSPHRASE_FILE} bytes")
             return text[:-1] if text.endswith(b"\n") else text
         if "SIGNET_PASSWORD" in os.environ:
             return os.environ["SIGNET_PASSWORD"].encode()
