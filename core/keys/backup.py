@@ -222,7 +222,7 @@ def read_backup_file(path: Path) -> BackupFile:
             identifier=protection.get("identifier"), custodians=tuple(protection.get("custodians", [])), doc=doc)
         if load_public_key(parsed.public_pem.encode()).fingerprint != parsed.fingerprint:
             raise InputError("the backup's public key does not match its recorded fingerprint")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # RecursionError: [[[[... nesting
         raise InputError(f"backup file {path} is corrupt (not the expected JSON structure)") from None
     return parsed
 

@@ -103,7 +103,7 @@ def _parse_envelope(pem: bytes) -> dict:
         salt = base64.b64decode(kdf["salt"], validate=True)
         nonce = base64.b64decode(cipher["nonce"], validate=True)
         ciphertext = base64.b64decode(doc["ciphertext"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):  # RecursionError: [[[[... nesting
         raise InputError("malformed encrypted private key: the PEM body is not cosign's JSON envelope") from None
     if (n, r, p) not in [(v, SCRYPT_R, SCRYPT_P) for v in ACCEPTED_SCRYPT_N] or type(n) is not int:
         raise InputError(f"unsupported scrypt parameters N={n} r={r} p={p}: cosign accepts only "
