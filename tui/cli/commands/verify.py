@@ -5,7 +5,7 @@ and a `--trusted-root` (flags in tui/cli/trust_options.py).
 Exit codes: 0 when every image is `verified`; 1 when any image is `unsigned` or `invalid`;
 3 when none is unsigned/invalid but at least one is `error` (registry unreachable, refused, limits:
 nothing could be decided, so it is reported as an outside failure); 2 for bad arguments (no keys,
-unreadable key file, malformed -a).
+unreadable key file, malformed -a, a malformed image reference).
 
 `--json` prints a JSON array with one object per image, in the order given:
 - `reference` (str): the normalised reference that was checked;
@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
+from core.registry.reference import parse_reference
 from core.verify.policy import parse_annotations, resolve_trust_policy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
@@ -59,11 +60,12 @@ def command(ctx: click.Context, images: tuple[str, ...], keys: tuple[str, ...], 
             signature_repository: str | None, allow_http_registry: bool, as_json: bool, **keyless: Any) -> None:
     """Verify cosign signatures of IMAGE... (tags are resolved to digests first)."""
     sc = signet_context(ctx)
+    references = [parse_reference(text) for text in images]  # a typo is a usage error, before any network
     policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, annotations=parse_annotations(annotations),
                                   allowed_payload_types=payload_types, signature_repository=signature_repository,
                                   **keyless_policy_args(sc.config, keyless))
     check_keyless_policy(policy)
-    results = verify_images(sc, list(images), policy, source=sc.interface, platform=platform,
+    results = verify_images(sc, references, policy, source=sc.interface, platform=platform,
                             allow_http=allow_http_registry)
     if as_json:
         emit_json([r.as_dict() for r in results])
