@@ -22,7 +22,7 @@ from core.sigstore.encoding import CERTIFICATE_ERRORS, b64, int64, load_json, ob
 from core.sigstore.merkle import leaf_hash, verify_inclusion
 from core.sigstore.trusted_root import TrustedRoot
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 32 * 1024 * 1024  # intoto entries carry the whole attestation (SBOMs run to MBs)
 MAX_BODY_SIGNATURES = 32
 SUPPORTED_KINDS = frozenset({("hashedrekord", "0.0.1"), ("rekord", "0.0.1"), ("dsse", "0.0.1"),
                              ("intoto", "0.0.1"), ("intoto", "0.0.2"),
