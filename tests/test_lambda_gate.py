@@ -134,3 +134,29 @@ def test_list_and_verify_functions(gate):
     assert stored == {"checkout": "verified", "billing": "verified", "tagged": "error"}
     missing = _run("lambda", "verify", "nope")
     assert missing.exit_code == 3 and "ResourceNotFound" in missing.stderr
+
+
+def test_every_configured_profile_and_region_is_listed(gate, isolated_home, signet_home):
+    aws = isolated_home / ".aws"
+    aws.mkdir(exist_ok=True)
+    (aws / "config").write_text("[profile prod]\nregion = eu-west-1\n")
+    (aws / "credentials").write_text("[prod]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    config = (signet_home / "config.toml").read_text().replace(
+        'regions = ["us-east-1"]', 'profiles = ["prod"]\nregions = ["us-east-1", "eu-west-1"]')
+    (signet_home / "config.toml").write_text(config)
+    session = boto3.session.Session(profile_name="prod")
+    role = session.client("iam").get_role(RoleName="fn-role")["Role"]["Arn"]
+    session.client("lambda", region_name="eu-west-1").create_function(
+        FunctionName="eu-api", Role=role, PackageType="Image",
+        Code={"ImageUri": f"{gate['host']}/app@{gate['images']['signed']}"})
+    session.client("lambda", region_name="eu-west-1").create_function(
+        FunctionName="zip-fn", Role=role, Runtime="python3.12", Handler="x.h",
+        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18})  # not an image function: not listed
+    listed = _run("lambda", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    found = {(r["profile"], r["region"]): sorted(f["name"] for f in r["functions"]) for r in json.loads(listed.stdout)}
+    assert found == {("prod", "us-east-1"): ["billing", "checkout", "tagged"], ("prod", "eu-west-1"): ["eu-api"]}
+    ambiguous = _run("lambda", "verify", "eu-api")
+    assert ambiguous.exit_code == 2 and "--region" in ambiguous.stderr
+    one = _run("lambda", "verify", "eu-api", "--region", "eu-west-1", "--json")
+    assert one.exit_code == 0 and json.loads(one.stdout)["profile"] == "prod"
