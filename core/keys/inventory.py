@@ -25,7 +25,7 @@ TRUSTED_STATES = ("active", "retiring", "staged")
 SIGNING_STATES = ("active",)
 MAX_NAME_LEN = 64
 MIN_FINGERPRINT_PREFIX = 6
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")  # \Z: $ would accept a trailing newline
 # Which state may follow which; everything else is refused (revocation is final).
 _TRANSITIONS = {
     "staged": ("active", "revoked"),
