@@ -324,3 +324,9 @@ def test_hostile_trusted_root_file_is_a_usage_error(home, tmp_path, trusted_root
     result = run("verify", "--certificate-identity", "a@example.com", "--certificate-oidc-issuer",
                  "https://issuer.example", "--trusted-root", str(path), "registry.example/app:v1")
     assert_clean_usage_error(result)
+
+
+@pytest.mark.parametrize("name", ["k9\n", "k9\x1b[31m", "../k9", "k" * 1000, "", "-k9"])
+def test_malformed_key_name_creates_nothing(home, name):
+    before = snapshot(home)
+    assert_clean_usage_error(run("key", "generate", "--name", name), before, home)
