@@ -106,6 +106,10 @@ def test_sweep_cli_json_exit_code_and_textfile_match_signet_metrics(world, tmp_p
     assert _samples(textfile.read_text()) == _samples(metrics.stdout)
     failing = runner.invoke(cli, ["cluster", "sweep", "--json"])
     assert failing.exit_code == 1 and json.loads(failing.stdout)["ok"] is False
+    table = runner.invoke(cli, ["cluster", "sweep"])
+    assert table.exit_code == 1 and "Pod/batch-tool" in table.stdout and "StatefulSet/db" in table.stdout
+    assert "Deployment/web" not in table.stdout  # only what is not verified is listed
+    assert "cluster dead: UNREACHABLE" in table.stderr and "NOT OK" in table.stderr
 
 
 def test_sweep_cli_refuses_without_trusted_keys(world):
