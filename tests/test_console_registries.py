@@ -110,3 +110,53 @@ async def test_release_gate_needs_typed_confirmation_and_reports_refusal(tmp_pat
         assert any(sev == "error" and "ledger-batch" in msg for msg, sev in messages), messages
         assert app.view is view
     ctx.close()
+
+
+async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
+    import socket
+    import threading
+
+    from textual.worker import WorkerState
+
+    from tests.support.console import console_context
+
+    # a registry that accepts connections and never answers
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    ctx = console_context(tmp_path, extra=f'\n[[registries]]\nname = "silent"\nurl = "127.0.0.1:{port}"\n'
+                                         'auth = "anonymous"\ninsecure = true\n')
+    app = SignetApp(ctx, start_view="registries")
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await pilot.pause()
+            view = app.view
+            probe = next(w for w in app.workers if w.name == "probe:silent")
+            assert probe.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            assert view.probes["silent"][0] == "checking"
+            # the view stays usable while the probe hangs: switch away at once
+            await pilot.press("colon", *"hist", "enter")
+            await pilot.pause()
+            assert app.view.VIEW_NAME == "history"
+            assert probe.is_cancelled  # leaving the view cancelled its work
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+        ctx.close()

@@ -214,3 +214,22 @@ async def test_dashboard_counts_and_attention(ctx):
         await settle(app, pilot)
         assert app.view.VIEW_NAME == "history"
         assert app.view.rows and {r.reference for r in app.view.rows} == {summary.attention[0].reference}
+
+
+async def test_error_text_with_markup_is_shown_literally(ctx):
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash")
+        app.view.query_one("#filter-bar").value = "result:[red]bad[/red] [link=https://x]y"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        (note,) = [n for n in app._notifications if n.severity == "error"]
+        assert "[red]bad[/red]" in note.message and not note.markup
+        # a filter word that looks like markup is searched for as typed
+        await pilot.press("slash", "ctrl+u")
+        app.view.query_one("#filter-bar").value = MARKUP_TAG
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [r.reference for r in app.view.rows] == [f"registry.example/app0:{MARKUP_TAG}"]
+        assert f"filter: image:{MARKUP_TAG}" in screen_text(app)
