@@ -185,3 +185,10 @@ def test_unusable_keyless_policy_is_a_usage_error(signet_home, registry):
                                          "--certificate-identity", ALICE.identity, "--certificate-oidc-issuer",
                                          ALICE.issuer, "--trusted-root", str(OCI_BUNDLE / "trusted_root_pgi.json")])
     assert threshold.exit_code == 2 and "keyless identities" in threshold.stderr
+
+
+def test_malformed_reference_and_unknown_type_are_usage_errors(signet_home):
+    bad_ref = CliRunner().invoke(cli, ["verify-attestation", "Registry/UPPER\x1b[31m:tag", "--key", "k.pub"])
+    assert bad_ref.exit_code == 2 and "\x1b" not in bad_ref.stderr
+    bad_type = CliRunner().invoke(cli, ["verify-attestation", "127.0.0.1:1/app:v1", "--type", "sbom"])
+    assert bad_type.exit_code == 2 and "unknown attestation type" in bad_type.stderr

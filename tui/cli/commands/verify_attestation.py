@@ -6,7 +6,7 @@ cyclonedx, link, vuln, openvex) or a full predicate-type URI. Only attestations 
 statement has that type count (CVE-2022-35929).
 
 Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 registry error;
-2 bad arguments.
+2 bad arguments (unknown --type, malformed reference, unusable trust flags).
 
 `--json` prints one object: `reference`, `digest`, `predicate_type`, `result` (verified | unsigned |
 invalid | error), `reason`, `duration_ms`, `details`, and `attestations`: per attestation `source`
@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
+from core.registry.reference import parse_reference
 from core.sigstore.attestation import predicate_type_for
 from core.sigstore.verify_attestations import AttestationResult, verify_attestations
 from core.verify.policy import resolve_trust_policy
@@ -52,11 +53,12 @@ def command(ctx: click.Context, image: str, type_: str, keys: tuple[str, ...], t
             signature_repository: str | None, allow_http_registry: bool, as_json: bool, **keyless: Any) -> None:
     """Verify attestations of IMAGE (the tag is resolved to a digest first)."""
     sc = signet_context(ctx)
+    reference = parse_reference(image)  # a malformed reference is a usage error, before any network
     predicate_type = predicate_type_for(type_)
     policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, signature_repository=signature_repository,
                                   **keyless_policy_args(sc.config, keyless))
     check_keyless_policy(policy)
-    result = verify_attestations(sc, image, policy, predicate_type=predicate_type, allow_http=allow_http_registry)
+    result = verify_attestations(sc, reference, policy, predicate_type=predicate_type, allow_http=allow_http_registry)
     if as_json:
         emit_json(result.as_dict())
     else:
