@@ -58,7 +58,8 @@ def command(ctx: click.Context, image: str, type_: str, keys: tuple[str, ...], t
     policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, signature_repository=signature_repository,
                                   **keyless_policy_args(sc.config, keyless))
     check_keyless_policy(policy)
-    result = verify_attestations(sc, reference, policy, predicate_type=predicate_type, allow_http=allow_http_registry)
+    result = verify_attestations(sc, reference, policy, predicate_type=predicate_type,
+                                 allow_http=allow_http_registry)
     if as_json:
         emit_json(result.as_dict())
     else:
