@@ -199,3 +199,39 @@ def test_rotate_resume_stage_and_blocked_retire_exit_code(home, registry, tmp_pa
     assert "coverage: 0.0%" in blocked.stdout
     forced = run("key", "rotate", "retire", row["id"], "--force", "--reason", "ghost was deleted", "--json")
     assert forced.exit_code == 0 and json.loads(forced.stdout)["step"] == "revoke"
+
+
+def test_rotation_applies_policies_to_a_cluster(home, tmp_path):
+    from tests.support.kube_api import KubeApiServer, write_kubeconfig
+    from core.policy.generate import policy_key_fingerprints
+
+    old = json.loads(run("key", "generate", "--name", "old", "--json").stdout)
+    (tmp_path / "newpass").write_text(NEW_PASS)
+    started = run("key", "rotate", "start", "old", "--new-name", "new", "--backup-passphrase",
+                  "--backup-passphrase-file", str(tmp_path / "newpass"), "--passphrase-file", str(tmp_path / "newpass"),
+                  "--policy-dir", str(tmp_path / "pol"), "--json")
+    assert started.exit_code == 0, started.stderr
+    data = json.loads(started.stdout)
+    rid, new_fp = data["id"], data["new_key"]["fingerprint"]
+    with KubeApiServer() as kube:
+        kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", {"prod-eu": kube.url}))
+        published = run("key", "rotate", "next", rid, "--apply-to", "prod-eu", "--kubeconfig", kubeconfig)
+        assert published.exit_code == 0, published.stderr
+        cp = kube.get("kyverno.io", "v1", "clusterpolicies", "", "signet-verify-images")
+        cip = kube.get("policy.sigstore.dev", "v1beta1", "clusterimagepolicies", "", "signet-verify-images")
+        assert policy_key_fingerprints(cp) == policy_key_fingerprints(cip) == {old["fingerprint"], new_fp}
+        for _ in range(3):  # switch, resign (nothing in use), soak
+            assert run("key", "rotate", "next", rid, "--passphrase-file", str(tmp_path / "newpass")).exit_code == 0
+        retired = run("key", "rotate", "retire", rid, "--apply-to", "prod-eu", "--kubeconfig", kubeconfig,
+                      "--engine", "kyverno")
+        assert retired.exit_code == 0, retired.stderr
+        assert policy_key_fingerprints(kube.get("kyverno.io", "v1", "clusterpolicies", "", "signet-verify-images")) \
+            == {new_fp}
+        # Only the Kyverno policy was asked for: the sigstore one still holds both keys.
+        assert len(policy_key_fingerprints(kube.get("policy.sigstore.dev", "v1beta1", "clusterimagepolicies", "",
+                                                    "signet-verify-images"))) == 2
+    keys = {k["name"]: k for k in json.loads(run("key", "list", "--json").stdout)}
+    assert "prod-eu:ClusterPolicy/signet-verify-images" in keys["new"]["trusted_by"]
+    assert "prod-eu:ClusterPolicy/signet-verify-images" not in keys["old"]["trusted_by"]
+    # The cluster's sigstore policy was not re-applied and still trusts the old key: inventory says so.
+    assert keys["old"]["trusted_by"] == ["prod-eu:ClusterImagePolicy/signet-verify-images"]

@@ -25,6 +25,7 @@ from core.keys.publish import (
     SIGSTORE_FILE,
     PublishHook,
     default_policy_dir,
+    file_verifiers,
     publish_policies,
 )
 from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_policy
@@ -71,7 +72,7 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
             # No key is left to trust: stale files must not keep trusting the revoked key.
             for name in (KYVERNO_FILE, SIGSTORE_FILE):
                 (directory / name).unlink(missing_ok=True)
-            set_trusted_by(db, key.id, ())
+            set_trusted_by(db, key.id, sorted(set(key.trusted_by) - set(file_verifiers(ctx))))
         ctx.audit("key.revoke.emergency", key.id, {"fingerprint": key.fingerprint, "reason": reason[:MAX_REASON_LEN],
                                                    "aborted_rotations": aborted, "policy_files": list(files)})
     if publish_hook is not None and documents:

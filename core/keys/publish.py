@@ -14,6 +14,8 @@ from typing import Any, Callable, Sequence
 
 import sqlite_utils
 
+from core.clusters.inventory import cluster_targets
+from core.clusters.policy_apply import apply_policy
 from core.context import SignetContext
 from core.errors import InputError, StoreError
 from core.keys.inventory import TRUSTED_STATES, list_keys, set_trusted_by
@@ -38,6 +40,30 @@ class PublishedPolicies:
     def as_dict(self) -> dict[str, Any]:
         return {"directory": self.directory, "files": list(self.files), "fingerprints": list(self.fingerprints),
                 "verifiers": list(self.verifiers)}
+
+
+def cluster_apply_hook(ctx: SignetContext, contexts: Sequence[str], *, kubeconfig: str | None = None,
+                       kinds: Sequence[str] = ("ClusterPolicy", "ClusterImagePolicy")) -> PublishHook:
+    """A hook that server-side applies the chosen policy kinds to each named cluster context, through
+    team CLUSTERS' `apply_policy` (custodian role, audited per cluster, `trusted_by` updated)."""
+    targets = [target for name in contexts for target in cluster_targets(ctx.config, context=name,
+                                                                        kubeconfig=kubeconfig)]
+    if not targets:
+        raise InputError("name at least one cluster context to apply the policies to")
+
+    def apply(docs: Sequence[dict[str, Any]]) -> None:
+        for target in targets:
+            for doc in docs:
+                if doc.get("kind") in kinds:
+                    apply_policy(ctx, target, doc)
+
+    return apply
+
+
+def file_verifiers(ctx: SignetContext) -> tuple[str, ...]:
+    """How the policy files appear in a key's `trusted_by` (cluster copies are `<context>:` + this)."""
+    name = ctx.config.policy.verify_images_policy
+    return (f"ClusterPolicy/{name}", f"ClusterImagePolicy/{name}")
 
 
 def default_policy_dir(ctx: SignetContext) -> Path:
@@ -74,10 +100,14 @@ def publish_policies(ctx: SignetContext, db: sqlite_utils.Database, *, directory
             paths.append(str(path.resolve()))
     except OSError as exc:
         raise StoreError(f"cannot write policy files in {directory}: {exc.strerror or exc}") from None
-    verifiers = tuple(f"{doc['kind']}/{doc['metadata']['name']}" for doc in docs)
+    verifiers = file_verifiers(ctx)
     records = list_keys(ctx)
     for record in records:
-        set_trusted_by(db, record.id, verifiers if record.state in TRUSTED_STATES else ())
+        # Only the file entries are ours; entries for clusters (added when applied) stay until re-applied.
+        current = set(record.trusted_by)
+        updated = current | set(verifiers) if record.state in TRUSTED_STATES else current - set(verifiers)
+        if updated != current:
+            set_trusted_by(db, record.id, sorted(updated))
     return PublishedPolicies(directory=str(directory.resolve()), files=tuple(paths),
                              fingerprints=tuple(sorted(r.fingerprint for r in records if r.state in TRUSTED_STATES)),
                              verifiers=verifiers, documents=tuple(docs))

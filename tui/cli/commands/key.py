@@ -27,6 +27,8 @@ from typing import Callable
 
 import click
 
+from core.clusters.policy_apply import ENGINES
+from core.context import SignetContext
 from core.errors import CheckFailed, InputError
 from core.identity import Role
 from core.keys.backup import (
@@ -42,6 +44,7 @@ from core.keys.custody import KeyPlacement, export_key, generate_key, import_key
 from core.keys.emergency import emergency_revoke
 from core.keys.local_store import write_secret_file
 from core.keys.overview import key_overview
+from core.keys.publish import PublishHook, cluster_apply_hook
 from core.keys.rotation import (
     AdvanceOptions,
     RotationStatus,
@@ -393,11 +396,32 @@ def rotate_status(ctx: click.Context, rotation_id: str | None, as_json: bool) ->
 
 
 def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bool = False, reason: str = "",
-                     stage: StageInputs | None = None,
-                     on_backup: Callable[[CreatedBackup], None] | None = None) -> AdvanceOptions:
+                     stage: StageInputs | None = None, on_backup: Callable[[CreatedBackup], None] | None = None,
+                     hook: PublishHook | None = None) -> AdvanceOptions:
     return AdvanceOptions(passphrase_provider=passphrase_provider(passphrase_file), allow_http=allow_http,
                           progress=lambda done, total: diagnostic(f"{done}/{total} images"), force=force,
-                          reason=reason, stage=stage, on_backup=on_backup)
+                          reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook)
+
+
+def _apply_options(func: Callable) -> Callable:
+    options = [
+        click.option("--apply-to", "apply_to", multiple=True, metavar="CONTEXT",
+                     help="Also apply the rewritten policies to this cluster context (repeatable)."),
+        click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig for --apply-to."),
+        click.option("--engine", "engines", multiple=True, type=click.Choice(["kyverno", "sigstore"]),
+                     help="Which policy to apply (default both)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _hook(sc: SignetContext, apply_to: tuple[str, ...], kubeconfig: str | None,
+          engines: tuple[str, ...]) -> PublishHook | None:
+    if not apply_to:
+        return None
+    kinds = [{"kyverno": "ClusterPolicy", "sigstore": "ClusterImagePolicy"}[e] for e in engines or ENGINES]
+    return cluster_apply_hook(sc, apply_to, kubeconfig=kubeconfig, kinds=kinds)
 
 
 _advance_flags = [
@@ -417,12 +441,14 @@ def _with_advance_flags(func: Callable) -> Callable:
 @rotate.command("next")
 @click.argument("rotation_id")
 @_with_advance_flags
+@_apply_options
 @click.pass_context
 def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | None, allow_http: bool,
-                as_json: bool) -> None:
+                as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...]) -> None:
     """Run the rotation's next step."""
     sc = signet_context(ctx)
-    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http))
+    hook = _hook(sc, apply_to, kubeconfig, engines)
+    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http, hook=hook))
     _emit_status(status, as_json)
     _fail_if_blocked(status)
 
@@ -432,8 +458,10 @@ def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | Non
 @_stage_options
 @click.option("--allow-http-registry", "allow_http", is_flag=True, help="Allow plain HTTP to non-loopback registries.")
 @click.option("--json", "as_json", is_flag=True)
+@_apply_options
 @click.pass_context
-def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_json: bool, **stage: object) -> None:
+def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_json: bool, apply_to: tuple[str, ...],
+                  kubeconfig: str | None, engines: tuple[str, ...], **stage: object) -> None:
     """Re-run an interrupted step (the stage step needs the same options as `start`)."""
     sc = signet_context(ctx)
     sc.require_write(Role.CUSTODIAN, action="key rotation")
@@ -441,7 +469,8 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_jso
     passphrase_file = str(stage["passphrase_file"]) if stage["passphrase_file"] else None
     inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
     made: list[CreatedBackup] = []
-    options = _advance_options(passphrase_file, allow_http, stage=inputs, on_backup=made.append)
+    options = _advance_options(passphrase_file, allow_http, stage=inputs, on_backup=made.append,
+                               hook=_hook(sc, apply_to, kubeconfig, engines))
     status = advance_rotation(sc, rotation_id, options)
     if as_json:
         emit_json({**status.as_dict(), "shares": _shares_json(made[0] if made else None)})
@@ -457,12 +486,16 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_jso
 @click.option("--force", is_flag=True, help="Retire even below full re-signing coverage (needs --reason).")
 @click.option("--reason", default="", help="Why retirement is forced; recorded in the audit log.")
 @_with_advance_flags
+@_apply_options
 @click.pass_context
 def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str, passphrase_file: str | None,
-                  allow_http: bool, as_json: bool) -> None:
+                  allow_http: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                  engines: tuple[str, ...]) -> None:
     """Check soak coverage, then retire the old key (removed from the policy files)."""
     sc = signet_context(ctx)
-    status = retire_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http, force=force, reason=reason))
+    options = _advance_options(passphrase_file, allow_http, force=force, reason=reason,
+                               hook=_hook(sc, apply_to, kubeconfig, engines))
+    status = retire_rotation(sc, rotation_id, options)
     _emit_status(status, as_json)
     _fail_if_blocked(status)
 
@@ -474,9 +507,11 @@ def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str
 @click.option("--policy-dir", default=None, metavar="DIR")
 @click.option("--allow-http-registry", "allow_http", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
+@_apply_options
 @click.pass_context
 def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str, policy_dir: str | None,
-                  allow_http: bool, as_json: bool) -> None:
+                  allow_http: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                  engines: tuple[str, ...]) -> None:
     """Revoke the old key of a retired rotation, or (--emergency) a compromised key at once."""
     sc = signet_context(ctx)
     if not emergency:
@@ -486,7 +521,7 @@ def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str,
         _emit_status(advance_rotation(sc, target, AdvanceOptions(allow_http=allow_http)), as_json)
         return
     report = emergency_revoke(sc, target, reason=reason, policy_dir=Path(policy_dir) if policy_dir else None,
-                              allow_http=allow_http)
+                              allow_http=allow_http, publish_hook=_hook(sc, apply_to, kubeconfig, engines))
     if as_json:
         emit_json(report.as_dict())
         return
