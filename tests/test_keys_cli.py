@@ -235,3 +235,16 @@ def test_rotation_applies_policies_to_a_cluster(home, tmp_path):
     assert "prod-eu:ClusterPolicy/signet-verify-images" not in keys["old"]["trusted_by"]
     # The cluster's sigstore policy was not re-applied and still trusts the old key: inventory says so.
     assert keys["old"]["trusted_by"] == ["prod-eu:ClusterImagePolicy/signet-verify-images"]
+
+
+def test_signet_sign_with_secrets_manager_and_kms_keys(home, registry, aws_endpoint):
+    for name, store in (("sm", "secretsmanager"), ("kms", "kms")):
+        made = run("key", "generate", "--name", name, "--store", store, "--json")
+        assert made.exit_code == 0, made.stderr
+        fingerprint = json.loads(made.stdout)["fingerprint"]
+        push_image(registry.url, f"team/{name}", "v1")
+        signed = run("sign", f"{registry.host}/team/{name}:v1", "--key", name, "--json")
+        assert signed.exit_code == 0, signed.stderr
+        assert json.loads(signed.stdout)["key_fingerprint"] == fingerprint
+        verified = run("verify", f"{registry.host}/team/{name}:v1", "--key", name, "--json")
+        assert verified.exit_code == 0 and json.loads(verified.stdout)[0]["matched_keys"] == [fingerprint]

@@ -16,7 +16,10 @@ JSON (`--json`):
   backup          {backup: <backup object>, path, shares: [{index, custodian, mnemonic}]}
   backup test     {backup_id, fingerprint, ok, reason, tested_at}
   rotate ...      RotationStatus.as_dict(): {id, old_key, new_key, step, status, started_at, updated_at,
-                    coverage, next_action, details}; `rotate start` adds `shares`
+                    coverage, next_action, details}; `rotate start` and `rotate resume` add `shares`
+                    (the new key's backup shares; empty for a passphrase backup or a KMS key)
+Exit codes: 0 done, 1 rotation blocked at the soak step (coverage below the minimum), 2 usage/input/
+state errors, 3 an outside system (registry, AWS, cluster, disk) failed.
   rotate revoke --emergency   EmergencyRevocation.as_dict()
 """
 
