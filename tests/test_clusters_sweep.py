@@ -116,3 +116,17 @@ def test_sweep_cli_refuses_without_trusted_keys(world):
     (world.root / "config.toml").write_text('identity = "alice"\n')
     result = CliRunner().invoke(cli, ["cluster", "sweep", "--kubeconfig", str(world.kubeconfig)])
     assert result.exit_code == 2 and "no trusted keys" in result.stderr
+
+
+def test_containers_without_a_usable_digest_are_errors_with_the_reason(world):
+    world.kube.add(pod("pulling", "prod", [("c", world.image("signed"), "")], phase="Pending"))
+    world.kube.add(pod("local", "prod", [("c", "my-local-build", f"docker://{world.digests['signed']}")]))
+    world.kube.add(pod("odd", "prod", [("c", "UPPER/Case:1", f"docker-pullable://x@{world.digests['signed']}")]))
+    ctx = world.context()
+    report = run_sweep(ctx, resolve_trust_policy(ctx), cluster_targets(ctx.config, context="prod-eu"),
+                       namespaces=["prod"])
+    by_workload = {f.workload: f for f in report.findings}
+    assert by_workload["pulling"].result == "error" and "no registry digest" in by_workload["pulling"].reason
+    assert by_workload["local"].result == "error" and by_workload["local"].digest is None
+    assert by_workload["odd"].result == "error" and "not a valid image reference" in by_workload["odd"].reason
+    assert not report.ok

@@ -155,7 +155,8 @@ def _group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, di
 def _finding(ctx: Any, g: dict[str, Any], by_reference: dict) -> SweepFinding:
     verdict = by_reference.get(g["reference"]) if g["reference"] else None
     if verdict is None:
-        result, reason, matched = "error", NO_DIGEST_REASON, ()
+        reason = f"spec image '{g['image'][:200]}' is not a valid image reference" if g["digest"] else NO_DIGEST_REASON
+        result, matched = "error", ()
     else:
         result, reason, matched = verdict.result, verdict.reason, verdict.matched_keys
     bypass_id = None
