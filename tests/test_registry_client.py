@@ -49,6 +49,20 @@ def _context(signet_home, config: str = ""):
     return open_context()
 
 
+def _verify_via(proxy: RewritingProxy, signet_home, pub: str, config: str = ""):
+    """Verify `app:v1` through `proxy` with a fresh context using `config`."""
+    ctx = _context(signet_home, config)
+    try:
+        return verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
+    finally:
+        ctx.close()
+
+
+def _basic_config(proxy: RewritingProxy, user: str, password_env: str) -> str:
+    return (f'[[registries]]\nname = "p"\nurl = "http://{proxy.host}"\nauth = "basic"\n'
+            f'username = "{user}"\npassword_env = "{password_env}"\n')
+
+
 def _docker_config(home, doc: dict) -> None:
     path = home / ".docker"
     path.mkdir(exist_ok=True)
@@ -77,9 +91,7 @@ def test_bearer_token_challenge_with_docker_config_credentials(signet_home, isol
 
         with RewritingProxy(registry.url, gate=registry_gate) as proxy:
             _docker_config(isolated_home, {"auths": {proxy.host: {"auth": base64.b64encode(b"ci:s3cret").decode()}}})
-            ctx = _context(signet_home)
-            result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-            ctx.close()
+            result = _verify_via(proxy, signet_home, pub)
     assert result.result == "verified", result.reason
     assert len(issued) == 1  # one token, reused for every request of the same scope
     path, headers = token_requests[0]
@@ -93,9 +105,7 @@ def test_token_realm_must_be_https_off_loopback(signet_home, registry, signed):
         return 401, {"WWW-Authenticate": 'Bearer realm="http://auth.example.invalid/token",service="x"'}, b""
 
     with RewritingProxy(registry.url, gate=gate) as proxy:
-        ctx = _context(signet_home)
-        result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-        ctx.close()
+        result = _verify_via(proxy, signet_home, pub)
     assert result.result == "error" and "token realm must use https" in result.reason
 
 
@@ -116,9 +126,7 @@ def test_basic_auth_from_a_credential_helper(signet_home, isolated_home, registr
 
     with RewritingProxy(registry.url, gate=gate) as proxy:
         _docker_config(isolated_home, {"credHelpers": {proxy.host: "signettest"}})
-        ctx = _context(signet_home)
-        result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-        ctx.close()
+        result = _verify_via(proxy, signet_home, pub)
     assert result.result == "verified", result.reason
     assert log.read_text() == proxy.host
 
@@ -130,9 +138,7 @@ def test_no_credentials_means_refused(signet_home, registry, signed):
         return 401, {"WWW-Authenticate": 'Basic realm="registry"'}, b""
 
     with RewritingProxy(registry.url, gate=gate) as proxy:
-        ctx = _context(signet_home)
-        result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-        ctx.close()
+        result = _verify_via(proxy, signet_home, pub)
     assert result.result == "error" and "no credentials" in result.reason
 
 
@@ -146,14 +152,11 @@ def test_basic_auth_from_config_password_env(signet_home, registry, signed, monk
         return 401, {"WWW-Authenticate": 'Basic realm="registry"'}, b""
 
     with RewritingProxy(registry.url, gate=gate) as proxy:
-        ctx = _context(signet_home, f'[[registries]]\nname = "p"\nurl = "http://{proxy.host}"\nauth = "basic"\n'
-                                    'username = "svc"\npassword_env = "REG_PW"\n')
-        result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-        ctx.close()
+        result = _verify_via(proxy, signet_home, pub, _basic_config(proxy, "svc", "REG_PW"))
     assert result.result == "verified", result.reason
 
 
-def test_redirect_to_another_host_drops_authorization(signet_home, registry, signed):
+def test_redirect_to_another_host_drops_authorization(signet_home, registry, signed, monkeypatch):
     digest, pub = signed
     with RewritingProxy(registry.url) as storage:
         def gate(method, path, headers):
@@ -164,14 +167,8 @@ def test_redirect_to_another_host_drops_authorization(signet_home, registry, sig
             return 401, {"WWW-Authenticate": 'Basic realm="r"'}, b""
 
         with RewritingProxy(registry.url, gate=gate) as proxy:
-            ctx = _context(signet_home, f'[[registries]]\nname = "p"\nurl = "http://{proxy.host}"\nauth = "basic"\n'
-                                        'username = "u"\npassword_env = "PW_FOR_TEST"\n')
-            os.environ["PW_FOR_TEST"] = "p"
-            try:
-                result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-            finally:
-                del os.environ["PW_FOR_TEST"]
-                ctx.close()
+            monkeypatch.setenv("PW_FOR_TEST", "p")
+            result = _verify_via(proxy, signet_home, pub, _basic_config(proxy, "u", "PW_FOR_TEST"))
     assert result.result == "verified", result.reason
     assert storage.seen and all("authorization" not in _lower(h) for _, _, h in storage.seen)
     assert any("authorization" in _lower(h) for _, _, h in proxy.seen)
@@ -184,9 +181,7 @@ def test_redirect_loops_stop_at_the_limit(signet_home, registry, signed):
         return 302, {"Location": path}, b""
 
     with RewritingProxy(registry.url, gate=gate) as proxy:
-        ctx = _context(signet_home, "[limits]\nmax_redirects = 3\n")
-        result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-        ctx.close()
+        result = _verify_via(proxy, signet_home, pub, "[limits]\nmax_redirects = 3\n")
     assert result.result == "error" and "max_redirects" in result.reason
     assert len(proxy.seen) == 4
 
@@ -202,9 +197,7 @@ def test_manifest_cap_holds_with_or_without_content_length(signet_home, registry
         return status, headers, body
 
     with RewritingProxy(registry.url, rewrite) as proxy:
-        ctx = _context(signet_home, "[limits]\nmax_manifest_bytes = 10000\n")
-        result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
-        ctx.close()
+        result = _verify_via(proxy, signet_home, pub, "[limits]\nmax_manifest_bytes = 10000\n")
     assert result.result == "error" and "max_manifest_bytes" in result.reason
 
 
@@ -217,12 +210,10 @@ def test_slow_registry_times_out(signet_home, registry, signed):
         return None
 
     with RewritingProxy(registry.url, gate=gate) as proxy:
-        ctx = _context(signet_home, "[limits]\nread_timeout = 0.3\n")
         try:
-            result = verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
+            result = _verify_via(proxy, signet_home, pub, "[limits]\nread_timeout = 0.3\n")
         finally:
             release.set()
-            ctx.close()
     assert result.result == "error" and "timed out" in result.reason
 
 

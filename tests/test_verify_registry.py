@@ -38,6 +38,16 @@ def _image(registry, repo, tag="v1"):
     return f"{registry.host}/{repo}:{tag}", digest
 
 
+def _signed_images(registry, repo, key, count):
+    """`count` images tagged t0..tN-1 in `repo`, each signed by `key`; their references."""
+    refs = []
+    for i in range(count):
+        ref, digest = _image(registry, repo, f"t{i}")
+        push_signatures(registry.url, repo, digest, [signature_layer(key, "x", digest)])
+        refs.append(ref)
+    return refs
+
+
 def test_signed_by_one_trusted_key(ctx, registry, keys):
     made, paths = keys
     ref, digest = _image(registry, "app")
@@ -262,11 +272,7 @@ def test_cache_reuse_and_ttl(ctx, registry, keys):
     made, paths = keys
     now = [0.0]
     ctx.extras["registry_cache"] = RegistryCache(30.0, monotonic=lambda: now[0])
-    refs = []
-    for i in range(5):
-        ref, digest = _image(registry, "cached", f"t{i}")
-        push_signatures(registry.url, "cached", digest, [signature_layer(made["alice"], "x", digest)])
-        refs.append(ref)
+    refs = _signed_images(registry, "cached", made["alice"], 5)
     policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
     cold = verify_images(ctx, refs, policy)
     assert all(r.result == "verified" for r in cold)
@@ -293,11 +299,7 @@ def test_results_keep_order_and_bad_references_are_errors(ctx, registry, keys):
 
 def test_progress_reports_every_image_once_done(ctx, registry, keys):
     made, paths = keys
-    refs = []
-    for i in range(6):
-        ref, digest = _image(registry, "progress", f"t{i}")
-        push_signatures(registry.url, "progress", digest, [signature_layer(made["alice"], "x", digest)])
-        refs.append(ref)
+    refs = _signed_images(registry, "progress", made["alice"], 6)
     policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
     for _ in range(2):  # cold (worker threads), then warm (answered from the cache)
         seen: list[tuple[int, int]] = []
