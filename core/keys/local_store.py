@@ -8,6 +8,7 @@ crash leaves either the old file or the new one, never a half-written or world-r
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def write_secret_file(path: Path, data: bytes, *, overwrite: bool = False) -> No
     path = Path(path)
     if path.exists() and not overwrite:
         raise InvalidState(f"{path} already exists; refusing to overwrite it")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # unique: threads and leftovers never clash
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
