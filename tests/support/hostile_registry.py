@@ -355,8 +355,10 @@ def write_config(home: Path, *, limits: dict | None = None, registries: list[dic
     (home / "config.toml").write_text("\n".join(lines) + "\n")
 
 
-def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | None = None, **config):
-    """One verification in this process, on a thread, failing the test on a hang or an escaped exception."""
+def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | None = None,
+           trusted_root: str | None = None, **config):
+    """One verification in this process, on a thread, failing the test on a hang or an escaped exception.
+    `trusted_root` (a trusted_root.json path) makes the policy consult Sigstore bundle referrers too."""
     from core.context import open_context
     from core.crypto.public_keys import load_public_key
     from core.verify.policy import TrustPolicy
@@ -364,7 +366,7 @@ def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | Non
 
     write_config(home, **config)
     ctx = open_context(db=str(home / "signet.db"), config=str(home / "config.toml"))
-    policy = TrustPolicy(keys=(load_public_key(public_pem),))
+    policy = TrustPolicy(keys=(load_public_key(public_pem),), trusted_root=trusted_root)
     box: dict = {}
 
     def run() -> None:
