@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import stat
 import threading
 
 import pytest
@@ -63,6 +62,16 @@ def _basic_config(proxy: RewritingProxy, user: str, password_env: str) -> str:
             f'username = "{user}"\npassword_env = "{password_env}"\n')
 
 
+def _credential_helper(tmp_path, monkeypatch, name: str, script: str) -> None:
+    """A `docker-credential-<name>` shell script on PATH."""
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir(exist_ok=True)
+    helper = helper_dir / f"docker-credential-{name}"
+    helper.write_text(f"#!/bin/sh\n{script}\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper_dir}:{os.environ['PATH']}")
+
+
 def _docker_config(home, doc: dict) -> None:
     path = home / ".docker"
     path.mkdir(exist_ok=True)
@@ -111,13 +120,9 @@ def test_token_realm_must_be_https_off_loopback(signet_home, registry, signed):
 
 def test_basic_auth_from_a_credential_helper(signet_home, isolated_home, registry, signed, tmp_path, monkeypatch):
     _, pub = signed
-    helper_dir = tmp_path / "bin"
-    helper_dir.mkdir()
-    helper = helper_dir / "docker-credential-signettest"
     log = tmp_path / "helper.log"
-    helper.write_text(f"#!/bin/sh\ncat > {log}\necho '{{\"Username\": \"robot\", \"Secret\": \"pw\"}}'\n")
-    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{helper_dir}:{os.environ['PATH']}")
+    _credential_helper(tmp_path, monkeypatch, "signettest",
+                       f"cat > {log}\necho '{{\"Username\": \"robot\", \"Secret\": \"pw\"}}'")
 
     def gate(method, path, headers):
         if _lower(headers).get("authorization") == _basic("robot", "pw"):
@@ -319,12 +324,7 @@ def test_oci_layout_read_write_sign_and_verify(signet_home, tmp_path):
 
 
 def test_creds_store_without_an_entry_falls_back_to_auths(isolated_home, tmp_path, monkeypatch):
-    helper_dir = tmp_path / "bin"
-    helper_dir.mkdir()
-    helper = helper_dir / "docker-credential-emptystore"
-    helper.write_text("#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n")
-    helper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{helper_dir}:{os.environ['PATH']}")
+    _credential_helper(tmp_path, monkeypatch, "emptystore", "echo 'credentials not found in native keychain'\nexit 1")
     hub_auth = {"auth": base64.b64encode(b"hub:pw").decode()}
     _docker_config(isolated_home, {"credsStore": "emptystore", "auths": {"https://index.docker.io/v1/": hub_auth}})
     hub = docker_credentials("docker.io")
@@ -334,11 +334,7 @@ def test_creds_store_without_an_entry_falls_back_to_auths(isolated_home, tmp_pat
 
 
 def test_broken_credential_helper_is_an_error(isolated_home, tmp_path, monkeypatch):
-    helper_dir = tmp_path / "bin"
-    helper_dir.mkdir()
-    (helper_dir / "docker-credential-broken").write_text("#!/bin/sh\necho 'not json'\n")
-    (helper_dir / "docker-credential-broken").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{helper_dir}:{os.environ['PATH']}")
+    _credential_helper(tmp_path, monkeypatch, "broken", "echo 'not json'")
     _docker_config(isolated_home, {"credHelpers": {"registry.example": "broken", "other.example": "missing-helper"}})
     with pytest.raises(RegistryError, match="no Username/Secret"):
         docker_credentials("registry.example")
