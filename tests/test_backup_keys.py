@@ -227,3 +227,18 @@ def test_key_overview_flags_missing_and_overdue_drills(ctx, key, tmp_path, clock
     [row] = key_overview(ctx)
     assert row.backup_status == "drill overdue" and row.needs_attention
     assert row.as_dict(clock())["backups"][0]["drill_overdue"] is True
+
+
+def test_revoked_keys_are_neither_backed_up_nor_restored(ctx, key, tmp_path):
+    from core.keys.inventory import set_key_state
+
+    created = create_backup(ctx, "prod", PassphraseScheme(BACKUP_PASS), passphrase_provider=_provider,
+                            out=tmp_path / "p.json")
+    with ctx.store.write() as db:
+        set_key_state(ctx, db, key.id, "revoked")
+    with pytest.raises(InvalidState, match="revoked; it must not be backed up"):
+        create_backup(ctx, "prod", PassphraseScheme(BACKUP_PASS), passphrase_provider=_provider, out=tmp_path / "q.json")
+    (ctx.paths.key_store / f"{key.id}.key").unlink()
+    with pytest.raises(InvalidState, match="revoked; it must not be restored"):
+        restore_backup(ctx, created.path, passphrase=BACKUP_PASS, new_passphrase=b"new pass 123")
+    assert not (ctx.paths.key_store / f"{key.id}.key").exists()

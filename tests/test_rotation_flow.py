@@ -263,3 +263,25 @@ def test_step_bookkeeping_refuses_when_the_rotation_was_aborted_meanwhile(ctx, w
     assert final.status == "aborted" and "leaked while rotating" in final.details["aborted"]
     assert "resign" not in final.details  # the aborted rotation's record was not overwritten
     other.close()
+
+
+def test_rotation_refusals(ctx, world, tmp_path):
+    from core.keys.inventory import set_key_state
+
+    spare = generate_key(ctx, name="spare", passphrase=NEW_PASS, state="staged")
+    with pytest.raises(InvalidState, match="only an active key can be rotated"):
+        start_rotation(ctx, spare.name, StageInputs(new_name="x", backup=ShareScheme(2, 3), new_passphrase=NEW_PASS))
+    status = start_rotation(ctx, "old", _stage(tmp_path), policy_dir=world["policies"]).status
+    with pytest.raises(InvalidState, match="retiring comes after the soak step"):
+        retire_rotation(ctx, status.id, _opts())
+    status = advance_rotation(ctx, status.id, _opts())
+    status = advance_rotation(ctx, status.id, _opts())
+    with pytest.raises(InputError, match="needs the passphrase of the new key"):
+        advance_rotation(ctx, status.id, AdvanceOptions())
+    assert rotation_status(ctx, status.id).status == "running"  # refused inside the step: resumable
+    status = advance_rotation(ctx, status.id, _opts())
+    assert status.step == "soak"
+    with ctx.store.write() as db:
+        set_key_state(ctx, db, spare.id, "revoked")
+    with pytest.raises(InvalidState, match="revoked"):
+        signer_for(ctx, "spare", passphrase_provider=lambda _n: NEW_PASS)
