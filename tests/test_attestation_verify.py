@@ -178,8 +178,8 @@ def test_type_names_follow_cosign():
 
 
 def test_unusable_keyless_policy_is_a_usage_error(signet_home, registry):
-    no_root = CliRunner().invoke(cli, ["verify", f"{registry.host}/nothing:v1", "--certificate-identity", ALICE.identity,
-                                       "--certificate-oidc-issuer", ALICE.issuer])
+    no_root = CliRunner().invoke(cli, ["verify", f"{registry.host}/nothing:v1", "--certificate-identity",
+                                       ALICE.identity, "--certificate-oidc-issuer", ALICE.issuer])
     assert no_root.exit_code == 2 and "--trusted-root" in no_root.stderr
     threshold = CliRunner().invoke(cli, ["verify-attestation", f"{registry.host}/nothing:v1", "--threshold", "2",
                                          "--certificate-identity", ALICE.identity, "--certificate-oidc-issuer",

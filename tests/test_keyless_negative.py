@@ -172,7 +172,8 @@ def test_tlog_entry_of_another_certificate_is_refused(sigstore):
 
 
 def test_tlog_is_required_for_keyless_and_can_be_waived_only_explicitly(sigstore):
-    data = edit(sigstore.message_bundle(sigstore.leaf(), DIGEST), lambda d: d["verificationMaterial"].update(tlogEntries=[]))
+    data = edit(sigstore.message_bundle(sigstore.leaf(), DIGEST),
+                lambda d: d["verificationMaterial"].update(tlogEntries=[]))
     with pytest.raises(CheckFailed, match="no transparency log entry"):
         verify(sigstore, data)
     # Waived: no signed time, so the short-lived certificate must be valid *now* — it is not.
@@ -217,7 +218,8 @@ def test_dsse_payload_type_must_be_in_toto(sigstore):
 
 def test_malformed_statement_is_a_failure_not_a_pass(sigstore):
     with pytest.raises(CheckFailed, match=r"subject\[0\]: expected a JSON object"):
-        verify(sigstore, sigstore.dsse_bundle(sigstore.leaf(), b'{"_type": "https://in-toto.io/Statement/v1", "subject": [null]}'))
+        verify(sigstore, sigstore.dsse_bundle(sigstore.leaf(),
+                                              b'{"_type": "https://in-toto.io/Statement/v1", "subject": [null]}'))
     with pytest.raises(CheckFailed, match="not valid JSON"):
         verify(sigstore, sigstore.dsse_bundle(sigstore.leaf(), b'{"_type": '))
 

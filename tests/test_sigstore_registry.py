@@ -247,7 +247,8 @@ def test_bundle_referrer_in_an_oci_layout(ctx, sigstore, root_file, tmp_path):
     assert result.signatures[0].source == "sigstore-bundle"
 
 
-@pytest.mark.parametrize("predicate, expected", [(SLSA, "unsigned"), ("https://sigstore.dev/cosign/sign/v1", "verified")])
+@pytest.mark.parametrize("predicate, expected", [(SLSA, "unsigned"),
+                                                 ("https://sigstore.dev/cosign/sign/v1", "verified")])
 def test_referrers_api_answer_is_used_and_its_claims_are_not_trusted(ctx, registry, sigstore, root_file,
                                                                      predicate, expected):
     """A registry with the referrers API (played by a proxy in front of the real one): its index

@@ -116,7 +116,8 @@ def test_keyless_rekor_v2_entry_without_timestamp_has_no_signing_time():
                                             "signature": b64(signature)}}).encode()
     root = parse_trusted_root(sigstore.trusted_root(include_log=False))
     trust = SigstoreTrust(root=TrustedRoot(tlogs=(log.log(),), certificate_authorities=root.certificate_authorities),
-                          identities=(CertificateIdentity(identity="alice@example.com", issuer="https://issuer.example"),))
+                          identities=(CertificateIdentity(identity="alice@example.com",
+                                                          issuer="https://issuer.example"),))
     with pytest.raises(CheckFailed, match="no verified signing time"):
         verify_bundle(parse_bundle(data), digest=DIGEST, trust=trust, now=T0 + timedelta(days=30))
 

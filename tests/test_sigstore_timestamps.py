@@ -71,7 +71,8 @@ def test_timestamp_over_other_bytes_or_from_an_unknown_tsa_fails(world):
 
 def test_classic_attestation_timestamp_covers_the_layer_bytes(world):
     sigstore, tsa, root = world
-    envelope, annotations = sigstore.classic_attestation(sigstore.leaf(), statement(DIGEST, "https://slsa.dev/provenance/v1"))
+    envelope, annotations = sigstore.classic_attestation(sigstore.leaf(),
+                                                         statement(DIGEST, "https://slsa.dev/provenance/v1"))
     del annotations["dev.sigstore.cosign/bundle"]
     waived = SigstoreTrust(root=root, identities=(ALICE,), ignore_tlog=True, require_tlog=False)
     annotations["dev.sigstore.cosign/rfc3161timestamp"] = json.dumps(

@@ -180,7 +180,8 @@ def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
         if trust.root is None:
             raise CheckFailed("RFC 3161 timestamps need a trusted root to verify")
         times.append(verify_timestamp(stamp, signature if stamped is None else stamped, trust.root))
-    key_der = spki_der(verifier.public_key() if isinstance(verifier, x509.Certificate) else verifier)  # type: ignore[arg-type]
+    verifying_key = verifier.public_key() if isinstance(verifier, x509.Certificate) else verifier
+    key_der = spki_der(verifying_key)  # type: ignore[arg-type]
     key_fp = hashlib.sha256(key_der).hexdigest()
     if not keyless:
         return VerifiedSignature(key_fingerprint=key_fp, signed_at=tuple(times), tlog_indexes=tuple(indexes))

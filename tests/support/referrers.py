@@ -15,9 +15,10 @@ from tests.support.oci import OCI_INDEX, OCI_MANIFEST, digest_of, push_blob, pus
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
 # go-containerregistry's empty.Image, byte for byte: the image cosign's OCI bundle fixture attests.
-GGCR_EMPTY_CONFIG = b'{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers","diff_ids":null},"config":{}}'
-GGCR_EMPTY_MANIFEST = (b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":'
-                       b'{"mediaType":"application/vnd.docker.container.image.v1+json","size":115,"digest":'
+GGCR_EMPTY_CONFIG = (b'{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":'
+                     b'{"type":"layers","diff_ids":null},"config":{}}')
+GGCR_EMPTY_MANIFEST = (b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
+                       b'"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":115,"digest":'
                        b'"sha256:5b943e2b943f6c81dbbd4e2eca5121f4fcc39139e3d1219d6d89bd925b77d9fe"},"layers":[]}')
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

@@ -40,6 +40,10 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def _spki(key) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -76,7 +80,8 @@ class FakeSigstore:
         return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                 .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                               critical=True)
                 .sign(signer, hashes.SHA384()))
 
     @property
@@ -100,7 +105,7 @@ class FakeSigstore:
 
     def trusted_root(self, *, include_log: bool = True, timestamp_authorities: tuple[dict, ...] = ()) -> bytes:
         ca = {"subject": {"organization": "signet-test", "commonName": self.name}, "uri": "https://fulcio.test",
-              "certChain": {"certificates": [{"rawBytes": b64(c.public_bytes(serialization.Encoding.DER))}
+              "certChain": {"certificates": [{"rawBytes": b64(_der(c))}
                                              for c in (self.intermediate, self.root)]},
               "validFor": {"start": (T0 - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")}}
         log = {"baseUrl": "https://rekor.test", "hashAlgorithm": "SHA2_256",
@@ -164,7 +169,7 @@ class FakeSigstore:
         body = self.hashedrekord_body(signature, _pem(leaf.cert), digest)
         return json.dumps({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "verificationMaterial": {"certificate": {"rawBytes": b64(leaf.cert.public_bytes(serialization.Encoding.DER))},
+            "verificationMaterial": {"certificate": {"rawBytes": b64(_der(leaf.cert))},
                                      "tlogEntries": [self.tlog_entry(body, signed_at or leaf.cert.not_valid_before_utc
                                                                      + timedelta(minutes=1))]},
             "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
@@ -174,7 +179,8 @@ class FakeSigstore:
         """A key-signed (publicKey hint) message-signature bundle, logged in our log."""
         digest = bytes.fromhex(artifact_digest.split(":", 1)[1])
         signature = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-        pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
         body = self.hashedrekord_body(signature, pub_pem, digest)
         return json.dumps({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
@@ -192,7 +198,7 @@ class FakeSigstore:
             {"sig": b64(leaf.sign(pae(INTOTO_PAYLOAD_TYPE, payload))), "keyid": ""} for _ in range(extra_signatures)]
         return json.dumps({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "verificationMaterial": {"certificate": {"rawBytes": b64(leaf.cert.public_bytes(serialization.Encoding.DER))},
+            "verificationMaterial": {"certificate": {"rawBytes": b64(_der(leaf.cert))},
                                      "tlogEntries": [self.tlog_entry(body, signed_at or leaf.cert.not_valid_before_utc
                                                                      + timedelta(minutes=1))]},
             "dsseEnvelope": {"payload": b64(payload), "payloadType": INTOTO_PAYLOAD_TYPE, "signatures": sigs}}).encode()

@@ -28,7 +28,8 @@ def keyless_options(fn: Callable) -> Callable:
                      help="Keyless: the OIDC issuer as a regexp (not anchored)."),
         click.option("--trusted-root", default=None, metavar="FILE",
                      help="Sigstore trusted_root.json (default: [trust] trusted_root)."),
-        click.option("--require-tlog", is_flag=True, help="Require a transparency-log entry for key-based signatures too."),
+        click.option("--require-tlog", is_flag=True,
+                     help="Require a transparency-log entry for key-based signatures too."),
         click.option("--insecure-ignore-tlog", is_flag=True,
                      help="Do not look at transparency-log entries (keyless certificates must then be valid now)."),
     ]
