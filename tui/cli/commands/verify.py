@@ -13,8 +13,9 @@ unreadable key file, malformed -a, a malformed image reference).
 - `result` (str): verified | unsigned | invalid | error;
 - `reason` (str): one line saying why;
 - `matched_keys` (list[str]): fingerprints (sha256 of DER SPKI) of the trusted keys with a valid signature;
-- `signatures` (list): per signature `source`, `index`, `ok`, `reason`, `key_fingerprint`,
-  `identity`, `issuer`, `details` (e.g. `layer_digest`);
+- `signatures` (list): per signature `source` (`cosign-sig`: a `.sig` layer; `sigstore-bundle`: a bundle
+  referrer), `index`, `ok`, `reason`, `key_fingerprint` (keyless: the certificate's key), `identity` and
+  `issuer` (keyless), `details` (`layer_digest`; for bundles `referrer`, `tlog_indexes`, `signed_at`);
 - `duration_ms` (float), `platform_digest` (str|null: the `--platform` child of an index),
   `bypass_id` (always null here), `details` (e.g. `signature_locations`).
 """
