@@ -318,3 +318,16 @@ def test_key_based_signature_with_required_log_but_no_entry(sigstore):
     assert verify(sigstore, data, trust=SigstoreTrust(root=root, keys=(trusted,))).tlog_indexes == ()
     with pytest.raises(CheckFailed, match="no transparency log entry"):
         verify(sigstore, data, trust=SigstoreTrust(root=root, keys=(trusted,), require_tlog=True))
+
+
+def test_log_key_outside_its_validity_window_at_integrated_time(sigstore):
+    doc = json.loads(sigstore.trusted_root())
+    doc["tlogs"][0]["publicKey"]["validFor"] = {"start": "2026-01-16T00:00:00Z"}  # after the entry was logged
+    root = parse_trusted_root(json.dumps(doc).encode())
+    with pytest.raises(CheckFailed, match="outside the log key's validity"):
+        verify(sigstore, sigstore.message_bundle(sigstore.leaf(), DIGEST),
+               trust=SigstoreTrust(root=root, identities=(ALICE,)))
+    doc["tlogs"][0]["publicKey"]["validFor"] = {"start": "2025-01-01T00:00:00Z", "end": "2026-01-15T12:00:30Z"}
+    with pytest.raises(CheckFailed, match="outside the log key's validity"):
+        verify(sigstore, sigstore.message_bundle(sigstore.leaf(), DIGEST),
+               trust=SigstoreTrust(root=parse_trusted_root(json.dumps(doc).encode()), identities=(ALICE,)))
