@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from core.bypass.model import GRANTED_STATES, Bypass, BypassState
 from core.bypass.records import select_bypasses

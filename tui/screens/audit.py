@@ -6,10 +6,7 @@ import json
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Static
 
 from core.audit.chain import AuditEntry, ChainStatus, list_entries, verify_chain
 from tui.screens.base import TableView
@@ -37,12 +34,6 @@ class AuditView(TableView):
     def filter_hint(self) -> str:
         return "filter the loaded entries: actor, action or subject text"
 
-    def compose_body(self) -> ComposeResult:
-        yield Static(Text("chain: checking…"), id="chain-status", classes="info-line")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
-
     def prepare(self) -> None:
         self.add_columns(("seq", 7), ("at", 19), ("actor", 14), ("action", 22), ("subject", 40))
 
@@ -68,7 +59,7 @@ class AuditView(TableView):
             with store.read() as db:
                 return verify_chain(db)
 
-        self.query_one("#chain-status", Static).update(Text("chain: checking…"))
+        self.set_info("chain: checking…")
         self.run_job("audit-chain", check)
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
@@ -90,14 +81,13 @@ class AuditView(TableView):
         else:
             text.append(f"BROKEN at sequence {status.first_bad_seq}: ", style="bold red")
             text.append(status.reason)
-        self.query_one("#chain-status", Static).update(text)
+        self.set_info(text)
 
     def apply_filter(self, text: str) -> None:
         self._render_rows(reset=True)
 
     def _matches(self, entry: AuditEntry) -> bool:
-        needle = self.filter_text.lower()
-        return not needle or any(needle in v.lower() for v in (entry.actor, entry.action, entry.subject))
+        return self.matches_filter(entry.actor, entry.action, entry.subject)
 
     def _render_rows(self, *, reset: bool) -> None:
         table = self.table

@@ -13,7 +13,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.context import SignetContext
@@ -196,6 +197,11 @@ class ViewScreen(Screen):
     def apply_filter(self, text: str) -> None:
         """Subclasses: filter the view (in SQL or on the loaded window)."""
 
+    def matches_filter(self, *values: str | None) -> bool:
+        """The client-side filter of views showing a bounded list: a case-blind substring of any value."""
+        needle = self.filter_text.lower()
+        return not needle or any(needle in (v or "").lower() for v in values)
+
     def focus_main(self) -> None:
         self.focus_next()
 
@@ -215,13 +221,46 @@ class ViewScreen(Screen):
 
 
 class TableView(ViewScreen):
-    """A view around one main DataTable and a detail pane: enter focuses the detail, esc returns."""
+    """A view around one main DataTable and a detail pane: enter focuses the detail, esc returns.
+    An info line sits above them, and a progress bar for views with long jobs."""
 
     TABLE_ID: ClassVar[str] = "main-table"
+    HAS_PROGRESS: ClassVar[bool] = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="view-info", classes="info-line")
+        if self.HAS_PROGRESS:
+            yield ProgressBar(id="progress", show_eta=False, classes="hidden")
+        with Horizontal(classes="view-body"):
+            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
+            yield DetailPane()
 
     @property
     def table(self) -> DataTable:
         return self.query_one(f"#{self.TABLE_ID}", DataTable)
+
+    def set_info(self, text: Text | str) -> None:
+        self.query_one("#view-info", Static).update(text if isinstance(text, Text) else Text(text))
+
+    def reset_columns(self, *columns: tuple[str, int]) -> DataTable:
+        """Replace the table's columns (views whose levels show different things)."""
+        table = self.table
+        table.clear(columns=True)
+        for label, width in columns:
+            table.add_column(label, width=width, key=label)
+        return table
+
+    def start_progress(self, total: int | None) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=total, progress=0)
+        bar.remove_class("hidden")
+
+    def stop_progress(self) -> None:
+        self.query_one("#progress", ProgressBar).add_class("hidden")
+
+    def job_progress(self, kind: str, done: int, total: int) -> None:
+        if self.HAS_PROGRESS:
+            self.query_one("#progress", ProgressBar).update(total=total, progress=done)
 
     def focus_main(self) -> None:
         self.table.focus()

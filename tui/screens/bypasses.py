@@ -9,10 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Static
 
 from core.bypass.model import Bypass, BypassOutcome
 from core.bypass.service import (approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass)
@@ -47,12 +44,6 @@ class BypassesView(TableView):
     def filter_hint(self) -> str:
         return "filter: id, requester, digest, scope or ticket text"
 
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="bypass-info", classes="info-line")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
-
     def prepare(self) -> None:
         self.add_columns(("group", 13), ("time left", 9), ("id", 16), ("state", 9), ("requester", 10),
                          ("scope", 28), ("digest", 19), ("ticket", 12))
@@ -81,9 +72,8 @@ class BypassesView(TableView):
 
     @property
     def shown(self) -> list[Bypass]:
-        needle = self.filter_text.lower()
-        return [b for b in self.bypasses if not needle or any(
-            needle in v.lower() for v in (b.id, b.requester, b.digest, b.scope.describe(), b.ticket))]
+        return [b for b in self.bypasses
+                if self.matches_filter(b.id, b.requester, b.digest, b.scope.describe(), b.ticket)]
 
     def _show_rows(self) -> None:
         now = self.context.clock()
@@ -98,8 +88,7 @@ class BypassesView(TableView):
         for b in self.bypasses:
             group = b.listing_group(now)
             counts[group] = counts.get(group, 0) + 1
-        self.query_one("#bypass-info", Static).update(Text("  ".join(
-            f"{group}: {counts.get(group, 0)}" for group in GROUP_ORDER)))
+        self.set_info("  ".join(f"{group}: {counts.get(group, 0)}" for group in GROUP_ORDER))
         if self.shown:
             self.show_detail(min(table.cursor_row, len(self.shown) - 1))
 

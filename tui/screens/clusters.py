@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, ProgressBar, Static
 
 from core.clusters.drift import ImageDrift, find_drift
 from core.clusters.inventory import ClusterInventory, ClusterTarget, cluster_targets, read_cluster
@@ -30,6 +27,7 @@ from tui.widgets.detail_pane import DetailPane
 
 class ClustersView(TableView):
     VIEW_NAME = "clusters"
+    HAS_PROGRESS = True
     BINDINGS = [
         Binding("enter", "drill", "Open", id="drill"),
         Binding("s", "sweep", "Sweep", id="sweep"),
@@ -49,13 +47,6 @@ class ClustersView(TableView):
 
     def filter_hint(self) -> str:
         return "filter rows by cluster, namespace, workload or image text"
-
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="clusters-info", classes="info-line")
-        yield ProgressBar(id="progress", show_eta=False, classes="hidden")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
 
     def prepare(self) -> None:
         self.table.focus()
@@ -90,52 +81,38 @@ class ClustersView(TableView):
 
     def job_failed(self, kind: str, error: BaseException | None) -> None:
         if kind == "sweep":
-            self.query_one("#progress", ProgressBar).add_class("hidden")
-
-    def job_progress(self, kind: str, done: int, total: int) -> None:
-        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
+            self.stop_progress()
 
     def _sweep_done(self, report: SweepReport) -> None:
-        self.query_one("#progress", ProgressBar).add_class("hidden")
+        self.stop_progress()
         self.findings = {(f.cluster, f.namespace, f.workload, f.container): f for f in report.findings}
         counts = ", ".join(f"{n} {r}" for r, n in report.counts().items() if n)
         self.notify(f"sweep {report.sweep_id}: {report.unique_images} image(s); {counts or 'nothing running'}",
                     title="sweep", markup=False)
 
     # --- rendering ----------------------------------------------------------------------------
-    def _matches(self, *values: str) -> bool:
-        needle = self.filter_text.lower()
-        return not needle or any(needle in (v or "").lower() for v in values)
-
     def apply_filter(self, text: str) -> None:
         self._render_level()
 
-    def _reset(self, *columns: tuple[str, int]) -> DataTable:
-        table = self.table
-        table.clear(columns=True)
-        for label, width in columns:
-            table.add_column(label, width=width, key=label)
-        return table
-
     @property
     def shown_targets(self) -> list[ClusterTarget]:
-        return [t for t in self.targets if self._matches(t.label, t.context)]
+        return [t for t in self.targets if self.matches_filter(t.label, t.context)]
 
     @property
     def shown_namespaces(self) -> list[str]:
         inventory = self.inventories.get(self.cluster or "")
-        return [n for n in (inventory.namespaces if inventory else ()) if self._matches(n)]
+        return [n for n in (inventory.namespaces if inventory else ()) if self.matches_filter(n)]
 
     @property
     def shown_containers(self) -> list[ContainerRow]:
         inventory = self.inventories.get(self.cluster or "")
         rows = container_rows(inventory) if inventory and inventory.reachable else []
         return [r for r in rows if r.namespace == self.namespace and
-                self._matches(r.workload, r.container, r.image)]
+                self.matches_filter(r.workload, r.container, r.image)]
 
     def _render_level(self) -> None:
         if self.level == 0:
-            table = self._reset(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
+            table = self.reset_columns(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
                                 ("detail", 50))
             for t in self.shown_targets:
                 inv = self.inventories.get(t.context)
@@ -153,7 +130,7 @@ class ClustersView(TableView):
                               cell(detail))
             info = f"{len(self.targets)} clusters" if self.targets else "no clusters configured ([[clusters]])"
         elif self.level == 1:
-            table = self._reset(("namespace", 24), ("containers", 10), ("verified", 9), ("not verified", 12))
+            table = self.reset_columns(("namespace", 24), ("containers", 10), ("verified", 9), ("not verified", 12))
             inventory = self.inventories.get(self.cluster or "")
             rows = container_rows(inventory) if inventory else []
             for namespace in self.shown_namespaces:
@@ -163,7 +140,7 @@ class ClustersView(TableView):
                               cell(len(results) - results.count("verified") if results else ""))
             info = f"cluster {self.cluster}: {len(self.shown_namespaces)} namespaces (s sweeps, d checks drift)"
         else:
-            table = self._reset(("workload", 22), ("container", 12), ("running digest", 19), ("result", 9),
+            table = self.reset_columns(("workload", 22), ("container", 12), ("running digest", 19), ("result", 9),
                                 ("drift", 8), ("bypass", 16), ("image", 40))
             for r in self.shown_containers:
                 finding, drift = self.findings.get(r.key), self.drift.get(r.key)
@@ -173,7 +150,7 @@ class ClustersView(TableView):
                                    drift.status == "drift" else ""),
                               cell(finding.bypass_id if finding and finding.bypass_id else ""), cell(r.image))
             info = f"{self.cluster} › {self.namespace}"
-        self.query_one("#clusters-info", Static).update(Text(info))
+        self.set_info(info)
         crumbs = " › ".join(x for x in ((self.cluster or "") if self.level else "",
                                          (self.namespace or "") if self.level == 2 else "") if x)
         self.query_one("#status-bar").set_crumbs(crumbs)  # type: ignore[attr-defined]
@@ -247,9 +224,7 @@ class ClustersView(TableView):
             self.notify("no reachable cluster to sweep", severity="warning", markup=False)
             return
         report = self.progress_reporter("sweep")
-        bar = self.query_one("#progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        bar.remove_class("hidden")
+        self.start_progress(None)
         self.run_job("sweep", lambda: run_sweep(context, resolve_trust_policy(context), targets, progress=report))
 
     def action_drift(self) -> None:

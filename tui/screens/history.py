@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.validation import Function
-from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from core.console.export import EXPORT_FORMATS, export_history
@@ -46,12 +43,6 @@ class HistoryView(TableView):
 
     def filter_hint(self) -> str:
         return "filter: text  result:invalid  source:demo  key:ab12  since:24h  until:2026-11-01"
-
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="history-info", classes="info-line")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
 
     def prepare(self) -> None:
         self.add_columns(("at", 19), ("result", 9), ("source", 6), ("reference", 28), ("digest", 14), ("keys", 12),
@@ -120,7 +111,7 @@ class HistoryView(TableView):
         if described:
             text.append("   filter: ")
             text.append(described)
-        self.query_one("#history-info", Static).update(text)
+        self.set_info(text)
 
     # --- navigation ---------------------------------------------------------------------------
     def row_reached(self, index: int) -> None:

@@ -11,11 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.validation import Function
-from textual.widgets import DataTable, Static
 
 from core.errors import InputError
 from core.identity import Role
@@ -71,12 +68,6 @@ class KeysView(TableView):
     def filter_hint(self) -> str:
         return "filter: key name, state, fingerprint prefix or location"
 
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="keys-info", classes="info-line")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
-
     def prepare(self) -> None:
         self.add_columns(("name", 16), ("state", 8), ("fingerprint", 16), ("location", 10), ("backup", 14),
                          ("next drill", 10), ("rotation", 16))
@@ -90,9 +81,7 @@ class KeysView(TableView):
 
     @property
     def shown(self) -> list[KeyOverview]:
-        needle = self.filter_text.lower()
-        return [r for r in self.rows if not needle or any(
-            needle in v.lower() for v in (r.key.name, r.key.state, r.key.fingerprint, r.key.location))]
+        return [r for r in self.rows if self.matches_filter(r.key.name, r.key.state, r.key.fingerprint, r.key.location)]
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "keys-list":
@@ -137,8 +126,7 @@ class KeysView(TableView):
         states: dict[str, int] = {}
         for row in self.rows:
             states[row.key.state] = states.get(row.key.state, 0) + 1
-        self.query_one("#keys-info", Static).update(Text(f"{len(self.rows)} keys  " + "  ".join(
-            f"{state}: {n}" for state, n in sorted(states.items()))))
+        self.set_info(f"{len(self.rows)} keys  " + "  ".join(f"{state}: {n}" for state, n in sorted(states.items())))
         if self.shown:
             self.show_detail(min(table.cursor_row, len(self.shown) - 1))
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Static
 
 from core.aws.accounts import AwsTarget, aws_targets
 from core.aws.lambda_inventory import LambdaFunction, LambdaInventory, list_image_functions, verify_functions
@@ -44,12 +41,6 @@ class LambdaView(TableView):
 
     def filter_hint(self) -> str:
         return "filter by function name, region or image"
-
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="lambda-info", classes="info-line")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
 
     def prepare(self) -> None:
         self.add_columns(("profile/region", 18), ("function", 20), ("status", 9), ("digest", 19),
@@ -104,9 +95,7 @@ class LambdaView(TableView):
 
     @property
     def shown(self) -> list[LambdaFunction]:
-        needle = self.filter_text.lower()
-        return [f for _, f in sorted(self.functions.items()) if not needle or any(
-            needle in v.lower() for v in (f.name, f.region, f.image_uri))]
+        return [f for _, f in sorted(self.functions.items()) if self.matches_filter(f.name, f.region, f.image_uri)]
 
     def apply_filter(self, text: str) -> None:
         self._show_rows()
@@ -121,7 +110,7 @@ class LambdaView(TableView):
         for label, error in self.errors.items():
             info.append(f"   {label}: ", style="bold red")
             info.append(error)
-        self.query_one("#lambda-info", Static).update(info)
+        self.set_info(info)
         if self.shown:
             self.show_detail(min(table.cursor_row, len(self.shown) - 1))
 

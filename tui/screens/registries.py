@@ -10,10 +10,7 @@ import json
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, ProgressBar, Static
 
 from core.config.model import RegistryConfig
 from core.console.registries import (LastResult, RepositoryEntry, TagEntry, last_results, list_repositories,
@@ -30,6 +27,7 @@ LEVELS = ("registries", "repositories", "tags")
 
 class RegistriesView(TableView):
     VIEW_NAME = "registries"
+    HAS_PROGRESS = True
     BINDINGS = [
         Binding("enter", "drill", "Open", id="drill"),
         Binding("v", "verify", "Verify", id="verify"),
@@ -49,13 +47,6 @@ class RegistriesView(TableView):
 
     def filter_hint(self) -> str:
         return "filter the rows shown by name or tag"
-
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="registries-info", classes="info-line")
-        yield ProgressBar(id="progress", show_eta=False, classes="hidden")
-        with Horizontal(classes="view-body"):
-            yield DataTable(id=self.TABLE_ID, classes="main-table", cursor_type="row", zebra_stripes=True)
-            yield DetailPane()
 
     def prepare(self) -> None:
         self.table.focus()
@@ -103,7 +94,7 @@ class RegistriesView(TableView):
             self.tags, self.results = value
             self._show_tags()
         elif kind == "verify":
-            self.query_one("#progress", ProgressBar).add_class("hidden")
+            self.stop_progress()
             for result in value:
                 self.verified[result.reference] = result
             counts: dict[str, int] = {}
@@ -116,37 +107,23 @@ class RegistriesView(TableView):
 
     def job_failed(self, kind: str, error: BaseException | None) -> None:
         if kind == "verify":
-            self.query_one("#progress", ProgressBar).add_class("hidden")
-
-    def job_progress(self, kind: str, done: int, total: int) -> None:
-        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
+            self.stop_progress()
 
     # --- rendering -------------------------------------------------------------------------------
-    def _reset_table(self, *columns: tuple[str, int]) -> DataTable:
-        table = self.table
-        table.clear(columns=True)
-        for label, width in columns:
-            table.add_column(label, width=width, key=label)
-        return table
-
-    def _matches(self, *values: str) -> bool:
-        needle = self.filter_text.lower()
-        return not needle or any(needle in v.lower() for v in values)
-
     @property
     def shown_registries(self) -> list[RegistryConfig]:
-        return [r for r in self.context.config.registries if self._matches(r.name, r.url)]
+        return [r for r in self.context.config.registries if self.matches_filter(r.name, r.url)]
 
     @property
     def shown_repos(self) -> list[RepositoryEntry]:
-        return [r for r in self.repos if self._matches(r.name)]
+        return [r for r in self.repos if self.matches_filter(r.name)]
 
     @property
     def shown_tags(self) -> list[TagEntry]:
-        return [t for t in self.tags if self._matches(t.tag, t.digest or "")]
+        return [t for t in self.tags if self.matches_filter(t.tag, t.digest or "")]
 
     def _show_registries(self) -> None:
-        table = self._reset_table(("registry", 18), ("status", 12), ("url", 40), ("detail", 40))
+        table = self.reset_columns(("registry", 18), ("status", 12), ("url", 40), ("detail", 40))
         for registry in self.shown_registries:
             status, detail = self.probes.get(registry.name, ("", ""))
             style = {"reachable": "bold green", "unreachable": "bold red"}.get(status, "dim")
@@ -155,13 +132,13 @@ class RegistriesView(TableView):
                        self.context.config.registries else "no registries configured ([[registries]] in config)")
 
     def _show_repos(self) -> None:
-        table = self._reset_table(("repository", 40), ("reference", 60))
+        table = self.reset_columns(("repository", 40), ("reference", 60))
         for repo in self.shown_repos:
             table.add_row(cell(repo.name), cell(repo.base, style="dim"))
         self._set_info(f"{len(self.repos)} repositories")
 
     def _show_tags(self) -> None:
-        table = self._reset_table(("tag", 16), ("status", 9), ("digest", 19), ("keys", 13), ("checked", 16),
+        table = self.reset_columns(("tag", 16), ("status", 9), ("digest", 19), ("keys", 13), ("checked", 16),
                                   ("reason", 50))
         for tag in self.shown_tags:
             verified = self.verified.get(tag.reference)
@@ -181,7 +158,7 @@ class RegistriesView(TableView):
     def _set_info(self, text: str) -> None:
         crumbs = " › ".join(x for x in (self.registry.name if self.registry and self.level else "",
                                          self.repository.name if self.repository and self.level == 2 else "") if x)
-        self.query_one("#registries-info", Static).update(Text(text))
+        self.set_info(text)
         self.query_one("#status-bar").set_crumbs(crumbs)  # type: ignore[attr-defined]
 
     def apply_filter(self, text: str) -> None:
@@ -264,9 +241,7 @@ class RegistriesView(TableView):
         context = self.context
         references = [t.reference for t in tags]
         report = self.progress_reporter("verify")
-        bar = self.query_one("#progress", ProgressBar)
-        bar.update(total=len(references), progress=0)
-        bar.remove_class("hidden")
+        self.start_progress(len(references))
 
         def verify() -> list[VerificationResult]:
             policy = resolve_trust_policy(context)
