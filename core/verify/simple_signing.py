@@ -4,6 +4,8 @@ Built byte-for-byte as cosign writes it (Go `json.Marshal`: fixed key order, com
 characters escaped, `optional` null or a key-sorted object) and parsed strictly when verifying:
 exact key names (Go would also accept case variants), no duplicate keys, `critical` an object with
 `type` and `image.docker-manifest-digest` strings, `optional` null or an object.
+`critical.identity.docker-reference` is read for display only: cosign ignores it when verifying
+(its SIGNATURE_SPEC), and skopeo-made signatures carry a tagged reference there.
 """
 
 from __future__ import annotations
