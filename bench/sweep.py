@@ -85,6 +85,8 @@ def main() -> None:
                     pods = sum(c.pods for c in report.clusters)
                     print(f"{label} sweep: {elapsed:.2f}s wall, {cpu:.2f}s CPU in this process (incl. the loopback "
                           f"API server), load average {os.getloadavg()[0]:.1f}")
+                    requests = ctx.extras.get("last_verify_requests", 0)
+                    print(f"  {requests / max(report.unique_images, 1):.2f} registry requests per unique image")
                     print(f"  {pods} pods, {report.unique_images} unique images, "
                           f"{len(report.findings)} workload containers; counts {report.counts()}; ok={report.ok}")
                 rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'sweep'")[0]["n"]
