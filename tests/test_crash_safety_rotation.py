@@ -1,0 +1,114 @@
+"""kill -9 in the stage step of a key rotation (the step that writes key files and a backup outside
+the database): afterwards the database is consistent, the audit chain intact, and the rotation
+resumes to the next step without a second staged key. (tests/test_rotation_crash.py covers a kill
+in the middle of re-signing.)
+
+The child starts the rotation and stops at a point it reports on stdout, where the parent SIGKILLs
+it: inside the transaction that records the new key, or after the key committed but before its
+backup was written.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.audit.chain import verify_chain
+from core.keys.backup import ShareScheme
+from core.keys.custody import generate_key
+from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, list_rotations
+from tests.support.keys import custodian_context
+
+REPO = Path(__file__).resolve().parent.parent
+NEW_PASS = b"new key passphrase"
+LINE_TIMEOUT_S = 60.0
+
+CHILD = r"""
+import sys
+from pathlib import Path
+import core.keys.rotation as rotation
+from core.keys.backup import ShareScheme
+from tests.support.keys import custodian_context
+
+point, home, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+
+def hold():
+    print("holding", flush=True)
+    sys.stdin.readline()  # the parent kills us here
+
+real_generate, real_backup = rotation.generate_key, rotation.create_backup
+
+def generate_key(*args, **kwargs):
+    record = real_generate(*args, **kwargs)  # key written, its row not yet committed
+    if point == "in-key-transaction":
+        hold()
+    return record
+
+def create_backup(*args, **kwargs):
+    if point == "before-backup":
+        hold()
+    return real_backup(*args, **kwargs)
+
+rotation.generate_key, rotation.create_backup = generate_key, create_backup
+stage = rotation.StageInputs(new_name="new", backup=ShareScheme(2, 2), new_passphrase=b"new key passphrase",
+                             backup_out=out / "b.json")
+rotation.start_rotation(custodian_context(home), "old", stage, policy_dir=out / "pol")
+print("finished", flush=True)
+"""
+
+
+def start_and_kill(home: Path, out: Path, point: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, point, str(home), str(out)], cwd=REPO,
+                            env=dict(os.environ), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    watchdog = threading.Timer(LINE_TIMEOUT_S, proc.kill)  # a child that never reports cannot hang us
+    watchdog.start()
+    try:
+        line = proc.stdout.readline().strip()
+    finally:
+        watchdog.cancel()
+    assert line == "holding", proc.stderr.read()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        pipe.close()
+
+
+@pytest.mark.parametrize("point", ["in-key-transaction", "before-backup"])
+def test_kill_in_the_stage_step_then_resume(signet_home, tmp_path, point):
+    ctx = custodian_context(signet_home)
+    generate_key(ctx, name="old", passphrase=b"old key passphrase")
+    ctx.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    start_and_kill(signet_home, out, point)
+
+    ctx = custodian_context(signet_home)
+    assert ctx.store.conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert verify_chain(ctx.store.db).intact
+    [crashed] = list_rotations(ctx, open_only=True)
+    assert crashed.step == "stage"
+    staged = ctx.store.query("SELECT id, state FROM keys WHERE name = 'new'")
+    if point == "in-key-transaction":
+        assert staged == [] and crashed.new_key is None  # the uncommitted key is cleanly absent
+    else:
+        assert [r["state"] for r in staged] == ["staged"] and crashed.new_key is not None
+
+    backups = []
+    stage = StageInputs(new_name="new", backup=ShareScheme(2, 2), new_passphrase=NEW_PASS,
+                        backup_out=out / "resumed.json")
+    resumed = advance_rotation(ctx, crashed.id, AdvanceOptions(stage=stage, on_backup=backups.append))
+    assert resumed.step == "publish" and resumed.status == "pending", resumed.as_dict()
+    assert len(backups) == 1 and (out / "resumed.json").exists()
+    assert len(ctx.store.query("SELECT id FROM keys WHERE name = 'new'")) == 1
+    if point == "before-backup":
+        assert resumed.new_key.id == staged[0]["id"]  # the committed key was kept, not made twice
+    assert verify_chain(ctx.store.db).intact
+    ctx.close()
