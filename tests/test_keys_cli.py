@@ -99,6 +99,10 @@ def test_backup_prints_shares_once_then_drill_and_restore(home, tmp_path):
     assert json.loads(drill.stdout)["ok"] is True
     assert json.loads(run("key", "list", "--json").stdout)[0]["backup_status"] == "ok"
 
+    listed = run("key", "backup", "list", "prod")
+    assert "2-of-3" in listed.stdout and "1:ann, 2:bob, 3:cat" in listed.stdout and "OVERDUE" not in listed.stdout
+    [entry] = json.loads(run("key", "backup", "list", "--json").stdout)
+    assert entry["last_test_result"] == "ok" and entry["location"] == str(backup_file.resolve())
     too_few = run("key", "backup", "test", str(backup_file), "--share-file", str(tmp_path / "s1"))
     assert too_few.exit_code == 2 and "too few shares" in too_few.stderr
     prompted = CliRunner().invoke(cli, ["key", "backup", "test", str(backup_file)], input=f"{shares[1]}\n{shares[2]}\n")

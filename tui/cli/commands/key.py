@@ -15,6 +15,7 @@ JSON (`--json`):
   generate/import one key object (fields of `key list` without the backup fields)
   backup          {backup: <backup object>, path, shares: [{index, custodian, mnemonic}]}
   backup test     {backup_id, fingerprint, ok, reason, tested_at}
+  backup list     [<backup object>] (the `backups` entries of `key list`)
   rotate ...      RotationStatus.as_dict(): {id, old_key, new_key, step, status, started_at, updated_at,
                     coverage, next_action, details}; `rotate start` and `rotate resume` add `shares`
                     (the new key's backup shares; empty for a passphrase backup or a KMS key)
@@ -40,11 +41,13 @@ from core.keys.backup import (
     ShareScheme,
     create_backup,
     drill_backup,
+    list_backups,
     read_backup_file,
     restore_backup,
 )
 from core.keys.custody import KeyPlacement, export_key, generate_key, import_key, import_kms_key
 from core.keys.emergency import emergency_revoke
+from core.keys.inventory import find_key, list_keys
 from core.keys.local_store import write_secret_file
 from core.keys.overview import key_overview
 from core.keys.publish import PublishHook, cluster_apply_hook
@@ -299,6 +302,27 @@ def backup_test(ctx: click.Context, file: str, share_files: tuple[str, ...], bac
         emit_json(result.as_dict())
         return
     emit_line(f"backup {result.backup_id} restores key {result.fingerprint} (drill recorded at {result.tested_at})")
+
+
+@backup.command("list")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def backup_list(ctx: click.Context, key: str | None, as_json: bool) -> None:
+    """Backups (of KEY, or all): where each lives, who holds which share, drill results and due dates."""
+    sc = signet_context(ctx)
+    now = sc.clock()
+    names = {k.id: k.name for k in list_keys(sc)}
+    rows = list_backups(sc, find_key(sc, key).id if key else None)
+    if as_json:
+        emit_json([b.as_dict(now) for b in rows])
+        return
+    emit_table(["BACKUP", "KEY", "SCHEME", "LOCATION", "SHARE HOLDERS", "LAST TESTED", "RESULT", "DRILL DUE"],
+               [[b.id, names.get(b.key_id, b.key_id),
+                 f"{b.threshold}-of-{b.share_count}" if b.scheme == "shares" else "passphrase", b.location,
+                 ", ".join(f"{c.get('index')}:{c.get('name') or '?'}" for c in b.custodians),
+                 (b.last_tested_at or "never")[:19], b.last_test_result or "",
+                 ("OVERDUE " if b.drill_overdue(now) else "") + (b.drill_due_at or "")[:10]] for b in rows])
 
 
 @command.command("restore")
