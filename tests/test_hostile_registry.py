@@ -579,3 +579,16 @@ def test_deeply_nested_token_answer_is_a_named_error(signet_home, image):
     registry.override(r"/v2/.+", bearer_challenge(f"{registry.url}/token"), method="*")
     result, _ = verify(signet_home, image.reference, image.public_pem)
     assert_refused(result, "error")
+
+
+def test_several_slow_signatures_are_bounded_by_total_timeout_each(signet_home, image):
+    """The documented bound (SECURITY.md): total_timeout per registry operation, so an image whose
+    three payloads all drip ends after about three total_timeouts, not never."""
+    payloads = [image.payload + b" " * i for i in range(3)]
+    replace_sig_manifest(image, sig_manifest(image.registry, [(p, image.signature_b64) for p in payloads]))
+    image.registry.override(image.blob_path(), slow_drip(b"x" * 1000, 0.2, content_type="application/octet-stream"))
+    result, elapsed = verify(signet_home, image.reference, image.public_pem,
+                             limits={"read_timeout": 5.0, "total_timeout": 1.0})
+    assert_refused(result, "invalid", "error")
+    assert len(result.signatures) == 3
+    assert elapsed < 3 * 1.0 + 3.0
