@@ -31,7 +31,7 @@ from shamir_mnemonic.share import Share
 from core.audit.chain import canonical_json
 from core.clock import iso, parse_iso
 from core.context import SignetContext
-from core.crypto.public_keys import fingerprint, load_public_key
+from core.crypto.public_keys import fingerprint, load_public_key, public_key_pem
 from core.errors import CheckFailed, InputError, InvalidState, NotFound, WrongPassphrase
 from core.identity import Role
 from core.keys.cosign_format import (
@@ -290,8 +290,7 @@ def restore_backup(ctx: SignetContext, path: Path, *, new_passphrase: bytes, sha
     backup = read_backup_file(path)
     private = open_backup(backup, shares=shares, passphrase=passphrase)
     encrypted = encrypt_cosign_private_key(private, check_new_passphrase(new_passphrase))
-    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = public_key_pem(private.public_key())
     store = key_store(ctx)
     known = ctx.store.query("SELECT id FROM keys WHERE fingerprint = ?", (backup.fingerprint,))
     if known:
