@@ -110,7 +110,7 @@ def docker_credentials(host: str) -> Credentials | None:
         doc = json.loads(path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nesting
         raise ConfigError("not valid JSON", path=str(path)) from None
     if not isinstance(doc, dict):
         raise ConfigError("not a JSON object", path=str(path))
