@@ -592,3 +592,16 @@ def test_several_slow_signatures_are_bounded_by_total_timeout_each(signet_home, 
     assert_refused(result, "invalid", "error")
     assert len(result.signatures) == 3
     assert elapsed < 3 * 1.0 + 3.0
+
+
+def test_deeply_nested_docker_config_is_a_named_error(signet_home, image, monkeypatch, tmp_path):
+    """Credentials are looked up on the first 401: a broken ~/.docker/config.json is reported, not a crash."""
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_bytes(b'{"auths":' + NESTED[:40_000] + b"}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    registry = image.registry
+    registry.override(r"/token", token_endpoint())
+    registry.override(r"/v2/.+", bearer_challenge(f"{registry.url}/token"), method="*")
+    result, _ = verify(signet_home, image.reference, image.public_pem)
+    assert_refused(result, "error", reason="config.json")
