@@ -63,3 +63,36 @@ async def test_browse_sweep_and_drift(world):
         detail = view.query_one("#detail").text
         assert "admission policies" in detail and "policy drift" in detail
     ctx.close()
+
+
+async def test_apply_policy_needs_the_custodian_role_and_a_typed_confirmation(world):
+    from core.keys.custody import generate_key
+
+    ctx = world.context()
+    generate_key(ctx, name="release", passphrase=b"long enough passphrase")
+    app = SignetApp(ctx, start_view="clusters")
+    async with app.run_test(size=(170, 45), notifications=True) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        view.table.move_cursor(row=[t.context for t in view.shown_targets].index("prod-eu"))
+        await pilot.press("p")
+        await settle(app, pilot)
+        modal = app.screen
+        assert modal.query_one("#submit").disabled
+        modal.query_one("#confirm-word").value = "prod-eu"
+        await pilot.pause()
+        await pilot.click("#submit")
+        await settle(app, pilot)
+        (policy,) = world.kube.list("kyverno.io", "clusterpolicies")
+        assert policy["metadata"]["name"] == ctx.config.policy.verify_images_policy
+        assert any("applied ClusterPolicy" in str(n.message) for n in app._notifications)
+    ctx.close()
+    bob = world.context("bob")  # an approver, not a custodian
+    app = SignetApp(bob, start_view="clusters")
+    async with app.run_test(size=(170, 45)) as pilot:
+        await settle(app, pilot)
+        assert app.view.check_action("apply_policy", ()) is None
+        assert "custodian role" in screen_text(app)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert app.screen is app.view

@@ -160,3 +160,19 @@ async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
             conn.close()
         server.close()
         ctx.close()
+
+
+async def test_attestations_are_looked_up_for_the_selected_tag(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="registries")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await open_repo(app, pilot, "checkout")
+        await pilot.press("a")
+        await settle(app, pilot)
+        (results,) = app.view.attestations.values()
+        assert {r.result for r in results} == {"unsigned"}  # the demo images carry no attestations
+        assert "attestation https://slsa.dev/provenance/v1" in app.view.query_one("#detail").text
+    ctx.close()

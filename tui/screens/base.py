@@ -239,6 +239,9 @@ class TableView(ViewScreen):
     def table(self) -> DataTable:
         return self.query_one(f"#{self.TABLE_ID}", DataTable)
 
+    def prepare(self) -> None:
+        self.table.focus()
+
     def set_info(self, text: Text | str) -> None:
         self.query_one("#view-info", Static).update(text if isinstance(text, Text) else Text(text))
 

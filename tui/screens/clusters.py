@@ -11,16 +11,20 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.validation import Function
 
 from core.clusters.drift import ImageDrift, find_drift
 from core.clusters.inventory import ClusterInventory, ClusterTarget, cluster_targets, read_cluster
 from core.clusters.policies import ClusterPolicies, read_policies
+from core.clusters.policy_apply import ENGINES, AppliedPolicy, apply_policy, generate_policy
 from core.clusters.sweep import SweepFinding, SweepReport, run_sweep
 from core.console.clusters import ContainerRow, container_rows
 from core.errors import SignetError
+from core.identity import Role
 from core.keys.inventory import list_keys
 from core.verify.policy import resolve_trust_policy
 from tui.screens.base import TableView
+from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest
 from tui.widgets.detail_pane import DetailPane
 
@@ -32,7 +36,9 @@ class ClustersView(TableView):
         Binding("enter", "drill", "Open", id="drill"),
         Binding("s", "sweep", "Sweep", id="sweep"),
         Binding("d", "drift", "Drift check", id="drift"),
+        Binding("p", "apply_policy", "Apply policy", id="apply_policy"),
     ]
+    GATED = {"apply_policy": Role.CUSTODIAN}
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
@@ -47,9 +53,6 @@ class ClustersView(TableView):
 
     def filter_hint(self) -> str:
         return "filter rows by cluster, namespace, workload or image text"
-
-    def prepare(self) -> None:
-        self.table.focus()
 
     # --- loading ------------------------------------------------------------------------------
     def refresh_view(self) -> None:
@@ -70,6 +73,10 @@ class ClustersView(TableView):
             self.inventories[token] = value
         elif kind == "sweep":
             self._sweep_done(value)
+        elif kind == "apply-policy":
+            self.notify(f"applied {value.kind}/{value.name} to {value.context} (resourceVersion "
+                        f"{value.resource_version})", title="policy", markup=False)
+            self.policies.pop(value.context, None)  # stale until the next drift check
         elif kind == "drift":
             drift, policies = value
             self.drift = {(d.cluster, d.namespace, d.workload, d.container): d for d in drift}
@@ -235,3 +242,37 @@ class ClustersView(TableView):
             return find_drift(context, inventories), read_policies(context.config, targets, list_keys(context))
 
         self.run_job("drift", check)
+
+    def action_apply_policy(self) -> None:
+        if self.explain_disabled("apply_policy"):
+            return
+        row = self.table.cursor_row
+        if self.level == 0 and 0 <= row < len(self.shown_targets):
+            target = self.shown_targets[row]
+        else:
+            target = next((t for t in self.targets if t.context == self.cluster), None)
+        if target is None:
+            return
+        fields = (
+            FormField("engine", "Engine (kyverno or sigstore)", value="kyverno",
+                      validators=(Function(lambda v: v in ENGINES, "engine must be kyverno or sigstore"),)),
+            FormField("image_globs", "Image globs, comma separated", value="*"),
+        )
+        explanation = Text(f"Generates the verify-images policy for every trusted key (active, retiring, staged) "
+                           f"and applies it to {target.label} ({target.context}) with server-side apply. This "
+                           "changes what the cluster admits.")
+        context = self.context
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            globs = [g.strip() for g in values["image_globs"].split(",") if g.strip()]
+
+            def apply() -> AppliedPolicy:
+                doc = generate_policy(context, engine=values["engine"], image_globs=globs)
+                return apply_policy(context, target, doc)
+
+            self.run_job("apply-policy", apply)
+
+        self.app.push_screen(FormModal(f"Apply admission policy to {target.label}", fields, explanation=explanation,
+                                       confirm_word=target.context, submit_label="Apply", danger=True), submitted)

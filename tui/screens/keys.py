@@ -40,6 +40,11 @@ def _load_keys(context) -> KeysState:
     return KeysState(key_overview(context), rotations)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of custodian names."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def _shares_ok(text: str) -> bool:
     try:
         ShareScheme.parse(text)
@@ -173,7 +178,7 @@ class KeysView(TableView):
         def submitted(values: dict[str, str] | None) -> None:
             if not values:
                 return
-            custodians = [c.strip() for c in values["custodians"].split(",") if c.strip()]
+            custodians = _names(values["custodians"])
             scheme = ShareScheme.parse(values["shares"], custodians)
             passphrase = values["passphrase"].encode()
             context = self.context
@@ -254,7 +259,7 @@ class KeysView(TableView):
         def submitted(values: dict[str, str] | None) -> None:
             if not values:
                 return
-            custodians = tuple(c.strip() for c in values["custodians"].split(",") if c.strip())
+            custodians = _names(values["custodians"])
             stage = StageInputs(new_name=values["new_name"], backup=ShareScheme.parse(values["shares"], custodians),
                                 new_passphrase=values["passphrase"].encode(), custodians=custodians)
             context = self.context
@@ -290,7 +295,7 @@ class KeysView(TableView):
             reason = values.get("reason", "")
             stage = None
             if rotation.step == "stage":
-                custodians = tuple(c.strip() for c in values["custodians"].split(",") if c.strip())
+                custodians = _names(values["custodians"])
                 stage = StageInputs(new_name=rotation.details.get("new_name", ""),
                                     backup=ShareScheme.parse(values["shares"], custodians),
                                     new_passphrase=passphrase, custodians=custodians)

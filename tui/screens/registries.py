@@ -15,6 +15,8 @@ from textual.binding import Binding
 from core.config.model import RegistryConfig
 from core.console.registries import (LastResult, RepositoryEntry, TagEntry, last_results, list_repositories,
                                      list_tag_entries)
+from core.sigstore.attestation import predicate_type_for
+from core.sigstore.verify_attestations import AttestationResult, verify_attestations
 from core.verify.policy import resolve_trust_policy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
@@ -23,6 +25,8 @@ from tui.widgets.cells import badge, cell, short_digest
 from tui.widgets.detail_pane import DetailPane, detail_text
 
 LEVELS = ("registries", "repositories", "tags")
+# What the detail pane looks for: build provenance (builder) and SBOMs (package count).
+ATTESTATION_TYPES = ("slsaprovenance", "slsaprovenance1", "spdxjson", "cyclonedx")
 
 
 class RegistriesView(TableView):
@@ -32,6 +36,7 @@ class RegistriesView(TableView):
         Binding("enter", "drill", "Open", id="drill"),
         Binding("v", "verify", "Verify", id="verify"),
         Binding("V,shift+v", "verify_all", "Verify all shown", key_display="V", id="verify_all"),
+        Binding("a", "attestations", "Attestations", id="attestations"),
     ]
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
@@ -44,12 +49,10 @@ class RegistriesView(TableView):
         self.tags: list[TagEntry] = []
         self.results: dict[str, LastResult] = {}
         self.verified: dict[str, VerificationResult] = {}
+        self.attestations: dict[str, list[AttestationResult]] = {}
 
     def filter_hint(self) -> str:
         return "filter the rows shown by name or tag"
-
-    def prepare(self) -> None:
-        self.table.focus()
 
     # --- loading ----------------------------------------------------------------------------
     def refresh_view(self) -> None:
@@ -102,6 +105,15 @@ class RegistriesView(TableView):
                 counts[result.result] = counts.get(result.result, 0) + 1
             self.notify("verified " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())), title="verify",
                         markup=False)
+            if self.level == 2:
+                self._show_tags()
+
+        elif kind == "attestations":
+            reference, results = value
+            self.attestations[reference] = results
+            found = [r for r in results if r.result != "unsigned"]
+            self.notify(f"{len(found)} attestation type(s) found" if found else "no attestations found",
+                        title="attestations", markup=False)
             if self.level == 2:
                 self._show_tags()
 
@@ -197,6 +209,14 @@ class RegistriesView(TableView):
             fields += [("last result", f"{last.result} at {last.at}"), ("reason", last.reason),
                        ("matched keys", "\n  " + "\n  ".join(last.matched_keys) if last.matched_keys else ""),
                        ("signatures", json.dumps(last.details.get("signatures", []), indent=2))]
+        for attestation in self.attestations.get(tag.reference, ()):
+            summaries = "".join(
+                (f"\n  builder {x.builder_id}" if x.builder_id else "")
+                + (f"\n  source {x.source_repository}" if x.source_repository else "")
+                + (f"\n  SBOM packages {x.package_count}" if x.package_count is not None else "")
+                for x in attestation.summaries)
+            fields.append((f"attestation {attestation.predicate_type}",
+                           f"{attestation.result}: {attestation.reason}{summaries}"))
         return detail_text(tag.reference, fields)
 
     # --- navigation ----------------------------------------------------------------------------
@@ -248,3 +268,17 @@ class RegistriesView(TableView):
             return verify_images(context, references, policy, source="tui", progress=report)
 
         self.run_job("verify", verify)
+
+    def action_attestations(self) -> None:
+        row = self.table.cursor_row
+        if self.level != 2 or not 0 <= row < len(self.shown_tags):
+            self.notify("select a tag to look for its attestations", severity="warning", markup=False)
+            return
+        reference, context = self.shown_tags[row].reference, self.context
+
+        def check() -> tuple[str, list[AttestationResult]]:
+            policy = resolve_trust_policy(context)
+            return reference, [verify_attestations(context, reference, policy, predicate_type=predicate_type_for(name))
+                               for name in ATTESTATION_TYPES]
+
+        self.run_job("attestations", check)
