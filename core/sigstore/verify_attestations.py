@@ -10,7 +10,7 @@ but none verifies; `error` when the registry failed. Nothing here raises for a f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
@@ -56,7 +56,6 @@ class AttestationResult:
     reason: str
     checks: tuple[AttestationCheck, ...] = ()
     duration_ms: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def summaries(self) -> tuple[AttestationSummary, ...]:
@@ -65,7 +64,7 @@ class AttestationResult:
     def as_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "digest": self.digest, "predicate_type": self.predicate_type,
                 "result": self.result, "reason": self.reason, "attestations": [c.as_dict() for c in self.checks],
-                "duration_ms": round(self.duration_ms, 3), "details": self.details}
+                "duration_ms": round(self.duration_ms, 3)}
 
 
 def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, *, predicate_type: str,
@@ -86,6 +85,10 @@ def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, 
         return _decide(text, digest, predicate_type, checks, transient or bundle_transient, policy, started)
     except SignetError as exc:
         return AttestationResult(text, digest, predicate_type, "error", str(exc),
+                                 duration_ms=(time.perf_counter() - started) * 1000)
+    except Exception as exc:  # fail closed on anything unexpected, and say what it was
+        return AttestationResult(text, digest, predicate_type, "error",
+                                 f"internal error: {type(exc).__name__}: {exc}"[:300],
                                  duration_ms=(time.perf_counter() - started) * 1000)
     finally:
         session.close()

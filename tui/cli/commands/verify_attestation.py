@@ -9,7 +9,7 @@ Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 r
 2 bad arguments (unknown --type, malformed reference, unusable trust flags).
 
 `--json` prints one object: `reference`, `digest`, `predicate_type`, `result` (verified | unsigned |
-invalid | error), `reason`, `duration_ms`, `details`, and `attestations`: per attestation `source`
+invalid | error), `reason`, `duration_ms`, and `attestations`: per attestation `source`
 (cosign-att | sigstore-bundle), `index`, `ok`, `reason`, `predicate_type`, `key_fingerprint`,
 `identity`, `issuer`, `summary` (`predicate_type`, `builder_id`, `source_repository`,
 `package_count`, or null).
