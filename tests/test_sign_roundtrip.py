@@ -9,11 +9,16 @@ import os
 import httpx
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from core.context import open_context
-from core.crypto.public_keys import fingerprint, load_public_key, verify_signature
+from core.crypto.public_keys import fingerprint, load_public_key, public_key_pem, verify_signature
+from core.errors import InputError
 from core.keys.cosign_format import generate_key_pair
-from tests.support.oci import cosign_payload, digest_of, push_image, signature_tag
+from core.sign.service import LocalKeySigner, sign_image
+from core.verify.policy import TrustPolicy
+from core.verify.service import verify_image
+from tests.support.oci import build_image, cosign_payload, digest_of, new_key, push_image, signature_tag, write_layout
 from tests.support.processes import free_port
 from tui.cli.main import cli
 
@@ -125,3 +130,29 @@ def test_verify_exit_codes_and_table(signet_home, registry, tmp_path):
     assert down.exit_code == 3 and "error" in down.output
     no_keys = CliRunner().invoke(cli, ["verify", f"{registry.host}/codes:v1"])
     assert no_keys.exit_code == 2 and "no trusted keys" in no_keys.output
+
+
+@pytest.mark.parametrize("make_key", [
+    lambda: ec.generate_private_key(ec.SECP384R1()),
+    lambda: ec.generate_private_key(ec.SECP521R1()),
+    lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+], ids=["p384", "p521", "rsa2048"])
+def test_every_cosign_key_type_signs_and_verifies(operator, tmp_path, make_key):
+    key = make_key()
+    layout = tmp_path / "layout"
+    image = build_image()
+    write_layout(layout, {"v1": (image.manifest, image.media_type)}, list(image.blobs))
+    context = open_context()
+    try:
+        signed = sign_image(context, f"oci:{layout}:v1", LocalKeySigner(key))
+        assert signed.verification.result == "verified"
+        other = TrustPolicy(keys=(load_public_key(public_key_pem(new_key().public_key())),))
+        context.extras.clear()
+        assert verify_image(context, f"oci:{layout}:v1", other).result == "invalid"
+    finally:
+        context.close()
+
+
+def test_ed25519_keys_are_refused_for_image_signing():
+    with pytest.raises(InputError, match="Ed25519ph"):
+        LocalKeySigner(ed25519.Ed25519PrivateKey.generate())
