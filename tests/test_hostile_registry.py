@@ -306,7 +306,7 @@ def test_slow_drip_manifest_is_ended_by_the_total_timeout(signet_home, image):
     result, elapsed = verify(signet_home, image.reference, image.public_pem,
                              limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error", reason="time")
-    assert elapsed < 2.0 + 1.0 + 2.0
+    assert elapsed < 8.0  # total_timeout (2 s) plus slack for a loaded machine; the whole drip takes minutes
 
 
 def test_slow_drip_payload_blob_is_ended_by_the_total_timeout(signet_home, image):
@@ -315,7 +315,7 @@ def test_slow_drip_payload_blob_is_ended_by_the_total_timeout(signet_home, image
     result, elapsed = verify(signet_home, image.reference, image.public_pem,
                              limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error", "invalid")
-    assert elapsed < 5.0
+    assert elapsed < 8.0
 
 
 def test_slow_drip_of_the_response_headers_is_ended_by_the_total_timeout(signet_home, image):
@@ -330,7 +330,7 @@ def test_slow_drip_of_the_response_headers_is_ended_by_the_total_timeout(signet_
     result, elapsed = verify(signet_home, image.reference, image.public_pem,
                              limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error")
-    assert elapsed < 5.0
+    assert elapsed < 8.0
 
 
 def test_body_that_stalls_after_the_headers_is_a_timeout_error(signet_home, image):
@@ -343,7 +343,7 @@ def test_body_that_stalls_after_the_headers_is_a_timeout_error(signet_home, imag
     result, elapsed = verify(signet_home, image.reference, image.public_pem,
                              limits={"read_timeout": 1.0, "total_timeout": 3.0})
     assert_refused(result, "error", reason="timed out")
-    assert elapsed < 4.0
+    assert elapsed < 7.0
 
 
 def test_server_that_never_answers_is_ended_by_the_read_timeout(signet_home, image):
@@ -353,7 +353,7 @@ def test_server_that_never_answers_is_ended_by_the_read_timeout(signet_home, ima
     result, elapsed = verify(signet_home, image.reference, image.public_pem,
                              limits={"read_timeout": 1.0, "total_timeout": 3.0})
     assert_refused(result, "error", reason="timed out")
-    assert elapsed < 4.0
+    assert elapsed < 7.0
 
 
 # --- redirects and authentication -----------------------------------------------------------------------
@@ -591,7 +591,7 @@ def test_several_slow_signatures_are_bounded_by_total_timeout_each(signet_home, 
                              limits={"read_timeout": 5.0, "total_timeout": 1.0})
     assert_refused(result, "invalid", "error")
     assert len(result.signatures) == 3
-    assert elapsed < 3 * 1.0 + 3.0
+    assert elapsed < 3 * 1.0 + 6.0
 
 
 def test_deeply_nested_docker_config_is_a_named_error(signet_home, image, monkeypatch, tmp_path):
