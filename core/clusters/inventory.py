@@ -88,6 +88,9 @@ class RunningPod:
 
 @dataclass(frozen=True)
 class ClusterInventory:
+    """One cluster as read. `cluster` is its kube context: the one name history, metrics, sweeps and
+    bypasses use (a configured display name stays on ClusterTarget); `context` holds the same value."""
+
     cluster: str
     context: str
     reachable: bool
@@ -180,12 +183,12 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
     try:
         api = KubeApi.open(target.context, target.kubeconfig, timeout=timeout)
     except SignetError as exc:
-        return ClusterInventory(target.label, target.context, reachable=False, error=str(exc))
+        return ClusterInventory(target.context, target.context, reachable=False, error=str(exc))
     with api:
         try:
             version = api.get("/version").get("gitVersion", "")
         except SignetError as exc:
-            return ClusterInventory(target.label, target.context, reachable=False, error=str(exc))
+            return ClusterInventory(target.context, target.context, reachable=False, error=str(exc))
         reader = _NamespacedReader(api, namespaces)
         try:
             reader.discover_namespaces()
@@ -195,12 +198,12 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
             workloads = [(kind, obj) for group, ver, plural, kind in kinds
                          for obj in reader.list_kind((group, ver, plural, kind))]
         except SignetError as exc:  # the cluster went away, or a limit tripped, mid-read
-            return ClusterInventory(target.label, target.context, reachable=False, error=str(exc),
+            return ClusterInventory(target.context, target.context, reachable=False, error=str(exc),
                                     server_version=version)
     owners = _owner_index(replicasets, [o for k, o in workloads if k == "Job"])
     seen = {str((p.get("metadata") or {}).get("namespace", "")) for p in pods}
     return ClusterInventory(
-        cluster=target.label, context=target.context, reachable=True, server_version=str(version),
+        cluster=target.context, context=target.context, reachable=True, server_version=str(version),
         namespaces=tuple(sorted(reader.namespaces | seen)),
         forbidden=tuple(sorted(reader.forbidden)),
         warnings=tuple(reader.warnings),

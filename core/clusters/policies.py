@@ -143,15 +143,15 @@ def read_policies(config: Any, targets: Sequence[ClusterTarget], keys: Sequence[
 def _read_one(target: ClusterTarget, keys: Sequence[KeyRecord], timeout: tuple[float, float]) -> ClusterPolicies:
     inventory = read_cluster(target, timeout=timeout)
     if not inventory.reachable:
-        return ClusterPolicies(target.label, target.context, reachable=False, error=inventory.error)
+        return ClusterPolicies(target.context, target.context, reachable=False, error=inventory.error)
     try:
         with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
             policies, unreadable = _list_policies(api)
             labels = _namespace_labels(api)
     except SignetError as exc:
-        return ClusterPolicies(target.label, target.context, reachable=False, error=str(exc))
+        return ClusterPolicies(target.context, target.context, reachable=False, error=str(exc))
     issues = unreadable + find_policy_drift(policies, keys, inventory, labels)
-    return ClusterPolicies(target.label, target.context, reachable=True, policies=tuple(policies),
+    return ClusterPolicies(target.context, target.context, reachable=True, policies=tuple(policies),
                            issues=tuple(issues))
 
 
