@@ -605,3 +605,19 @@ def test_deeply_nested_docker_config_is_a_named_error(signet_home, image, monkey
     registry.override(r"/v2/.+", bearer_challenge(f"{registry.url}/token"), method="*")
     result, _ = verify(signet_home, image.reference, image.public_pem)
     assert_refused(result, "error", reason="config.json")
+
+
+def test_https_registry_redirecting_to_plain_http_is_refused(signet_home, tls_registry, tmp_path):
+    image, reference = _tls_image(tls_registry)
+    plain = HostileRegistry(public_ip="0.0.0.0")
+    try:
+        plain.blobs.update(tls_registry.blobs)
+        tls_registry.override(image.blob_path(), redirect(
+            lambda req: f"{plain.url}/v2/{image.repo}/blobs/{req.path.rsplit('/', 1)[1]}"))
+        registries = [{"name": "selfsigned", "url": f"https://{tls_registry.host}", "auth": "anonymous",
+                       "ca_file": str(tmp_path / "ca.pem")}]
+        result, _ = verify(signet_home, reference, image.public_pem, registries=registries)
+        assert_refused(result, "error", "invalid", reason="plain HTTP")
+        assert plain.seen == [], "a TLS registry downgraded us to plain HTTP"
+    finally:
+        plain.stop()
