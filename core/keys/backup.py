@@ -50,6 +50,7 @@ BACKUP_SCRYPT_N = 1 << 16
 MAX_BACKUP_BYTES = 256 * 1024
 MAX_SHARES = 16  # SLIP-39's limit per group
 MAX_SHARE_CHARS = 1024
+GCM_NONCE_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,7 @@ def read_backup_file(path: Path) -> BackupFile:
             identifier=protection.get("identifier"), custodians=tuple(protection.get("custodians", [])), doc=doc)
         if load_public_key(parsed.public_pem.encode()).fingerprint != parsed.fingerprint:
             raise InputError("the backup's public key does not match its recorded fingerprint")
+        _check_fields(doc)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # RecursionError: [[[[... nesting
         raise InputError(f"backup file {path} is corrupt (not the expected JSON structure)") from None
     return parsed
@@ -351,7 +353,7 @@ def _seal(record: KeyRecord, private: PrivateKey, backup_id: str, scheme: ShareS
     aad = _aad(backup_id, record.fingerprint)
     der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    nonce = os.urandom(12)
+    nonce = os.urandom(GCM_NONCE_BYTES)
     issued: tuple[IssuedShare, ...] = ()
     if isinstance(scheme, ShareScheme):
         groups = shamir_mnemonic.generate_mnemonics(1, [(scheme.threshold, scheme.count)], data_key)
@@ -365,7 +367,7 @@ def _seal(record: KeyRecord, private: PrivateKey, backup_id: str, scheme: ShareS
             "custodians": [{"index": s.index, "name": s.custodian} for s in issued]}
     else:
         salt = os.urandom(32)
-        wrap_nonce = os.urandom(12)
+        wrap_nonce = os.urandom(GCM_NONCE_BYTES)
         kek = derive_scrypt_key(scheme.passphrase, salt, BACKUP_SCRYPT_N)
         protection = {
             "scheme": "passphrase",
@@ -404,6 +406,29 @@ def _combine_shares(backup: BackupFile, shares: Sequence[str]) -> bytes:
         return shamir_mnemonic.combine_mnemonics(list(parsed.values()))
     except (shamir_mnemonic.MnemonicError, ValueError):
         raise InputError("these shares do not combine (they are from different sets or were altered)") from None
+
+
+def _check_fields(doc: dict[str, Any]) -> None:
+    """Every field decryption relies on has its type and size (the AEAD then proves the content)."""
+    problems = []
+    if len(_b64d(doc["payload"]["nonce"])) != GCM_NONCE_BYTES:
+        problems.append("payload nonce")
+    if not 16 < len(_b64d(doc["payload"]["ciphertext"])) <= MAX_BACKUP_BYTES:
+        problems.append("payload ciphertext")
+    protection = doc["protection"]
+    if protection["scheme"] == "shares":
+        m, n, ident = protection.get("threshold"), protection.get("share_count"), protection.get("identifier")
+        if not all(type(v) is int for v in (m, n, ident)) or not 1 <= m <= n <= MAX_SHARES:
+            problems.append("share parameters")
+    else:
+        if len(_b64d(protection["nonce"])) != GCM_NONCE_BYTES:
+            problems.append("wrap nonce")
+        if len(_b64d(protection["wrapped_key"])) != 32 + 16:
+            problems.append("wrapped key")
+        if not isinstance(protection["kdf"], dict):
+            problems.append("kdf")
+    if problems:
+        raise InputError(f"backup file is corrupt: bad {', '.join(problems)}")
 
 
 def _record_drill(ctx: SignetContext, backup: BackupFile, now: datetime, *, ok: bool, reason: str) -> None:
