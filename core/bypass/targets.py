@@ -30,5 +30,6 @@ def require_cluster(ctx: SignetContext, cluster: str) -> ClusterConfig:
     """A cluster bypass needs a cluster Signet can reach to place its PolicyException."""
     found = find_cluster(ctx, cluster)
     if found is None:
-        raise InputError(f"cluster '{cluster}' is not configured (add its context to [[clusters]] in the config, or sweep it once with `signet cluster sweep --context`)")
+        raise InputError(f"cluster '{cluster}' is not configured (add its context to [[clusters]] in the config, "
+                         "or sweep it once with `signet cluster sweep --context`)")
     return found
