@@ -242,3 +242,16 @@ def test_revoked_keys_are_neither_backed_up_nor_restored(ctx, key, tmp_path):
     with pytest.raises(InvalidState, match="revoked; it must not be restored"):
         restore_backup(ctx, created.path, passphrase=BACKUP_PASS, new_passphrase=b"new pass 123")
     assert not (ctx.paths.key_store / f"{key.id}.key").exists()
+
+
+def test_edited_custody_metadata_makes_the_backup_fail_to_open(ctx, key, tmp_path):
+    created = _shares(ctx, key, tmp_path, m=2, n=3, custodians=("ann", "bob", "cat"))
+    mnemonics = [s.mnemonic for s in created.shares[:2]]
+    _edit(created.path, lambda d: d["protection"]["custodians"][0].__setitem__("name", "mallory"))
+    with pytest.raises(CheckFailed, match="altered"):
+        open_backup(read_backup_file(created.path), shares=mnemonics)
+    _edit(created.path, lambda d: d["protection"]["custodians"][0].__setitem__("name", "ann"))
+    assert open_backup(read_backup_file(created.path), shares=mnemonics)  # restored metadata opens again
+    _edit(created.path, lambda d: d["protection"].__setitem__("threshold", 1))
+    with pytest.raises(CheckFailed, match="altered"):
+        open_backup(read_backup_file(created.path), shares=mnemonics[:1] + mnemonics[1:])

@@ -1,8 +1,8 @@
 """Encrypted key backups with M-of-N custodian shares (SLIP-39) or a passphrase, and restore drills.
 
 The private key (PKCS#8 DER) is sealed with AES-256-GCM under a random 32-byte data key; the AAD
-binds the format version, backup id and key fingerprint, so a file edited to claim another key
-fails to open. The data key (not the key itself: shares stay short and AEAD detects a bad
+binds the format version, backup id, key fingerprint and protection metadata (share parameters and
+custodians, or KDF parameters), so a file edited to claim another key or other holders fails to open. The data key (not the key itself: shares stay short and AEAD detects a bad
 reconstruction) is split into SLIP-39 shares or wrapped under scrypt(passphrase).
 
 Shares are returned once to the caller for printing and never stored or logged. Library error
@@ -51,6 +51,7 @@ MAX_BACKUP_BYTES = 256 * 1024
 MAX_SHARES = 16  # SLIP-39's limit per group
 MAX_SHARE_CHARS = 1024
 GCM_NONCE_BYTES = 12
+_BOUND_PROTECTION = ("scheme", "standard", "threshold", "share_count", "identifier", "custodians", "kdf", "cipher")
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def open_backup(backup: BackupFile, *, shares: Sequence[str] = (), passphrase: b
 
 def _open(backup: BackupFile, shares: Sequence[str], passphrase: bytes | None) -> PrivateKey:
     doc = backup.doc
-    aad = _aad(backup.backup_id, backup.fingerprint)
+    aad = _aad(backup.backup_id, backup.fingerprint, doc["protection"])
     if backup.scheme == "shares":
         data_key = _combine_shares(backup, shares)
     else:
@@ -350,7 +351,6 @@ def validate_scheme(scheme: ShareScheme | PassphraseScheme) -> None:
 def _seal(record: KeyRecord, private: PrivateKey, backup_id: str, scheme: ShareScheme | PassphraseScheme,
           *, created_at: str) -> tuple[dict[str, Any], tuple[IssuedShare, ...]]:
     data_key = AESGCM.generate_key(bit_length=256)
-    aad = _aad(backup_id, record.fingerprint)
     der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     nonce = os.urandom(GCM_NONCE_BYTES)
@@ -365,20 +365,21 @@ def _seal(record: KeyRecord, private: PrivateKey, backup_id: str, scheme: ShareS
             "scheme": "shares", "standard": "SLIP-39", "threshold": scheme.threshold, "share_count": scheme.count,
             "identifier": identifier,
             "custodians": [{"index": s.index, "name": s.custodian} for s in issued]}
+        aad = _aad(backup_id, record.fingerprint, protection)
     else:
         salt = os.urandom(32)
         wrap_nonce = os.urandom(GCM_NONCE_BYTES)
         kek = derive_scrypt_key(scheme.passphrase, salt, BACKUP_SCRYPT_N)
-        protection = {
-            "scheme": "passphrase",
-            "kdf": {"name": "scrypt", "N": BACKUP_SCRYPT_N, "r": 8, "p": 1, "salt": _b64(salt)},
-            "cipher": "AES-256-GCM", "nonce": _b64(wrap_nonce),
-            "wrapped_key": _b64(AESGCM(kek).encrypt(wrap_nonce, data_key, aad))}
+        protection = {"scheme": "passphrase",
+                      "kdf": {"name": "scrypt", "N": BACKUP_SCRYPT_N, "r": 8, "p": 1, "salt": _b64(salt)},
+                      "cipher": "AES-256-GCM", "nonce": _b64(wrap_nonce)}
+        aad = _aad(backup_id, record.fingerprint, protection)
+        protection["wrapped_key"] = _b64(AESGCM(kek).encrypt(wrap_nonce, data_key, aad))
     doc = {
         "format": BACKUP_FORMAT, "version": BACKUP_VERSION, "backup_id": backup_id, "created_at": created_at,
         "key": {"id": record.id, "name": record.name, "fingerprint": record.fingerprint,
                 "algorithm": record.algorithm, "public_pem": record.public_pem},
-        "payload": {"cipher": "AES-256-GCM", "content": "pkcs8-der", "aad": "format,version,backup_id,fingerprint",
+        "payload": {"cipher": "AES-256-GCM", "content": "pkcs8-der", "aad": "format,version,backup_id,fingerprint,protection metadata",
                     "nonce": _b64(nonce), "ciphertext": _b64(AESGCM(data_key).encrypt(nonce, der, aad))},
         "protection": protection,
     }
@@ -455,9 +456,12 @@ def _backup_record(row: dict[str, Any]) -> BackupRecord:
                         drill_due_at=row["drill_due_at"])
 
 
-def _aad(backup_id: str, key_fingerprint: str) -> bytes:
+def _aad(backup_id: str, key_fingerprint: str, protection: dict[str, Any]) -> bytes:
+    """What the AEAD binds besides the key: which backup of which key, and how it is protected (share
+    parameters and custodians, or KDF parameters), so editing any of them makes the file fail to open."""
+    bound = {k: protection[k] for k in _BOUND_PROTECTION if k in protection}
     return canonical_json({"format": BACKUP_FORMAT, "version": BACKUP_VERSION, "backup_id": backup_id,
-                           "fingerprint": key_fingerprint}).encode()
+                           "fingerprint": key_fingerprint, "protection": bound}).encode()
 
 
 def _scrypt_n(kdf: dict[str, Any]) -> int:
