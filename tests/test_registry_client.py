@@ -23,7 +23,7 @@ from core.sign.service import LocalKeySigner, sign_image
 from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_image
 from tests.support.oci import (RewritingProxy, build_image, digest_of, new_key, push_image, push_signatures,
-                               signature_layer, write_public_key)
+                               self_signed_certificate, signature_layer, write_public_key)
 
 
 def _lower(headers: dict) -> dict:
@@ -340,3 +340,14 @@ def test_broken_credential_helper_is_an_error(isolated_home, tmp_path, monkeypat
         docker_credentials("registry.example")
     with pytest.raises(RegistryError, match="not installed"):
         docker_credentials("other.example")
+
+
+def test_tls_is_verified_unless_a_ca_or_insecure_is_configured(signet_home, registry, signed, tmp_path):
+    _, pub = signed
+    cert, key = self_signed_certificate(tmp_path)
+    with RewritingProxy(registry.url, tls=(cert, key)) as proxy:
+        https = f'[[registries]]\nname = "tls"\nurl = "https://{proxy.host}"\n'
+        refused = _verify_via(proxy, signet_home, pub, https)
+        assert refused.result == "error" and "CERTIFICATE_VERIFY_FAILED" in refused.reason
+        assert _verify_via(proxy, signet_home, pub, https + f'ca_file = "{cert}"\n').result == "verified"
+        assert _verify_via(proxy, signet_home, pub, https + "insecure = true\n").result == "verified"

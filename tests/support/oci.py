@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import datetime
+import ipaddress
 import os
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -191,6 +194,28 @@ def write_layout(root: Path, manifests: dict[str, tuple[bytes, str]], blobs: lis
 
 # --- a registry that lies ----------------------------------------------------------------------
 
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN), valid for a day: (certificate PEM file, key PEM file)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "tls.crt", directory / "tls.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
 Rewrite = Callable[[str, str, int, dict, bytes], tuple[int, dict, bytes]]
 Gate = Callable[[str, str, dict], "tuple[int, dict, bytes] | None"]
 
@@ -202,12 +227,13 @@ def _unchanged(method: str, path: str, status: int, headers: dict, body: bytes) 
 class RewritingProxy:
     """Loopback HTTP proxy to `upstream` (a real registry).
 
-    `gate(method, path, headers)` may answer instead of the registry (auth, redirects); otherwise
+    `tls=(certificate file, key file)` serves HTTPS. `gate(method, path, headers)` may answer instead of the registry (auth, redirects); otherwise
     `rewrite(method, path, status, headers, body)` may change the registry's answer. Every request is
     recorded in `.seen` as (method, path, headers). Use as a context manager; `.url`/`.host` name it.
     """
 
-    def __init__(self, upstream: str, rewrite: Rewrite = _unchanged, gate: Gate | None = None) -> None:
+    def __init__(self, upstream: str, rewrite: Rewrite = _unchanged, gate: Gate | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         proxy = self
         self.seen: list[tuple[str, str, dict]] = []
 
@@ -261,6 +287,11 @@ class RewritingProxy:
 
         self.rewrite = rewrite
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile=str(tls[0]), keyfile=str(tls[1]))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -270,7 +301,7 @@ class RewritingProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def __enter__(self) -> RewritingProxy:
         self.thread.start()
