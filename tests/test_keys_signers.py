@@ -87,3 +87,15 @@ def test_kms_signer_refuses_a_key_whose_public_key_changed(ctx, aws_endpoint):
         db.execute("UPDATE keys SET location_ref = ? WHERE id = ?", (other, record.id))
     with pytest.raises(InvalidState, match="no longer has the public key"):
         signer_for(ctx, "kms", passphrase_provider=lambda _w: b"")
+
+
+def test_a_copy_of_a_revoked_key_cannot_sign_by_path(ctx, tmp_path):
+    from core.keys.custody import export_key
+
+    record = generate_key(ctx, name="gone", passphrase=PASS)
+    write_secret_file(tmp_path / "copy.key", export_key(ctx, "gone"))
+    _check(signer_for(ctx, str(tmp_path / "copy.key"), passphrase_provider=lambda _w: PASS))
+    with ctx.store.write() as db:
+        set_key_state(ctx, db, record.id, "revoked")
+    with pytest.raises(InvalidState, match="inventory's key gone, which is revoked"):
+        signer_for(ctx, str(tmp_path / "copy.key"), passphrase_provider=lambda _w: PASS)

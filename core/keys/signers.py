@@ -46,12 +46,23 @@ def signer_for(ctx: SignetContext, key_ref_or_path: str, *, passphrase_provider:
     if key_ref_or_path.startswith("awskms://"):
         arn = aws_keys.kms_key_arn(key_ref_or_path)
         client = aws_keys.aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
-        return KmsSigner(client, arn)
+        return _known_state_allows(ctx, KmsSigner(client, arn), allowed_states)
     path = Path(os.path.expanduser(key_ref_or_path))
     if path.is_file():
-        return signer_from_key_file(read_secret_file(path, what="key file"), passphrase_provider(str(path)))
+        signer = signer_from_key_file(read_secret_file(path, what="key file"), passphrase_provider(str(path)))
+        return _known_state_allows(ctx, signer, allowed_states)
     return signer_for_record(ctx, find_key(ctx, key_ref_or_path), passphrase_provider=passphrase_provider,
                              allowed_states=allowed_states)
+
+
+def _known_state_allows(ctx: SignetContext, signer: Signer, allowed_states: Sequence[str]) -> Signer:
+    """A key given as a file or ARN that the inventory knows keeps its inventory state: a copy of a
+    retired or revoked key must not sign just because it was passed by path."""
+    rows = ctx.store.query("SELECT name, state FROM keys WHERE fingerprint = ?", (signer.fingerprint,))
+    if rows and rows[0]["state"] not in allowed_states:
+        raise InvalidState(f"this key is the inventory's key {rows[0]['name']}, which is {rows[0]['state']}; "
+                           "it may not sign")
+    return signer
 
 
 def signer_for_record(ctx: SignetContext, record: KeyRecord, *, passphrase_provider: PassphraseProvider,
