@@ -8,6 +8,7 @@ import hashlib
 import json
 
 import pytest
+from click.testing import CliRunner
 
 from core.config.model import Config, LimitsConfig, TrustConfig
 from core.crypto.public_keys import fingerprint
@@ -27,6 +28,7 @@ from tests.support.referrers import (
 from tests.support.sigstore_factory import statement
 from tests.support.sigstore_fixtures import OCI_BUNDLE
 from tests.support.sigstore_world import ALICE, ctx, registry, root_file, sigstore  # noqa: F401 (fixtures)
+from tui.cli.main import cli
 
 SLSA = "https://slsa.dev/provenance/v1"
 
@@ -277,3 +279,14 @@ def test_referrers_api_answer_is_used_and_its_claims_are_not_trusted(ctx, regist
     assert f"/v2/{repo}/referrers/{digest}" in asked
     assert f"/v2/{repo}/manifests/{digest_of(manifest)}" in asked  # the manifest itself was opened
     assert not any(path.endswith(digest.replace(":", "-")) for path in asked)  # no fallback when the API answers
+
+
+def test_signet_verify_table_names_keyless_signers_by_identity(signet_home, registry, sigstore, root_file):
+    ref, digest, _ = image(registry, "table-keyless")
+    push_signatures(registry.url, "table-keyless", digest,
+                    [keyless_sig_layer(sigstore, sigstore.leaf(), "x", digest)])
+    result = CliRunner().invoke(cli, ["verify", ref, "--trusted-root", root_file, "--certificate-identity",
+                                      ALICE.identity, "--certificate-oidc-issuer", ALICE.issuer])
+    # The CLI runs on the real clock, long after the test leaf expired: the log's signed time is what counts.
+    assert result.exit_code == 0, result.output
+    assert "signers" in result.stdout and "alice@example.com" in result.stdout

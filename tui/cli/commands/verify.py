@@ -86,9 +86,10 @@ def exit_code(results: list[VerificationResult]) -> int:
 def _table(results: list[VerificationResult]) -> None:
     rows = []
     for r in results:
-        rows.append((r.result, r.reference, (r.digest or "")[:19], ",".join(k[:12] for k in r.matched_keys),
-                     r.reason))
+        # Keyless signers are named by identity: their certificate keys are single-use.
+        signers = dict.fromkeys(c.identity or (c.key_fingerprint or "")[:12] for c in r.signatures if c.ok)
+        rows.append((r.result, r.reference, (r.digest or "")[:19], ",".join(signers) or "", r.reason))
         if not r.verified:
             rows.extend(("", f"  signature #{c.index}", "", (c.key_fingerprint or "")[:12], c.reason)
                         for c in r.signatures if not c.ok)
-    emit_table(["result", "reference", "digest", "keys", "reason"], rows)
+    emit_table(["result", "reference", "digest", "signers", "reason"], rows)
