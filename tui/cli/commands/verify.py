@@ -88,7 +88,7 @@ def _table(results: list[VerificationResult]) -> None:
     for r in results:
         # Keyless signers are named by identity: their certificate keys are single-use.
         signers = dict.fromkeys(c.identity or (c.key_fingerprint or "")[:12] for c in r.signatures if c.ok)
-        rows.append((r.result, r.reference, (r.digest or "")[:19], ",".join(signers) or "", r.reason))
+        rows.append((r.result, r.reference, (r.digest or "")[:19], ",".join(signers), r.reason))
         if not r.verified:
             rows.extend(("", f"  signature #{c.index}", "", (c.key_fingerprint or "")[:12], c.reason)
                         for c in r.signatures if not c.ok)
