@@ -83,3 +83,14 @@ def test_policy_fingerprint_changes_with_what_is_trusted(ctx, tmp_path):
               resolve_trust_policy(ctx, keys=[one], allowed_payload_types=["x"]),
               resolve_trust_policy(ctx, keys=[one], signature_repository="reg.example/sigs")]
     assert len({base.fingerprint, *(p.fingerprint for p in others)}) == 6
+
+
+def test_policy_cannot_be_changed_under_its_cached_fingerprint(ctx, tmp_path):
+    annotations = {"env": "prod"}
+    policy = resolve_trust_policy(ctx, keys=[str(write_public_key(tmp_path / "k.pub", new_key()))],
+                                  annotations=annotations)
+    before = policy.fingerprint
+    annotations["env"] = "dev"  # the caller's dict was copied
+    with pytest.raises(TypeError):
+        policy.annotations["env"] = "dev"  # type: ignore[index]
+    assert dict(policy.annotations) == {"env": "prod"} and policy.fingerprint == before

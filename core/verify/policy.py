@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
 
 from core.crypto.public_keys import MAX_PEM_BYTES, TrustedKey, load_public_key
 from core.errors import InputError, NotFound
@@ -29,7 +30,7 @@ MAX_ANNOTATIONS = 64
 class TrustPolicy:
     keys: tuple[TrustedKey, ...] = ()
     threshold: int = 1
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
     allowed_payload_types: tuple[str, ...] = (COSIGN_SIGNATURE_TYPE,)
     signature_repository: ImageReference | None = None
     identities: tuple[CertificateIdentity, ...] = ()
@@ -40,6 +41,11 @@ class TrustPolicy:
     def __post_init__(self) -> None:
         if not 1 <= self.threshold <= MAX_THRESHOLD:
             raise InputError(f"threshold must be between 1 and {MAX_THRESHOLD}")
+        # Frozen all the way down: `fingerprint` keys cached verdicts, so what it hashes must not change.
+        object.__setattr__(self, "annotations", MappingProxyType(dict(self.annotations)))
+        object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "allowed_payload_types", tuple(self.allowed_payload_types))
+        object.__setattr__(self, "identities", tuple(self.identities))
 
     @cached_property
     def fingerprint(self) -> str:
@@ -51,9 +57,6 @@ class TrustPolicy:
             "root": self.trusted_root or "", "tlog": [self.require_tlog, self.ignore_tlog],
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
-
-    def key_by_fingerprint(self) -> dict[str, TrustedKey]:
-        return {k.fingerprint: k for k in self.keys}
 
 
 def parse_annotations(pairs: Sequence[str]) -> dict[str, str]:
