@@ -42,24 +42,21 @@ from core.errors import EXIT_CHECK_FAILED, UsageError
 from core.keys.inventory import list_keys
 from core.metrics import write_textfile
 from core.policy.generate import MODES, to_yaml
-from core.sigstore.certificate_identity import CertificateIdentity
 from core.verify.policy import TrustPolicy, resolve_trust_policy
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
+from tui.cli.trust_options import KEYLESS_FLAGS, check_keyless_policy, keyless_options, keyless_policy_args
 
 
 def trust_flags(fn: Callable) -> Callable:
     """The trust flags `signet verify` takes (keys or a keyless identity), for commands that verify."""
+    fn = keyless_options(fn)
     options = [
         click.option("--key", "keys", multiple=True, metavar="KEY",
                      help="Trusted public key: PEM file or key-store id/name/fingerprint prefix (repeatable; "
                           "default: [trust] keys)."),
         click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
                      help="Distinct trusted keys that must have signed."),
-        click.option("--certificate-identity", default="", help="Keyless: the signer's SAN, exactly."),
-        click.option("--certificate-identity-regexp", default="", help="Keyless: the signer's SAN, as a regexp."),
-        click.option("--certificate-oidc-issuer", default="", help="Keyless: the OIDC issuer, exactly."),
-        click.option("--certificate-oidc-issuer-regexp", default="", help="Keyless: the OIDC issuer, as a regexp."),
         click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback."),
     ]
     for option in reversed(options):
@@ -68,15 +65,12 @@ def trust_flags(fn: Callable) -> Callable:
 
 
 def policy_from_flags(sc: Any, flags: dict[str, Any]) -> TrustPolicy:
-    identity_flags = {k: flags.pop(k) for k in ("certificate_identity", "certificate_identity_regexp",
-                                                "certificate_oidc_issuer", "certificate_oidc_issuer_regexp")}
-    identities = ()
-    if any(identity_flags.values()):
-        identities = (CertificateIdentity(identity=identity_flags["certificate_identity"],
-                                          identity_regexp=identity_flags["certificate_identity_regexp"],
-                                          issuer=identity_flags["certificate_oidc_issuer"],
-                                          issuer_regexp=identity_flags["certificate_oidc_issuer_regexp"]),)
-    return resolve_trust_policy(sc, keys=flags.pop("keys"), threshold=flags.pop("threshold"), identities=identities)
+    """The trust policy from `trust_flags` (popped from `flags`); an unusable keyless policy is exit 2."""
+    keyless = {name: flags.pop(name) for name in KEYLESS_FLAGS}
+    policy = resolve_trust_policy(sc, keys=flags.pop("keys"), threshold=flags.pop("threshold"),
+                                  **keyless_policy_args(sc.config, keyless))
+    check_keyless_policy(policy)
+    return policy
 
 
 def _scope_flags(fn: Callable) -> Callable:
