@@ -43,6 +43,7 @@ import httpx
 
 from core.config.model import Config, RegistryConfig
 from core.errors import AwsError, ConfigError, RegistryError
+from core.registry.deadline import deadline_transport
 from core.registry.transport import read_capped
 
 MAX_DOCKER_CONFIG_BYTES = 1024 * 1024
@@ -275,8 +276,10 @@ class RegistryAuth:
         creds = self._creds()
         headers = {"Authorization": creds.basic_header()} if creds else {}
         try:
-            with httpx.Client(timeout=self._timeout, verify=self._verify, follow_redirects=False,
-                              trust_env=False) as client:
+            # The deadline transport: the registry operation's deadline also ends a token request
+            # whose realm drips its answer (the per-read timeouts alone would not).
+            with httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False,
+                              transport=deadline_transport(verify=self._verify, limits=httpx.Limits())) as client:
                 with client.stream("GET", realm, params=query, headers=headers) as resp:
                     body = read_capped(resp, MAX_TOKEN_RESPONSE, what="token answer")
         except httpx.HTTPError as exc:
