@@ -621,3 +621,22 @@ def test_https_registry_redirecting_to_plain_http_is_refused(signet_home, tls_re
         assert plain.seen == [], "a TLS registry downgraded us to plain HTTP"
     finally:
         plain.stop()
+
+
+def _drip_headers(request: Request) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Slow: " + b"a" * 200
+    for i in range(len(head)):
+        request.raw.wfile.write(head[i:i + 1])
+        request.raw.wfile.flush()
+        if request.registry.stopping.wait(0.5):
+            return
+
+
+def test_token_endpoint_dripping_its_headers_is_ended_by_the_total_timeout(signet_home, image):
+    registry = image.registry
+    registry.override(r"/token", _drip_headers)
+    registry.override(r"/v2/.+", bearer_challenge(f"{registry.url}/token"), method="*")
+    result, elapsed = verify(signet_home, image.reference, image.public_pem,
+                             limits={"read_timeout": 5.0, "total_timeout": 2.0})
+    assert_refused(result, "error")
+    assert elapsed < 8.0
