@@ -32,7 +32,7 @@ from core.audit.chain import canonical_json
 from core.clock import iso, parse_iso
 from core.context import SignetContext
 from core.crypto.public_keys import fingerprint, load_public_key, public_key_pem
-from core.errors import CheckFailed, InputError, InvalidState, NotFound, WrongPassphrase
+from core.errors import CheckFailed, InputError, InvalidState, WrongPassphrase
 from core.identity import Role
 from core.keys.cosign_format import (
     PrivateKey,
@@ -42,7 +42,7 @@ from core.keys.cosign_format import (
 )
 from core.keys.custody import PassphraseProvider, check_new_passphrase, key_store, open_private_key
 from core.keys.inventory import KeyRecord, find_key, insert_key, new_key_id, record_key_event
-from core.keys.local_store import write_secret_file
+from core.keys.local_store import read_limited_file, write_secret_file
 
 BACKUP_FORMAT = "signet-key-backup"
 BACKUP_VERSION = 1
@@ -197,15 +197,7 @@ def create_backup(ctx: SignetContext, key_ref: str, scheme: ShareScheme | Passph
 def read_backup_file(path: Path) -> BackupFile:
     """Parse a backup file. It is encrypted, so (unlike key files) its mode is not checked: copies
     come back from offline media with whatever mode they got there."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BACKUP_BYTES + 1)
-    except FileNotFoundError:
-        raise NotFound(f"backup file {path} does not exist") from None
-    except OSError as exc:
-        raise InputError(f"cannot read backup file {path}: {exc.strerror}") from None
-    if len(data) > MAX_BACKUP_BYTES:
-        raise InputError(f"backup file {path} is larger than {MAX_BACKUP_BYTES} bytes")
+    data = read_limited_file(path, MAX_BACKUP_BYTES, what="backup file")
     try:
         doc = json.loads(data)
         if doc.get("format") != BACKUP_FORMAT:

@@ -37,6 +37,20 @@ def write_secret_file(path: Path, data: bytes, *, overwrite: bool = False) -> No
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def read_limited_file(path: Path | str, max_bytes: int, *, what: str = "file") -> bytes:
+    """The bytes of a file we were pointed at, refusing one larger than `max_bytes` (read at most one more)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise NotFound(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise InputError(f"{what} {path} is larger than {max_bytes} bytes")
+    return data
+
+
 def read_secret_file(path: Path, *, what: str = "file") -> bytes:
     """Read a secret file, refusing one that group or others can read (like ssh does)."""
     path = Path(path)
@@ -49,9 +63,7 @@ def read_secret_file(path: Path, *, what: str = "file") -> bytes:
     if info.st_mode & 0o077:
         raise InvalidState(f"{what} {path} is readable by others (mode {stat.filemode(info.st_mode)}); "
                            "run chmod 600 on it")
-    if info.st_size > MAX_SECRET_FILE_BYTES:
-        raise InputError(f"{what} {path} is larger than {MAX_SECRET_FILE_BYTES} bytes")
-    return path.read_bytes()
+    return read_limited_file(path, MAX_SECRET_FILE_BYTES, what=what)
 
 
 class LocalKeyStore:

@@ -33,6 +33,7 @@ import click
 
 from core.clusters.policy_apply import ENGINES
 from core.context import SignetContext
+from core.crypto.public_keys import MAX_PEM_BYTES
 from core.errors import CheckFailed, InputError
 from core.identity import Role
 from core.keys.backup import (
@@ -48,7 +49,7 @@ from core.keys.backup import (
 from core.keys.custody import KeyPlacement, export_key, generate_key, import_key, import_kms_key
 from core.keys.emergency import emergency_revoke
 from core.keys.inventory import find_key, list_keys
-from core.keys.local_store import write_secret_file
+from core.keys.local_store import read_limited_file, write_secret_file
 from core.keys.overview import key_overview
 from core.keys.publish import PublishHook, cluster_apply_hook
 from core.keys.rotation import (
@@ -103,13 +104,7 @@ def _backup_passphrase(path: str | None, *, confirm: bool) -> bytes:
 def _read_shares(files: tuple[str, ...], needed: int | None) -> list[str]:
     shares: list[str] = []
     for name in files:
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read(MAX_SHARE_FILE + 1)
-        except OSError as exc:
-            raise InputError(f"cannot read share file {name}: {exc.strerror}") from None
-        if len(data) > MAX_SHARE_FILE:
-            raise InputError(f"share file {name} is larger than {MAX_SHARE_FILE} bytes")
+        data = read_limited_file(name, MAX_SHARE_FILE, what="share file")
         shares += [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
     if not files:
         for i in range(needed or 0):
@@ -194,11 +189,7 @@ def import_(ctx: click.Context, source: str, name: str, store: str, region: str 
     if source.startswith("awskms://") or source.startswith("arn:"):
         record = import_kms_key(sc, name=name, arn=source, custodians=custodians)
     else:
-        try:
-            with open(source, "rb") as handle:
-                pem = handle.read(64 * 1024 + 1)
-        except OSError as exc:
-            raise InputError(f"cannot read key file {source}: {exc.strerror}") from None
+        pem = read_limited_file(source, MAX_PEM_BYTES, what="key file")
         record = import_key(sc, name=name, pem=pem, passphrase=passphrase_provider(passphrase_file)(source),
                             placement=KeyPlacement(store=store, region=region), custodians=custodians)
     _emit_key(record, as_json)
@@ -352,21 +343,27 @@ def rotate() -> None:
     """Rotate a key step by step: start, next, status, retire, revoke, resume."""
 
 
-def _stage_options(func: Callable) -> Callable:
-    options = [
-        click.option("--new-name", default=None, help="Name of the new key (required by start)."),
-        click.option("--store", type=STORE_CHOICE, default="local", show_default=True),
-        click.option("--region", default=None, help="AWS region for secretsmanager/kms."),
-        click.option("--shares", default=None, metavar="M-of-N", help="Back up the new key with SLIP-39 shares."),
-        click.option("--backup-passphrase", "use_passphrase", is_flag=True, help="Back up with a passphrase."),
-        click.option("--backup-passphrase-file", default=None, metavar="FILE"),
-        click.option("--custodian", "custodians", multiple=True, help="Holder of share i (repeat N times)."),
-        click.option("--backup-out", default=None, metavar="FILE", help="Where to write the new key's backup."),
-        click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase for the new key."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _stacked(*options: Callable) -> Callable[[Callable], Callable]:
+    """One decorator applying click options in the order listed, as if written one above the other."""
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+_stage_options = _stacked(
+    click.option("--new-name", default=None, help="Name of the new key (required by start)."),
+    click.option("--store", type=STORE_CHOICE, default="local", show_default=True),
+    click.option("--region", default=None, help="AWS region for secretsmanager/kms."),
+    click.option("--shares", default=None, metavar="M-of-N", help="Back up the new key with SLIP-39 shares."),
+    click.option("--backup-passphrase", "use_passphrase", is_flag=True, help="Back up with a passphrase."),
+    click.option("--backup-passphrase-file", default=None, metavar="FILE"),
+    click.option("--custodian", "custodians", multiple=True, help="Holder of share i (repeat N times)."),
+    click.option("--backup-out", default=None, metavar="FILE", help="Where to write the new key's backup."),
+    click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase for the new key."),
+)
 
 
 def _stage_inputs(new_name: str | None, store: str, region: str | None, shares: str | None, use_passphrase: bool,
@@ -430,17 +427,13 @@ def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bo
                           reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook)
 
 
-def _apply_options(func: Callable) -> Callable:
-    options = [
-        click.option("--apply-to", "apply_to", multiple=True, metavar="CONTEXT",
-                     help="Also apply the rewritten policies to this cluster context (repeatable)."),
-        click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig for --apply-to."),
-        click.option("--engine", "engines", multiple=True, type=click.Choice(["kyverno", "sigstore"]),
-                     help="Which policy to apply (default both)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_apply_options = _stacked(
+    click.option("--apply-to", "apply_to", multiple=True, metavar="CONTEXT",
+                 help="Also apply the rewritten policies to this cluster context (repeatable)."),
+    click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig for --apply-to."),
+    click.option("--engine", "engines", multiple=True, type=click.Choice(["kyverno", "sigstore"]),
+                 help="Which policy to apply (default both)."),
+)
 
 
 def _hook(sc: SignetContext, apply_to: tuple[str, ...], kubeconfig: str | None,
@@ -451,18 +444,12 @@ def _hook(sc: SignetContext, apply_to: tuple[str, ...], kubeconfig: str | None,
     return cluster_apply_hook(sc, apply_to, kubeconfig=kubeconfig, kinds=kinds)
 
 
-_advance_flags = [
+_with_advance_flags = _stacked(
     click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase of the new key (re-signing)."),
     click.option("--allow-http-registry", "allow_http", is_flag=True,
                  help="Allow plain HTTP to non-loopback registries."),
     click.option("--json", "as_json", is_flag=True),
-]
-
-
-def _with_advance_flags(func: Callable) -> Callable:
-    for option in reversed(_advance_flags):
-        func = option(func)
-    return func
+)
 
 
 @rotate.command("next")
