@@ -60,6 +60,7 @@ class LimitsConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     total_timeout: float = 30.0
+    image_timeout: float = 120.0  # one image's whole verification: every registry request it makes
     max_redirects: int = 5
     concurrency: int = 16
     cache_ttl_seconds: float = 30.0  # how long tag->digest and .sig lookups are reused (staleness bound)

@@ -22,9 +22,10 @@ _current = threading.local()
 
 @contextmanager
 def deadline_for_thread(deadline: float) -> Iterator[None]:
-    """Every socket operation of a deadline transport on this thread ends by `deadline` (monotonic)."""
+    """Every socket operation of a deadline transport on this thread ends by `deadline` (monotonic),
+    or by an earlier deadline already set around it (an operation inside one image's verification)."""
     previous = getattr(_current, "deadline", None)
-    _current.deadline = deadline
+    _current.deadline = deadline if previous is None else min(previous, deadline)
     try:
         yield
     finally:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 from core.clock import iso
 from core.errors import InputError, SignetError
 from core.history.records import record_verifications
+from core.registry.deadline import deadline_for_thread
 from core.registry.manifest import Manifest
 from core.registry.reference import ImageReference, parse_reference
 from core.verify.cosign_signatures import cached_cosign_signatures
@@ -59,7 +60,9 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
     def run_chunk(indices: list[int]) -> None:
         nonlocal done
         for i in indices:
-            results[i] = _verify_one(session, references[i], policy, platform)
+            # total_timeout bounds each registry request; image_timeout bounds all of one image's
+            with deadline_for_thread(time.monotonic() + session.limits.image_timeout):
+                results[i] = _verify_one(session, references[i], policy, platform)
         if progress is not None:
             with progress_lock:
                 done += len(indices)
