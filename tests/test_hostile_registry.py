@@ -586,7 +586,7 @@ def test_several_slow_signatures_are_bounded_by_total_timeout_each(signet_home, 
     three payloads all drip ends after about three total_timeouts, not never."""
     payloads = [image.payload + b" " * i for i in range(3)]
     replace_sig_manifest(image, sig_manifest(image.registry, [(p, image.signature_b64) for p in payloads]))
-    image.registry.override(image.blob_path(), slow_drip(b"x" * 1000, 0.2, content_type="application/octet-stream"))
+    image.registry.override(image.blob_path(), slow_drip(b"x" * 200, 0.2, content_type="application/octet-stream"))
     result, elapsed = verify(signet_home, image.reference, image.public_pem,
                              limits={"read_timeout": 5.0, "total_timeout": 1.0})
     assert_refused(result, "invalid", "error")
@@ -640,3 +640,14 @@ def test_token_endpoint_dripping_its_headers_is_ended_by_the_total_timeout(signe
                              limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error")
     assert elapsed < 8.0
+
+
+def test_image_timeout_bounds_one_image_whatever_the_number_of_slow_requests(signet_home, image):
+    """With 20 dripping payloads, total_timeout alone would allow 20 of them; image_timeout ends it."""
+    payloads = [image.payload + b" " * i for i in range(20)]
+    replace_sig_manifest(image, sig_manifest(image.registry, [(p, image.signature_b64) for p in payloads]))
+    image.registry.override(image.blob_path(), slow_drip(b"x" * 200, 0.2, content_type="application/octet-stream"))
+    result, elapsed = verify(signet_home, image.reference, image.public_pem,
+                             limits={"read_timeout": 5.0, "total_timeout": 1.0, "image_timeout": 2.5})
+    assert_refused(result, "error", reason="timed out")
+    assert elapsed < 2.5 + 5.0  # not 20 x total_timeout
