@@ -114,6 +114,28 @@ def test_tampered_payload(ctx, registry, keys):
     assert result.result == "invalid"
 
 
+def test_line_wrapped_signature_annotation_is_read_like_go_does(ctx, registry, keys):
+    """Some signers wrap the base64 signature (containers/image's PKI fixture); Go's decoder skips line
+    breaks, so a cosign-compatible verifier must too. Any other non-base64 character is refused."""
+    import base64
+    import textwrap
+
+    made, paths = keys
+    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    ref, digest = _image(registry, "wrapped")
+    good = signature_layer(made["alice"], "x", digest)
+    wrapped = "\r\n".join(textwrap.wrap(base64.b64encode(good.signature).decode(), 20))
+    push_signatures(registry.url, "wrapped", digest, [SignatureLayer(
+        good.payload, good.signature, annotations={"dev.cosignproject.cosign/signature": wrapped})])
+    assert verify_image(ctx, ref, policy).result == "verified"
+    spaced = wrapped.replace("\r\n", " ")
+    push_signatures(registry.url, "wrapped", digest, [SignatureLayer(
+        good.payload, good.signature, annotations={"dev.cosignproject.cosign/signature": spaced})])
+    ctx.extras.pop("registry_cache", None)
+    result = verify_image(ctx, ref, policy)
+    assert result.result == "invalid" and "not base64" in result.signatures[0].reason
+
+
 def test_wrong_type_and_annotations(ctx, registry, keys):
     made, paths = keys
     ref, digest = _image(registry, "claims")

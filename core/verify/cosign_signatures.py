@@ -9,8 +9,6 @@ layers is an error; at most `max_signatures` layers are read.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +17,7 @@ from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, Re
 from core.registry.cache import RegistryCache, source_key
 from core.registry.manifest import Descriptor
 from core.registry.reference import ImageReference
+from core.sigstore.encoding import b64
 from core.sigstore.trust import sigstore_trust, uses_sigstore
 from core.sigstore.verifier import SigstoreTrust, verify_cosign_signature
 from core.verify.outcome import ImageTarget, SourceOutcome
@@ -98,8 +97,8 @@ def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, di
     if not encoded:
         return fail(f"no {SIGNATURE_ANNOTATION} annotation")
     try:
-        signature = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
+        signature = b64(encoded, "signature annotation")
+    except CheckFailed:
         return fail("signature annotation is not base64")
     if layer.size > max_payload:
         return fail(f"limit exceeded: max_payload_bytes ({layer.size} > {max_payload})")
