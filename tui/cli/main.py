@@ -64,13 +64,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None, read_only: bool,
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"tui.cli.commands.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"tui.cli.commands.{_name}":
-            raise
-        continue  # a command group not built yet
-    cli.add_command(_module.command)
+    cli.add_command(importlib.import_module(f"tui.cli.commands.{_name}").command)
 
 
 def main() -> None:
