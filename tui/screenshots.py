@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,8 @@ SIZE = (140, 40)
 DEMO_TIME = datetime(2026, 11, 22, 9, 30, tzinfo=timezone.utc)
 DEMO_DIR = Path(tempfile.gettempdir()) / "signet-screenshots-demo"
 SETTLE_ROUNDS = 4
+SETTLE_TIMEOUT_S = 30.0
+POLL_S = 0.05
 # Keys pressed in a view before its screenshot, to show it doing its job.
 SCRIPTS: dict[str, tuple[str, ...]] = {
     "registries": ("enter", "down", "down", "down", "enter", "V"),  # demo › payments-api, verified
@@ -30,9 +33,14 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
 
 
 async def _settle(app: SignetApp, pilot) -> None:
-    for _ in range(SETTLE_ROUNDS):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        for _ in range(SETTLE_ROUNDS):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        if app.view is None or app.view.ready or time.monotonic() > deadline:
+            break
+        await pilot.pause(POLL_S)
     await pilot.pause()
 
 

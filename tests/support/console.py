@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,12 +35,19 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def settle(app, pilot) -> None:
-    """Let messages flow and every worker finish (polls the worker manager; no fixed sleeps)."""
-    for _ in range(3):
+async def settle(app, pilot, *, timeout: float = 30.0) -> None:
+    """Let messages flow and every worker finish, and the view report itself ready (it may start a
+    second stage on a timer): polls with a deadline, no fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
         await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
+        view = app.view
+        if view is None or view.ready or time.monotonic() > deadline:
+            return
+        await pilot.pause(0.05)
 
 
 def demo_context(root: Path, identity: str = "alice", *, clock: FixedClock | None = None) -> SignetContext:

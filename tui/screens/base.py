@@ -78,6 +78,12 @@ class ViewScreen(Screen):
     def prepare(self) -> None:
         """Subclasses: set up widgets (table columns, focus) before the first load."""
 
+    @property
+    def ready(self) -> bool:
+        """True once the first load is on screen, for headless drivers (tests, screenshots, bench)
+        that must not guess with sleeps. Views loading in stages override it."""
+        return True
+
     # --- role gating --------------------------------------------------------------------------
     def gate_reason(self, action: str) -> str:
         """Why `action` is disabled for this identity, or "" when it is allowed."""

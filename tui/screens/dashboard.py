@@ -18,6 +18,7 @@ from tui.screens.base import ViewScreen
 from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest, short_reference
 
 COUNTDOWN_TICK_S = 1.0
+KEYS_PANEL_DELAY_S = 0.3
 
 
 class DashboardView(ViewScreen):
@@ -54,6 +55,10 @@ class DashboardView(ViewScreen):
         self.query_one("#attention", DataTable).focus()
         self.set_interval(COUNTDOWN_TICK_S, self._tick)
 
+    @property
+    def ready(self) -> bool:
+        return self.summary is not None and self.keys_due is not None
+
     def focus_main(self) -> None:
         self.query_one("#attention", DataTable).focus()
 
@@ -65,9 +70,10 @@ class DashboardView(ViewScreen):
         if kind == "dashboard":
             self.summary = value
             self._show(value)
-            # Started after the first figures are up: loading the key services is the slow part.
+            # Started once the first figures are painted: importing the key services (boto3, the
+            # signing stack) in a thread would otherwise hold the GIL while the first frame renders.
             context = self.context
-            self.call_after_refresh(self.run_job, "dashboard-keys", lambda: keys_due(context))
+            self.set_timer(KEYS_PANEL_DELAY_S, lambda: self.run_job("dashboard-keys", lambda: keys_due(context)))
         elif kind == "dashboard-keys":
             self.keys_due = value
             self._fill("keys-due", [(cell(k.name), cell(k.what), cell(k.due_at[:10])) for k in value],
