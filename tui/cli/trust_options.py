@@ -1,5 +1,10 @@
-"""Keyless (Sigstore) trust flags shared by the commands that verify: cosign's spelling.
+"""Trust flags shared by the commands that verify (verify, verify-attestation, cluster sweep, lambda).
 
+`trust_options`: `--key KEY` (repeatable; PEM file or key-store id/name/fingerprint prefix, default
+`[trust] keys`), `--threshold N`, `--allow-http-registry`, and the keyless flags below.
+`policy_from_flags` turns them into a TrustPolicy.
+
+Keyless (Sigstore) flags, cosign's spelling:
 `--certificate-identity[-regexp]` with `--certificate-oidc-issuer[-regexp]` (both required for keyless;
 regexps are unanchored like cosign's — write ^…$), `--trusted-root FILE` (else `[trust] trusted_root`),
 `--require-tlog` / `--insecure-ignore-tlog` (the log is required by default for keyless).
@@ -12,13 +17,38 @@ from typing import Any, Callable
 import click
 
 from core.sigstore.trust import configured_identities, sigstore_trust, uses_sigstore
+from core.verify.policy import TrustPolicy, resolve_trust_policy
 
 KEYLESS_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer",
                  "certificate_oidc_issuer_regexp", "trusted_root", "require_tlog", "insecure_ignore_tlog")
 
 
-def keyless_options(fn: Callable) -> Callable:
-    options = [
+# One definition for every command that talks to registries (the flag's meaning must not drift).
+allow_http_option = click.option("--allow-http-registry", is_flag=True,
+                                 help="Allow plain HTTP to registries not on loopback.")
+
+
+def _stacked(fn: Callable, options: list[Callable]) -> Callable:
+    """Apply click options so that --help lists them in the order given."""
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def trust_options(fn: Callable) -> Callable:
+    """--key, --threshold, --allow-http-registry and the keyless flags: what every verifying command takes."""
+    return _stacked(_keyless_options(fn), [
+        click.option("--key", "keys", multiple=True, metavar="KEY",
+                     help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable; "
+                          "default: [trust] keys from the config)."),
+        click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
+                     help="Distinct trusted signers (keys or keyless identities) that must have signed."),
+        allow_http_option,
+    ])
+
+
+def _keyless_options(fn: Callable) -> Callable:
+    return _stacked(fn, [
         click.option("--certificate-identity", default="", metavar="SAN",
                      help="Keyless: the signer's identity (email, URI or username SAN), exactly."),
         click.option("--certificate-identity-regexp", default="", metavar="RE",
@@ -32,24 +62,24 @@ def keyless_options(fn: Callable) -> Callable:
                      help="Require a transparency-log entry for key-based signatures too."),
         click.option("--insecure-ignore-tlog", is_flag=True,
                      help="Do not look at transparency-log entries (keyless certificates must then be valid now)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    ])
 
 
-def keyless_policy_args(config: Any, flags: dict[str, Any]) -> dict[str, Any]:
-    """resolve_trust_policy() keyword arguments from the flags above."""
-    return {"identities": configured_identities(config, identity=flags["certificate_identity"],
-                                                identity_regexp=flags["certificate_identity_regexp"],
-                                                issuer=flags["certificate_oidc_issuer"],
-                                                issuer_regexp=flags["certificate_oidc_issuer_regexp"]),
-            "trusted_root": flags["trusted_root"], "require_tlog": True if flags["require_tlog"] else None,
-            "ignore_tlog": flags["insecure_ignore_tlog"]}
+def policy_from_flags(sc: Any, flags: dict[str, Any], **policy_args: Any) -> TrustPolicy:
+    """The trust policy from `trust_options` (keys, threshold and keyless flags are popped from `flags`;
+    --allow-http-registry is left to the caller) plus any other resolve_trust_policy() arguments.
 
-
-def check_keyless_policy(policy: Any) -> None:
-    """Refuse an unusable keyless policy (no trusted root, keyless --threshold) before any image is
-    looked at: a usage error (exit 2), not a per-image failure."""
+    An unusable keyless policy (no trusted root, keyless --threshold) is refused here, before any image
+    is looked at: a usage error (exit 2), not a per-image failure."""
+    keyless = {name: flags.pop(name) for name in KEYLESS_FLAGS}
+    identities = configured_identities(sc.config, identity=keyless["certificate_identity"],
+                                       identity_regexp=keyless["certificate_identity_regexp"],
+                                       issuer=keyless["certificate_oidc_issuer"],
+                                       issuer_regexp=keyless["certificate_oidc_issuer_regexp"])
+    policy = resolve_trust_policy(sc, keys=flags.pop("keys"), threshold=flags.pop("threshold"), **policy_args,
+                                  identities=identities, trusted_root=keyless["trusted_root"],
+                                  require_tlog=True if keyless["require_tlog"] else None,
+                                  ignore_tlog=keyless["insecure_ignore_tlog"])
     if uses_sigstore(policy):
         sigstore_trust(policy)
+    return policy

@@ -42,35 +42,9 @@ from core.errors import EXIT_CHECK_FAILED, UsageError
 from core.keys.inventory import list_keys
 from core.metrics import write_textfile
 from core.policy.generate import MODES, to_yaml
-from core.verify.policy import TrustPolicy, resolve_trust_policy
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
-from tui.cli.trust_options import KEYLESS_FLAGS, check_keyless_policy, keyless_options, keyless_policy_args
-
-
-def trust_flags(fn: Callable) -> Callable:
-    """The trust flags `signet verify` takes (keys or a keyless identity), for commands that verify."""
-    fn = keyless_options(fn)
-    options = [
-        click.option("--key", "keys", multiple=True, metavar="KEY",
-                     help="Trusted public key: PEM file or key-store id/name/fingerprint prefix (repeatable; "
-                          "default: [trust] keys)."),
-        click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
-                     help="Distinct trusted keys that must have signed."),
-        click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def policy_from_flags(sc: Any, flags: dict[str, Any]) -> TrustPolicy:
-    """The trust policy from `trust_flags` (popped from `flags`); an unusable keyless policy is exit 2."""
-    keyless = {name: flags.pop(name) for name in KEYLESS_FLAGS}
-    policy = resolve_trust_policy(sc, keys=flags.pop("keys"), threshold=flags.pop("threshold"),
-                                  **keyless_policy_args(sc.config, keyless))
-    check_keyless_policy(policy)
-    return policy
+from tui.cli.trust_options import allow_http_option, policy_from_flags, trust_options
 
 
 def _scope_flags(fn: Callable) -> Callable:
@@ -113,7 +87,7 @@ def contexts(ctx: click.Context, kubeconfig: str | None, as_json: bool) -> None:
 @command.command("inventory")
 @_scope_flags
 @click.option("--drift", is_flag=True, help="Resolve spec tags in the registry and flag drift.")
-@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
+@allow_http_option
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def inventory(ctx: click.Context, kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
@@ -142,7 +116,7 @@ def inventory(ctx: click.Context, kubeconfig: str | None, context: str | None, n
 
 @command.command("sweep")
 @_scope_flags
-@trust_flags
+@trust_options
 @click.option("--prometheus-textfile", default=None, metavar="PATH",
               help="Write the metrics here (node_exporter textfile format, replaced atomically).")
 @click.option("--json", "as_json", is_flag=True, help="The whole report as JSON (fields in the module doc).")

@@ -28,9 +28,9 @@ from core.aws.accounts import aws_targets, client_for
 from core.aws.lambda_inventory import describe_function, list_image_functions, verify_functions
 from core.aws.release_gate import deploy_function_image
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL, UsageError
-from tui.cli.commands.cluster import policy_from_flags, trust_flags
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
+from tui.cli.trust_options import policy_from_flags, trust_options
 
 
 def _where(fn):
@@ -55,7 +55,7 @@ def command() -> None:
 @command.command("list")
 @_where
 @click.option("--verify", "verify_now", is_flag=True, help="Verify the digest each function runs.")
-@trust_flags
+@trust_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_functions(ctx: click.Context, profile: str | None, region: str | None, verify_now: bool, as_json: bool,
@@ -87,7 +87,7 @@ def list_functions(ctx: click.Context, profile: str | None, region: str | None, 
 @command.command("verify")
 @click.argument("function")
 @_where
-@trust_flags
+@trust_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def verify_function(ctx: click.Context, function: str, profile: str | None, region: str | None, as_json: bool,
@@ -110,7 +110,7 @@ def verify_function(ctx: click.Context, function: str, profile: str | None, regi
 @click.argument("function")
 @click.argument("image")
 @_where
-@trust_flags
+@trust_options
 @click.option("--json", "as_json", is_flag=True, help="The decision as JSON (fields in the module doc).")
 @click.pass_context
 def deploy(ctx: click.Context, function: str, image: str, profile: str | None, region: str | None, as_json: bool,

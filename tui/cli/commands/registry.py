@@ -11,14 +11,12 @@ from typing import Any, Callable
 import click
 
 from core.context import SignetContext
-
 from core.registry.client import open_registry
 from core.registry.reference import ImageReference, parse_reference, parse_registry_host, parse_repository
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_line
+from tui.cli.trust_options import allow_http_option
 
-_HTTP_OPTION = click.option("--allow-http-registry", is_flag=True,
-                            help="Allow plain HTTP to registries not on loopback.")
 _JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="A JSON array of strings.")
 
 
@@ -29,7 +27,7 @@ def command() -> None:
 
 @command.command("catalog")
 @click.argument("registry")
-@_HTTP_OPTION
+@allow_http_option
 @_JSON_OPTION
 @click.pass_context
 def catalog(ctx: click.Context, registry: str, allow_http_registry: bool, as_json: bool) -> None:
@@ -42,7 +40,7 @@ def catalog(ctx: click.Context, registry: str, allow_http_registry: bool, as_jso
 
 @command.command("tags")
 @click.argument("repository")
-@_HTTP_OPTION
+@allow_http_option
 @_JSON_OPTION
 @click.pass_context
 def tags(ctx: click.Context, repository: str, allow_http_registry: bool, as_json: bool) -> None:

@@ -22,6 +22,7 @@ from core.sign.service import sign_image
 from core.verify.policy import parse_annotations
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line
+from tui.cli.trust_options import allow_http_option
 
 MAX_PASSPHRASE_FILE = 4096
 
@@ -58,7 +59,7 @@ def passphrase_provider(passphrase_file: str | None) -> Callable[[str], bytes]:
 @click.option("--passphrase-file", default=None, metavar="FILE", help="Read the key passphrase from FILE.")
 @click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
               help="Repository to write the .sig manifest to (default: the image's; env COSIGN_REPOSITORY).")
-@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
+@allow_http_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object describing the signature written.")
 @click.pass_context
 def command(ctx: click.Context, image: str, key: str, annotations: tuple[str, ...], passphrase_file: str | None,

@@ -29,21 +29,17 @@ import click
 
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.registry.reference import parse_reference
-from core.verify.policy import parse_annotations, resolve_trust_policy
+from core.verify.policy import parse_annotations
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import check_keyless_policy, keyless_options, keyless_policy_args
+from tui.cli.trust_options import policy_from_flags, trust_options
 
 
 @click.command("verify")
 @click.argument("images", nargs=-1, required=True)
-@click.option("--key", "keys", multiple=True, metavar="KEY",
-              help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable; "
-                   "default: [trust] keys from the config).")
-@click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
-              help="Distinct trusted keys that must have signed.")
+@trust_options
 @click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Require this annotation in the signed payload's optional map (repeatable).")
 @click.option("--allow-payload-type", "payload_types", multiple=True, metavar="TYPE",
@@ -52,20 +48,16 @@ from tui.cli.trust_options import check_keyless_policy, keyless_options, keyless
               help="For an index, report the digest of this platform's image (the index digest is verified).")
 @click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
               help="Repository holding the .sig manifests (default: the image's; env COSIGN_REPOSITORY).")
-@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
-@keyless_options
 @click.option("--json", "as_json", is_flag=True, help="JSON array, one object per image.")
 @click.pass_context
-def command(ctx: click.Context, images: tuple[str, ...], keys: tuple[str, ...], threshold: int,
-            annotations: tuple[str, ...], payload_types: tuple[str, ...], platform: str | None,
-            signature_repository: str | None, allow_http_registry: bool, as_json: bool, **keyless: Any) -> None:
+def command(ctx: click.Context, images: tuple[str, ...], annotations: tuple[str, ...],
+            payload_types: tuple[str, ...], platform: str | None, signature_repository: str | None,
+            allow_http_registry: bool, as_json: bool, **flags: Any) -> None:
     """Verify cosign signatures of IMAGE... (tags are resolved to digests first)."""
     sc = signet_context(ctx)
     references = [parse_reference(text) for text in images]  # a typo is a usage error, before any network
-    policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, annotations=parse_annotations(annotations),
-                                  allowed_payload_types=payload_types, signature_repository=signature_repository,
-                                  **keyless_policy_args(sc.config, keyless))
-    check_keyless_policy(policy)
+    policy = policy_from_flags(sc, flags, annotations=parse_annotations(annotations),
+                               allowed_payload_types=payload_types, signature_repository=signature_repository)
     results = verify_images(sc, references, policy, source=sc.interface, platform=platform,
                             allow_http=allow_http_registry)
     if as_json:

@@ -26,10 +26,9 @@ from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.registry.reference import parse_reference
 from core.sigstore.attestation import predicate_type_for
 from core.sigstore.verify_attestations import AttestationResult, verify_attestations
-from core.verify.policy import resolve_trust_policy
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import check_keyless_policy, keyless_options, keyless_policy_args
+from tui.cli.trust_options import policy_from_flags, trust_options
 
 EXIT_CODES = {"verified": 0, "unsigned": EXIT_CHECK_FAILED, "invalid": EXIT_CHECK_FAILED, "error": EXIT_EXTERNAL}
 
@@ -39,25 +38,18 @@ EXIT_CODES = {"verified": 0, "unsigned": EXIT_CHECK_FAILED, "invalid": EXIT_CHEC
 @click.option("--type", "type_", default="custom", show_default=True, metavar="TYPE",
               help="Predicate type: a cosign name (slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, "
                    "custom, ...) or a full URI.")
-@click.option("--key", "keys", multiple=True, metavar="KEY",
-              help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable).")
-@click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
-              help="Distinct signers that must have attested.")
+@trust_options
 @click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
               help="Repository holding the .att manifests (default: the image's; env COSIGN_REPOSITORY).")
-@click.option("--allow-http-registry", is_flag=True, help="Allow plain HTTP to registries not on loopback.")
-@keyless_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_context
-def command(ctx: click.Context, image: str, type_: str, keys: tuple[str, ...], threshold: int,
-            signature_repository: str | None, allow_http_registry: bool, as_json: bool, **keyless: Any) -> None:
+def command(ctx: click.Context, image: str, type_: str, signature_repository: str | None,
+            allow_http_registry: bool, as_json: bool, **flags: Any) -> None:
     """Verify attestations of IMAGE (the tag is resolved to a digest first)."""
     sc = signet_context(ctx)
     reference = parse_reference(image)  # a malformed reference is a usage error, before any network
     predicate_type = predicate_type_for(type_)
-    policy = resolve_trust_policy(sc, keys=keys, threshold=threshold, signature_repository=signature_repository,
-                                  **keyless_policy_args(sc.config, keyless))
-    check_keyless_policy(policy)
+    policy = policy_from_flags(sc, flags, signature_repository=signature_repository)
     result = verify_attestations(sc, reference, policy, predicate_type=predicate_type,
                                  allow_http=allow_http_registry)
     if as_json:
