@@ -62,9 +62,9 @@ from core.keys.rotation import (
     rotation_status,
     start_rotation,
 )
-from tui.cli.commands.sign import passphrase_provider
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
+from tui.cli.passphrases import passphrase_provider
 
 MAX_SHARE_FILE = 64 * 1024
 STORE_CHOICE = click.Choice(["local", "secretsmanager", "kms"])

@@ -9,45 +9,18 @@ read-back check, same fields as `signet verify --json`).
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
-from typing import Callable
 
 import click
 
-from core.errors import EXIT_CHECK_FAILED, InputError
+from core.errors import EXIT_CHECK_FAILED
 from core.identity import Role
 from core.sign.service import sign_image
 from core.verify.policy import parse_annotations
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line
+from tui.cli.passphrases import passphrase_provider
 from tui.cli.trust_options import allow_http_option
-
-MAX_PASSPHRASE_FILE = 4096
-
-
-def passphrase_provider(passphrase_file: str | None) -> Callable[[str], bytes]:
-    """What key loaders call to get a passphrase for the key they name."""
-
-    def provide(key_name: str) -> bytes:
-        if passphrase_file:
-            path = Path(passphrase_file)
-            try:
-                # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
-                with open(path, "rb") as handle:
-                    text = handle.read(MAX_PASSPHRASE_FILE + 1)
-            except OSError as exc:
-                raise InputError(f"cannot read passphrase file: {exc.strerror}") from None
-            if len(text) > MAX_PASSPHRASE_FILE:
-                raise InputError(f"passphrase file is larger than {MAX_PASSPHRASE_FILE} bytes")
-            return text[:-1] if text.endswith(b"\n") else text
-        if "SIGNET_PASSWORD" in os.environ:
-            return os.environ["SIGNET_PASSWORD"].encode()
-        return click.prompt(f"Passphrase for {key_name}", hide_input=True, default="", show_default=False,
-                            err=True).encode()
-
-    return provide
 
 
 @click.command("sign")
