@@ -92,7 +92,7 @@ async def test_service_refusal_is_a_notification_not_a_crash(tmp_path):
         await pilot.press("n")
         await settle(app, pilot)
         # a cluster that is not configured: the service refuses with its reason
-        fill(app, digest=DIGEST, cluster="nowhere", namespace="prod", justification="a good reason here",
+        fill(app, digest=DIGEST, cluster="nowhere", namespace="prod", justification=JUSTIFICATION,
              ticket="INC-1", duration="2h")
         await pilot.pause()
         await pilot.click("#submit")
@@ -116,3 +116,24 @@ async def test_read_only_disables_every_bypass_action(tmp_path):
         await settle(app, pilot)
         assert app.view is app.screen  # no form opened
     bob.close()
+
+
+async def test_request_form_checks_fields_with_the_services_rules(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    app = SignetApp(alice, start_view="bypasses")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        fill(app, digest="latest", function="f", region="eu-west-1", justification="because", ticket="x",
+             duration="999d")
+        await pilot.pause()
+        modal = app.screen
+        assert modal.query_one("#submit").disabled
+        problems = modal.query_one("#form-error").content.plain
+        assert "digest" in problems  # the first problems are listed with the core's own messages
+        fill(app, digest=DIGEST, justification="a justification long enough to explain", ticket="INC-7",
+             duration="2h")
+        await pilot.pause()
+        assert not modal.query_one("#submit").disabled
+    alice.close()

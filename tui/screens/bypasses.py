@@ -13,11 +13,13 @@ from textual.binding import Binding
 
 from core.bypass.model import Bypass, BypassOutcome
 from core.bypass.service import (approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass)
+from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_reason,
+                                    validate_ticket)
 from core.console.dashboard import format_seconds
 from core.identity import Role
 from core.text import safe_text
 from tui.screens.base import TableView
-from tui.screens.form import FormField, FormModal
+from tui.screens.form import CoreCheck, FormField, FormModal
 from tui.widgets.cells import cell, short_digest
 from tui.widgets.detail_pane import DetailPane
 
@@ -134,18 +136,21 @@ class BypassesView(TableView):
         if self.explain_disabled("request"):
             return
         selected = self._selected()
+        policy = self.context.config.policy
         fields = (
-            FormField("digest", "Image digest (sha256:…)", value=selected.digest if selected else ""),
+            FormField("digest", "Image digest (sha256:…)", value=selected.digest if selected else "",
+                      validators=(CoreCheck(validate_digest),)),
             FormField("cluster", "Cluster (kube context) — or leave empty for a Lambda function", required=False),
             FormField("namespace", "Namespace", required=False),
             FormField("workload", "Workload (optional)", required=False),
             FormField("function", "Lambda function", required=False),
             FormField("region", "Lambda region", required=False),
-            FormField("justification", "Justification (why this cannot wait for a signature)"),
-            FormField("ticket", "Ticket"),
-            FormField("duration", "Duration (e.g. 2h)", value="2h"),
+            FormField("justification", "Justification (why this cannot wait for a signature)",
+                      validators=(CoreCheck(validate_justification),)),
+            FormField("ticket", "Ticket", validators=(CoreCheck(validate_ticket),)),
+            FormField("duration", "Duration (e.g. 2h)", value="2h",
+                      validators=(CoreCheck(lambda v: validate_duration(v, policy)),)),
         )
-        policy = self.context.config.policy
         explanation = (f"Nothing is granted until an approver other than you approves "
                        f"({policy.bypass_approvals} approval(s) needed). Maximum duration "
                        f"{format_seconds(policy.max_bypass_seconds)}.")
@@ -174,7 +179,8 @@ class BypassesView(TableView):
         if self.explain_disabled("deny") or bypass is None:
             return
         context = self.context
-        self._confirm(bypass, "Deny bypass", "Deny", (FormField("reason", "Reason"),),
+        self._confirm(bypass, "Deny bypass", "Deny",
+                      (FormField("reason", "Reason", validators=(CoreCheck(lambda v: validate_reason(v, required=True)),)),),
                       lambda values: self._act("denied", lambda: deny_bypass(context, bypass.id,
                                                                            reason=values["reason"])))
 

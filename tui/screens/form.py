@@ -7,16 +7,34 @@ never a single key press.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.validation import Length, Validator
+from textual.validation import Length, ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Static
 
+from core.errors import SignetError
+
 MAX_FIELD_CHARS = 2000
+
+
+class CoreCheck(Validator):
+    """A field checked by the same core function the service will apply; its message is shown."""
+
+    def __init__(self, check: Callable[[str], object]) -> None:
+        super().__init__()
+        self.check = check
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.check(value)
+        except SignetError as exc:
+            return self.failure(str(exc))
+        return self.success()
 
 
 @dataclass(frozen=True)

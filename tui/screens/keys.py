@@ -12,16 +12,15 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.validation import Function
 
-from core.errors import InputError
 from core.identity import Role
+from core.keys.custody import check_new_passphrase
 from core.keys.backup import CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
                                 advance_rotation, list_rotations, start_rotation)
 from tui.screens.base import TableView
-from tui.screens.form import FormField, FormModal
+from tui.screens.form import CoreCheck, FormField, FormModal
 from tui.widgets.cells import cell
 from tui.widgets.detail_pane import DetailPane
 
@@ -43,14 +42,6 @@ def _load_keys(context) -> KeysState:
 def _names(text: str) -> tuple[str, ...]:
     """A comma-separated list of custodian names."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
-
-
-def _shares_ok(text: str) -> bool:
-    try:
-        ShareScheme.parse(text)
-    except InputError:
-        return False
-    return True
 
 
 class KeysView(TableView):
@@ -167,7 +158,7 @@ class KeysView(TableView):
         key = row.key
         fields = (
             FormField("shares", "Shares (M-of-N)", value="2-of-3",
-                      validators=(Function(_shares_ok, "shares must look like 2-of-3"),)),
+                      validators=(CoreCheck(ShareScheme.parse),)),
             FormField("custodians", "Custodians, one per share, comma separated",
                       value=", ".join(key.custodians)),
             FormField("passphrase", f"Passphrase of key {key.name}", password=True),
@@ -246,10 +237,10 @@ class KeysView(TableView):
         key = row.key
         fields = (
             FormField("new_name", "Name of the new key", value=f"{key.name}-next"),
-            FormField("passphrase", "Passphrase for the new key (8+ characters)", password=True,
-                      validators=(Function(lambda v: len(v) >= 8, "the passphrase needs 8+ characters"),)),
+            FormField("passphrase", "Passphrase for the new key", password=True,
+                      validators=(CoreCheck(lambda v: check_new_passphrase(v.encode())),)),
             FormField("shares", "Backup shares of the new key (M-of-N)", value="2-of-3",
-                      validators=(Function(_shares_ok, "shares must look like 2-of-3"),)),
+                      validators=(CoreCheck(ShareScheme.parse),)),
             FormField("custodians", "Custodians, one per share, comma separated", value=", ".join(key.custodians)),
         )
         explanation = Text("Steps: " + " → ".join(STEPS) + ". This runs the stage step now (new key, its backup "
@@ -281,7 +272,7 @@ class KeysView(TableView):
             fields.append(FormField("passphrase", "Passphrase of the new key", password=True))
         if rotation.step == "stage":  # resuming an interrupted stage makes a fresh backup
             fields += [FormField("shares", "Backup shares (M-of-N)", value="2-of-3",
-                                 validators=(Function(_shares_ok, "shares must look like 2-of-3"),)),
+                                 validators=(CoreCheck(ShareScheme.parse),)),
                        FormField("custodians", "Custodians, comma separated", value=", ".join(row.key.custodians))]
         if rotation.status == "blocked":
             fields.append(FormField("reason", "Reason to retire despite low coverage (recorded; empty: re-check)",
