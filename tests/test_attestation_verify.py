@@ -9,7 +9,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from core.clock import iso
+from core.crypto.public_keys import fingerprint
 from core.errors import InputError
+from core.history.records import list_history
 from core.sigstore.attestation import PREDICATE_TYPES, predicate_type_for
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, pae
@@ -117,6 +120,30 @@ def test_key_based_classic_attestation_and_two_signature_envelope(ctx, registry,
     assert result.result == "invalid" and "exactly one is allowed" in result.reason
 
 
+def test_every_attestation_check_is_written_to_the_history(ctx, registry, tmp_path):
+    """Issue 3: every verification is a history row — verify-attestation too, whatever its outcome."""
+    key = new_key()
+    digest = push_image(registry.url, "att-history", "v1")
+    payload = json.dumps(statement(digest, SPDX)).encode()
+    push_attestations(registry.url, "att-history", digest, [(envelope(payload, [sign(key, pae(INTOTO_PAYLOAD_TYPE,
+                                                                                           payload))]),
+                                                             {"dev.cosignproject.cosign/signature": ""})])
+    policy = resolve_trust_policy(ctx, keys=[str(write_public_key(tmp_path / "k.pub", key))])
+    verify_attestations(ctx, f"{registry.host}/att-history:v1", policy, predicate_type=SPDX)
+    verify_attestations(ctx, f"{registry.host}/att-history:v1", policy, predicate_type=SLSA1)
+    ctx.interface = "tui"
+    verify_attestations(ctx, "127.0.0.1:1/nowhere:v1", policy, predicate_type=SPDX)
+    error, unsigned, verified = list_history(ctx.store.db)
+    assert (verified.source, verified.result, verified.digest) == ("cli", "verified", digest)
+    assert verified.reference == f"{registry.host}/att-history:v1" and verified.actor == ctx.actor
+    assert verified.matched_keys == [fingerprint(key.public_key())]
+    assert verified.details["predicate_type"] == SPDX and verified.details["attestations"][0]["ok"] is True
+    assert verified.at == iso(ctx.clock())
+    assert (unsigned.result, unsigned.matched_keys, unsigned.details["predicate_type"]) == ("unsigned", [], SLSA1)
+    assert "no attestation of type" in unsigned.reason
+    assert (error.source, error.result, error.digest) == ("tui", "error", None)
+
+
 def test_bundle_referrer_attestation(ctx, registry, sigstore, root_file):
     digest = push_image(registry.url, "att-bundle", "v1")
     size = manifest_size(registry.url, "att-bundle", digest)
@@ -145,6 +172,9 @@ def test_real_cosign_bundle_attestation_via_cli(signet_home, registry):
     wrong_type = CliRunner().invoke(cli, base + ["--certificate-identity", CODY.identity,
                                                  "--certificate-oidc-issuer", CODY.issuer, "--type", "slsaprovenance"])
     assert wrong_type.exit_code == 1 and json.loads(wrong_type.stdout)["result"] == "unsigned"
+    history = CliRunner().invoke(cli, ["history", "--json"])
+    assert [(r["source"], r["result"], r["digest"]) for r in json.loads(history.stdout)] == [
+        ("cli", "unsigned", digest), ("cli", "verified", digest)]
     wrong_id = CliRunner().invoke(cli, base + ["--certificate-identity-regexp", "^wrong$",
                                                "--certificate-oidc-issuer-regexp", ".*", "--type", "custom"])
     assert wrong_id.exit_code == 1 and json.loads(wrong_id.stdout)["result"] == "invalid"

@@ -5,6 +5,7 @@ The predicate type is filtered on the *verified* statement, before anything coun
 an image is `verified` only when at least `policy.threshold` distinct signers attested the requested
 type for this digest; `unsigned` when no attestation even claims that type; `invalid` when some do
 but none verifies; `error` when the registry failed. Nothing here raises for a failed check.
+Every call writes one verification-history row (source = the context's interface).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
+from core.history.records import record_verification
 from core.registry.reference import ImageReference, parse_reference
 from core.sigstore.attestation import AttestationSummary, Statement, parse_statement, summarize
 from core.sigstore.dsse import MAX_ENVELOPE_BYTES, load_envelope
@@ -58,6 +60,11 @@ class AttestationResult:
     duration_ms: float = 0.0
 
     @property
+    def matched_keys(self) -> tuple[str, ...]:
+        """Fingerprints of the keys (keyless: certificate keys) of the attestations that verified."""
+        return tuple(sorted({c.key_fingerprint for c in self.checks if c.ok and c.key_fingerprint}))
+
+    @property
     def summaries(self) -> tuple[AttestationSummary, ...]:
         return tuple(c.summary for c in self.checks if c.ok and c.summary is not None)
 
@@ -69,7 +76,15 @@ class AttestationResult:
 
 def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, *, predicate_type: str,
                         allow_http: bool = False) -> AttestationResult:
-    """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)."""
+    """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)
+    and record the outcome in the verification history."""
+    result = _verify(ctx, reference, policy, predicate_type, allow_http)
+    _record(ctx, result)
+    return result
+
+
+def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_type: str,
+            allow_http: bool) -> AttestationResult:
     started = time.perf_counter()
     text, digest = str(reference), None
     session = VerifySession(ctx, allow_http=allow_http)
@@ -92,6 +107,17 @@ def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, 
                                  duration_ms=(time.perf_counter() - started) * 1000)
     finally:
         session.close()
+
+
+def _record(ctx: Any, result: AttestationResult) -> None:
+    details = {"predicate_type": result.predicate_type,
+               "attestations": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
+                                 "key": c.key_fingerprint, "identity": c.identity} for c in result.checks[:20]]}
+    with ctx.store.write() as db:
+        record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface,
+                            reference=result.reference[:1024], digest=result.digest, result=result.result,
+                            reason=f"attestation: {result.reason}"[:1000], matched_keys=result.matched_keys,
+                            duration_ms=result.duration_ms, details=details)
 
 
 def _decide(text: str, digest: str, predicate_type: str, checks: list[AttestationCheck], transient: bool,

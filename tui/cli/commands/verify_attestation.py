@@ -3,7 +3,8 @@ classic `.att` tag and from Sigstore bundle referrers, signed by a trusted key o
 
 `--type` takes cosign's names (custom, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,
 cyclonedx, link, vuln, openvex) or a full predicate-type URI. Only attestations whose *verified*
-statement has that type count (CVE-2022-35929).
+statement has that type count (CVE-2022-35929). Every run is one row of the verification history
+(`signet history`; its details name the predicate type).
 
 Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 registry error;
 2 bad arguments (unknown --type, malformed reference, unusable trust flags).
