@@ -10,6 +10,7 @@ approvers, decisions[{approver,decision,reason,at}]); `reap --json` prints `Reap
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, Callable
 
 import click
 
@@ -57,39 +58,29 @@ def request(ctx: click.Context, cluster: str | None, namespace: str | None, work
                f"someone else before {_when(bypass.request_expires_at)}")
 
 
-@command.command("approve")
-@click.argument("bypass_id")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def approve(ctx: click.Context, bypass_id: str, as_json: bool) -> None:
-    """Approve a pending request (approver role; not your own)."""
-    sc = signet_context(ctx)
-    outcome = approve_bypass(sc, bypass_id)
-    _report(sc.clock(), outcome, as_json)
+def _decision_command(name: str, help_text: str, service: Callable[..., BypassOutcome],
+                      *options: Callable) -> click.Command:
+    """`bypass approve|deny|revoke BYPASS_ID [options] [--json]`: one service call on one bypass, reported
+    the same way (the options' values are passed to the service as keywords)."""
+
+    @click.pass_context
+    def run(ctx: click.Context, bypass_id: str, as_json: bool, **service_args: Any) -> None:
+        sc = signet_context(ctx)
+        outcome = service(sc, bypass_id, **service_args)
+        _report(sc.clock(), outcome, as_json)  # the clock read after the change: it is reported as of now
+
+    run = click.option("--json", "as_json", is_flag=True)(run)
+    for option in reversed(options):
+        run = option(run)
+    return command.command(name, help=help_text)(click.argument("bypass_id")(run))
 
 
-@command.command("deny")
-@click.argument("bypass_id")
-@click.option("--reason", required=True, help="Why it is refused.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def deny(ctx: click.Context, bypass_id: str, reason: str, as_json: bool) -> None:
-    """Refuse a pending request (approver role)."""
-    sc = signet_context(ctx)
-    outcome = deny_bypass(sc, bypass_id, reason=reason)
-    _report(sc.clock(), outcome, as_json)
-
-
-@command.command("revoke")
-@click.argument("bypass_id")
-@click.option("--reason", default="", help="Why it ends early.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def revoke(ctx: click.Context, bypass_id: str, reason: str, as_json: bool) -> None:
-    """End an approved bypass now (its requester or any approver); removes its PolicyException."""
-    sc = signet_context(ctx)
-    outcome = revoke_bypass(sc, bypass_id, reason=reason)
-    _report(sc.clock(), outcome, as_json)
+_decision_command("approve", "Approve a pending request (approver role; not your own).", approve_bypass)
+_decision_command("deny", "Refuse a pending request (approver role).", deny_bypass,
+                  click.option("--reason", required=True, help="Why it is refused."))
+_decision_command("revoke", "End an approved bypass now (its requester or any approver); removes its "
+                            "PolicyException.", revoke_bypass,
+                  click.option("--reason", default="", help="Why it ends early."))
 
 
 @command.command("list")
