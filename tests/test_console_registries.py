@@ -176,3 +176,21 @@ async def test_attestations_are_looked_up_for_the_selected_tag(tmp_path):
         assert {r.result for r in results} == {"unsigned"}  # the demo images carry no attestations
         assert "attestation https://slsa.dev/provenance/v1" in app.view.query_one("#detail").text
     ctx.close()
+
+
+async def test_history_verifies_a_row_again_at_its_digest(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="history", start_filter="web-frontend source:demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        digest = view.rows[0].digest
+        await pilot.press("v")
+        await settle(app, pilot)
+        await pilot.press("slash", "ctrl+u")
+        view.query_one("#filter-bar").value = "web-frontend source:tui"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        (row,) = view.rows
+        assert row.result == "invalid" and row.digest == digest and row.reference.endswith(f"@{digest}")
+    ctx.close()

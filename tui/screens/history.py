@@ -13,6 +13,10 @@ from core.console.export import EXPORT_FORMATS, export_history
 from core.console.filters import describe_filter, parse_history_filter
 from core.errors import InputError
 from core.history.records import HistoryFilter, HistoryRow, list_history
+from core.registry.reference import parse_reference
+from core.verify.policy import resolve_trust_policy
+from core.verify.result import VerificationResult
+from core.verify.service import verify_images
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest, short_reference
@@ -30,6 +34,7 @@ class HistoryView(TableView):
         Binding("right_square_bracket", "next_page", "Next page", key_display="]", id="next_page"),
         Binding("left_square_bracket", "previous_page", "Previous page", key_display="[", id="previous_page"),
         Binding("e", "export", "Export", id="export"),
+        Binding("v", "verify", "Verify again", id="verify"),
     ]
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
@@ -79,6 +84,11 @@ class HistoryView(TableView):
                 return  # a page for a filter no longer shown
             self.loading = False
             self._show_page(value, after, append=append)
+        elif kind == "history-verify":
+            result = value
+            self.notify(f"{short_reference(result.reference)}: {result.result} — {result.reason}", title="verify",
+                        severity="information" if result.verified else "warning", markup=False)
+            self.refresh_view()  # the new row is the newest
         elif kind == "history-export":
             self.notify(f"exported {value[0]} rows to {value[1]}", title="export", markup=False)
 
@@ -163,3 +173,19 @@ class HistoryView(TableView):
             return export_history(store, filt, path, fmt, cancelled=lambda: worker.is_cancelled), path
 
         self.run_job("history-export", export)
+
+    # --- verify again ---------------------------------------------------------------------------
+    def action_verify(self) -> None:
+        """Verify the selected row's image again, now, at the digest it had then."""
+        row = self.table.cursor_row
+        if not 0 <= row < len(self.rows):
+            return
+        chosen, context = self.rows[row], self.context
+
+        def verify() -> VerificationResult:
+            ref = parse_reference(chosen.reference)
+            if chosen.digest:
+                ref = ref.with_tag(None).with_digest(chosen.digest)
+            return verify_images(context, [ref], resolve_trust_policy(context), source="tui")[0]
+
+        self.run_job("history-verify", verify)
