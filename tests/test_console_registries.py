@@ -194,3 +194,33 @@ async def test_history_verifies_a_row_again_at_its_digest(tmp_path):
         (row,) = view.rows
         assert row.result == "invalid" and row.digest == digest and row.reference.endswith(f"@{digest}")
     ctx.close()
+
+
+async def test_a_real_http_registry_lists_and_verifies(tmp_path, registry):
+    from tests.support.console import console_context
+    from tests.support.oci import new_key, push_image, push_signatures, signature_layer, write_public_key
+
+    key = new_key()
+    host = registry.url.split("://", 1)[1]
+    signed = push_image(registry.url, "team/api", "v1")
+    push_signatures(registry.url, "team/api", signed, [signature_layer(key, f"{host}/team/api", signed)])
+    push_image(registry.url, "team/api", "v2-unsigned")
+    key_path = write_public_key(tmp_path / "trusted.pub", key)
+    ctx = console_context(tmp_path, extra=f'\n[[registries]]\nname = "local"\nurl = "{registry.url}"\n'
+                                         f'auth = "anonymous"\n\n[trust]\nkeys = ["{key_path}"]\n')
+    app = SignetApp(ctx, start_view="registries")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        assert view.probes["local"][0] == "reachable"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [r.name for r in view.repos] == ["team/api"]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert sorted(t.tag for t in view.tags) == ["v1", "v2-unsigned"]  # the .sig tag is not an image
+        await pilot.press("V")
+        await settle(app, pilot)
+        assert {t.tag: view.verified[t.reference].result for t in view.tags} == {"v1": "verified",
+                                                                                  "v2-unsigned": "unsigned"}
+    ctx.close()

@@ -64,6 +64,7 @@ def list_repositories(ctx: SignetContext, registry: RegistryConfig, *,
             raise RegistryError(f"registry {registry.name}: {root} is not a directory")
         return [RepositoryEntry(registry.name, p.name, f"{OCI_PREFIX}{p}") for p in layouts]
     host = registry.url.split("://", 1)[-1].split("/", 1)[0]
+    # open_registry picks the source from a reference; any repository on the host selects it.
     source = open_registry(ctx, parse_reference(f"{host}/catalog-probe"))
     try:
         names = source.catalog()[:limit]
