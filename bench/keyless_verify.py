@@ -14,24 +14,21 @@ Measured on the shared 2-core machine (100 images): offline 5.2 ms per bundle; c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._support import bench_home, verify_cold_then_warm  # noqa: E402
 from core.clock import FixedClock  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.sigstore.bundle import parse_bundle  # noqa: E402
 from core.sigstore.trust import sigstore_trust  # noqa: E402
 from core.sigstore.verifier import verify_bundle  # noqa: E402
 from core.verify.policy import resolve_trust_policy  # noqa: E402
-from core.verify.service import verify_images  # noqa: E402
 from tests.support.oci import build_image, push_image  # noqa: E402
-from tests.support.processes import RegistryProcess  # noqa: E402
 from tests.support.referrers import attach_bundle  # noqa: E402
 from tests.support.sigstore_factory import T0, FakeSigstore, statement  # noqa: E402
 from tests.support.sigstore_world import ALICE  # noqa: E402
@@ -44,50 +41,34 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     args = parser.parse_args()
     sigstore = FakeSigstore()
-    with tempfile.TemporaryDirectory(prefix="signet-bench-") as tmp:
-        work = Path(tmp)
-        os.environ["SIGNET_DB"] = str(work / "signet.db")
-        os.environ["SIGNET_CONFIG"] = str(work / "config.toml")
+    with bench_home() as (work, registry):
         (work / "root.json").write_bytes(sigstore.trusted_root())
-        registry = RegistryProcess(work / "registry")
-        try:
-            def push(i: int) -> tuple[str, bytes, str]:
-                image = build_image(b"layer %d" % i)
-                digest = push_image(registry.url, REPOSITORY, f"img-{i}", image)
-                return f"{registry.host}/{REPOSITORY}:img-{i}", image.manifest, digest
 
-            started = time.perf_counter()
-            with ThreadPoolExecutor(8) as pool:
-                images = list(pool.map(push, range(args.count)))
-            pushed = []
-            for ref, manifest, digest in images:  # one at a time: every referrer shares the `{}` config blob
-                bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(digest))
-                attach_bundle(registry.url, REPOSITORY, digest, len(manifest), bundle)
-                pushed.append((ref, bundle, digest))
-            print(f"pushed {len(pushed)} images with bundle referrers in {time.perf_counter() - started:.1f}s")
-            ctx = open_context()
-            ctx.clock = FixedClock(T0.replace(month=6))
-            policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=str(work / "root.json"))
-            trust = sigstore_trust(policy)
-            started = time.perf_counter()
-            for _, bundle, digest in pushed:
-                verify_bundle(parse_bundle(bundle), digest=digest, trust=trust, now=ctx.clock())
-            offline = (time.perf_counter() - started) / len(pushed) * 1000
-            print(f"offline parse + verify: {offline:.2f} ms per bundle")
-            refs = [ref for ref, _, _ in pushed]
-            for label in ("cold", "warm"):
-                started = time.perf_counter()
-                results = verify_images(ctx, refs, policy, source="cli")
-                elapsed = time.perf_counter() - started
-                bad = [r for r in results if r.result != "verified"]
-                requests = ctx.extras.get("last_verify_requests", 0)
-                print(f"{label}: {len(results) / elapsed:,.0f} images/s ({elapsed:.2f}s for {len(results)}), "
-                      f"{requests / len(results):.2f} HTTP requests/image, {len(bad)} not verified")
-                if bad:
-                    print(f"  first failure: {bad[0].result}: {bad[0].reason}")
-            ctx.close()
-        finally:
-            registry.stop()
+        def push(i: int) -> tuple[str, bytes, str]:
+            image = build_image(b"layer %d" % i)
+            digest = push_image(registry.url, REPOSITORY, f"img-{i}", image)
+            return f"{registry.host}/{REPOSITORY}:img-{i}", image.manifest, digest
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            images = list(pool.map(push, range(args.count)))
+        pushed = []
+        for ref, manifest, digest in images:  # one at a time: every referrer shares the `{}` config blob
+            bundle = sigstore.dsse_bundle(sigstore.leaf(), statement(digest))
+            attach_bundle(registry.url, REPOSITORY, digest, len(manifest), bundle)
+            pushed.append((ref, bundle, digest))
+        print(f"pushed {len(pushed)} images with bundle referrers in {time.perf_counter() - started:.1f}s")
+        ctx = open_context()
+        ctx.clock = FixedClock(T0.replace(month=6))
+        policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=str(work / "root.json"))
+        trust = sigstore_trust(policy)
+        started = time.perf_counter()
+        for _, bundle, digest in pushed:
+            verify_bundle(parse_bundle(bundle), digest=digest, trust=trust, now=ctx.clock())
+        offline = (time.perf_counter() - started) / len(pushed) * 1000
+        print(f"offline parse + verify: {offline:.2f} ms per bundle")
+        verify_cold_then_warm(ctx, [ref for ref, _, _ in pushed], policy)
+        ctx.close()
 
 
 if __name__ == "__main__":

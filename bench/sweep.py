@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-
-from bench.verify_throughput import REPOSITORY, push_signed_images  # noqa: E402
+from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_images  # noqa: E402
 from core.clusters.inventory import cluster_targets, read_inventories  # noqa: E402
 from core.clusters.sweep import run_sweep  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.verify.policy import resolve_trust_policy  # noqa: E402
 from tests.support.kube_api import KubeApiServer, pod, workload, write_kubeconfig  # noqa: E402
-from tests.support.oci import OCI_MANIFEST, new_key, write_public_key  # noqa: E402
-from tests.support.processes import RegistryProcess  # noqa: E402
+from tests.support.oci import new_key, write_public_key  # noqa: E402
 
 NAMESPACES = 20
 
 
-def populate(kube: KubeApiServer, refs: list[str], digests: list[str], host: str, pods: int) -> None:
+def populate(kube: KubeApiServer, refs: tuple[str, ...], digests: tuple[str, ...], host: str, pods: int) -> None:
     """One Deployment (with its ReplicaSet) per digest; pods spread over the Deployments round-robin."""
     for i, (ref, digest) in enumerate(zip(refs, digests)):
         ns = f"team-{i % NAMESPACES}"
@@ -52,50 +47,39 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=5000)
     parser.add_argument("--digests", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="signet-bench-sweep-") as tmp:
-        work = Path(tmp)
-        os.environ["SIGNET_DB"] = str(work / "signet.db")
-        os.environ["SIGNET_CONFIG"] = str(work / "config.toml")
-        os.environ.pop("KUBECONFIG", None)
-        registry = RegistryProcess(work / "registry")
-        try:
-            key = new_key()
+    os.environ.pop("KUBECONFIG", None)
+    with bench_home("signet-bench-sweep-") as (work, registry):
+        key = new_key()
+        started = time.perf_counter()
+        refs, digests = zip(*push_signed_images(registry, args.digests, key))
+        print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
+        with KubeApiServer() as kube:
+            populate(kube, refs, digests, registry.host, args.pods)
+            kubeconfig = write_kubeconfig(work / "kubeconfig", {"bench": kube.url})
+            pub = write_public_key(work / "bench.pub", key)
+            (work / "config.toml").write_text(
+                f'[trust]\nkeys = ["{pub}"]\n\n[[clusters]]\ncontext = "bench"\nkubeconfig = "{kubeconfig}"\n')
+            ctx = open_context()
+            policy = resolve_trust_policy(ctx)
+            targets = cluster_targets(ctx.config)
             started = time.perf_counter()
-            refs = push_signed_images(registry, args.digests, key)
-            digests = [httpx.head(f"{registry.url}/v2/{REPOSITORY}/manifests/{r.rsplit(':', 1)[1]}",
-                                  headers={"Accept": OCI_MANIFEST}, timeout=10).headers["docker-content-digest"]
-                       for r in refs]
-            print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
-            with KubeApiServer() as kube:
-                populate(kube, refs, digests, registry.host, args.pods)
-                kubeconfig = write_kubeconfig(work / "kubeconfig", {"bench": kube.url})
-                pub = write_public_key(work / "bench.pub", key)
-                (work / "config.toml").write_text(
-                    f'[trust]\nkeys = ["{pub}"]\n\n[[clusters]]\ncontext = "bench"\nkubeconfig = "{kubeconfig}"\n')
-                ctx = open_context()
-                policy = resolve_trust_policy(ctx)
-                targets = cluster_targets(ctx.config)
-                started = time.perf_counter()
-                read_inventories(ctx.config, targets, templates=False)
-                print(f"inventory alone (what a sweep reads): {time.perf_counter() - started:.2f}s")
-                for label in ("cold", "warm"):
-                    started, cpu = time.perf_counter(), time.process_time()
-                    report = run_sweep(ctx, policy, targets)
-                    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-                    pods = sum(c.pods for c in report.clusters)
-                    print(f"{label} sweep: {elapsed:.2f}s wall, {cpu:.2f}s CPU in this process (incl. the loopback "
-                          f"API server), load average {os.getloadavg()[0]:.1f}")
-                    requests = ctx.extras.get("last_verify_requests", 0)
-                    print(f"  {requests / max(report.unique_images, 1):.2f} registry requests per unique image")
-                    print(f"  {pods} pods, {report.unique_images} unique images, "
-                          f"{len(report.findings)} workload containers; counts {report.counts()}; ok={report.ok}")
-                rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'sweep'")[0]["n"]
-                ctx.close()
-                print(f"sweep history rows: {rows}")
-        finally:
-            registry.stop()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {peak_mb:.0f} MB; cpus: {os.cpu_count()}")
+            read_inventories(ctx.config, targets, templates=False)
+            print(f"inventory alone (what a sweep reads): {time.perf_counter() - started:.2f}s")
+            for label in ("cold", "warm"):
+                started, cpu = time.perf_counter(), time.process_time()
+                report = run_sweep(ctx, policy, targets)
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                pods = sum(c.pods for c in report.clusters)
+                print(f"{label} sweep: {elapsed:.2f}s wall, {cpu:.2f}s CPU in this process (incl. the loopback "
+                      f"API server), load average {os.getloadavg()[0]:.1f}")
+                requests = ctx.extras.get("last_verify_requests", 0)
+                print(f"  {requests / max(report.unique_images, 1):.2f} registry requests per unique image")
+                print(f"  {pods} pods, {report.unique_images} unique images, "
+                      f"{len(report.findings)} workload containers; counts {report.counts()}; ok={report.ok}")
+            rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'sweep'")[0]["n"]
+            ctx.close()
+            print(f"sweep history rows: {rows}")
+    print(f"peak RSS: {peak_rss_mb():.0f} MB; cpus: {os.cpu_count()}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""What the benchmarks share: a throwaway Signet home with a real docker-registry, images signed the
+classic cosign way, and the cold-then-warm `verify_images` figures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import resource
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+
+from core.verify.service import verify_images
+from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, build_image,
+                               cosign_payload, descriptor, push_blob, sign, signature_tag)
+from tests.support.processes import RegistryProcess
+
+REPOSITORY = "bench/app"
+
+
+@contextmanager
+def bench_home(prefix: str = "signet-bench-") -> Iterator[tuple[Path, RegistryProcess]]:
+    """A temporary directory used as the Signet home (SIGNET_DB, SIGNET_CONFIG = work/config.toml) and a
+    docker-registry on loopback; both gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        os.environ["SIGNET_DB"] = str(work / "signet.db")
+        os.environ["SIGNET_CONFIG"] = str(work / "config.toml")
+        registry = RegistryProcess(work / "registry")
+        try:
+            yield work, registry
+        finally:
+            registry.stop()
+
+
+def push_signed_images(registry: RegistryProcess, count: int, key: Any) -> list[tuple[str, str]]:
+    """(reference, digest) of `count` images in REPOSITORY, each with its own cosign signature. The images
+    share their blobs (distinct manifests via an annotation)."""
+    base = build_image(b"bench layer")
+    for blob in base.blobs:
+        push_blob(registry.url, REPOSITORY, blob)
+    sig_config = b'{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}'
+    push_blob(registry.url, REPOSITORY, sig_config)
+    manifest = json.loads(base.manifest)
+    client = httpx.Client(base_url=registry.url, timeout=30)
+
+    def push(i: int) -> tuple[str, str]:
+        raw = json.dumps({**manifest, "annotations": {"bench.index": str(i)}}).encode()
+        tag = f"img-{i}"
+        assert client.put(f"/v2/{REPOSITORY}/manifests/{tag}", content=raw,
+                          headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+        digest = descriptor(raw, OCI_MANIFEST)["digest"]
+        payload = cosign_payload(f"{registry.host}/{REPOSITORY}", digest)
+        push_blob(registry.url, REPOSITORY, payload)
+        sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                          "config": descriptor(sig_config, OCI_CONFIG),
+                          "layers": [descriptor(payload, SIMPLE_SIGNING, annotations={
+                              SIGNATURE_ANNOTATION: base64.b64encode(sign(key, payload)).decode()})]}).encode()
+        assert client.put(f"/v2/{REPOSITORY}/manifests/{signature_tag(digest)}", content=sig,
+                          headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+        return f"{registry.host}/{REPOSITORY}:{tag}", digest
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(push, range(count)))
+    finally:
+        client.close()
+
+
+def verify_cold_then_warm(ctx: Any, refs: list[str], policy: Any) -> None:
+    """Verify `refs` twice through verify_images (empty caches, then warm) and print images/s (wall clock
+    and per CPU-second of this process, which stays meaningful on a shared machine) and requests/image."""
+    for label in ("cold", "warm"):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        results = verify_images(ctx, refs, policy, source="cli")
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        bad = [r for r in results if r.result != "verified"]
+        requests = ctx.extras.get("last_verify_requests", 0)
+        print(f"{label}: {len(results) / elapsed:,.0f} images/s ({elapsed:.3f}s for {len(results)}), "
+              f"{requests / len(results):.2f} HTTP requests/image, {len(bad)} not verified; "
+              f"Signet CPU {cpu:.3f}s = {len(results) / max(cpu, 1e-9):,.0f} images per CPU-second")
+        if bad:
+            print(f"  first failure: {bad[0].result}: {bad[0].reason}")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
