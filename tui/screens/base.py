@@ -12,19 +12,18 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from core.console.filters import MAX_FILTER_CHARS
 from core.context import SignetContext
 from core.errors import SignetError
 from core.identity import Role
 from tui.messages import JobDone, JobProgress
 from tui.widgets.detail_pane import DetailPane
 from tui.widgets.status_bar import StatusBar
-
-MAX_FILTER_CHARS = 500
 
 
 class ViewScreen(Screen):
@@ -54,7 +53,8 @@ class ViewScreen(Screen):
         self._show_filter_bar(bar, bool(self.filter_text))
         yield bar
         yield from self.compose_body()
-        yield Static(self.gate_text(), id="gate-reason", classes="" if self.gate_text().plain else "hidden")
+        gate = self.gate_text()
+        yield Static(gate, id="gate-reason", classes="" if gate.plain else "hidden")
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
