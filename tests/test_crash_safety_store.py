@@ -24,7 +24,7 @@ from core.store.database import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS_PER_BATCH = 200
-LINE_TIMEOUT_S = 30.0
+LINE_TIMEOUT_S = 60.0  # a silent child is killed by a watchdog; generous for a loaded machine
 
 
 # --- the child --------------------------------------------------------------------------------------
