@@ -224,3 +224,19 @@ async def test_a_real_http_registry_lists_and_verifies(tmp_path, registry):
         assert {t.tag: view.verified[t.reference].result for t in view.tags} == {"v1": "verified",
                                                                                   "v2-unsigned": "unsigned"}
     ctx.close()
+
+
+async def test_demo_dashboard_shows_every_panel(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        assert view.summary.pending_bypasses == 1 and len(view.summary.bypasses) == 1
+        assert {a.reference.rsplit("/", 1)[-1] for a in view.summary.attention} == {
+            "ledger:v0.9.0", "web-frontend:v3.1.0", "hotfix-worker:v0.1.0-hotfix"}
+        assert [(k.name, k.what) for k in view.keys_due] == [("release-a", "drill overdue")]
+        assert not view.probes["offline-mirror"].reachable and view.probes["demo"].reachable
+        text = screen_text(app)
+        assert "offline-mirror" in text and "demo-prod" in text and "6h00m" in text
+    ctx.close()

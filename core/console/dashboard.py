@@ -80,10 +80,10 @@ def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours
             "SELECT reference, digest, result, reason, MAX(at) AS at FROM verifications WHERE at >= ? "
             "GROUP BY COALESCE(digest, reference) HAVING result IN (?, ?, ?) ORDER BY at DESC LIMIT ?",
             (since, *FAILING_RESULTS, limit))]
-        unreachable = [Unreachable(kind, r["name"], r["last_error"], r["last_seen_at"]) for kind, sql in (
-            ("registry", "SELECT name, last_error, last_seen_at FROM registries WHERE last_error IS NOT NULL"),
-            ("cluster", "SELECT context AS name, last_error, last_seen_at FROM clusters WHERE last_error IS NOT NULL"),
-        ) for r in db.query(sql + " LIMIT ?", (limit,))]
+        # Sweeps record each cluster's last error; registries are probed live by the console.
+        unreachable = [Unreachable("cluster", r["name"], r["last_error"], r["last_seen_at"]) for r in db.query(
+            "SELECT context AS name, last_error, last_seen_at FROM clusters WHERE last_error IS NOT NULL LIMIT ?",
+            (limit,))]
     return DashboardSummary(since, counts, attention, bypasses, pending, unreachable)
 
 

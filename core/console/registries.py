@@ -73,6 +73,23 @@ def list_repositories(ctx: SignetContext, registry: RegistryConfig, *,
     return [RepositoryEntry(registry.name, name, f"{host}/{name}") for name in names]
 
 
+@dataclass(frozen=True)
+class RegistryProbe:
+    name: str
+    url: str
+    reachable: bool
+    detail: str  # repository count, or why it could not be listed
+
+
+def probe_registry(ctx: SignetContext, registry: RegistryConfig) -> RegistryProbe:
+    """Can the registry be listed now? Never raises for the registry's own failures."""
+    try:
+        repositories = list_repositories(ctx, registry)
+    except (SignetError, OSError) as exc:
+        return RegistryProbe(registry.name, registry.url, False, str(exc))
+    return RegistryProbe(registry.name, registry.url, True, f"{len(repositories)} repositories")
+
+
 def is_signature_tag(tag: str) -> bool:
     """cosign's `sha256-<hex>.sig|.att|.sbom` tags belong to an image; they are not images."""
     return tag.startswith("sha256-")

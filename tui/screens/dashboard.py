@@ -13,12 +13,13 @@ from textual.widgets import DataTable, Static
 
 from core.clock import parse_iso
 from core.console.dashboard import DashboardSummary, KeyDue, dashboard_summary, format_seconds, keys_due
+from core.console.registries import RegistryProbe, probe_registry
 from core.history.records import RESULTS
 from tui.screens.base import ViewScreen
 from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest, short_reference
 
 COUNTDOWN_TICK_S = 1.0
-KEYS_PANEL_DELAY_S = 0.3
+SECOND_STAGE_DELAY_S = 0.3
 
 
 class DashboardView(ViewScreen):
@@ -29,6 +30,7 @@ class DashboardView(ViewScreen):
         super().__init__(context, initial_filter=initial_filter)
         self.summary: DashboardSummary | None = None
         self.keys_due: list[KeyDue] | None = None
+        self.probes: dict[str, RegistryProbe | None] = {}  # None while a probe runs
 
     def compose_body(self) -> ComposeResult:
         with Container(id="dashboard"):
@@ -57,7 +59,8 @@ class DashboardView(ViewScreen):
 
     @property
     def ready(self) -> bool:
-        return self.summary is not None and self.keys_due is not None
+        return (self.summary is not None and self.keys_due is not None
+                and all(p is not None for p in self.probes.values()))
 
     def focus_main(self) -> None:
         self.query_one("#attention", DataTable).focus()
@@ -70,14 +73,33 @@ class DashboardView(ViewScreen):
         if kind == "dashboard":
             self.summary = value
             self._show(value)
-            # Started once the first figures are painted: importing the key services (boto3, the
-            # signing stack) in a thread would otherwise hold the GIL while the first frame renders.
+            # The second stage starts once the first figures are painted: importing the key services
+            # (boto3, the signing stack) in a thread would otherwise hold the GIL during that frame.
             context = self.context
-            self.set_timer(KEYS_PANEL_DELAY_S, lambda: self.run_job("dashboard-keys", lambda: keys_due(context)))
+            self.set_timer(SECOND_STAGE_DELAY_S, self._second_stage)
+        elif kind.startswith("probe:"):
+            self.probes[token] = value
+            self._show_unreachable()
         elif kind == "dashboard-keys":
             self.keys_due = value
             self._fill("keys-due", [(cell(k.name), cell(k.what), cell(k.due_at[:10])) for k in value],
                        "nothing due")
+
+    def _second_stage(self) -> None:
+        """The key panel and live registry probes (one worker each: a dead one only delays itself)."""
+        context = self.context
+        self.run_job("dashboard-keys", lambda: keys_due(context))
+        for registry in context.config.registries:
+            self.probes[registry.name] = None
+            self.run_job(f"probe:{registry.name}", lambda r=registry: probe_registry(context, r), token=registry.name)
+
+    def _show_unreachable(self) -> None:
+        assert self.summary is not None
+        rows = [(cell("registry"), cell(p.name), cell(p.detail, max_len=80))
+                for p in self.probes.values() if p is not None and not p.reachable]
+        rows += [(cell(u.kind), cell(u.name), cell(u.error, max_len=80)) for u in self.summary.unreachable]
+        self._fill("unreachable", rows, "all reachable")
+        self.query_one("#unreachable").set_class(bool(rows), "alert")
 
     def _show(self, s: DashboardSummary) -> None:
         counts = Text()
@@ -90,10 +112,8 @@ class DashboardView(ViewScreen):
                                   cell(a.reason, max_len=80)) for a in s.attention], "no failures in 24 h")
         self._fill("active-bypasses", [(cell(format_seconds(b.seconds_left)), cell(b.id), cell(b.scope),
                                         short_digest(b.digest)) for b in s.bypasses], "none active")
-        self._fill("unreachable", [(cell(u.kind), cell(u.name), cell(u.error, max_len=80)) for u in s.unreachable],
-                   "all reachable")
+        self._show_unreachable()
         self.query_one("#attention").set_class(bool(s.attention), "alert")
-        self.query_one("#unreachable").set_class(bool(s.unreachable), "alert")
 
     def _fill(self, widget_id: str, rows: list[tuple], empty: str) -> None:
         table = self.query_one(f"#{widget_id}", DataTable)

@@ -13,8 +13,8 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.config.model import RegistryConfig
-from core.console.registries import (LastResult, RepositoryEntry, TagEntry, last_results, list_repositories,
-                                     list_tag_entries)
+from core.console.registries import (LastResult, RegistryProbe, RepositoryEntry, TagEntry, last_results,
+                                     list_repositories, list_tag_entries, probe_registry)
 from core.sigstore.attestation import predicate_type_for
 from core.sigstore.verify_attestations import AttestationResult, verify_attestations
 from core.verify.policy import resolve_trust_policy
@@ -75,19 +75,12 @@ class RegistriesView(TableView):
     def _probe(self, registry: RegistryConfig) -> None:
         self.probes[registry.name] = ("checking", "")
         context = self.context
-
-        def probe() -> tuple[str, str]:
-            try:
-                repos = list_repositories(context, registry)
-            except Exception as exc:  # noqa: BLE001 - any failure means "unreachable", with its reason
-                return "unreachable", str(exc)
-            return "reachable", f"{len(repos)} repositories"
-
-        self.run_job(f"probe:{registry.name}", probe, token=registry.name)
+        self.run_job(f"probe:{registry.name}", lambda: probe_registry(context, registry), token=registry.name)
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind.startswith("probe:"):
-            self.probes[token] = value
+            probe: RegistryProbe = value
+            self.probes[token] = ("reachable" if probe.reachable else "unreachable", probe.detail)
             if self.level == 0:
                 self._show_registries()
         elif kind == "registry-repos" and self.level == 1:
