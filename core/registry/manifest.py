@@ -1,8 +1,7 @@
 """Manifests as received: the exact bytes, their media type and the digest we computed over them.
 
 Media types come from the OCI image spec and Docker's schema 2. JSON from registries is parsed
-strictly: duplicate keys are refused (Go and Python would both silently keep the last one, which lets
-two parsers disagree about what a document says).
+strictly (core/strict_json.py: no duplicate keys, NaN or invalid UTF-8).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from core import strict_json
 from core.errors import LimitExceeded, RegistryError
 from core.registry.reference import DIGEST_RE
 
@@ -30,34 +30,9 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
-
-
 def loads_strict(raw: bytes, *, what: str) -> Any:
-    """Parse UTF-8 JSON, refusing duplicate keys, NaN/Infinity and invalid UTF-8. Raises RegistryError."""
-    try:
-        text = raw.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
-    except _DuplicateKey as exc:
-        raise RegistryError(f"{what} has a duplicate JSON key '{str(exc)[:80]}'") from None
-    except UnicodeDecodeError:
-        raise RegistryError(f"{what} is not UTF-8") from None
-    except (ValueError, RecursionError) as exc:
-        raise RegistryError(f"{what} is not valid JSON: {str(exc)[:120]}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    """Parse registry JSON strictly (core/strict_json.py). Raises RegistryError."""
+    return strict_json.loads_strict(raw, what=what, error=RegistryError)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import datetime, timezone
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from core.errors import CheckFailed
+from core.strict_json import loads_strict
 
 MAX_INT64 = 2**63 - 1
 # What `cryptography` raises for a certificate it cannot use: not only ValueError (a bad version
@@ -91,21 +91,8 @@ def parsed_certificate(cert: x509.Certificate) -> x509.Certificate:
 
 
 def load_json(data: bytes, what: str, *, max_bytes: int) -> object:
-    """Parse JSON refusing oversized input and duplicate keys (Go keeps the last one, we keep none)."""
+    """Parse JSON refusing oversized input and, like all outside JSON (core/strict_json.py), duplicate
+    keys (Go keeps the last one, we keep none), NaN and invalid UTF-8. Raises CheckFailed."""
     if len(data) > max_bytes:
         raise CheckFailed(f"{what}: larger than {max_bytes} bytes")
-
-    def no_duplicates(pairs: list[tuple[str, object]]) -> dict:
-        result: dict = {}
-        for key, value in pairs:
-            if key in result:
-                raise CheckFailed(f"{what}: duplicate JSON key {key[:60]!r}")
-            result[key] = value
-        return result
-
-    try:
-        return json.loads(data, object_pairs_hook=no_duplicates)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, CheckFailed):
-            raise
-        raise CheckFailed(f"{what}: not valid JSON") from None
+    return loads_strict(data, what=what, error=CheckFailed)
