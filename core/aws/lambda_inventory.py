@@ -157,8 +157,8 @@ def record_functions(ctx: Any, functions: Sequence[LambdaFunction], results: dic
     with ctx.store.write() as db:
         record_verifications(db, ({
             "at": at, "actor": ctx.actor, "source": ctx.interface,
-            "reference": (f.reference or f.image_uri or f.name)[:1024], "digest": f.digest, "result": f.result,
-            "reason": f.reason[:1000], "bypass_id": f.bypass_id,
+            "reference": f.reference or f.image_uri or f.name, "digest": f.digest, "result": f.result,
+            "reason": f.reason, "bypass_id": f.bypass_id,
             "matched_keys": results[f.reference].matched_keys if f.reference in results else (),
             "details": {"lambda": {"function": f.name, "region": f.region, "profile": f.profile}}}
             for f in functions))

@@ -94,7 +94,7 @@ def _record(ctx: Any, d: GateDecision, arn: str) -> None:
     where = {"function": d.function, "region": d.region, "profile": d.profile}
     with ctx.store.write() as db:
         record_verification(db, at=at, actor=ctx.actor, source="gate", reference=d.image_uri or d.image,
-                            digest=d.digest, result=d.result, reason=d.reason[:1000],
+                            digest=d.digest, result=d.result, reason=d.reason,
                             matched_keys=d.verification.matched_keys if d.verification else (),
                             duration_ms=d.verification.duration_ms if d.verification else 0.0,
                             bypass_id=d.bypass_id, details={"lambda": where, "deployed": d.deployed})

@@ -182,8 +182,8 @@ def _record(ctx: Any, report: SweepReport, targets: Sequence[ClusterTarget]) -> 
     for f in report.findings:
         key = (f.cluster, f.namespace, f.reference or f.image, f.result, f.bypass_id)
         row = rows.setdefault(key, {
-            "at": report.at, "actor": ctx.actor, "source": "sweep", "reference": (f.reference or f.image)[:1024],
-            "digest": f.digest, "result": f.result, "reason": f.reason[:1000], "matched_keys": f.matched_keys,
+            "at": report.at, "actor": ctx.actor, "source": "sweep", "reference": f.reference or f.image,
+            "digest": f.digest, "result": f.result, "reason": f.reason, "matched_keys": f.matched_keys,
             "duration_ms": 0.0, "bypass_id": f.bypass_id, "cluster": f.cluster, "namespace": f.namespace,
             "details": {"sweep": report.sweep_id, "workloads": []}})
         workloads = row["details"]["workloads"]

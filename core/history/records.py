@@ -57,7 +57,11 @@ class HistoryFilter:
             raise InputError(f"unknown source '{self.source}' (one of {', '.join(SOURCES)})")
 
 
-def _row_values(*, at: str, actor: str, source: str, reference: str, digest: str | None, result: str,
+MAX_REFERENCE = 1024  # characters kept of a reference and of a reason: rows stay small whatever came in
+MAX_REASON = 1000
+
+
+def _row_values(*, at: Any, actor: str, source: str, reference: str, digest: str | None, result: str,
                 reason: str = "", matched_keys: Iterable[str] = (), duration_ms: float = 0.0,
                 bypass_id: str | None = None, cluster: str | None = None, namespace: str | None = None,
                 details: dict[str, Any] | None = None) -> tuple:
@@ -65,8 +69,9 @@ def _row_values(*, at: str, actor: str, source: str, reference: str, digest: str
         raise ValueError(f"unknown result {result}")
     if source not in SOURCES:
         raise ValueError(f"unknown source {source}")
-    return (at, actor, source, reference, digest, result, reason, json.dumps(sorted(matched_keys)),
-            round(duration_ms, 3), bypass_id, cluster, namespace, json.dumps(details or {}, default=str))
+    return (at if isinstance(at, str) else iso(at), actor, source, reference[:MAX_REFERENCE], digest, result,
+            reason[:MAX_REASON], json.dumps(sorted(matched_keys)), round(duration_ms, 3), bypass_id, cluster,
+            namespace, json.dumps(details or {}, default=str))
 
 
 _INSERT = ("INSERT INTO verifications (at, actor, source, reference, digest, result, reason, matched_keys, "
@@ -74,19 +79,15 @@ _INSERT = ("INSERT INTO verifications (at, actor, source, reference, digest, res
 
 
 def record_verification(db: Any, **values: Any) -> int:
-    """Insert one history row (call inside a write transaction). `at` may be a datetime or ISO text."""
-    if not isinstance(values.get("at"), str):
-        values["at"] = iso(values["at"])
+    """Insert one history row (call inside a write transaction). `at` may be a datetime or ISO text;
+    reference and reason are cut to MAX_REFERENCE / MAX_REASON characters."""
     cursor = db.conn.execute(_INSERT, _row_values(**values))
     return int(cursor.lastrowid)
 
 
 def record_verifications(db: Any, rows: Iterable[dict[str, Any]]) -> int:
-    batch = []
-    for values in rows:
-        if not isinstance(values.get("at"), str):
-            values = {**values, "at": iso(values["at"])}
-        batch.append(_row_values(**values))
+    """Insert many rows (each as for record_verification) in one statement."""
+    batch = [_row_values(**values) for values in rows]
     db.conn.executemany(_INSERT, batch)
     return len(batch)
 
@@ -104,21 +105,14 @@ def _where(filt: HistoryFilter) -> tuple[list[str], list[Any]]:
         else:
             clauses.append("reference LIKE ? ESCAPE '\\'")
             params.append("%" + _escape_like(filt.image) + "%")
-    if filt.result:
-        clauses.append("result = ?")
-        params.append(filt.result)
-    if filt.source:
-        clauses.append("source = ?")
-        params.append(filt.source)
+    for value, clause in ((filt.result, "result = ?"), (filt.source, "source = ?"), (filt.since, "at >= ?"),
+                          (filt.until, "at < ?")):
+        if value:
+            clauses.append(clause)
+            params.append(value)
     if filt.key:
         clauses.append("matched_keys LIKE ? ESCAPE '\\'")
         params.append('%"' + _escape_like(filt.key.lower()) + "%")
-    if filt.since:
-        clauses.append("at >= ?")
-        params.append(filt.since)
-    if filt.until:
-        clauses.append("at < ?")
-        params.append(filt.until)
     return clauses, params
 
 

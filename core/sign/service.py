@@ -126,7 +126,7 @@ def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
                         key_fingerprint=signer.fingerprint, layers=len(layers), verification=check)
     with ctx.store.write() as db:
         record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface, reference=str(ref),
-                            digest=digest, result=check.result, reason=f"after signing: {check.reason}"[:1000],
+                            digest=digest, result=check.result, reason=f"after signing: {check.reason}",
                             matched_keys=check.matched_keys, duration_ms=check.duration_ms,
                             details={"action": "sign", "signature_manifest": manifest_digest})
         ctx.audit("image.sign", f"{ref.name}@{digest}",

@@ -115,8 +115,8 @@ def _record(ctx: Any, result: AttestationResult) -> None:
                                  "key": c.key_fingerprint, "identity": c.identity} for c in result.checks[:20]]}
     with ctx.store.write() as db:
         record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface,
-                            reference=result.reference[:1024], digest=result.digest, result=result.result,
-                            reason=f"attestation: {result.reason}"[:1000], matched_keys=result.matched_keys,
+                            reference=result.reference, digest=result.digest, result=result.result,
+                            reason=f"attestation: {result.reason}", matched_keys=result.matched_keys,
                             duration_ms=result.duration_ms, details=details)
 
 

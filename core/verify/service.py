@@ -197,8 +197,8 @@ def _result(text: str, digest: str | None, result: str, reason: str, started: fl
 
 def _record(ctx: Any, results: Sequence[VerificationResult], source: str) -> None:
     at, actor = iso(ctx.clock()), ctx.actor  # one timestamp for the batch, formatted once
-    rows = ({"at": at, "actor": actor, "source": source, "reference": r.reference[:1024], "digest": r.digest,
-             "result": r.result, "reason": r.reason[:1000], "matched_keys": r.matched_keys,
+    rows = ({"at": at, "actor": actor, "source": source, "reference": r.reference, "digest": r.digest,
+             "result": r.result, "reason": r.reason, "matched_keys": r.matched_keys,
              "duration_ms": r.duration_ms, "bypass_id": r.bypass_id,
              "details": {"platform_digest": r.platform_digest,
                          "signatures": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
