@@ -183,12 +183,12 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
     try:
         api = KubeApi.open(target.context, target.kubeconfig, timeout=timeout)
     except SignetError as exc:
-        return ClusterInventory(target.context, target.context, reachable=False, error=str(exc))
+        return _unreachable(target, exc)
     with api:
         try:
             version = api.get("/version").get("gitVersion", "")
         except SignetError as exc:
-            return ClusterInventory(target.context, target.context, reachable=False, error=str(exc))
+            return _unreachable(target, exc)
         reader = _NamespacedReader(api, namespaces)
         try:
             reader.discover_namespaces()
@@ -198,8 +198,7 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
             workloads = [(kind, obj) for group, ver, plural, kind in kinds
                          for obj in reader.list_kind((group, ver, plural, kind))]
         except SignetError as exc:  # the cluster went away, or a limit tripped, mid-read
-            return ClusterInventory(target.context, target.context, reachable=False, error=str(exc),
-                                    server_version=version)
+            return _unreachable(target, exc, server_version=str(version))
     owners = _owner_index(replicasets, [o for k, o in workloads if k == "Job"])
     seen = {str((p.get("metadata") or {}).get("namespace", "")) for p in pods}
     return ClusterInventory(
@@ -209,6 +208,11 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
         warnings=tuple(reader.warnings),
         workloads=tuple(_workload(kind, obj) for kind, obj in workloads) if templates else (),
         pods=tuple(_pod(obj, owners) for obj in pods))
+
+
+def _unreachable(target: ClusterTarget, exc: SignetError, *, server_version: str = "") -> ClusterInventory:
+    return ClusterInventory(target.context, target.context, reachable=False, error=str(exc),
+                            server_version=server_version)
 
 
 class _NamespacedReader:
@@ -241,7 +245,7 @@ class _NamespacedReader:
                 return list(self.api.list(resource_path(group, version, plural)))
             except ClusterRefused as exc:
                 if exc.status == 404:
-                    self.warnings.append(f"{plural}.{group or 'core'}/{version} is not served")
+                    self._not_served(kind)
                     return []
                 if exc.status != 403:
                     raise
@@ -259,11 +263,15 @@ class _NamespacedReader:
                 if exc.status == 403:
                     self.forbidden.add(namespace)
                 elif exc.status == 404:  # a missing namespace lists empty; 404 means the kind is not served
-                    self.warnings.append(f"{plural}.{group or 'core'}/{version} is not served")
+                    self._not_served(kind)
                     return found
                 else:
                     raise
         return found
+
+    def _not_served(self, kind: tuple[str, str, str, str]) -> None:
+        group, version, plural, _ = kind
+        self.warnings.append(f"{plural}.{group or 'core'}/{version} is not served")
 
 
 def _containers(spec: dict[str, Any], status: dict[str, Any] | None) -> tuple[ContainerImage, ...]:
