@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.text import Text
@@ -138,7 +139,7 @@ class HistoryView(TableView):
             ("at", r.at), ("result", r.result), ("reason", r.reason), ("digest", r.digest), ("source", r.source),
             ("actor", r.actor), ("matched keys", "\n  " + "\n  ".join(r.matched_keys) if r.matched_keys else ""),
             ("duration", f"{r.duration_ms:.1f} ms"), ("bypass", r.bypass_id), ("cluster", r.cluster),
-            ("namespace", r.namespace), ("details", r.details or ""), ("id", r.id)])
+            ("namespace", r.namespace), ("details", json.dumps(r.details, indent=2, sort_keys=True) if r.details else ""), ("id", r.id)])
 
     def action_next_page(self) -> None:
         if not self.rows or not self.has_more or self.loading:
