@@ -65,6 +65,7 @@ from core.keys.rotation import (
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
 from tui.cli.passphrases import passphrase_provider
+from tui.cli.trust_options import allow_http_option
 
 MAX_SHARE_FILE = 64 * 1024
 STORE_CHOICE = click.Choice(["local", "secretsmanager", "kms"])
@@ -446,8 +447,7 @@ def _hook(sc: SignetContext, apply_to: tuple[str, ...], kubeconfig: str | None,
 
 _with_advance_flags = _stacked(
     click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase of the new key (re-signing)."),
-    click.option("--allow-http-registry", "allow_http", is_flag=True,
-                 help="Allow plain HTTP to non-loopback registries."),
+    allow_http_option,
     click.option("--json", "as_json", is_flag=True),
 )
 
@@ -457,12 +457,12 @@ _with_advance_flags = _stacked(
 @_with_advance_flags
 @_apply_options
 @click.pass_context
-def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | None, allow_http: bool,
+def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | None, allow_http_registry: bool,
                 as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...]) -> None:
     """Run the rotation's next step."""
     sc = signet_context(ctx)
     hook = _hook(sc, apply_to, kubeconfig, engines)
-    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http, hook=hook))
+    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http_registry, hook=hook))
     _emit_status(status, as_json)
     _fail_if_blocked(status)
 
@@ -470,12 +470,13 @@ def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | Non
 @rotate.command("resume")
 @click.argument("rotation_id")
 @_stage_options
-@click.option("--allow-http-registry", "allow_http", is_flag=True, help="Allow plain HTTP to non-loopback registries.")
+@allow_http_option
 @click.option("--json", "as_json", is_flag=True)
 @_apply_options
 @click.pass_context
-def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_json: bool, apply_to: tuple[str, ...],
-                  kubeconfig: str | None, engines: tuple[str, ...], **stage: object) -> None:
+def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: bool, as_json: bool,
+                  apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
+                  **stage: object) -> None:
     """Re-run an interrupted step (the stage step needs the same options as `start`)."""
     sc = signet_context(ctx)
     sc.require_write(Role.CUSTODIAN, action="key rotation")
@@ -483,7 +484,7 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_jso
     passphrase_file = str(stage["passphrase_file"]) if stage["passphrase_file"] else None
     inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
     made: list[CreatedBackup] = []
-    options = _advance_options(passphrase_file, allow_http, stage=inputs, on_backup=made.append,
+    options = _advance_options(passphrase_file, allow_http_registry, stage=inputs, on_backup=made.append,
                                hook=_hook(sc, apply_to, kubeconfig, engines))
     status = advance_rotation(sc, rotation_id, options)
     if as_json:
@@ -503,11 +504,11 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http: bool, as_jso
 @_apply_options
 @click.pass_context
 def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str, passphrase_file: str | None,
-                  allow_http: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                  allow_http_registry: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
                   engines: tuple[str, ...]) -> None:
     """Check soak coverage, then retire the old key (removed from the policy files)."""
     sc = signet_context(ctx)
-    options = _advance_options(passphrase_file, allow_http, force=force, reason=reason,
+    options = _advance_options(passphrase_file, allow_http_registry, force=force, reason=reason,
                                hook=_hook(sc, apply_to, kubeconfig, engines))
     status = retire_rotation(sc, rotation_id, options)
     _emit_status(status, as_json)
@@ -519,12 +520,12 @@ def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str
 @click.option("--emergency", is_flag=True, help="TARGET is a compromised KEY: revoke now, skipping the soak.")
 @click.option("--reason", default="", help="Why (required with --emergency).")
 @click.option("--policy-dir", default=None, metavar="DIR")
-@click.option("--allow-http-registry", "allow_http", is_flag=True)
+@allow_http_option
 @click.option("--json", "as_json", is_flag=True)
 @_apply_options
 @click.pass_context
 def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str, policy_dir: str | None,
-                  allow_http: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                  allow_http_registry: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
                   engines: tuple[str, ...]) -> None:
     """Revoke the old key of a retired rotation, or (--emergency) a compromised key at once."""
     sc = signet_context(ctx)
@@ -532,10 +533,10 @@ def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str,
         current = rotation_status(sc, target)
         if current.step != "revoke":
             raise InputError(f"rotation {target} is at '{current.step}'; revocation is the last step")
-        _emit_status(advance_rotation(sc, target, AdvanceOptions(allow_http=allow_http)), as_json)
+        _emit_status(advance_rotation(sc, target, AdvanceOptions(allow_http=allow_http_registry)), as_json)
         return
     report = emergency_revoke(sc, target, reason=reason, policy_dir=Path(policy_dir) if policy_dir else None,
-                              allow_http=allow_http, publish_hook=_hook(sc, apply_to, kubeconfig, engines))
+                              allow_http=allow_http_registry, publish_hook=_hook(sc, apply_to, kubeconfig, engines))
     if as_json:
         emit_json(report.as_dict())
         return
