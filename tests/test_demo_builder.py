@@ -94,3 +94,16 @@ def test_cli_builds_without_opening(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"demo built in {tmp_path / 'd'}" in result.output
     assert (tmp_path / "d" / "signet.db").exists() and os.access(tmp_path / "d" / "config.toml", os.R_OK)
+
+
+def test_screenshots_are_svgs_of_the_demo_views(tmp_path):
+    import asyncio
+
+    from tui.screenshots import main
+
+    paths = asyncio.run(main(tmp_path / "shots", ("dashboard", "registries"), demo_dir=tmp_path / "demo"))
+    assert [p.name for p in paths] == ["dashboard.svg", "registries.svg"]
+    registries = paths[1].read_text()
+    assert registries.startswith("<svg") and "payments-api" in registries and "verified" in registries
+    passphrase = (tmp_path / "demo" / "demo-passphrase").read_text().strip()
+    assert all(passphrase not in p.read_text() for p in paths)

@@ -58,13 +58,13 @@ async def shoot(view: str, out_dir: Path, demo_dir: Path, clock: FixedClock) -> 
         context.close()
 
 
-async def main(out_dir: Path, views: tuple[str, ...]) -> list[Path]:
+async def main(out_dir: Path, views: tuple[str, ...], *, demo_dir: Path = DEMO_DIR) -> list[Path]:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     clock = FixedClock(DEMO_TIME)
-    build_demo(DEMO_DIR, clock=clock)
+    build_demo(demo_dir, clock=clock)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [await shoot(view, out_dir, DEMO_DIR, clock) for view in views]
+    return [await shoot(view, out_dir, demo_dir, clock) for view in views]
 
 
 if __name__ == "__main__":
