@@ -2,7 +2,7 @@
 
 `trust_options`: `--key KEY` (repeatable; PEM file or key-store id/name/fingerprint prefix, default
 `[trust] keys`), `--threshold N`, `--allow-http-registry`, and the keyless flags below.
-`policy_from_flags` turns them into a TrustPolicy.
+`policy_from_flags` turns them into a TrustPolicy; `verdict_exit_code` is how such commands exit.
 
 Keyless (Sigstore) flags, cosign's spelling:
 `--certificate-identity[-regexp]` with `--certificate-oidc-issuer[-regexp]` (both required for keyless;
@@ -12,10 +12,11 @@ regexps are unanchored like cosign's — write ^…$), `--trusted-root FILE` (el
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import click
 
+from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.sigstore.trust import configured_identities, sigstore_trust, uses_sigstore
 from core.verify.policy import TrustPolicy, resolve_trust_policy
 
@@ -83,3 +84,14 @@ def policy_from_flags(sc: Any, flags: dict[str, Any], **policy_args: Any) -> Tru
     if uses_sigstore(policy):
         sigstore_trust(policy)
     return policy
+
+
+def verdict_exit_code(verdicts: Iterable[str]) -> int:
+    """0 when every image is verified; 1 when any is unsigned or invalid; else 3: some check could not
+    be made at all (registry unreachable, refused, limits), an outside failure, not a verdict."""
+    verdicts = list(verdicts)
+    if all(v == "verified" for v in verdicts):
+        return 0
+    if any(v in ("unsigned", "invalid") for v in verdicts):
+        return EXIT_CHECK_FAILED
+    return EXIT_EXTERNAL

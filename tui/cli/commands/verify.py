@@ -27,14 +27,13 @@ from typing import Any
 
 import click
 
-from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.registry.reference import parse_reference
 from core.verify.policy import parse_annotations
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import policy_from_flags, trust_options
+from tui.cli.trust_options import policy_from_flags, trust_options, verdict_exit_code
 
 
 @click.command("verify")
@@ -64,15 +63,7 @@ def command(ctx: click.Context, images: tuple[str, ...], annotations: tuple[str,
         emit_json([r.as_dict() for r in results])
     else:
         _table(results)
-    sys.exit(exit_code(results))
-
-
-def exit_code(results: list[VerificationResult]) -> int:
-    if all(r.result == "verified" for r in results):
-        return 0
-    if any(r.result in ("unsigned", "invalid") for r in results):
-        return EXIT_CHECK_FAILED
-    return EXIT_EXTERNAL
+    sys.exit(verdict_exit_code(r.result for r in results))
 
 
 def _table(results: list[VerificationResult]) -> None:

@@ -23,15 +23,12 @@ from typing import Any
 
 import click
 
-from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.registry.reference import parse_reference
 from core.sigstore.attestation import predicate_type_for
 from core.sigstore.verify_attestations import AttestationResult, verify_attestations
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import policy_from_flags, trust_options
-
-EXIT_CODES = {"verified": 0, "unsigned": EXIT_CHECK_FAILED, "invalid": EXIT_CHECK_FAILED, "error": EXIT_EXTERNAL}
+from tui.cli.trust_options import policy_from_flags, trust_options, verdict_exit_code
 
 
 @click.command("verify-attestation")
@@ -57,7 +54,7 @@ def command(ctx: click.Context, image: str, type_: str, signature_repository: st
         emit_json(result.as_dict())
     else:
         _table(result)
-    sys.exit(EXIT_CODES[result.result])
+    sys.exit(verdict_exit_code([result.result]))
 
 
 def _table(result: AttestationResult) -> None:
