@@ -9,7 +9,7 @@ from textual.binding import Binding
 
 from core.context import SignetContext
 from tui.commands import SignetCommands
-from tui.screens import match_view, view_class
+from tui.screens import view_class
 from tui.screens.base import ViewScreen
 from tui.screens.help import HelpModal, help_entries
 from tui.screens.switcher import ViewSwitcher
@@ -65,10 +65,6 @@ class SignetApp(App):
                 self.show_view(*result)
 
         self.push_screen(ViewSwitcher(), chosen)
-
-    def action_goto(self, name: str) -> None:
-        if match_view(name):
-            self.show_view(name)
 
     def action_help(self) -> None:
         screen = self.screen

@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.screens import VIEW_NAMES, VIEWS
+from tui.screens.help import help_entries
 
 
 class SignetCommands(Provider):
@@ -16,14 +17,12 @@ class SignetCommands(Provider):
         for name in VIEW_NAMES:
             yield f"Go to {name}", VIEWS[name][2], partial(app.show_view, name)  # type: ignore[attr-defined]
         screen = self.screen
-        from tui.screens.help import help_entries  # the same list `?` shows
-
-        for entry in help_entries(screen):
+        view = getattr(screen, "VIEW_NAME", "")
+        for entry in help_entries(screen):  # the same list `?` shows
             if not hasattr(screen, f"action_{entry.action}") or entry.action == "back":
                 continue
             help_text = f"key {entry.key}" + (f" — disabled: {entry.reason}" if not entry.enabled else "")
-            yield f"{getattr(screen, 'VIEW_NAME', '')}: {entry.description}", help_text, partial(self._run, entry.action,
-                                                                                   entry.reason)
+            yield f"{view}: {entry.description}", help_text, partial(self._run, entry.action, entry.reason)
 
     def _run(self, action: str, reason: str) -> None:
         if reason:
