@@ -13,9 +13,10 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
+from core.context import SignetContext
 from core.identity import Role
-from core.keys.custody import check_new_passphrase
 from core.keys.backup import CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup
+from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
                                 advance_rotation, list_rotations, start_rotation)
@@ -34,7 +35,7 @@ class KeysState:
     rotations: dict[str, RotationStatus]  # old key id -> its newest rotation
 
 
-def _load_keys(context) -> KeysState:
+def _load_keys(context: SignetContext) -> KeysState:
     rotations = {r.old_key.id: r for r in list_rotations(context)}  # oldest first: the newest wins
     return KeysState(key_overview(context), rotations)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -29,7 +30,7 @@ class DetailPane(VerticalScroll):
         super().__init__(id=id)
         self._body = Static(Text("Select a row to see its details.", style="dim"), classes="detail-body")
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield self._body
 
     def show(self, title: str, fields: Iterable[tuple[str, Any]]) -> None:
