@@ -1,4 +1,11 @@
-"""`signet audit verify|export|list`."""
+"""`signet audit verify|export|list`: the tamper-evident audit log (a hash chain in the database).
+
+JSON:
+- `audit verify --json`: {intact, entries, first_bad_seq (null when intact), reason, head_hash};
+  exit 0 when intact, 1 when broken.
+- `audit export`: JSON lines, oldest first, one entry per line: {seq, at, actor, action, subject,
+  details, prev_hash, hash}.
+"""
 
 from __future__ import annotations
 

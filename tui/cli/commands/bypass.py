@@ -4,7 +4,14 @@ JSON fields (`--json`): a bypass is the object of `Bypass.as_dict(now)` in core/
 (id, state, effective_state, group, requester, scope{kind,cluster,namespace,workload,function,region},
 digest, justification, ticket, duration_seconds, requested_at, request_expires_at, approved_at,
 starts_at, ends_at, remaining_seconds, closed_at, closed_by, close_reason, exception_ref,
-approvers, decisions[{approver,decision,reason,at}]); `reap --json` prints `ReapReport.as_dict()`.
+approvers, decisions[{approver,decision,reason,at}]).
+- `request --json`: the new bypass object.
+- `approve|deny|revoke --json`: {bypass: <bypass object>, warning (str|null: the decision is recorded
+  but the cluster does not reflect it yet)}.
+- `list --json`: {now (ISO time the states were computed at), bypasses: [<bypass object>]}.
+- `reap --json`: `ReapReport.as_dict()`: {closed: [{id, state}], activated: [bypass ids], deleted:
+  [PolicyException refs], foreign: [{cluster, namespace, name, reason}], lingering: [{bypass_id,
+  digest, place, ended_at}], errors: [str]}.
 """
 
 from __future__ import annotations

@@ -4,9 +4,14 @@ admission policies trust.
 Clusters are the configured `[[clusters]]`, else every context of `--kubeconfig` / $KUBECONFIG
 (several files joined by ':') / ~/.kube/config. `--context` narrows to one.
 
-- `cluster contexts`: the clusters Signet would read.
+- `cluster contexts`: the clusters Signet would read. `--json`: [{context, name, kubeconfig}].
 - `cluster inventory [--drift]`: namespaces, workloads, pods and the digest each container runs;
   `--drift` also resolves each spec tag and flags containers whose tag now names another digest.
+  `--json` fields: `clusters` [{cluster, context, reachable, error, server_version, namespaces,
+  forbidden_namespaces, warnings, workloads [{namespace, kind, name, images}], pods [{namespace, name,
+  workload_kind, workload, phase, containers}]}] where images/containers are [{container, type, image,
+  image_id, running_digest}]; `drift` [{cluster, namespace, workload_kind, workload, pod, container,
+  image, running_digest, registry_digest, status, reason}] (empty without --drift).
 - `cluster sweep`: verify every unique running image once; exit 0 only when every cluster was read
   completely and every container is verified (or 1). `--prometheus-textfile` writes the metrics.
   `--json` fields: `sweep_id`, `at`, `ok`, `duration_s`, `unique_images`, `counts` {result: n},

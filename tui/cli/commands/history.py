@@ -1,4 +1,11 @@
-"""`signet history`: list and export verification history."""
+"""`signet history`: list and export verification history, newest first.
+
+`--json` prints a JSON array, one object per verification: `id`, `at` (ISO UTC), `actor`, `source`
+(cli | tui | sweep | gate | demo | rotation), `reference`, `digest` (or null), `result` (verified |
+unsigned | invalid | error | bypassed), `reason`, `matched_keys` (fingerprints), `duration_ms`,
+`bypass_id`, `cluster`, `namespace` (null outside sweeps). `--csv` has the same columns, with
+`matched_keys` space-separated.
+"""
 
 from __future__ import annotations
 

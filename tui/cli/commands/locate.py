@@ -1,4 +1,7 @@
-"""`signet locate`: where the database, configuration and key store are."""
+"""`signet locate`: where the database, configuration and key store are.
+
+`--json` prints {db, config, key_store} (paths as strings).
+"""
 
 from __future__ import annotations
 
