@@ -240,3 +240,26 @@ async def test_demo_dashboard_shows_every_panel(tmp_path):
         text = screen_text(app)
         assert "offline-mirror" in text and "demo-prod" in text and "6h00m" in text
     ctx.close()
+
+
+async def test_signed_payloads_and_annotations_are_shown_as_stored(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    app = SignetApp(ctx, start_view="registries")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await open_repo(app, pilot, "web-frontend")
+        await pilot.press("y")
+        await settle(app, pilot)
+        (payloads,) = app.view.payloads.values()
+        # the replayed manifest of payments-api v1.4.2 (signed by both demo keys): its payloads
+        # name payments-api's digest, not this image's
+        assert len(payloads) == 2
+        web_frontend = app.view.tags[0].digest
+        for payload in payloads:
+            assert "docker-manifest-digest" in payload.payload and web_frontend not in payload.payload
+            assert len(payload.annotations["dev.cosignproject.cosign/signature"]) <= 201
+        detail = app.view.query_one("#detail").text
+        assert "signed payload #0" in detail and "docker-manifest-digest" in detail
+    ctx.close()

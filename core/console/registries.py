@@ -10,9 +10,11 @@ from typing import Any, Callable, Sequence
 
 from core.config.model import RegistryConfig
 from core.context import SignetContext
-from core.errors import RegistryError, SignetError
+from core.errors import NotFound, RegistryError, SignetError
 from core.registry.client import open_registry
+from core.registry.manifest import loads_strict
 from core.registry.reference import parse_reference
+from core.verify.cosign_signatures import signature_tag
 
 MAX_REPOSITORIES = 500
 MAX_TAGS = 500
@@ -130,3 +132,44 @@ def last_results(ctx: SignetContext, digests: Sequence[str]) -> dict[str, LastRe
                 found[digest] = LastResult(r["result"], r["reason"], r["at"], tuple(json.loads(r["matched_keys"])),
                                            json.loads(r["details"] or "{}"))
     return found
+
+
+@dataclass(frozen=True)
+class SignaturePayload:
+    """One layer of an image's cosign `.sig` manifest, as stored (unverified: for reading only)."""
+    index: int
+    layer_digest: str
+    payload: str       # the signed JSON, pretty-printed when it parses, else as received
+    annotations: dict[str, str]
+
+
+MAX_SHOWN_ANNOTATION = 200  # base64 signatures and certificates are long: shown shortened
+
+
+def signature_payloads(ctx: SignetContext, reference: str, digest: str) -> list[SignaturePayload]:
+    """The payloads and annotations next to `digest`'s signatures (none when it has no `.sig` tag).
+
+    Bounded by the verify limits (layers, payload bytes); every blob is digest-checked by the source.
+    """
+    ref = parse_reference(reference)
+    source = open_registry(ctx, ref)
+    limits = ctx.config.limits
+    try:
+        try:
+            manifest = source.get_manifest(ref.repository, signature_tag(digest))
+        except NotFound:
+            return []
+        shown = []
+        for index, layer in enumerate(manifest.descriptors("layers", max_count=limits.max_layers)
+                                      [:limits.max_signatures]):
+            raw = source.get_blob(ref.repository, layer.digest, max_bytes=limits.max_payload_bytes)
+            try:
+                payload = json.dumps(loads_strict(raw, what="payload"), indent=2, sort_keys=True)
+            except RegistryError:
+                payload = raw.decode("utf-8", "replace")
+            annotations = {k: v if len(v) <= MAX_SHOWN_ANNOTATION else v[:MAX_SHOWN_ANNOTATION] + "…"
+                           for k, v in layer.annotations.items()}
+            shown.append(SignaturePayload(index, layer.digest, payload, annotations))
+        return shown
+    finally:
+        source.close()

@@ -13,8 +13,9 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.config.model import RegistryConfig
-from core.console.registries import (LastResult, RegistryProbe, RepositoryEntry, TagEntry, last_results,
-                                     list_repositories, list_tag_entries, probe_registry)
+from core.console.registries import (LastResult, RegistryProbe, RepositoryEntry, SignaturePayload, TagEntry,
+                                     last_results, list_repositories, list_tag_entries, probe_registry,
+                                     signature_payloads)
 from core.sigstore.attestation import predicate_type_for
 from core.sigstore.verify_attestations import AttestationResult, verify_attestations
 from core.verify.policy import resolve_trust_policy
@@ -37,6 +38,7 @@ class RegistriesView(TableView):
         Binding("v", "verify", "Verify", id="verify"),
         Binding("V,shift+v", "verify_all", "Verify all shown", key_display="V", id="verify_all"),
         Binding("a", "attestations", "Attestations", id="attestations"),
+        Binding("y", "payloads", "Signed payloads", id="payloads"),
     ]
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
@@ -50,6 +52,7 @@ class RegistriesView(TableView):
         self.results: dict[str, LastResult] = {}
         self.verified: dict[str, VerificationResult] = {}
         self.attestations: dict[str, list[AttestationResult]] = {}
+        self.payloads: dict[str, list[SignaturePayload]] = {}
 
     def filter_hint(self) -> str:
         return "filter the rows shown by name or tag"
@@ -101,6 +104,13 @@ class RegistriesView(TableView):
             if self.level == 2:
                 self._show_tags()
 
+        elif kind == "payloads":
+            reference, payloads = value
+            self.payloads[reference] = payloads
+            if not payloads:
+                self.notify("no cosign signature manifest for this digest", title="payloads", markup=False)
+            if self.level == 2:
+                self._show_tags()
         elif kind == "attestations":
             reference, results = value
             self.attestations[reference] = results
@@ -202,6 +212,10 @@ class RegistriesView(TableView):
             fields += [("last result", f"{last.result} at {last.at}"), ("reason", last.reason),
                        ("matched keys", "\n  " + "\n  ".join(last.matched_keys) if last.matched_keys else ""),
                        ("signatures", json.dumps(last.details.get("signatures", []), indent=2))]
+        for p in self.payloads.get(tag.reference, ()):
+            annotations = "".join(f"\n  {k}: {v}" for k, v in sorted(p.annotations.items()))
+            fields.append((f"signed payload #{p.index} ({p.layer_digest[:19]}, not verified here)",
+                           "\n" + p.payload + ("\n annotations:" + annotations if annotations else "")))
         for attestation in self.attestations.get(tag.reference, ()):
             summaries = "".join(
                 (f"\n  builder {x.builder_id}" if x.builder_id else "")
@@ -275,3 +289,12 @@ class RegistriesView(TableView):
                                for name in ATTESTATION_TYPES]
 
         self.run_job("attestations", check)
+
+    def action_payloads(self) -> None:
+        row = self.table.cursor_row
+        if self.level != 2 or not 0 <= row < len(self.shown_tags) or not self.shown_tags[row].digest:
+            self.notify("select a tag to read its signed payloads", severity="warning", markup=False)
+            return
+        tag, context = self.shown_tags[row], self.context
+        digest = tag.digest or ""
+        self.run_job("payloads", lambda: (tag.reference, signature_payloads(context, tag.reference, digest)))
