@@ -22,17 +22,10 @@ from core.keys.custody import (
 )
 from core.keys.inventory import find_key, list_keys, set_key_state, trusted_keys
 from tests.conftest import FIXTURES
-from tests.support.keys import custodian_context
+from tests.support.keys import ctx, custodian_context  # noqa: F401 (ctx is a fixture)
 
 PASS = b"correct horse battery"
 COSIGN_KEYS = FIXTURES / "cosign-encrypted-keys"
-
-
-@pytest.fixture
-def ctx(signet_home):
-    context = custodian_context(signet_home)
-    yield context
-    context.close()
 
 
 def _audit(ctx, action):

@@ -12,16 +12,9 @@ from core.keys.inventory import set_key_state
 from core.keys.local_store import write_secret_file
 from core.keys.signers import KmsSigner, signer_for
 from tests.conftest import FIXTURES
-from tests.support.keys import custodian_context
+from tests.support.keys import ctx  # noqa: F401 (fixture)
 
 PASS = b"correct horse battery"
-
-
-@pytest.fixture
-def ctx(signet_home):
-    context = custodian_context(signet_home)
-    yield context
-    context.close()
 
 
 def _check(signer, record=None):

@@ -28,18 +28,11 @@ from core.keys.rotation import (
 from core.keys.signers import signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
-from tests.support.keys import custodian_context
+from tests.support.keys import ctx, custodian_context  # noqa: F401 (ctx is a fixture)
 from tests.support.oci import push_image, signature_tag
 
 OLD_PASS = b"old key passphrase"
 NEW_PASS = b"new key passphrase"
-
-
-@pytest.fixture
-def ctx(signet_home):
-    context = custodian_context(signet_home)
-    yield context
-    context.close()
 
 
 @pytest.fixture

@@ -13,17 +13,10 @@ from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, ro
 from core.keys.signers import KmsSigner, signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
-from tests.support.keys import custodian_context
+from tests.support.keys import ctx  # noqa: F401 (fixture)
 from tests.support.oci import push_image
 
 OLD_PASS = b"old key passphrase"
-
-
-@pytest.fixture
-def ctx(signet_home):
-    context = custodian_context(signet_home)
-    yield context
-    context.close()
 
 
 def test_secrets_manager_key_rotates_to_a_kms_key(ctx, registry, aws_endpoint, tmp_path):

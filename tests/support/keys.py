@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from core.clock import FixedClock
 from core.context import SignetContext, open_context
@@ -23,3 +26,11 @@ def custodian_context(home: Path, *, clock: FixedClock | None = None, identity: 
                       custodians: tuple[str, ...] = ("alice",), extra: str = "") -> SignetContext:
     write_config(home, identity=identity, custodians=custodians, extra=extra)
     return open_context(clock=clock or FixedClock(START))
+
+
+@pytest.fixture
+def ctx(signet_home: Path) -> Iterator[SignetContext]:
+    """A custodian_context on the test's own Signet home, closed afterwards (import it as a fixture)."""
+    context = custodian_context(signet_home)
+    yield context
+    context.close()
