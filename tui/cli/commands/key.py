@@ -393,12 +393,7 @@ def rotate_start(ctx: click.Context, old_key: str, policy_dir: str | None, image
     sc.require_write(Role.CUSTODIAN, action="key rotation")
     started = start_rotation(sc, old_key, _stage_inputs(**stage),  # type: ignore[arg-type]
                              image_globs=images or ("**",), policy_dir=Path(policy_dir) if policy_dir else None)
-    if as_json:
-        emit_json({**started.status.as_dict(), "shares": _shares_json(started.backup)})
-        return
-    if started.backup is not None:
-        _print_shares(started.backup, started.status.new_key.name if started.status.new_key else "")
-    _emit_status(started.status, as_json=False)
+    _emit_status_and_shares(started.status, started.backup, as_json)
 
 
 @rotate.command("status")
@@ -487,12 +482,7 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: boo
     options = _advance_options(passphrase_file, allow_http_registry, stage=inputs, on_backup=made.append,
                                hook=_hook(sc, apply_to, kubeconfig, engines))
     status = advance_rotation(sc, rotation_id, options)
-    if as_json:
-        emit_json({**status.as_dict(), "shares": _shares_json(made[0] if made else None)})
-        return
-    if made and status.new_key:
-        _print_shares(made[0], status.new_key.name)
-    _emit_status(status, as_json=False)
+    _emit_status_and_shares(status, made[0] if made else None, as_json)
     _fail_if_blocked(status)
 
 
@@ -550,6 +540,16 @@ def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str,
         emit_line(f"{len(report.unverified)} in-use image(s) verify with no key at all:")
         for ref in report.unverified:
             emit_line(f"  {ref}")
+
+
+def _emit_status_and_shares(status: RotationStatus, backup: CreatedBackup | None, as_json: bool) -> None:
+    """A step that may have made the new key's backup: its shares are shown once, with the status."""
+    if as_json:
+        emit_json({**status.as_dict(), "shares": _shares_json(backup)})
+        return
+    if backup is not None:
+        _print_shares(backup, status.new_key.name if status.new_key else "")
+    _emit_status(status, as_json=False)
 
 
 def _emit_status(status: RotationStatus, as_json: bool) -> None:
