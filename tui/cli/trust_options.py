@@ -29,41 +29,37 @@ allow_http_option = click.option("--allow-http-registry", is_flag=True,
                                  help="Allow plain HTTP to registries not on loopback.")
 
 
-def _stacked(fn: Callable, options: list[Callable]) -> Callable:
-    """Apply click options so that --help lists them in the order given."""
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def stacked(*options: Callable) -> Callable[[Callable], Callable]:
+    """One decorator applying click options in the order listed, as if written one above the other."""
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
 
 
-def trust_options(fn: Callable) -> Callable:
-    """--key, --threshold, --allow-http-registry and the keyless flags: what every verifying command takes."""
-    return _stacked(_keyless_options(fn), [
-        click.option("--key", "keys", multiple=True, metavar="KEY",
-                     help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable; "
-                          "default: [trust] keys from the config)."),
-        click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
-                     help="Distinct trusted signers (keys or keyless identities) that must have signed."),
-        allow_http_option,
-    ])
-
-
-def _keyless_options(fn: Callable) -> Callable:
-    return _stacked(fn, [
-        click.option("--certificate-identity", default="", metavar="SAN",
-                     help="Keyless: the signer's identity (email, URI or username SAN), exactly."),
-        click.option("--certificate-identity-regexp", default="", metavar="RE",
-                     help="Keyless: the signer's identity as a regexp (not anchored, like cosign: use ^...$)."),
-        click.option("--certificate-oidc-issuer", default="", metavar="URL", help="Keyless: the OIDC issuer, exactly."),
-        click.option("--certificate-oidc-issuer-regexp", default="", metavar="RE",
-                     help="Keyless: the OIDC issuer as a regexp (not anchored)."),
-        click.option("--trusted-root", default=None, metavar="FILE",
-                     help="Sigstore trusted_root.json (default: [trust] trusted_root)."),
-        click.option("--require-tlog", is_flag=True,
-                     help="Require a transparency-log entry for key-based signatures too."),
-        click.option("--insecure-ignore-tlog", is_flag=True,
-                     help="Do not look at transparency-log entries (keyless certificates must then be valid now)."),
-    ])
+# --key, --threshold, --allow-http-registry and the keyless flags: what every verifying command takes.
+trust_options = stacked(
+    click.option("--key", "keys", multiple=True, metavar="KEY",
+                 help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable; "
+                      "default: [trust] keys from the config)."),
+    click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
+                 help="Distinct trusted signers (keys or keyless identities) that must have signed."),
+    allow_http_option,
+    click.option("--certificate-identity", default="", metavar="SAN",
+                 help="Keyless: the signer's identity (email, URI or username SAN), exactly."),
+    click.option("--certificate-identity-regexp", default="", metavar="RE",
+                 help="Keyless: the signer's identity as a regexp (not anchored, like cosign: use ^...$)."),
+    click.option("--certificate-oidc-issuer", default="", metavar="URL", help="Keyless: the OIDC issuer, exactly."),
+    click.option("--certificate-oidc-issuer-regexp", default="", metavar="RE",
+                 help="Keyless: the OIDC issuer as a regexp (not anchored)."),
+    click.option("--trusted-root", default=None, metavar="FILE",
+                 help="Sigstore trusted_root.json (default: [trust] trusted_root)."),
+    click.option("--require-tlog", is_flag=True, help="Require a transparency-log entry for key-based signatures too."),
+    click.option("--insecure-ignore-tlog", is_flag=True,
+                 help="Do not look at transparency-log entries (keyless certificates must then be valid now)."),
+)
 
 
 def policy_from_flags(sc: Any, flags: dict[str, Any], **policy_args: Any) -> TrustPolicy:

@@ -27,6 +27,7 @@ from core.bypass.service import approve_bypass, deny_bypass, list_bypasses, requ
 from core.errors import CheckFailed, ClusterError
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
+from tui.cli.trust_options import stacked
 
 GROUP_TITLES = (("expiring_soon", "Expiring within the hour"), ("active", "Active"),
                 ("pending", "Waiting for approval"), ("history", "History"))
@@ -76,10 +77,8 @@ def _decision_command(name: str, help_text: str, service: Callable[..., BypassOu
         outcome = service(sc, bypass_id, **service_args)
         _report(sc.clock(), outcome, as_json)  # the clock read after the change: it is reported as of now
 
-    run = click.option("--json", "as_json", is_flag=True)(run)
-    for option in reversed(options):
-        run = option(run)
-    return command.command(name, help=help_text)(click.argument("bypass_id")(run))
+    run = stacked(click.argument("bypass_id"), *options, click.option("--json", "as_json", is_flag=True))(run)
+    return command.command(name, help=help_text)(run)
 
 
 _decision_command("approve", "Approve a pending request (approver role; not your own).", approve_bypass)

@@ -49,17 +49,17 @@ from core.metrics import write_textfile
 from core.policy.generate import MODES, to_yaml
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
-from tui.cli.trust_options import allow_http_option, policy_from_flags, trust_options
+from tui.cli.trust_options import allow_http_option, policy_from_flags, stacked, trust_options
 
 
-def _scope_flags(fn: Callable) -> Callable:
-    fn = click.option("--kubeconfig", default=None, metavar="PATH",
-                      help="Kubeconfig file(s) to read instead of the configured clusters.")(fn)
-    fn = click.option("--context", "context", default=None, metavar="NAME", help="Only this cluster.")(fn)
-    fn = click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
-                      help="Only these namespaces (repeatable).")(fn)
-    fn = click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (the default).")(fn)
-    return fn
+_scope_flags = stacked(
+    click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (the default)."),
+    click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
+                 help="Only these namespaces (repeatable)."),
+    click.option("--context", "context", default=None, metavar="NAME", help="Only this cluster."),
+    click.option("--kubeconfig", default=None, metavar="PATH",
+                 help="Kubeconfig file(s) to read instead of the configured clusters."),
+)
 
 
 def _namespaces(namespaces: tuple[str, ...], all_namespaces: bool) -> list[str] | None:

@@ -65,7 +65,7 @@ from core.keys.rotation import (
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
 from tui.cli.passphrases import passphrase_provider
-from tui.cli.trust_options import allow_http_option
+from tui.cli.trust_options import allow_http_option, stacked
 
 MAX_SHARE_FILE = 64 * 1024
 STORE_CHOICE = click.Choice(["local", "secretsmanager", "kms"])
@@ -344,17 +344,7 @@ def rotate() -> None:
     """Rotate a key step by step: start, next, status, retire, revoke, resume."""
 
 
-def _stacked(*options: Callable) -> Callable[[Callable], Callable]:
-    """One decorator applying click options in the order listed, as if written one above the other."""
-    def apply(func: Callable) -> Callable:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return apply
-
-
-_stage_options = _stacked(
+_stage_options = stacked(
     click.option("--new-name", default=None, help="Name of the new key (required by start)."),
     click.option("--store", type=STORE_CHOICE, default="local", show_default=True),
     click.option("--region", default=None, help="AWS region for secretsmanager/kms."),
@@ -423,7 +413,7 @@ def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bo
                           reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook)
 
 
-_apply_options = _stacked(
+_apply_options = stacked(
     click.option("--apply-to", "apply_to", multiple=True, metavar="CONTEXT",
                  help="Also apply the rewritten policies to this cluster context (repeatable)."),
     click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig for --apply-to."),
@@ -440,7 +430,7 @@ def _hook(sc: SignetContext, apply_to: tuple[str, ...], kubeconfig: str | None,
     return cluster_apply_hook(sc, apply_to, kubeconfig=kubeconfig, kinds=kinds)
 
 
-_with_advance_flags = _stacked(
+_with_advance_flags = stacked(
     click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase of the new key (re-signing)."),
     allow_http_option,
     click.option("--json", "as_json", is_flag=True),
