@@ -138,5 +138,5 @@ def test_ed25519_checkpoint_key_hint_follows_signed_note_spec():
     hint = hashlib.sha256(b"log.test\n\x01" + raw).digest()[:4]
     body = "log.test\n3\n" + base64.b64encode(b"\2" * 32).decode() + "\n"
     note = body + "\n\u2014 log.test " + base64.b64encode(hint + key.sign(body.encode())).decode() + "\n"
-    log = LogInstance(log_id=b"\9" * 32, key=key.public_key(), validity=ALWAYS)
+    log = LogInstance(log_id=b"\x09" * 32, key=key.public_key(), validity=ALWAYS)
     assert verify_checkpoint(note, log).tree_size == 3
