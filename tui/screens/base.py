@@ -232,6 +232,8 @@ class TableView(ViewScreen):
 
     TABLE_ID: ClassVar[str] = "main-table"
     HAS_PROGRESS: ClassVar[bool] = False
+    PROGRESS_KIND: ClassVar[str | None] = None  # the job kind the progress bar follows
+    level: int = 0  # views that drill down through levels: 0 at the top
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="view-info", classes="info-line")
@@ -266,6 +268,19 @@ class TableView(ViewScreen):
 
     def stop_progress(self) -> None:
         self.query_one("#progress", ProgressBar).add_class("hidden")
+
+    def run_with_progress(self, total: int | None, job: Callable[[Callable[[int, int], None]], Any]) -> Worker:
+        """Run `job(report)` as the PROGRESS_KIND job with the progress bar shown; the bar hides when
+        the job fails (a successful job's `job_done` calls `stop_progress`)."""
+        kind = self.PROGRESS_KIND
+        assert kind is not None, "run_with_progress needs PROGRESS_KIND"
+        report = self.progress_reporter(kind)
+        self.start_progress(total)
+        return self.run_job(kind, lambda: job(report))
+
+    def job_failed(self, kind: str, error: BaseException | None) -> None:
+        if self.PROGRESS_KIND is not None and kind == self.PROGRESS_KIND:
+            self.stop_progress()
 
     def job_progress(self, kind: str, done: int, total: int) -> None:
         if self.HAS_PROGRESS:
@@ -302,9 +317,17 @@ class TableView(ViewScreen):
         if detail is not None:
             detail.focus()
 
+    def show_level(self) -> None:
+        """Subclasses with drill levels: show the current `self.level`."""
+
     def drill_up(self) -> bool:
+        """Leave the detail pane, else go up one drill level; False when already at the top."""
         detail = self.query_one_optional(DetailPane)
         if detail is not None and detail.has_focus_within:
             self.focus_main()
             return True
-        return False
+        if self.level == 0:
+            return False
+        self.level -= 1
+        self.show_level()
+        return True

@@ -32,6 +32,7 @@ from tui.widgets.detail_pane import DetailPane
 class ClustersView(TableView):
     VIEW_NAME = "clusters"
     HAS_PROGRESS = True
+    PROGRESS_KIND = "sweep"
     BINDINGS = [
         Binding("enter", "drill", "Open", id="drill"),
         Binding("s", "sweep", "Sweep", id="sweep"),
@@ -66,7 +67,7 @@ class ClustersView(TableView):
         for target in self.targets:
             self.run_job(f"cluster:{target.context}", lambda t=target: read_cluster(t, timeout=timeout),
                          token=target.context)
-        self._render_level()
+        self.show_level()
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind.startswith("cluster:"):
@@ -84,11 +85,7 @@ class ClustersView(TableView):
             issues = sum(len(p.issues) for p in policies)
             self.notify(f"drift: {sum(d.status == 'drift' for d in drift)} image(s) drifted, {issues} policy "
                         "issue(s)", title="drift", markup=False)
-        self._render_level()
-
-    def job_failed(self, kind: str, error: BaseException | None) -> None:
-        if kind == "sweep":
-            self.stop_progress()
+        self.show_level()
 
     def _sweep_done(self, report: SweepReport) -> None:
         self.stop_progress()
@@ -99,7 +96,7 @@ class ClustersView(TableView):
 
     # --- rendering ----------------------------------------------------------------------------
     def apply_filter(self, text: str) -> None:
-        self._render_level()
+        self.show_level()
 
     @property
     def shown_targets(self) -> list[ClusterTarget]:
@@ -117,7 +114,7 @@ class ClustersView(TableView):
         return [r for r in rows if r.namespace == self.namespace and
                 self.matches_filter(r.workload, r.container, r.image)]
 
-    def _render_level(self) -> None:
+    def show_level(self) -> None:
         if self.level == 0:
             table = self.reset_columns(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
                                 ("detail", 50))
@@ -208,16 +205,7 @@ class ClustersView(TableView):
         else:
             super().action_drill()
             return
-        self._render_level()
-
-    def drill_up(self) -> bool:
-        if super().drill_up():
-            return True
-        if self.level == 0:
-            return False
-        self.level -= 1
-        self._render_level()
-        return True
+        self.show_level()
 
     # --- sweep and drift ----------------------------------------------------------------------
     def _chosen_targets(self) -> list[ClusterTarget]:
@@ -230,9 +218,8 @@ class ClustersView(TableView):
         if not targets:
             self.notify("no reachable cluster to sweep", severity="warning", markup=False)
             return
-        report = self.progress_reporter("sweep")
-        self.start_progress(None)
-        self.run_job("sweep", lambda: run_sweep(context, resolve_trust_policy(context), targets, progress=report))
+        self.run_with_progress(None, lambda report: run_sweep(context, resolve_trust_policy(context), targets,
+                                                              progress=report))
 
     def action_drift(self) -> None:
         targets, context = self._chosen_targets(), self.context

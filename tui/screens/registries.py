@@ -7,7 +7,7 @@ timeout) while the others list and the view stays usable.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual.binding import Binding
@@ -33,6 +33,7 @@ ATTESTATION_TYPES = ("slsaprovenance", "slsaprovenance1", "spdxjson", "cyclonedx
 class RegistriesView(TableView):
     VIEW_NAME = "registries"
     HAS_PROGRESS = True
+    PROGRESS_KIND = "verify"
     BINDINGS = [
         Binding("enter", "drill", "Open", id="drill"),
         Binding("v", "verify", "Verify", id="verify"),
@@ -119,10 +120,6 @@ class RegistriesView(TableView):
                         title="attestations", markup=False)
             if self.level == 2:
                 self._show_tags()
-
-    def job_failed(self, kind: str, error: BaseException | None) -> None:
-        if kind == "verify":
-            self.stop_progress()
 
     # --- rendering -------------------------------------------------------------------------------
     @property
@@ -240,14 +237,8 @@ class RegistriesView(TableView):
             return
         self.refresh_view()
 
-    def drill_up(self) -> bool:
-        if super().drill_up():
-            return True
-        if self.level == 0:
-            return False
-        self.level -= 1
-        (self._show_registries, self._show_repos)[self.level]()
-        return True
+    def show_level(self) -> None:
+        (self._show_registries, self._show_repos, self._show_tags)[self.level]()
 
     # --- verification --------------------------------------------------------------------------
     def action_verify(self) -> None:
@@ -267,14 +258,12 @@ class RegistriesView(TableView):
     def _verify(self, tags: list[TagEntry]) -> None:
         context = self.context
         references = [t.reference for t in tags]
-        report = self.progress_reporter("verify")
-        self.start_progress(len(references))
 
-        def verify() -> list[VerificationResult]:
+        def verify(report: Callable[[int, int], None]) -> list[VerificationResult]:
             policy = resolve_trust_policy(context)
             return verify_images(context, references, policy, source="tui", progress=report)
 
-        self.run_job("verify", verify)
+        self.run_with_progress(len(references), verify)
 
     def action_attestations(self) -> None:
         row = self.table.cursor_row
