@@ -5,30 +5,19 @@ from __future__ import annotations
 import time
 
 from core.bypass.service import get_bypass, list_bypasses
-from tests.support.console import console_context, screen_text, settle
-from tui.app import SignetApp
+from tests.support.console import confirm, console_context, fill, press, running, screen_text, submit
 
 DIGEST = "sha256:" + "c0" * 32
 JUSTIFICATION = "hotfix for outage, see [link=https://evil.example]runbook[/link] [bold]now[/]"
 
 
-def fill(app, **values: str) -> None:
-    for name, value in values.items():
-        app.screen.query_one(f"#field-{name}").value = value
-
-
 async def test_request_approve_revoke_across_identities(tmp_path):
     alice = console_context(tmp_path, "alice")
-    app = SignetApp(alice, start_view="bypasses")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await settle(app, pilot)
+    async with running(alice, "bypasses") as (app, pilot):
+        await press(app, pilot, "n")
         fill(app, digest=DIGEST, function="payments-api", region="eu-west-1", justification=JUSTIFICATION,
              ticket="INC-42", duration="2h")
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await submit(app, pilot)
         (bypass,) = list_bypasses(alice)
         assert bypass.state.value == "requested" and bypass.requester == "alice"
         text = screen_text(app)
@@ -38,27 +27,20 @@ async def test_request_approve_revoke_across_identities(tmp_path):
         assert "[link=https://evil.example]runbook[/link] [bold]now[/]" in shown
         # alice cannot approve: the key is disabled and the reason is visible
         assert "approve" in text and "does not hold the approver role" in text
-        await pilot.press("a")
-        await settle(app, pilot)
+        await press(app, pilot, "a")
         assert app.screen is app.view  # no modal opened
         assert get_bypass(alice, bypass.id).state.value == "requested"
     alice.close()
 
     bob = console_context(tmp_path, "bob")
-    app = SignetApp(bob, start_view="bypasses")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("a")
-        await settle(app, pilot)
+    async with running(bob, "bypasses") as (app, pilot):
+        await press(app, pilot, "a")
         # typed confirmation: the submit stays disabled until the id is typed
         assert app.screen.query_one("#submit").disabled
         app.screen.query_one("#confirm-word").value = bypass.id[:-1]
         await pilot.pause()
         assert app.screen.query_one("#submit").disabled
-        app.screen.query_one("#confirm-word").value = bypass.id
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await confirm(app, pilot, bypass.id)
         approved = get_bypass(bob, bypass.id)
         assert approved.state.value == "active" and approved.approvers == ("bob",)
         text = screen_text(app)
@@ -71,13 +53,9 @@ async def test_request_approve_revoke_across_identities(tmp_path):
             await pilot.pause(0.05)
         assert "1h30m" in screen_text(app)
         # revoke with typed confirmation
-        await pilot.press("x")
-        await settle(app, pilot)
+        await press(app, pilot, "x")
         fill(app, reason="fixed properly")
-        app.screen.query_one("#confirm-word").value = bypass.id
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await confirm(app, pilot, bypass.id)
         revoked = get_bypass(bob, bypass.id)
         assert revoked.state.value == "revoked" and revoked.close_reason == "fixed properly"
         assert "history" in screen_text(app)
@@ -86,17 +64,12 @@ async def test_request_approve_revoke_across_identities(tmp_path):
 
 async def test_service_refusal_is_a_notification_not_a_crash(tmp_path):
     alice = console_context(tmp_path, "alice")
-    app = SignetApp(alice, start_view="bypasses")
-    async with app.run_test(size=(160, 45), notifications=True) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await settle(app, pilot)
+    async with running(alice, "bypasses", notifications=True) as (app, pilot):
+        await press(app, pilot, "n")
         # a cluster that is not configured: the service refuses with its reason
         fill(app, digest=DIGEST, cluster="nowhere", namespace="prod", justification=JUSTIFICATION,
              ticket="INC-1", duration="2h")
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await submit(app, pilot)
         assert app.view.VIEW_NAME == "bypasses"
         assert list_bypasses(alice) == []
         assert any("not configured" in str(n.message) and n.severity == "error" for n in app._notifications)
@@ -105,26 +78,20 @@ async def test_service_refusal_is_a_notification_not_a_crash(tmp_path):
 
 async def test_read_only_disables_every_bypass_action(tmp_path):
     bob = console_context(tmp_path, "bob", read_only=True)
-    app = SignetApp(bob, start_view="bypasses")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(bob, "bypasses") as (app, pilot):
         text = screen_text(app)
         assert "read-only mode is on" in text
         for action in ("request", "approve", "deny", "revoke"):
             assert app.view.check_action(action, ()) is None
-        await pilot.press("n")
-        await settle(app, pilot)
+        await press(app, pilot, "n")
         assert app.view is app.screen  # no form opened
     bob.close()
 
 
 async def test_request_form_checks_fields_with_the_services_rules(tmp_path):
     alice = console_context(tmp_path, "alice")
-    app = SignetApp(alice, start_view="bypasses")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await settle(app, pilot)
+    async with running(alice, "bypasses") as (app, pilot):
+        await press(app, pilot, "n")
         fill(app, digest="latest", function="f", region="eu-west-1", justification="because", ticket="x",
              duration="999d")
         await pilot.pause()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.cluster_world import build_world
-from tests.support.console import screen_text, settle
+from tests.support.console import confirm, press, running, screen_text
 from tests.support.kube_api import KubeApiServer, closed_port_url
-from tui.app import SignetApp
 
 
 @pytest.fixture
@@ -19,44 +18,36 @@ def world(signet_home, registry):
 
 async def test_browse_sweep_and_drift(world):
     ctx = world.context()
-    app = SignetApp(ctx, start_view="clusters")
-    async with app.run_test(size=(170, 45), notifications=True) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "clusters", size=(170, 45), notifications=True) as (app, pilot):
         view = app.view
         assert view.inventories["prod-eu"].reachable and not view.inventories["dead"].reachable
         text = screen_text(app)
         assert "unreachable" in text and "reachable" in text
         # the dead cluster cannot be opened, and says why
         view.table.move_cursor(row=[t.context for t in view.shown_targets].index("dead"))
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert view.level == 0
         view.table.move_cursor(row=[t.context for t in view.shown_targets].index("prod-eu"))
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert view.level == 1 and "prod" in view.shown_namespaces and "staging" in view.shown_namespaces
         view.table.move_cursor(row=view.shown_namespaces.index("prod"))
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert view.level == 2
         workloads = {(r.workload, r.container): r for r in view.shown_containers}
         assert workloads[("web", "app")].pods == 3 and workloads[("web", "app")].running_digest == world.digests["signed"]
         # sweep the cluster being looked at
-        await pilot.press("s")
-        await settle(app, pilot)
+        await press(app, pilot, "s")
         results = {(f.workload, f.container): f.result for f in view.findings.values() if f.namespace == "prod"}
         assert results[("web", "app")] == "verified" and results[("batch-tool", "tool")] == "unsigned"
         assert results[("db", "db")] == "invalid"
         text = screen_text(app)
         assert "verified" in text and "unsigned" in text and "invalid" in text
         # drift check: the running digests are what the tags point at
-        await pilot.press("d")
-        await settle(app, pilot)
+        await press(app, pilot, "d")
         assert view.drift and {d.status for d in view.drift.values()} <= {"current", "drift", "unknown"}
         assert any("drift:" in str(n.message) for n in app._notifications)
         # back up to the clusters; the policy drift panel reports (no admission policy installed)
-        await pilot.press("escape", "escape")
-        await settle(app, pilot)
+        await press(app, pilot, "escape", "escape")
         assert view.level == 0
         view.table.move_cursor(row=[t.context for t in view.shown_targets].index("prod-eu"))
         await pilot.pause()
@@ -70,29 +61,20 @@ async def test_apply_policy_needs_the_custodian_role_and_a_typed_confirmation(wo
 
     ctx = world.context()
     generate_key(ctx, name="release", passphrase=b"long enough passphrase")
-    app = SignetApp(ctx, start_view="clusters")
-    async with app.run_test(size=(170, 45), notifications=True) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "clusters", size=(170, 45), notifications=True) as (app, pilot):
         view = app.view
         view.table.move_cursor(row=[t.context for t in view.shown_targets].index("prod-eu"))
-        await pilot.press("p")
-        await settle(app, pilot)
+        await press(app, pilot, "p")
         modal = app.screen
         assert modal.query_one("#submit").disabled
-        modal.query_one("#confirm-word").value = "prod-eu"
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await confirm(app, pilot, "prod-eu")
         (policy,) = world.kube.list("kyverno.io", "clusterpolicies")
         assert policy["metadata"]["name"] == ctx.config.policy.verify_images_policy
         assert any("applied ClusterPolicy" in str(n.message) for n in app._notifications)
     ctx.close()
     bob = world.context("bob")  # an approver, not a custodian
-    app = SignetApp(bob, start_view="clusters")
-    async with app.run_test(size=(170, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(bob, "clusters", size=(170, 45)) as (app, pilot):
         assert app.view.check_action("apply_policy", ()) is None
         assert "custodian role" in screen_text(app)
-        await pilot.press("p")
-        await settle(app, pilot)
+        await press(app, pilot, "p")
         assert app.screen is app.view

@@ -3,47 +3,39 @@ unreachable registry shown as such while the app stays usable."""
 
 from __future__ import annotations
 
-from tests.support.console import demo_context, screen_text, settle
-from tui.app import SignetApp
+from tests.support.console import confirm, demo_context, press, running, screen_text
 
 
 async def open_repo(app, pilot, name: str) -> None:
     view = app.view
     row = next(i for i, r in enumerate(view.shown_repos) if r.name == name)
     view.table.move_cursor(row=row)
-    await pilot.press("enter")
-    await settle(app, pilot)
+    await press(app, pilot, "enter")
 
 
 async def test_browse_verify_and_come_back(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="registries")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "registries") as (app, pilot):
         view = app.view
         assert view.probes["demo"][0] == "reachable"
         assert view.probes["offline-mirror"][0] == "unreachable"
         text = screen_text(app)
         assert "unreachable" in text and "5 repositories" in text
-        await pilot.press("enter")  # into registry "demo"
-        await settle(app, pilot)
+        await press(app, pilot, "enter")  # into registry "demo"
         assert view.level == 1 and {r.name for r in view.repos} == {
             "payments-api", "checkout", "ledger", "web-frontend", "hotfix-worker"}
         await open_repo(app, pilot, "web-frontend")
         assert view.level == 2 and [t.tag for t in view.tags] == ["v3.1.0"]  # the .sig tag is hidden
         assert "demo › web-frontend" in screen_text(app).splitlines()[0]
-        await pilot.press("v")
-        await settle(app, pilot)
+        await press(app, pilot, "v")
         result = view.verified[view.tags[0].reference]
         assert result.result == "invalid" and "payload is for" in result.reason
         assert "invalid" in screen_text(app)
         # up one level, into payments-api, verify every tag shown
-        await pilot.press("escape")
-        await settle(app, pilot)
+        await press(app, pilot, "escape")
         assert view.level == 1
         await open_repo(app, pilot, "payments-api")
-        await pilot.press("V")
-        await settle(app, pilot)
+        await press(app, pilot, "V")
         results = {view.verified[t.reference].result for t in view.tags}
         assert results == {"verified"} and len(view.tags) == 2
         detail = view.query_one("#detail").text
@@ -51,20 +43,17 @@ async def test_browse_verify_and_come_back(tmp_path):
         # history recorded the console's verifications
         rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'tui'")
         assert rows[0]["n"] == 3
-        await pilot.press("escape", "escape")
-        await settle(app, pilot)
+        await press(app, pilot, "escape", "escape")
         assert view.level == 0
     ctx.close()
 
 
 async def test_unreachable_registry_does_not_block_the_others(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="registries")
-    async with app.run_test(size=(160, 45)) as pilot:
+    async with running(ctx, "registries", settled=False) as (app, pilot):
         await pilot.pause()
         # without waiting for the probes, drilling into the local registry works
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert app.view.level == 1 and len(app.view.repos) == 5
         # the dead registry's probe ended as unreachable with its reason, not a crash
         assert app.view.probes["offline-mirror"][0] == "unreachable"
@@ -74,13 +63,10 @@ async def test_unreachable_registry_does_not_block_the_others(tmp_path):
 
 async def test_lambda_verify_honours_the_active_bypass(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="lambda")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "lambda") as (app, pilot):
         view = app.view
         assert {f.name for f in view.shown} == {"payments-fn", "hotfix-worker", "ledger-batch"}
-        await pilot.press("v")
-        await settle(app, pilot)
+        await press(app, pilot, "v")
         results = {f.name: f for f in view.shown}
         assert results["payments-fn"].result == "verified"
         assert results["ledger-batch"].result == "unsigned"
@@ -91,20 +77,14 @@ async def test_lambda_verify_honours_the_active_bypass(tmp_path):
 
 async def test_release_gate_needs_typed_confirmation_and_reports_refusal(tmp_path, aws_endpoint):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="lambda")
-    async with app.run_test(size=(160, 45), notifications=True) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "lambda", notifications=True) as (app, pilot):
         view = app.view
         row = next(i for i, f in enumerate(view.shown) if f.name == "ledger-batch")
         view.table.move_cursor(row=row)
-        await pilot.press("g")
-        await settle(app, pilot)
+        await press(app, pilot, "g")
         modal = app.screen
         assert modal.query_one("#submit").disabled
-        modal.query_one("#confirm-word").value = "ledger-batch"
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await confirm(app, pilot, "ledger-batch")
         # moto has no such function: the gate refuses with AWS's reason, nothing is deployed
         messages = [(str(n.message), n.severity) for n in app._notifications]
         assert any(sev == "error" and "ledger-batch" in msg for msg, sev in messages), messages
@@ -140,9 +120,8 @@ async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
     port = server.getsockname()[1]
     ctx = console_context(tmp_path, extra=f'\n[[registries]]\nname = "silent"\nurl = "127.0.0.1:{port}"\n'
                                          'auth = "anonymous"\ninsecure = true\n')
-    app = SignetApp(ctx, start_view="registries")
     try:
-        async with app.run_test(size=(160, 45)) as pilot:
+        async with running(ctx, "registries", settled=False) as (app, pilot):
             await pilot.pause()
             view = app.view
             probe = next(w for w in app.workers if w.name == "probe:silent")
@@ -164,14 +143,10 @@ async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
 
 async def test_attestations_are_looked_up_for_the_selected_tag(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="registries")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
+    async with running(ctx, "registries") as (app, pilot):
+        await press(app, pilot, "enter")
         await open_repo(app, pilot, "checkout")
-        await pilot.press("a")
-        await settle(app, pilot)
+        await press(app, pilot, "a")
         (results,) = app.view.attestations.values()
         assert {r.result for r in results} == {"unsigned"}  # the demo images carry no attestations
         assert "attestation https://slsa.dev/provenance/v1" in app.view.query_one("#detail").text
@@ -180,17 +155,13 @@ async def test_attestations_are_looked_up_for_the_selected_tag(tmp_path):
 
 async def test_history_verifies_a_row_again_at_its_digest(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="history", start_filter="web-frontend source:demo")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "history", start_filter="web-frontend source:demo") as (app, pilot):
         view = app.view
         digest = view.rows[0].digest
-        await pilot.press("v")
-        await settle(app, pilot)
+        await press(app, pilot, "v")
         await pilot.press("slash", "ctrl+u")
         view.query_one("#filter-bar").value = "web-frontend source:tui"
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         (row,) = view.rows
         assert row.result == "invalid" and row.digest == digest and row.reference.endswith(f"@{digest}")
     ctx.close()
@@ -208,19 +179,14 @@ async def test_a_real_http_registry_lists_and_verifies(tmp_path, registry):
     key_path = write_public_key(tmp_path / "trusted.pub", key)
     ctx = console_context(tmp_path, extra=f'\n[[registries]]\nname = "local"\nurl = "{registry.url}"\n'
                                          f'auth = "anonymous"\n\n[trust]\nkeys = ["{key_path}"]\n')
-    app = SignetApp(ctx, start_view="registries")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(ctx, "registries") as (app, pilot):
         view = app.view
         assert view.probes["local"][0] == "reachable"
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert [r.name for r in view.repos] == ["team/api"]
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert sorted(t.tag for t in view.tags) == ["v1", "v2-unsigned"]  # the .sig tag is not an image
-        await pilot.press("V")
-        await settle(app, pilot)
+        await press(app, pilot, "V")
         assert {t.tag: view.verified[t.reference].result for t in view.tags} == {"v1": "verified",
                                                                                   "v2-unsigned": "unsigned"}
     ctx.close()
@@ -228,9 +194,7 @@ async def test_a_real_http_registry_lists_and_verifies(tmp_path, registry):
 
 async def test_demo_dashboard_shows_every_panel(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx)
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
+    async with running(ctx) as (app, pilot):
         view = app.view
         assert view.summary.pending_bypasses == 1 and len(view.summary.bypasses) == 1
         assert {a.reference.rsplit("/", 1)[-1] for a in view.summary.attention} == {
@@ -244,14 +208,10 @@ async def test_demo_dashboard_shows_every_panel(tmp_path):
 
 async def test_signed_payloads_and_annotations_are_shown_as_stored(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    app = SignetApp(ctx, start_view="registries")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
+    async with running(ctx, "registries") as (app, pilot):
+        await press(app, pilot, "enter")
         await open_repo(app, pilot, "web-frontend")
-        await pilot.press("y")
-        await settle(app, pilot)
+        await press(app, pilot, "y")
         (payloads,) = app.view.payloads.values()
         # the replayed manifest of payments-api v1.4.2 (signed by both demo keys): its payloads
         # name payments-api's digest, not this image's

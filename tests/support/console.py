@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, AsyncIterator
 
 from core.clock import FixedClock
 from core.context import SignetContext, open_context
@@ -58,3 +60,41 @@ def demo_context(root: Path, identity: str = "alice", *, clock: FixedClock | Non
     if not (root / "config.toml").exists():
         build_demo(root, clock=clock)
     return open_demo_context(root, identity=identity, clock=clock)
+
+
+@asynccontextmanager
+async def running(ctx: SignetContext, start_view: str = "dashboard", *, size: tuple[int, int] = (160, 45),
+                  notifications: bool = False, settled: bool = True, **app_options: Any) -> AsyncIterator[Any]:
+    """Run the console headlessly on `ctx` and yield `(app, pilot)`, settled first unless told not to."""
+    from tui.app import SignetApp
+
+    app = SignetApp(ctx, start_view=start_view, **app_options)
+    async with app.run_test(size=size, notifications=notifications) as pilot:
+        if settled:
+            await settle(app, pilot)
+        yield app, pilot
+
+
+async def press(app, pilot, *keys: str) -> None:
+    """Press `keys`, then settle."""
+    await pilot.press(*keys)
+    await settle(app, pilot)
+
+
+def fill(app, **values: str) -> None:
+    """Set the fields of the form on screen (`#field-<name>`)."""
+    for name, value in values.items():
+        app.screen.query_one(f"#field-{name}").value = value
+
+
+async def submit(app, pilot) -> None:
+    """Click the form's submit button once the fields have been taken in, then settle."""
+    await pilot.pause()
+    await pilot.click("#submit")
+    await settle(app, pilot)
+
+
+async def confirm(app, pilot, word: str) -> None:
+    """Type the confirmation word into the form on screen and submit it."""
+    app.screen.query_one("#confirm-word").value = word
+    await submit(app, pilot)
