@@ -14,11 +14,6 @@ Every time: `PRAGMA integrity_check` is ok and the audit chain verifies.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import threading
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +21,9 @@ from core.audit.chain import verify_chain
 from core.bypass.reaper import reap
 from core.bypass.service import get_bypass, request_bypass
 from core.context import open_context
+from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.kube_api import KubeApiServer, write_kubeconfig
 
-REPO = Path(__file__).resolve().parent.parent
 DIGEST = "sha256:" + "ab" * 32
 LINE_TIMEOUT_S = 30.0
 
@@ -83,28 +78,14 @@ def world(signet_home, monkeypatch, tmp_path):
 
 
 def approve_and_kill(bypass_id: str, point: str) -> None:
-    env = {**os.environ, "SIGNET_IDENTITY": "alice"}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, point, bypass_id], cwd=REPO, env=env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    watchdog = threading.Timer(LINE_TIMEOUT_S, proc.kill)  # a child that never reports cannot hang us
-    watchdog.start()
-    try:
-        line = proc.stdout.readline().strip()
-    finally:
-        watchdog.cancel()
-    assert line == "holding", proc.stderr.read()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    assert proc.returncode == -signal.SIGKILL
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        pipe.close()
+    kill_at_marker(CHILD, point, bypass_id, env={**os.environ, "SIGNET_IDENTITY": "alice"},
+                   line_timeout=LINE_TIMEOUT_S)
 
 
 def state_after_crash(identity: str, monkeypatch):
     monkeypatch.setenv("SIGNET_IDENTITY", identity)
     ctx = open_context()
-    assert ctx.store.conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert verify_chain(ctx.store.db).intact
+    assert_store_intact(ctx)
     return ctx
 
 

@@ -10,11 +10,6 @@ backup was written.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,9 +18,9 @@ from core.audit.chain import verify_chain
 from core.keys.backup import ShareScheme
 from core.keys.custody import generate_key
 from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, list_rotations
+from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import custodian_context
 
-REPO = Path(__file__).resolve().parent.parent
 NEW_PASS = b"new key passphrase"
 LINE_TIMEOUT_S = 60.0
 
@@ -64,21 +59,7 @@ print("finished", flush=True)
 
 
 def start_and_kill(home: Path, out: Path, point: str) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, point, str(home), str(out)], cwd=REPO,
-                            env=dict(os.environ), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    watchdog = threading.Timer(LINE_TIMEOUT_S, proc.kill)  # a child that never reports cannot hang us
-    watchdog.start()
-    try:
-        line = proc.stdout.readline().strip()
-    finally:
-        watchdog.cancel()
-    assert line == "holding", proc.stderr.read()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    assert proc.returncode == -signal.SIGKILL
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        pipe.close()
+    kill_at_marker(CHILD, point, str(home), str(out), line_timeout=LINE_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("point", ["in-key-transaction", "before-backup"])
@@ -91,8 +72,7 @@ def test_kill_in_the_stage_step_then_resume(signet_home, tmp_path, point):
     start_and_kill(signet_home, out, point)
 
     ctx = custodian_context(signet_home)
-    assert ctx.store.conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert verify_chain(ctx.store.db).intact
+    assert_store_intact(ctx)
     [crashed] = list_rotations(ctx, open_only=True)
     assert crashed.step == "stage"
     staged = ctx.store.query("SELECT id, state FROM keys WHERE name = 'new'")
