@@ -24,7 +24,8 @@ from tests.support.hostile_registry import (HARD_TIMEOUT_S, OCI_INDEX, OCI_MANIF
                                             Request, SignedImage, assert_refused, bearer_challenge, canonical,
                                             cosign_signature, deeply_nested, endless, fixed, huge, lying_length,
                                             publish_signed_image, redirect, self_signed_certificate, sig_manifest,
-                                            simple_signing_payload, slow_drip, token_endpoint, verify, write_config)
+                                            simple_signing_payload, slow_drip, token_endpoint, verify,
+                                            verify_with_manifest, write_config)
 
 REPO = Path(__file__).resolve().parent.parent
 GIB = 1 << 30
@@ -194,15 +195,13 @@ def test_endless_response_headers_are_an_error(signet_home, image):
 
 def test_content_length_longer_than_the_body_is_an_error(signet_home, image):
     raw, _ = image.registry.manifests[(image.repo, image.tag)]
-    image.registry.override(image.manifest_path(image.tag), lying_length(raw, len(raw) + 500))
-    result, _ = verify(signet_home, image.reference, image.public_pem)
+    result, _ = verify_with_manifest(signet_home, image, lying_length(raw, len(raw) + 500))
     assert_refused(result, "error")
 
 
 def test_content_length_shorter_than_the_manifest_changes_the_digest_and_never_verifies(signet_home, image):
     raw, _ = image.registry.manifests[(image.repo, image.tag)]
-    image.registry.override(image.manifest_path(image.tag), lying_length(raw, len(raw) // 2))
-    result, _ = verify(signet_home, image.reference, image.public_pem)
+    result, _ = verify_with_manifest(signet_home, image, lying_length(raw, len(raw) // 2))
     assert_refused(result, "error", "invalid", "unsigned")
     assert result.digest != image.digest
 
@@ -234,9 +233,8 @@ def test_docker_content_digest_header_is_not_trusted(signet_home, image):
     """A registry naming the signed digest in its header while serving other bytes gets nowhere."""
     raw, _ = image.registry.manifests[(image.repo, image.tag)]
     forged = raw.replace(b'"schemaVersion":2', b'"schemaVersion":2 ')
-    image.registry.override(image.manifest_path(image.tag),
-                            fixed(forged, headers={"Docker-Content-Digest": image.digest}))
-    result, _ = verify(signet_home, image.reference, image.public_pem)
+    result, _ = verify_with_manifest(signet_home, image,
+                                     fixed(forged, headers={"Docker-Content-Digest": image.digest}))
     assert_refused(result, "unsigned", "invalid")
     assert result.digest != image.digest
 
@@ -245,9 +243,8 @@ def test_gzip_encoded_manifest_is_refused(signet_home, image):
     import gzip
 
     raw, _ = image.registry.manifests[(image.repo, image.tag)]
-    image.registry.override(image.manifest_path(image.tag),
-                            fixed(gzip.compress(raw), headers={"Content-Encoding": "gzip"}))
-    result, _ = verify(signet_home, image.reference, image.public_pem)
+    result, _ = verify_with_manifest(signet_home, image,
+                                     fixed(gzip.compress(raw), headers={"Content-Encoding": "gzip"}))
     assert_refused(result, "error", reason="compressed")
 
 
@@ -302,9 +299,8 @@ def test_index_referring_to_itself_does_not_loop(signet_home, image):
 
 def test_slow_drip_manifest_is_ended_by_the_total_timeout(signet_home, image):
     raw, _ = image.registry.manifests[(image.repo, image.tag)]
-    image.registry.override(image.manifest_path(image.tag), slow_drip(raw, 1.0))
-    result, elapsed = verify(signet_home, image.reference, image.public_pem,
-                             limits={"read_timeout": 5.0, "total_timeout": 2.0})
+    result, elapsed = verify_with_manifest(signet_home, image, slow_drip(raw, 1.0),
+                                           limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error", reason="time")
     assert elapsed < 8.0  # total_timeout (2 s) plus slack for a loaded machine; the whole drip takes minutes
 
@@ -326,9 +322,8 @@ def test_slow_drip_of_the_response_headers_is_ended_by_the_total_timeout(signet_
             request.raw.wfile.flush()
             if request.registry.stopping.wait(0.5):
                 return
-    image.registry.override(image.manifest_path(image.tag), handler)
-    result, elapsed = verify(signet_home, image.reference, image.public_pem,
-                             limits={"read_timeout": 5.0, "total_timeout": 2.0})
+    result, elapsed = verify_with_manifest(signet_home, image, handler,
+                                           limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error")
     assert elapsed < 8.0
 
@@ -339,9 +334,8 @@ def test_body_that_stalls_after_the_headers_is_a_timeout_error(signet_home, imag
     def stall(request: Request) -> None:
         request.stream(200, iter([raw[:10]]), content_type=OCI_MANIFEST, content_length=len(raw))
         request.registry.stopping.wait(30)
-    image.registry.override(image.manifest_path(image.tag), stall)
-    result, elapsed = verify(signet_home, image.reference, image.public_pem,
-                             limits={"read_timeout": 1.0, "total_timeout": 3.0})
+    result, elapsed = verify_with_manifest(signet_home, image, stall,
+                                           limits={"read_timeout": 1.0, "total_timeout": 3.0})
     assert_refused(result, "error", reason="timed out")
     assert elapsed < 7.0
 
@@ -349,9 +343,8 @@ def test_body_that_stalls_after_the_headers_is_a_timeout_error(signet_home, imag
 def test_server_that_never_answers_is_ended_by_the_read_timeout(signet_home, image):
     def silent(request: Request) -> None:
         request.registry.stopping.wait(30)
-    image.registry.override(image.manifest_path(image.tag), silent)
-    result, elapsed = verify(signet_home, image.reference, image.public_pem,
-                             limits={"read_timeout": 1.0, "total_timeout": 3.0})
+    result, elapsed = verify_with_manifest(signet_home, image, silent,
+                                           limits={"read_timeout": 1.0, "total_timeout": 3.0})
     assert_refused(result, "error", reason="timed out")
     assert elapsed < 7.0
 
@@ -361,8 +354,7 @@ def test_server_that_never_answers_is_ended_by_the_read_timeout(signet_home, ima
 
 def test_redirect_loop_stops_at_max_redirects(signet_home, image):
     path = f"/v2/{image.repo}/manifests/{image.tag}"
-    image.registry.override(image.manifest_path(image.tag), redirect(path))
-    result, _ = verify(signet_home, image.reference, image.public_pem, limits={"max_redirects": 3})
+    result, _ = verify_with_manifest(signet_home, image, redirect(path), limits={"max_redirects": 3})
     assert_refused(result, "error", reason="max_redirects")
     assert len(image.registry.requests_to(image.manifest_path(image.tag))) <= 4
 
@@ -389,8 +381,7 @@ def test_authorization_does_not_follow_a_redirect_to_another_host(signet_home, i
 
 def test_redirect_to_a_url_with_credentials_or_another_scheme_is_refused(signet_home, image):
     for location in ("http://user:pw@127.0.0.2:1/x", "file:///etc/passwd", "ftp://127.0.0.1/x"):
-        image.registry.override(image.manifest_path(image.tag), redirect(location))
-        result, _ = verify(signet_home, image.reference, image.public_pem)
+        result, _ = verify_with_manifest(signet_home, image, redirect(location))
         assert_refused(result, "error", reason="redirect")
 
 
@@ -562,14 +553,12 @@ NESTED = b"[" * 50_000 + b"]" * 50_000
 
 
 def test_deeply_nested_manifest_is_a_named_error_in_process(signet_home, image):
-    image.registry.override(image.manifest_path(image.tag), fixed(b'{"a":' + NESTED[:14_000] + b"}"))
-    result, _ = verify(signet_home, image.reference, image.public_pem)
+    result, _ = verify_with_manifest(signet_home, image, fixed(b'{"a":' + NESTED[:14_000] + b"}"))
     assert_refused(result, "error", "unsigned", "invalid")
 
 
 def test_deeply_nested_error_body_is_a_named_error(signet_home, image):
-    image.registry.override(image.manifest_path(image.tag), fixed(NESTED[:8000] + NESTED[-8000:], status=404))
-    result, _ = verify(signet_home, image.reference, image.public_pem)
+    result, _ = verify_with_manifest(signet_home, image, fixed(NESTED[:8000] + NESTED[-8000:], status=404))
     assert_refused(result, "error")
 
 

@@ -390,6 +390,13 @@ def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | Non
     return result, elapsed
 
 
+def verify_with_manifest(home: Path, image: SignedImage, handler, **config):
+    """Serve `image`'s manifest through `handler` (a misbehaviour), then `verify` the image; returns
+    `verify`'s (result, elapsed)."""
+    image.registry.override(image.manifest_path(image.tag), handler)
+    return verify(home, image.reference, image.public_pem, **config)
+
+
 def assert_refused(result, *allowed: str, reason: str = "") -> None:
     allowed = allowed or ("error", "invalid")
     assert result.result in allowed, f"{result.result}: {result.reason}"
