@@ -328,25 +328,27 @@ def test_slow_drip_of_the_response_headers_is_ended_by_the_total_timeout(signet_
     assert elapsed < 8.0
 
 
+def assert_read_timeout_ends_it(signet_home, image: SignedImage, handler) -> None:
+    """A manifest answer that stops short is a timeout error within the 1 s read / 3 s total limits."""
+    result, elapsed = verify_with_manifest(signet_home, image, handler,
+                                           limits={"read_timeout": 1.0, "total_timeout": 3.0})
+    assert_refused(result, "error", reason="timed out")
+    assert elapsed < 7.0
+
+
 def test_body_that_stalls_after_the_headers_is_a_timeout_error(signet_home, image):
     raw, _ = image.registry.manifests[(image.repo, image.tag)]
 
     def stall(request: Request) -> None:
         request.stream(200, iter([raw[:10]]), content_type=OCI_MANIFEST, content_length=len(raw))
         request.registry.stopping.wait(30)
-    result, elapsed = verify_with_manifest(signet_home, image, stall,
-                                           limits={"read_timeout": 1.0, "total_timeout": 3.0})
-    assert_refused(result, "error", reason="timed out")
-    assert elapsed < 7.0
+    assert_read_timeout_ends_it(signet_home, image, stall)
 
 
 def test_server_that_never_answers_is_ended_by_the_read_timeout(signet_home, image):
     def silent(request: Request) -> None:
         request.registry.stopping.wait(30)
-    result, elapsed = verify_with_manifest(signet_home, image, silent,
-                                           limits={"read_timeout": 1.0, "total_timeout": 3.0})
-    assert_refused(result, "error", reason="timed out")
-    assert elapsed < 7.0
+    assert_read_timeout_ends_it(signet_home, image, silent)
 
 
 # --- redirects and authentication -----------------------------------------------------------------------
