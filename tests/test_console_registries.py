@@ -13,6 +13,12 @@ async def open_repo(app, pilot, name: str) -> None:
     await press(app, pilot, "enter")
 
 
+async def open_demo_repo(app, pilot, name: str) -> None:
+    """From the top level: into the demo registry (the first row), then into repository `name`."""
+    await press(app, pilot, "enter")
+    await open_repo(app, pilot, name)
+
+
 async def test_browse_verify_and_come_back(tmp_path):
     ctx = demo_context(tmp_path / "demo")
     async with running(ctx, "registries") as (app, pilot):
@@ -144,8 +150,7 @@ async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
 async def test_attestations_are_looked_up_for_the_selected_tag(tmp_path):
     ctx = demo_context(tmp_path / "demo")
     async with running(ctx, "registries") as (app, pilot):
-        await press(app, pilot, "enter")
-        await open_repo(app, pilot, "checkout")
+        await open_demo_repo(app, pilot, "checkout")
         await press(app, pilot, "a")
         (results,) = app.view.attestations.values()
         assert {r.result for r in results} == {"unsigned"}  # the demo images carry no attestations
@@ -209,8 +214,7 @@ async def test_demo_dashboard_shows_every_panel(tmp_path):
 async def test_signed_payloads_and_annotations_are_shown_as_stored(tmp_path):
     ctx = demo_context(tmp_path / "demo")
     async with running(ctx, "registries") as (app, pilot):
-        await press(app, pilot, "enter")
-        await open_repo(app, pilot, "web-frontend")
+        await open_demo_repo(app, pilot, "web-frontend")
         await press(app, pilot, "y")
         (payloads,) = app.view.payloads.values()
         # the replayed manifest of payments-api v1.4.2 (signed by both demo keys): its payloads
