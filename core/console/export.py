@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import InputError
-from core.history.records import HistoryFilter, HistoryRow, list_history
+from core.history.records import CSV_COLUMNS, HistoryFilter, csv_row, iter_history
 
 EXPORT_FORMATS = ("csv", "json")
 MAX_EXPORT_ROWS = 5_000_000
-CSV_COLUMNS = ("id", "at", "actor", "source", "reference", "digest", "result", "reason", "matched_keys",
-               "duration_ms", "bypass_id", "cluster", "namespace")
 
 
 def export_history(store: Any, filt: HistoryFilter, path: str | os.PathLike[str], fmt: str, *,
@@ -39,15 +37,13 @@ def export_history(store: Any, filt: HistoryFilter, path: str | os.PathLike[str]
                 writer.writerow(CSV_COLUMNS)
             else:
                 out.write("[")
-            for row in _pages(store, filt):
+            for row in iter_history(store, filt):
                 if cancelled() or count >= MAX_EXPORT_ROWS:
                     break
-                data = row.as_dict()
                 if writer:
-                    data["matched_keys"] = " ".join(row.matched_keys)
-                    writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+                    writer.writerow(csv_row(row))
                 else:
-                    out.write(("," if count else "") + "\n" + json.dumps(data, default=str))
+                    out.write(("," if count else "") + "\n" + json.dumps(row.as_dict(), default=str))
                 count += 1
             if not writer:
                 out.write("\n]\n")
@@ -59,15 +55,3 @@ def export_history(store: Any, filt: HistoryFilter, path: str | os.PathLike[str]
         partial.unlink(missing_ok=True)
         raise InputError(f"cannot write {target}: {exc.strerror}") from None
     return count
-
-
-def _pages(store: Any, filt: HistoryFilter, page: int = 2000):
-    """Rows newest first; the store lock is held per page only, so the console's other reads interleave."""
-    after = None
-    while True:
-        with store.read() as db:
-            rows: list[HistoryRow] = list_history(db, filt, limit=page, after=after)
-        if not rows:
-            return
-        yield from rows
-        after = (rows[-1].at, rows[-1].id)

@@ -131,12 +131,28 @@ def list_history(db: Any, filt: HistoryFilter = HistoryFilter(), *, limit: int =
     return [_to_row(r) for r in db.query(sql, params)]
 
 
-def iter_history(db: Any, filt: HistoryFilter = HistoryFilter(), *, page: int = 5000) -> Iterator[HistoryRow]:
-    """Every matching row, newest first, one page in memory at a time (for exports)."""
+def iter_history(store: Any, filt: HistoryFilter = HistoryFilter(), *, page: int = 2000) -> Iterator[HistoryRow]:
+    """Every matching row, newest first, one page in memory at a time (for exports). Each page is read
+    in its own snapshot, so the store lock is held per page only and other readers interleave."""
     after = None
-    while rows := list_history(db, filt, limit=page, after=after):
+    while True:
+        with store.read() as db:
+            rows = list_history(db, filt, limit=page, after=after)
+        if not rows:
+            return
         yield from rows
         after = (rows[-1].at, rows[-1].id)
+
+
+CSV_COLUMNS = ("id", "at", "actor", "source", "reference", "digest", "result", "reason", "matched_keys",
+               "duration_ms", "bypass_id", "cluster", "namespace")
+
+
+def csv_row(row: HistoryRow) -> list[Any]:
+    """One history row in CSV_COLUMNS order (matched keys space-separated, None as empty)."""
+    data = row.as_dict()
+    data["matched_keys"] = " ".join(row.matched_keys)
+    return ["" if data[c] is None else data[c] for c in CSV_COLUMNS]
 
 
 def count_by_result(db: Any, *, since: str = "") -> dict[str, int]:

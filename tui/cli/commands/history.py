@@ -16,12 +16,9 @@ import click
 from core.clock import iso, parse_iso
 from core.config import parse_duration
 from core.errors import InputError
-from core.history.records import RESULTS, SOURCES, HistoryFilter, iter_history, list_history
+from core.history.records import CSV_COLUMNS, RESULTS, SOURCES, HistoryFilter, csv_row, iter_history
 from tui.cli.context import signet_context
 from tui.cli.output import emit_csv, emit_json, emit_table
-
-CSV_COLUMNS = ("id", "at", "actor", "source", "reference", "digest", "result", "reason", "matched_keys",
-               "duration_ms", "bypass_id", "cluster", "namespace")
 
 
 @click.command("history")
@@ -40,15 +37,14 @@ def command(ctx: click.Context, image: str, result: str, source: str, key: str, 
     sc = signet_context(ctx)
     filt = HistoryFilter(image=image, result=result, source=source, key=key, since=_since(since, sc.clock))
     rows = []
-    for row in iter_history(sc.store.db, filt):
+    for row in iter_history(sc.store, filt):
         rows.append(row)
         if len(rows) >= limit:
             break
     if as_json:
         emit_json([r.as_dict() for r in rows])
     elif as_csv:
-        emit_csv(CSV_COLUMNS, ([*(r.as_dict()[c] for c in CSV_COLUMNS[:8]), " ".join(r.matched_keys),
-                                r.duration_ms, r.bypass_id, r.cluster, r.namespace] for r in rows))
+        emit_csv(CSV_COLUMNS, (csv_row(r) for r in rows))
     else:
         emit_table(["at", "source", "result", "reference", "digest", "keys", "reason"],
                    [(r.at[:19], r.source, r.result, r.reference, (r.digest or "")[:19],
