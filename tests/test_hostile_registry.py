@@ -315,14 +315,7 @@ def test_slow_drip_payload_blob_is_ended_by_the_total_timeout(signet_home, image
 
 
 def test_slow_drip_of_the_response_headers_is_ended_by_the_total_timeout(signet_home, image):
-    def handler(request: Request) -> None:
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Slow: " + b"a" * 200
-        for i in range(len(head)):
-            request.raw.wfile.write(head[i:i + 1])
-            request.raw.wfile.flush()
-            if request.registry.stopping.wait(0.5):
-                return
-    result, elapsed = verify_with_manifest(signet_home, image, handler,
+    result, elapsed = verify_with_manifest(signet_home, image, _drip_headers,
                                            limits={"read_timeout": 5.0, "total_timeout": 2.0})
     assert_refused(result, "error")
     assert elapsed < 8.0
