@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from core import __version__
 from core.config.model import Config
 from core.errors import ConfigError, DigestMismatch, LimitExceeded, NotFound, RegistryError
 from core.registry.auth import RegistryAuth, credentials_loader, is_loopback
@@ -44,6 +45,7 @@ MAX_LIST_BYTES = 4 * 1024 * 1024
 PAGE_SIZE = 1000
 MAX_ERROR_BODY = 16 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+BASE_HEADERS = {"User-Agent": f"signet/{__version__}", "Accept-Encoding": "identity"}
 
 
 class HttpRegistry:
@@ -70,8 +72,11 @@ class HttpRegistry:
                                       write=self.limits.read_timeout, pool=self.limits.total_timeout)
         pool = max(4, self.limits.concurrency)
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        self._client = httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False,
-                                    transport=deadline_transport(verify=verify, limits=limits))
+        # Requests go straight to the transport: auth and redirects are handled here by hand, and the
+        # client layer would only add cookie handling (a registry has no business setting cookies) and
+        # URL merging, about a quarter of the CPU of each request.
+        self._transport = deadline_transport(verify=verify, limits=limits)
+        self._timeouts = {"timeout": self._timeout.as_dict()}
         # a plain-HTTP token realm off loopback only when the user allowed plain HTTP explicitly
         explicit_http = allow_http or bool(reg and reg.insecure)
         self._auth = RegistryAuth(host, credentials_loader(config, host), http_allowed=explicit_http,
@@ -85,7 +90,9 @@ class HttpRegistry:
             if not self._probe_scheme:
                 return
             try:
-                self._client.get(f"https://{self.api_host}/v2/", timeout=self.limits.connect_timeout).close()
+                probe = httpx.Request("GET", f"https://{self.api_host}/v2/", headers=BASE_HEADERS,
+                                      extensions={"timeout": httpx.Timeout(self.limits.connect_timeout).as_dict()})
+                self._transport.handle_request(probe).close()
             except httpx.TransportError:
                 self.scheme = "http"
             self.requests = next(self._counter)
@@ -125,14 +132,15 @@ class HttpRegistry:
                 raise LimitExceeded("total_timeout", f"{self.limits.total_timeout}s", f"{method} {self.name}")
             parts = urlsplit(url)
             own_host = parts.netloc == self.api_host
-            request_headers = {"Accept-Encoding": "identity", **(headers or {})}
+            request_headers = {**BASE_HEADERS, **(headers or {})}
             if own_host:
                 authorization = self._auth.header(scope)
                 if authorization:
                     request_headers["Authorization"] = authorization
             try:
-                request = self._client.build_request(method, url, headers=request_headers, content=content)
-                resp = self._client.send(request, stream=True)
+                request = httpx.Request(method, url, headers=request_headers, content=content,
+                                        extensions=self._timeouts)
+                resp = self._transport.handle_request(request)
             except httpx.TimeoutException as exc:
                 raise RegistryError(f"{self.name}: timed out ({type(exc).__name__})") from None
             except httpx.HTTPError as exc:
@@ -336,4 +344,4 @@ class HttpRegistry:
         return referrer_descriptors(index, self.limits.max_referrers)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
