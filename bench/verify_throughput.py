@@ -38,7 +38,7 @@ def main() -> None:
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         ctx = open_context()
         policy = resolve_trust_policy(ctx, keys=[str(write_public_key(work / "bench.pub", key))])
-        verify_cold_then_warm(ctx, refs, policy)
+        verify_cold_then_warm(ctx, refs, policy, registry)
         rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications")[0]["n"]
         ctx.close()
         print(f"history rows written: {rows}")
