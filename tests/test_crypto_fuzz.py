@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.crypto.ed25519ph import sign_ed25519ph
 from core.crypto.public_keys import load_public_key, verify_signature
 from core.errors import CheckFailed, InputError, RegistryError
 from core.sigstore.bundle import parse_bundle
@@ -234,8 +235,8 @@ def test_verify_signature_never_accepts_a_mutation(data, kind):
         from cryptography.hazmat.primitives.asymmetric import padding
 
         signature = private.sign(message, padding.PKCS1v15(), hashes.SHA256())
-    elif kind == "ed25519":
-        signature = private.sign(message)
+    elif kind == "ed25519":  # cosign's Ed25519ph, or pure Ed25519 as older cosign wrote
+        signature = sign_ed25519ph(private, message) if data.draw(st.booleans()) else private.sign(message)
     else:
         signature = private.sign(message, ec.ECDSA(hashes.SHA256() if kind == "p256" else hashes.SHA384()))
     key = private.public_key()

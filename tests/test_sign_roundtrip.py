@@ -9,11 +9,12 @@ import os
 import httpx
 import pytest
 from click.testing import CliRunner
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from core.context import open_context
+from core.crypto.ed25519ph import verify_ed25519ph
 from core.crypto.public_keys import fingerprint, load_public_key, public_key_pem, verify_signature
-from core.errors import InputError
 from core.keys.cosign_format import generate_key_pair
 from core.sign.service import LocalKeySigner, sign_image
 from core.verify.policy import TrustPolicy
@@ -136,7 +137,8 @@ def test_verify_exit_codes_and_table(signet_home, registry, tmp_path):
     lambda: ec.generate_private_key(ec.SECP384R1()),
     lambda: ec.generate_private_key(ec.SECP521R1()),
     lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-], ids=["p384", "p521", "rsa2048"])
+    ed25519.Ed25519PrivateKey.generate,
+], ids=["p384", "p521", "rsa2048", "ed25519"])
 def test_every_cosign_key_type_signs_and_verifies(operator, tmp_path, make_key):
     key = make_key()
     layout = tmp_path / "layout"
@@ -153,6 +155,9 @@ def test_every_cosign_key_type_signs_and_verifies(operator, tmp_path, make_key):
         context.close()
 
 
-def test_ed25519_keys_are_refused_for_image_signing():
-    with pytest.raises(InputError, match="Ed25519ph"):
-        LocalKeySigner(ed25519.Ed25519PrivateKey.generate())
+def test_ed25519_keys_sign_with_ed25519ph_as_cosign_does():
+    key = ed25519.Ed25519PrivateKey.generate()
+    signature = LocalKeySigner(key).sign(b"payload")
+    assert verify_ed25519ph(key.public_key(), signature, b"payload")
+    with pytest.raises(InvalidSignature):  # not pure Ed25519, which cosign would not accept
+        key.public_key().verify(signature, b"payload")

@@ -13,12 +13,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from core.crypto.ed25519ph import verify_ed25519ph
 from core.errors import InputError
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 MAX_PEM_BYTES = 64 * 1024
-_CURVE_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+CURVE_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def load_public_key(data: bytes, *, name: str = "") -> TrustedKey:
     except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
         raise InputError(f"not a PEM or DER public key{_named(name)}: {_first_line(exc)}") from None
     if isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in _CURVE_HASH:
+        if key.curve.name not in CURVE_HASH:
             raise InputError(f"unsupported EC curve {key.curve.name}{_named(name)}")
     elif isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
@@ -86,16 +87,19 @@ def load_public_key(data: bytes, *, name: str = "") -> TrustedKey:
 def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
     """True only when `signature` is valid over `data` with the key's default cosign scheme.
 
-    ECDSA: DER signature with the curve's hash. RSA: PKCS#1 v1.5 with SHA-256. Ed25519: pure
-    Ed25519 (cosign signs images with Ed25519ph, which no vetted Python library implements; such
-    signatures therefore never verify here, which fails closed).
+    ECDSA: DER signature with the curve's hash. RSA: PKCS#1 v1.5 with SHA-256. Ed25519: Ed25519ph,
+    what cosign signs images with, or pure Ed25519, what older cosign releases and `sign-blob` without
+    a log upload wrote. The two are domain-separated (RFC 8032 dom2), so accepting either never lets a
+    signature made for one message count for another.
     """
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, data, ec.ECDSA(_CURVE_HASH[key.curve.name]()))
+            key.verify(signature, data, ec.ECDSA(CURVE_HASH[key.curve.name]()))
         elif isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         elif isinstance(key, ed25519.Ed25519PublicKey):
+            if verify_ed25519ph(key, signature, data):
+                return True
             key.verify(signature, data)
         else:
             return False

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from core.crypto.public_keys import PublicKey, fingerprint, load_public_key, public_key_pem, verify_signature
+from core.crypto.ed25519ph import sign_ed25519ph
+from core.crypto.public_keys import (CURVE_HASH, PublicKey, fingerprint, load_public_key, public_key_pem,
+                                     verify_signature)
 from core.errors import InputError, LimitExceeded, NotFound
 from core.history.records import record_verification
 from core.identity import Role
@@ -29,7 +31,6 @@ from core.verify.service import verify_image
 from core.verify.session import VerifySession
 from core.verify.simple_signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, build_payload, go_json
 
-_CURVE_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what go-containerregistry writes for an empty image's config
 
 
@@ -41,18 +42,15 @@ class Signer(Protocol):
     key_id: str | None
 
     def sign(self, data: bytes) -> bytes:
-        """Signature over `data` in cosign's encoding (ECDSA: ASN.1 DER; RSA: PKCS#1 v1.5 / SHA-256)."""
+        """Signature over `data` in cosign's encoding (ECDSA: ASN.1 DER; RSA: PKCS#1 v1.5 / SHA-256;
+        Ed25519: Ed25519ph)."""
 
 
 class LocalKeySigner:
     """Signs with a decrypted private key held in memory (never written anywhere by this class)."""
 
     def __init__(self, private_key: Any, *, key_id: str | None = None) -> None:
-        if isinstance(private_key, ed25519.Ed25519PrivateKey):
-            # cosign signs images with Ed25519ph, which no vetted Python library implements; a pure
-            # Ed25519 signature would not verify in cosign, so refuse rather than write one.
-            raise InputError("Ed25519 keys cannot sign images here (cosign expects Ed25519ph); use an ECDSA key")
-        if not isinstance(private_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        if not isinstance(private_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
             raise InputError(f"unsupported private key type {type(private_key).__name__}")
         self._key = private_key
         self.public_key = private_key.public_key()
@@ -61,7 +59,9 @@ class LocalKeySigner:
 
     def sign(self, data: bytes) -> bytes:
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            return self._key.sign(data, ec.ECDSA(_CURVE_HASH[self._key.curve.name]()))
+            return self._key.sign(data, ec.ECDSA(CURVE_HASH[self._key.curve.name]()))
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):
+            return sign_ed25519ph(self._key, data)  # what cosign writes and verifies for Ed25519 keys
         return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
