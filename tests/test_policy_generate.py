@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from core.crypto.public_keys import load_public_key, public_key_pem, verify_signature
 from core.errors import InputError
+from core.sign.service import LocalKeySigner
 from core.policy.generate import (
     kyverno_cluster_policy,
     policy_key_fingerprints,
@@ -66,6 +67,22 @@ def test_embedded_key_still_verifies_signatures_of_its_private_key():
     doc = sigstore_cluster_image_policy([trusted], name="p", image_globs=["*"])
     embedded = load_public_key(doc["spec"]["authorities"][0]["key"]["data"].encode())
     assert verify_signature(embedded.key, private.sign(b"x", ec.ECDSA(hashes.SHA256())), b"x")
+
+
+@pytest.mark.parametrize("curve, expected", [(ec.SECP256R1, "sha256"), (ec.SECP384R1, "sha384"),
+                                             (ec.SECP521R1, "sha512")])
+def test_each_key_names_the_digest_signet_signs_with(curve, expected):
+    """Both verifiers default to sha256; a P-384 key signed by Signet (SHA-384, as cosign v3) must say so."""
+    private = ec.generate_private_key(curve())
+    signature = LocalKeySigner(private).sign(b"payload")
+    trusted = load_public_key(public_key_pem(private.public_key()))
+    kyverno = kyverno_cluster_policy([trusted], name="p", image_globs=["*"])
+    sigstore = sigstore_cluster_image_policy([trusted], name="p", image_globs=["*"])
+    assert kyverno["spec"]["rules"][0]["verifyImages"][0]["attestors"][0]["entries"][0]["keys"][
+        "signatureAlgorithm"] == expected
+    assert sigstore["spec"]["authorities"][0]["key"]["hashAlgorithm"] == expected
+    # the named digest is the one the signature is over (what the admission verifier will check)
+    private.public_key().verify(signature, b"payload", ec.ECDSA(getattr(hashes, expected.upper())()))
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -87,14 +87,20 @@ def load_public_key(data: bytes, *, name: str = "") -> TrustedKey:
 def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
     """True only when `signature` is valid over `data` with the key's default cosign scheme.
 
-    ECDSA: DER signature with the curve's hash. RSA: PKCS#1 v1.5 with SHA-256. Ed25519: Ed25519ph,
+    ECDSA: DER signature with the curve's hash (cosign v3), or SHA-256, which cosign v2 used for every
+    curve and which Kyverno and policy-controller assume unless told otherwise (an ECDSA signature
+    over one hash is not one over another: no message can be substituted). RSA: PKCS#1 v1.5 with
+    SHA-256. Ed25519: Ed25519ph,
     what cosign signs images with, or pure Ed25519, what older cosign releases and `sign-blob` without
     a log upload wrote. The two are domain-separated (RFC 8032 dom2), so accepting either never lets a
     signature made for one message count for another.
     """
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, data, ec.ECDSA(CURVE_HASH[key.curve.name]()))
+            curve_hash = CURVE_HASH[key.curve.name]
+            if curve_hash is not hashes.SHA256 and _ecdsa_valid(key, signature, data, curve_hash):
+                return True
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
         elif isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         elif isinstance(key, ed25519.Ed25519PublicKey):
@@ -106,6 +112,21 @@ def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+def _ecdsa_valid(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes, hash_type: type) -> bool:
+    try:
+        key.verify(signature, data, ec.ECDSA(hash_type()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def signing_hash_name(key: PublicKey) -> str:
+    """The digest Signet (like cosign v3) signs with for this key, as Kyverno and policy-controller name it."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return CURVE_HASH[key.curve.name].name
+    return "sha256"
 
 
 def _named(name: str) -> str:

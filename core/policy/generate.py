@@ -5,7 +5,8 @@ Kyverno gets one attestor listing every key with `count: 1` (the default is "all
 policy-controller gets one ClusterImagePolicy with one authority per key (authorities inside one
 CIP are OR; separate CIPs for the same images are AND, so never split keys across CIPs).
 Keys are always embedded as PEM, never as a KMS alias, so moving an alias cannot change what a
-cluster trusts. Output is deterministic (keys sorted by fingerprint) so drift checks can diff it.
+cluster trusts. Each key names the digest its signatures use: both verifiers assume sha256, but
+Signet (like cosign v3) signs with SHA-384 for P-384 keys and SHA-512 for P-521 keys. Output is deterministic (keys sorted by fingerprint) so drift checks can diff it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from core.crypto.public_keys import TrustedKey, load_public_key
+from core.crypto.public_keys import TrustedKey, load_public_key, signing_hash_name
 from core.errors import InputError
 
 KYVERNO_API = "kyverno.io/v1"
@@ -33,7 +34,8 @@ def kyverno_cluster_policy(keys: Sequence[TrustedKey], *, name: str, image_globs
                            ignore_tlog: bool = True) -> dict[str, Any]:
     """A ClusterPolicy whose verifyImages rule admits an image signed by any one of `keys`."""
     ordered = _checked(keys, image_globs, mode)
-    entries = [{"keys": {"publicKeys": key.pem().decode().strip(), "signatureAlgorithm": "sha256",
+    entries = [{"keys": {"publicKeys": key.pem().decode().strip(),
+                         "signatureAlgorithm": signing_hash_name(key.key),
                          "rekor": {"ignoreTlog": ignore_tlog}, "ctlog": {"ignoreSCT": ignore_tlog}}}
                for key in ordered]
     return {
@@ -71,7 +73,8 @@ def sigstore_cluster_image_policy(keys: Sequence[TrustedKey], *, name: str, imag
             "images": [{"glob": glob} for glob in image_globs],
             "mode": "enforce" if mode == "Enforce" else "warn",
             "authorities": [{"name": f"key-{key.fingerprint[:16]}",
-                             "key": {"data": key.pem().decode().strip(), "hashAlgorithm": "sha256"}}
+                             "key": {"data": key.pem().decode().strip(),
+                                     "hashAlgorithm": signing_hash_name(key.key)}}
                             for key in ordered],
         },
     }

@@ -1,7 +1,9 @@
-"""Ed25519 image signatures: cosign writes Ed25519ph (RFC 8032 §5.1); older cosign wrote pure Ed25519.
+"""Which signature schemes count for each key type, as cosign and the admission verifiers write them.
 
-Vectors made by other implementations: RFC 8032 §7.3 (the reference), and sigstore/sigstore's Go
-signer (`pkg/signature/ed25519ph_test.go`, the code cosign signs with).
+ECDSA: the curve's hash (cosign v3) or SHA-256 (cosign v2, Kyverno's and policy-controller's default).
+Ed25519: Ed25519ph (RFC 8032 §5.1, what cosign signs images with) or pure Ed25519 (older cosign).
+Ed25519ph vectors made by other implementations: RFC 8032 §7.3 (the reference), and sigstore/sigstore's
+Go signer (`pkg/signature/ed25519ph_test.go`, the code cosign signs with).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import base64
 
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from core.crypto.ed25519ph import sign_ed25519ph, verify_ed25519ph
 from core.crypto.public_keys import load_public_key, verify_signature
@@ -61,3 +64,19 @@ def test_malformed_signatures_are_rejected_without_raising(signature):
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     assert not verify_ed25519ph(public, signature, b"payload")
     assert not verify_signature(public, signature, b"payload")
+
+
+@pytest.mark.parametrize("curve, accepted, refused", [
+    (ec.SECP256R1, [hashes.SHA256], [hashes.SHA384, hashes.SHA512]),
+    (ec.SECP384R1, [hashes.SHA384, hashes.SHA256], [hashes.SHA512, hashes.SHA224]),
+    (ec.SECP521R1, [hashes.SHA512, hashes.SHA256], [hashes.SHA384]),
+])
+def test_ecdsa_counts_the_curve_hash_or_sha256_and_nothing_else(curve, accepted, refused):
+    private = ec.generate_private_key(curve())
+    for hash_type in accepted:
+        signature = private.sign(b"payload", ec.ECDSA(hash_type()))
+        assert verify_signature(private.public_key(), signature, b"payload"), hash_type.name
+        assert not verify_signature(private.public_key(), signature, b"payloae"), hash_type.name
+    for hash_type in refused:
+        assert not verify_signature(private.public_key(), private.sign(b"payload", ec.ECDSA(hash_type())),
+                                    b"payload"), hash_type.name
