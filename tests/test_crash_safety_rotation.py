@@ -1,6 +1,6 @@
 """kill -9 in the stage step of a key rotation (the step that writes key files and a backup outside
 the database): afterwards the database is consistent, the audit chain intact, and the rotation
-resumes to the next step without a second staged key. (tests/test_rotation_crash.py covers a kill
+resumes to the next step without a second staged key, and without key files that no row names. (tests/test_rotation_crash.py covers a kill
 in the middle of re-signing.)
 
 The child starts the rotation and stops at a point it reports on stdout, where the parent SIGKILLs
@@ -78,6 +78,8 @@ def test_kill_in_the_stage_step_then_resume(signet_home, tmp_path, point):
     staged = ctx.store.query("SELECT id, state FROM keys WHERE name = 'new'")
     if point == "in-key-transaction":
         assert staged == [] and crashed.new_key is None  # the uncommitted key is cleanly absent
+        # ... from the database; its encrypted files were written before the kill
+        assert _key_files(ctx) - _recorded_ids(ctx) == {crashed.details["staging_key_id"]}
     else:
         assert [r["state"] for r in staged] == ["staged"] and crashed.new_key is not None
 
@@ -90,5 +92,17 @@ def test_kill_in_the_stage_step_then_resume(signet_home, tmp_path, point):
     assert len(ctx.store.query("SELECT id FROM keys WHERE name = 'new'")) == 1
     if point == "before-backup":
         assert resumed.new_key.id == staged[0]["id"]  # the committed key was kept, not made twice
+    else:
+        discarded = ctx.store.query("SELECT details FROM audit WHERE action = 'key.rotation.stage.discarded'")
+        assert len(discarded) == 1 and crashed.details["staging_key_id"] in discarded[0]["details"]
+    assert _key_files(ctx) == _recorded_ids(ctx)  # no key file that no row names
     assert verify_chain(ctx.store.db).intact
     ctx.close()
+
+
+def _key_files(ctx) -> set[str]:
+    return {p.stem for p in ctx.paths.key_store.iterdir() if p.suffix in (".key", ".pub")}
+
+
+def _recorded_ids(ctx) -> set[str]:
+    return {r["id"] for r in ctx.store.query("SELECT id FROM keys WHERE location = 'local'")}

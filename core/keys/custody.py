@@ -52,14 +52,18 @@ def check_new_passphrase(passphrase: bytes) -> bytes:
 
 def generate_key(ctx: SignetContext, *, name: str, passphrase: bytes | None = None,
                  placement: KeyPlacement = KeyPlacement(), custodians: Sequence[str] = (),
-                 state: str = "active", audit_details: dict[str, Any] | None = None) -> KeyRecord:
-    """Create a P-256 key in the local store, Secrets Manager (encrypted PEM) or KMS."""
+                 state: str = "active", audit_details: dict[str, Any] | None = None,
+                 key_id: str | None = None) -> KeyRecord:
+    """Create a P-256 key in the local store, Secrets Manager (encrypted PEM) or KMS.
+
+    `key_id` lets a caller name the key before creating it (rotation records it first, so files from
+    an attempt killed before its row committed can be recognised and removed)."""
     ctx.require_write(Role.CUSTODIAN, action="key generation")
     validate_name(name)
     _require_free(ctx, name)
     if placement.store not in STORES:
         raise InputError(f"unknown key store '{placement.store}' (one of {', '.join(STORES)})")
-    key_id = new_key_id()
+    key_id = key_id or new_key_id()
     if placement.store == "kms":
         client = aws_keys.aws_client("kms", ctx.config.limits, region=placement.region, profile=placement.profile)
         kms_key = aws_keys.create_kms_key(client, name=name)

@@ -96,11 +96,14 @@ class LocalKeyStore:
     def read_private(self, key_id: str) -> bytes:
         return read_secret_file(self.private_path(key_id), what="key file")
 
-    def remove(self, key_id: str, *, keep_public: bool = True) -> None:
-        """Delete the encrypted private key; the public key normally stays for forensics."""
-        self.private_path(key_id).unlink(missing_ok=True)
+    def remove(self, key_id: str, *, keep_public: bool = True) -> bool:
+        """Delete the encrypted private key (the public key normally stays for forensics); True if one was there."""
+        private = self.private_path(key_id)
+        existed = private.exists()
+        private.unlink(missing_ok=True)
         if not keep_public:
             self.public_path(key_id).unlink(missing_ok=True)
+        return existed
 
 
 def _safe_id(key_id: str) -> str:

@@ -45,9 +45,10 @@ from core.keys.custody import (
     check_new_passphrase,
     destroy_private_key,
     generate_key,
+    key_store,
 )
 from core.keys.in_use import in_use_images
-from core.keys.inventory import KeyRecord, find_key, get_key, set_key_state, validate_name
+from core.keys.inventory import KeyRecord, find_key, get_key, new_key_id, set_key_state, validate_name
 from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
 from core.keys.signers import signer_for_record
 from core.registry.cache import cache_for, source_key
@@ -241,10 +242,11 @@ def _stage(ctx: SignetContext, status: RotationStatus, inputs: StageInputs) -> C
         existing = ctx.store.query("SELECT id FROM keys WHERE name = ?", (inputs.new_name,))
         if existing:
             raise InvalidState(f"a key named '{inputs.new_name}' already exists; choose another name")
+        key_id = _staging_key_id(ctx, status, details)
         with ctx.store.write() as db:  # the key row and the rotation's pointer to it commit together
             new = generate_key(ctx, name=inputs.new_name, passphrase=inputs.new_passphrase,
                                placement=inputs.placement, custodians=inputs.custodians, state="staged",
-                               audit_details={"rotation": status.id})
+                               audit_details={"rotation": status.id}, key_id=key_id)
             db.execute("UPDATE rotations SET new_key_id = ?, updated_at = ? WHERE id = ?",
                        (new.id, iso(ctx.clock()), status.id))
 
@@ -270,6 +272,27 @@ def _stage(ctx: SignetContext, status: RotationStatus, inputs: StageInputs) -> C
     _finish(ctx, status.id, "stage", details, {"new_key": new.id, "new_fingerprint": new.fingerprint,
                                                "backup": details["backup"]})
     return backup
+
+
+def _staging_key_id(ctx: SignetContext, status: RotationStatus, details: dict[str, Any]) -> str:
+    """The id the stage step will create its key under, committed before any key file is written.
+
+    A kill between writing the key files and committing the key's row leaves encrypted files that no
+    row names. Their id was recorded here first, so the resumed step knows they are its own, never
+    recorded, never used or backed up, and removes them before writing the key again under that id.
+    """
+    key_id = details.get("staging_key_id")
+    if key_id and not ctx.store.query("SELECT 1 FROM keys WHERE id = ?", (key_id,)):
+        if key_store(ctx).remove(key_id, keep_public=False):
+            with ctx.store.write():
+                ctx.audit("key.rotation.stage.discarded", status.id,
+                          {"key_id": key_id, "why": "key files of an interrupted stage whose row never committed"})
+        return key_id
+    key_id = new_key_id()
+    details["staging_key_id"] = key_id
+    with ctx.store.write() as db:
+        _update(db, ctx, status.id, expect_step="stage", step="stage", status="running", details=details)
+    return key_id
 
 
 def _publish(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions, *, step: str) -> None:
