@@ -16,7 +16,8 @@ import pytest
 
 from core.audit.chain import verify_chain
 from core.keys.backup import ShareScheme
-from core.keys.custody import generate_key
+from core.keys import aws_keys
+from core.keys.custody import KeyPlacement, generate_key
 from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, list_rotations
 from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import custodian_context
@@ -31,7 +32,7 @@ import core.keys.rotation as rotation
 from core.keys.backup import ShareScheme
 from tests.support.keys import custodian_context
 
-point, home, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+point, home, out, store = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 
 def hold():
     print("holding", flush=True)
@@ -52,14 +53,43 @@ def create_backup(*args, **kwargs):
 
 rotation.generate_key, rotation.create_backup = generate_key, create_backup
 stage = rotation.StageInputs(new_name="new", backup=ShareScheme(2, 2), new_passphrase=b"new key passphrase",
-                             backup_out=out / "b.json")
+                             backup_out=out / "b.json", placement=rotation.KeyPlacement(store=store))
 rotation.start_rotation(custodian_context(home), "old", stage, policy_dir=out / "pol")
 print("finished", flush=True)
 """
 
 
-def start_and_kill(home: Path, out: Path, point: str) -> None:
-    kill_at_marker(CHILD, point, str(home), str(out), line_timeout=LINE_TIMEOUT_S)
+def start_and_kill(home: Path, out: Path, point: str, store: str = "local") -> None:
+    kill_at_marker(CHILD, point, str(home), str(out), store, line_timeout=LINE_TIMEOUT_S)
+
+
+def test_kill_before_a_secrets_manager_key_commits_then_resume(signet_home, tmp_path, aws_endpoint):
+    """The secret written before the kill takes the key's name; the resumed stage removes it (it is
+    tagged with the id the rotation recorded first) instead of failing on the name forever."""
+    ctx = custodian_context(signet_home)
+    generate_key(ctx, name="old", passphrase=b"old key passphrase")
+    ctx.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    start_and_kill(signet_home, out, "in-key-transaction", "secretsmanager")
+
+    ctx = custodian_context(signet_home)
+    [crashed] = list_rotations(ctx, open_only=True)
+    client = aws_keys.aws_client("secretsmanager", ctx.config.limits)
+    left = client.describe_secret(SecretId=aws_keys.SECRET_PREFIX + "new")
+    assert {"Key": aws_keys.KEY_ID_TAG, "Value": crashed.details["staging_key_id"]} in left["Tags"]
+    assert ctx.store.query("SELECT id FROM keys WHERE name = 'new'") == []
+
+    stage = StageInputs(new_name="new", backup=ShareScheme(2, 2), new_passphrase=NEW_PASS,
+                        backup_out=out / "resumed.json", placement=KeyPlacement(store="secretsmanager"))
+    resumed = advance_rotation(ctx, crashed.id, AdvanceOptions(stage=stage, on_backup=lambda _b: None))
+    assert resumed.step == "publish" and resumed.new_key.location == "secretsmanager"
+    assert resumed.new_key.id == crashed.details["staging_key_id"]
+    recreated = client.describe_secret(SecretId=aws_keys.SECRET_PREFIX + "new")
+    assert recreated["ARN"] == resumed.new_key.location_ref and "DeletedDate" not in recreated
+    assert len(ctx.store.query("SELECT 1 FROM audit WHERE action = 'key.rotation.stage.discarded'")) == 1
+    assert verify_chain(ctx.store.db).intact
+    ctx.close()
 
 
 @pytest.mark.parametrize("point", ["in-key-transaction", "before-backup"])

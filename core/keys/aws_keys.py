@@ -26,6 +26,7 @@ KMS_KEY_SPEC = "ECC_NIST_P256"
 KMS_SIGNING_ALGORITHM = "ECDSA_SHA_256"
 KMS_MAX_RAW_MESSAGE = 4096
 SECRET_PREFIX = "signet/keys/"
+KEY_ID_TAG = "signet:key-id"
 MAX_SECRET_BYTES = 64 * 1024
 _KMS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key/[0-9a-fA-F-]{36}$")
 _ARN_REGION_RE = re.compile(r"^arn:aws[a-z-]*:[a-z]+:([a-z0-9-]+):")
@@ -64,18 +65,33 @@ def kms_key_arn(text: str) -> str:
 # --- Secrets Manager ------------------------------------------------------------------------------
 
 
-def put_secret_key(client: Any, *, name: str, encrypted_pem: bytes, fingerprint: str) -> str:
-    """Store an encrypted cosign PEM as a new secret; returns the secret ARN."""
+def put_secret_key(client: Any, *, name: str, encrypted_pem: bytes, fingerprint: str, key_id: str) -> str:
+    """Store an encrypted cosign PEM as a new secret, tagged with the Signet key id; returns the secret ARN."""
     if not is_encrypted_cosign_pem(encrypted_pem):
         raise InputError("refusing to store a private key in Secrets Manager that is not cosign-encrypted")
     try:
         response = client.create_secret(
             Name=SECRET_PREFIX + name, SecretString=encrypted_pem.decode("ascii"),
             Description="cosign-encrypted signing key managed by Signet",
-            Tags=[{"Key": "signet:fingerprint", "Value": fingerprint}])
+            Tags=[{"Key": "signet:fingerprint", "Value": fingerprint}, {"Key": KEY_ID_TAG, "Value": key_id}])
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"Secrets Manager refused to create secret {SECRET_PREFIX + name}: {_reason(exc)}") from None
     return response["ARN"]
+
+
+def delete_unrecorded_secret(client: Any, *, name: str, key_id: str) -> bool:
+    """Delete at once the secret `name` if it was created for `key_id` (its tag says so), which the caller
+    knows never reached the inventory; True if one was deleted. Any other secret of that name is left."""
+    try:
+        tags = client.describe_secret(SecretId=SECRET_PREFIX + name).get("Tags") or []
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"cannot read secret {SECRET_PREFIX + name}: {_reason(exc)}") from None
+    if {"Key": KEY_ID_TAG, "Value": key_id} not in tags:
+        return False
+    delete_secret_key(client, SECRET_PREFIX + name, recovery_days=None)
+    return True
 
 
 def get_secret_key(client: Any, secret_arn: str) -> bytes:

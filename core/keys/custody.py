@@ -175,7 +175,8 @@ def _place_encrypted(ctx: SignetContext, *, key_id: str, name: str, encrypted: b
     if placement.store == "secretsmanager":
         client = aws_keys.aws_client("secretsmanager", ctx.config.limits, region=placement.region,
                                      profile=placement.profile)
-        arn = aws_keys.put_secret_key(client, name=name, encrypted_pem=encrypted, fingerprint=trusted.fingerprint)
+        arn = aws_keys.put_secret_key(client, name=name, encrypted_pem=encrypted, fingerprint=trusted.fingerprint,
+                                      key_id=key_id)
         try:
             return _record_new_key(ctx, key_id=key_id, name=name, trusted=trusted, location="secretsmanager",
                                    location_ref=arn, state=state, custodians=custodians, action=action,
@@ -192,6 +193,20 @@ def _place_encrypted(ctx: SignetContext, *, key_id: str, name: str, encrypted: b
     except BaseException:
         store.remove(key_id, keep_public=False)
         raise
+
+
+def discard_unrecorded_key(ctx: SignetContext, key_id: str, *, name: str, placement: KeyPlacement) -> bool:
+    """Remove what a creation of `key_id` killed before its row committed left behind: local key files,
+    or the Secrets Manager secret tagged with that id. Only for ids the caller recorded as about to be
+    created and that have no row (never used, trusted or backed up). True if something was removed.
+    A KMS key from such an attempt is not looked for (finding it means listing every key's tags)."""
+    if ctx.store.query("SELECT 1 FROM keys WHERE id = ?", (key_id,)):
+        raise InvalidState(f"key {key_id} is recorded; it is not an interrupted creation")
+    if placement.store == "secretsmanager":
+        client = aws_keys.aws_client("secretsmanager", ctx.config.limits, region=placement.region,
+                                     profile=placement.profile)
+        return aws_keys.delete_unrecorded_secret(client, name=name, key_id=key_id)
+    return key_store(ctx).remove(key_id, keep_public=False)
 
 
 def _record_new_key(ctx: SignetContext, *, key_id: str, name: str, trusted: TrustedKey, location: str,

@@ -44,8 +44,8 @@ from core.keys.custody import (
     PassphraseProvider,
     check_new_passphrase,
     destroy_private_key,
+    discard_unrecorded_key,
     generate_key,
-    key_store,
 )
 from core.keys.in_use import in_use_images
 from core.keys.inventory import KeyRecord, find_key, get_key, new_key_id, set_key_state, validate_name
@@ -242,7 +242,7 @@ def _stage(ctx: SignetContext, status: RotationStatus, inputs: StageInputs) -> C
         existing = ctx.store.query("SELECT id FROM keys WHERE name = ?", (inputs.new_name,))
         if existing:
             raise InvalidState(f"a key named '{inputs.new_name}' already exists; choose another name")
-        key_id = _staging_key_id(ctx, status, details)
+        key_id = _staging_key_id(ctx, status, details, inputs)
         with ctx.store.write() as db:  # the key row and the rotation's pointer to it commit together
             new = generate_key(ctx, name=inputs.new_name, passphrase=inputs.new_passphrase,
                                placement=inputs.placement, custodians=inputs.custodians, state="staged",
@@ -274,19 +274,22 @@ def _stage(ctx: SignetContext, status: RotationStatus, inputs: StageInputs) -> C
     return backup
 
 
-def _staging_key_id(ctx: SignetContext, status: RotationStatus, details: dict[str, Any]) -> str:
-    """The id the stage step will create its key under, committed before any key file is written.
+def _staging_key_id(ctx: SignetContext, status: RotationStatus, details: dict[str, Any],
+                    inputs: StageInputs) -> str:
+    """The id the stage step will create its key under, committed before any key material is written.
 
-    A kill between writing the key files and committing the key's row leaves encrypted files that no
-    row names. Their id was recorded here first, so the resumed step knows they are its own, never
-    recorded, never used or backed up, and removes them before writing the key again under that id.
+    A kill between writing the key (local files, or a Secrets Manager secret) and committing its row
+    leaves material that no row names. Its id was recorded here first, so the resumed step knows it
+    as its own, never recorded, used or backed up, and removes it before creating the key again
+    under that id (a leftover secret would otherwise block the retry: its name is taken).
     """
     key_id = details.get("staging_key_id")
     if key_id and not ctx.store.query("SELECT 1 FROM keys WHERE id = ?", (key_id,)):
-        if key_store(ctx).remove(key_id, keep_public=False):
+        if discard_unrecorded_key(ctx, key_id, name=inputs.new_name, placement=inputs.placement):
             with ctx.store.write():
                 ctx.audit("key.rotation.stage.discarded", status.id,
-                          {"key_id": key_id, "why": "key files of an interrupted stage whose row never committed"})
+                          {"key_id": key_id, "store": inputs.placement.store,
+                           "why": "key material of an interrupted stage whose row never committed"})
         return key_id
     key_id = new_key_id()
     details["staging_key_id"] = key_id
