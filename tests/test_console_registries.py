@@ -72,12 +72,33 @@ async def test_lambda_verify_honours_the_active_bypass(tmp_path):
     async with running(ctx, "lambda") as (app, pilot):
         view = app.view
         assert {f.name for f in view.shown} == {"payments-fn", "hotfix-worker", "ledger-batch"}
-        await press(app, pilot, "v")
+        await press(app, pilot, "v")  # at the top: every function of every profile/region
         results = {f.name: f for f in view.shown}
         assert results["payments-fn"].result == "verified"
         assert results["ledger-batch"].result == "unsigned"
         assert results["hotfix-worker"].result == "bypassed" and results["hotfix-worker"].bypass_id
-        assert "bypassed" in screen_text(app)
+        await press(app, pilot, "enter")
+        assert view.level == 1 and "bypassed" in screen_text(app)
+    ctx.close()
+
+
+async def test_lambda_drills_from_profile_region_to_functions_and_back(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    async with running(ctx, "lambda", notifications=True) as (app, pilot):
+        view = app.view
+        labels = [t.label for t in view.shown_targets]
+        assert view.level == 0 and view.table.row_count == len(labels) >= 1
+        assert str(view.table.get_row_at(0)[0]) == labels[0]
+        await press(app, pilot, "g")  # no function chosen at this level: a warning, no modal
+        assert app.screen is view
+        assert any("choose a function" in str(n.message) for n in app._notifications)
+        await press(app, pilot, "enter")
+        assert view.level == 1 and view.target.label == labels[0]
+        in_target = {f.name for f in view.shown}
+        assert in_target and view.table.row_count == len(in_target)
+        assert all(f"{f.profile or 'default'}/{f.region}" == labels[0] for f in view.shown)
+        await press(app, pilot, "escape")
+        assert view.level == 0 and view.target is None and app.view is view
     ctx.close()
 
 
@@ -85,6 +106,10 @@ async def test_release_gate_needs_typed_confirmation_and_reports_refusal(tmp_pat
     ctx = demo_context(tmp_path / "demo")
     async with running(ctx, "lambda", notifications=True) as (app, pilot):
         view = app.view
+        target = next(f for f in view.shown if f.name == "ledger-batch")
+        view.table.move_cursor(row=next(i for i, t in enumerate(view.shown_targets)
+                                        if (t.profile, t.region) == (target.profile, target.region)))
+        await press(app, pilot, "enter")
         row = next(i for i, f in enumerate(view.shown) if f.name == "ledger-batch")
         view.table.move_cursor(row=row)
         await press(app, pilot, "g")

@@ -28,7 +28,7 @@ POLL_S = 0.05
 # Keys pressed in a view before its screenshot, to show it doing its job.
 SCRIPTS: dict[str, tuple[str, ...]] = {
     "registries": ("enter", "down", "down", "down", "enter", "V"),  # demo › payments-api, verified
-    "lambda": ("v",),
+    "lambda": ("v", "enter"),  # every function verified, then the first profile/region's
 }
 
 

@@ -1,7 +1,9 @@
-"""Lambda: image functions per profile/region with their running digest and status; verify; the
+"""Lambda: profile/region -> image functions with their running digest and status; verify; the
 release gate (verify, then deploy the digest-pinned image) behind a typed confirmation.
 
-The view opens on what was last recorded; `r` lists live from AWS (one worker per profile/region).
+The view opens on the profiles/regions (configured, or seen in what was last recorded); enter lists
+one's functions, esc goes back. `r` lists live from AWS (one worker per profile/region); `v` verifies
+every function in scope (all of them at the top, one profile/region's when drilled in).
 """
 
 from __future__ import annotations
@@ -36,30 +38,39 @@ class LambdaView(TableView):
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
         self.functions: dict[tuple[str, str, str], LambdaFunction] = {}
+        self.targets: dict[str, AwsTarget] = {}  # by label
         self.errors: dict[str, str] = {}
         self.live = False
+        self.target: AwsTarget | None = None  # the profile/region drilled into (level 1)
+        self.level = 0
 
     def filter_hint(self) -> str:
-        return "filter by function name, region or image"
+        return "filter by profile/region, function name or image"
 
     def prepare(self) -> None:
-        self.add_columns(("profile/region", 18), ("function", 20), ("status", 9), ("digest", 19),
-                         ("image", 50))
+        self.table.focus()
 
     def initial_load(self) -> None:
+        try:
+            for target in aws_targets(self.context.config):
+                self.targets[target.label] = target
+        except SignetError as exc:  # a config problem: shown, the view stays usable
+            self.notify(str(exc), title="lambda", severity="error", markup=False)
         context = self.context
         self.run_job("lambda-stored", lambda: stored_functions(context))
+        self.show_level()
 
     def refresh_view(self) -> None:
-        """List live from AWS, one worker per profile/region."""
+        """List live from AWS, one worker per profile/region (only the drilled-in one at level 1)."""
         try:
-            targets = aws_targets(self.context.config)
-        except SignetError as exc:  # a config problem: shown, the view stays usable
+            targets = [self.target] if self.target else aws_targets(self.context.config)
+        except SignetError as exc:
             self.notify(str(exc), title="lambda", severity="error", markup=False)
             return
         config = self.context.config
         self.live = True
         for target in targets:
+            self.targets[target.label] = target
             self.run_job(f"lambda:{target.label}", lambda t=target: list_image_functions(config, [t])[0],
                          token=target)
 
@@ -67,6 +78,7 @@ class LambdaView(TableView):
         if kind == "lambda-stored":
             for f in value:
                 self.functions.setdefault((f.profile, f.region, f.name), f)
+                self.targets.setdefault(AwsTarget(f.profile, f.region).label, AwsTarget(f.profile, f.region))
         elif kind.startswith("lambda:"):
             inventory: LambdaInventory = value
             target: AwsTarget = token
@@ -85,7 +97,7 @@ class LambdaView(TableView):
                         markup=False)
         elif kind == "lambda-gate":
             self._gate_done(value)
-        self._show_rows()
+        self.show_level()
 
     def _gate_done(self, decision: GateDecision) -> None:
         severity = "information" if decision.deployed else "error"
@@ -95,38 +107,78 @@ class LambdaView(TableView):
 
     @property
     def shown(self) -> list[LambdaFunction]:
-        return [f for _, f in sorted(self.functions.items()) if self.matches_filter(f.name, f.region, f.image_uri)]
+        """The functions in scope: all, or the drilled-in profile/region's, that match the filter."""
+        return [f for _, f in sorted(self.functions.items())
+                if (self.target is None or (f.profile, f.region) == (self.target.profile, self.target.region))
+                and self.matches_filter(f.name, f.region, f.image_uri, AwsTarget(f.profile, f.region).label)]
+
+    @property
+    def shown_targets(self) -> list[AwsTarget]:
+        labels_with_matches = {AwsTarget(f.profile, f.region).label for f in self.shown}
+        return [t for label, t in sorted(self.targets.items())
+                if label in labels_with_matches or self.matches_filter(label)]
 
     def apply_filter(self, text: str) -> None:
-        self._show_rows()
+        self.show_level()
 
-    def _show_rows(self) -> None:
-        table = self.table
-        table.clear()
-        for f in self.shown:
-            table.add_row(cell(f"{f.profile or 'default'}/{f.region}"), cell(f.name), badge(f.result or "unknown"),
-                          short_digest(f.digest), cell(short_reference(f.image_uri)))
-        info = Text(f"{len(self.functions)} functions ({'live' if self.live else 'as last recorded; r lists live'})")
-        for label, error in self.errors.items():
-            info.append(f"   {label}: ", style="bold red")
-            info.append(error)
+    def show_level(self) -> None:
+        if self.level == 0:
+            self.target = None
+            table = self.reset_columns(("profile/region", 24), ("functions", 9), ("verified", 9),
+                                       ("not verified", 12), ("unchecked", 9), ("listing", 40))
+            for t in self.shown_targets:
+                mine = [f for f in self.shown if (f.profile, f.region) == (t.profile, t.region)]
+                results = [f.result for f in mine if f.result]
+                error = self.errors.get(t.label)
+                table.add_row(cell(t.label), cell(len(mine)), cell(results.count("verified")),
+                              cell(len(results) - results.count("verified")), cell(len(mine) - len(results)),
+                              cell(error, style="bold red") if error else cell("live" if self.live else "as recorded"))
+            info = Text(f"{len(self.targets)} profile/regions, {len(self.functions)} functions "
+                        f"({'live' if self.live else 'as last recorded; r lists live'}); enter lists functions")
+        else:
+            table = self.reset_columns(("function", 24), ("status", 9), ("digest", 19), ("image", 60))
+            for f in self.shown:
+                table.add_row(cell(f.name), badge(f.result or "unknown"), short_digest(f.digest),
+                              cell(short_reference(f.image_uri)))
+            label = self.target.label if self.target else ""
+            info = Text(f"{label}: {len(self.shown)} functions (v verifies them, g is the release gate)")
+            if label in self.errors:
+                info.append("   listing failed: ", style="bold red")
+                info.append(self.errors[label])
         self.set_info(info)
-        if self.shown:
-            self.show_detail(min(table.cursor_row, len(self.shown) - 1))
+        self.query_one("#status-bar").set_crumbs(self.target.label if self.target else "")  # type: ignore[attr-defined]
+        if table.row_count:
+            self.show_detail(min(table.cursor_row, table.row_count - 1))
 
     def show_detail(self, index: int) -> None:
+        pane = self.query_one(DetailPane)
+        if self.level == 0:
+            targets = self.shown_targets
+            if 0 <= index < len(targets):
+                t = targets[index]
+                pane.show(f"aws {t.label}", [("profile", t.profile or "default (credential chain)"),
+                                            ("region", t.region), ("listing error", self.errors.get(t.label))])
+            return
         shown = self.shown
         if 0 <= index < len(shown):
             f = shown[index]
-            self.query_one(DetailPane).show(f"lambda {f.name}", [
+            pane.show(f"lambda {f.name}", [
                 ("profile", f.profile or "default"), ("region", f.region), ("arn", f.arn), ("image uri", f.image_uri),
                 ("resolved image uri", f.resolved_image_uri), ("digest", f.digest),
                 ("digest from", f.digest_source), ("verify as", f.reference), ("problem", f.problem),
                 ("result", f.result), ("reason", f.reason), ("bypass", f.bypass_id)])
 
+    def action_drill(self) -> None:
+        targets, row = self.shown_targets, self.table.cursor_row
+        if self.level == 0 and 0 <= row < len(targets):
+            self.target, self.level = targets[row], 1
+            self.show_level()
+        else:
+            super().action_drill()
+
     def _selected(self) -> LambdaFunction | None:
         shown, row = self.shown, self.table.cursor_row
-        return shown[row] if 0 <= row < len(shown) else None
+        return shown[row] if self.level == 1 and 0 <= row < len(shown) else None
 
     def action_verify(self) -> None:
         functions, context = self.shown, self.context
@@ -137,7 +189,11 @@ class LambdaView(TableView):
 
     def action_gate(self) -> None:
         f = self._selected()
-        if self.explain_disabled("gate") or f is None:
+        if self.explain_disabled("gate"):
+            return
+        if f is None:
+            self.notify("choose a function first (enter lists a profile/region's functions)", title="release gate",
+                        severity="warning", markup=False)
             return
         fields = (FormField("image", "Image to release (tag or digest)", value=f.image_uri.split("@", 1)[0]),)
         explanation = Text()
