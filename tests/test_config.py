@@ -94,6 +94,8 @@ def test_environment_overrides_file_and_flags_override_environment(tmp_path):
     ('[[registries]]\nname = "x"\nurl = "https://x"\nauth = "magic"\n', 4, "registries.auth", "auth must be"),
     ('[trust]\nkeys = "one.pub"\n', 2, "trust.keys", "expected a list"),
     ('read_only = "yes"\n', 1, "read_only", "expected true or false"),
+    ('[environment]\nname = "prod"\ntier = "live"\n', 3, "environment.tier", "must be one of"),
+    ('[environment]\nname = "%s"\n' % ("p" * 41), 2, "environment.name", "at most 40"),
 ])
 def test_errors_name_file_line_and_field(tmp_path, text, line, field, message):
     path = write(tmp_path, text)
@@ -149,3 +151,12 @@ def test_malformed_config_stops_the_cli_with_exit_2_and_one_line(signet_home):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "config.toml:2" in lines[0] and "limits.read_timeout" in lines[0]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name, tier, resolved", [("prod-eu", "", "production"), ("Production", "", "production"),
+                                                  ("staging-2", "", "staging"), ("sandbox", "", "development"),
+                                                  ("prod-copy", "development", "development")])
+def test_environment_tier_is_given_or_inferred_from_the_name(tmp_path, name, tier, resolved):
+    tier_line = f'tier = "{tier}"\n' if tier else ""
+    config = load_config(write(tmp_path, f'[environment]\nname = "{name}"\n{tier_line}'), env={})
+    assert config.environment.name == name and config.environment.resolved_tier == resolved

@@ -8,6 +8,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+from textual.color import Color
 
 from core.clock import iso
 from core.history.records import record_verifications
@@ -63,6 +64,34 @@ async def test_status_bar_shows_roles_and_read_only(tmp_path):
         first = screen_text(app).splitlines()[0]
         assert "bob" in first and "approver, operator" in first and "READ-ONLY" in first
     context.close()
+
+
+@pytest.mark.parametrize("environment, tier", [('name = "prod-payments"', "production"),
+                                               ('name = "eu-stage"', "staging"),
+                                               ('name = "prod-mirror"\ntier = "staging"', "staging")])
+async def test_every_view_carries_the_environment_banner_in_its_tier_colour(tmp_path, environment, tier):
+    context = console_context(tmp_path, extra=f"\n[environment]\n{environment}\n")
+    name = context.config.environment.name
+    app = SignetApp(context)
+    async with app.run_test(size=(140, 40)) as pilot:
+        for view in ("dashboard", "history", "keys"):
+            app.show_view(view)
+            await settle(app, pilot)
+            bar = app.view.query_one("#status-bar")
+            assert name.upper() in screen_text(app).splitlines()[0]
+            assert bar.has_class(f"tier-{tier}") and not any(
+                bar.has_class(f"tier-{other}") for other in ("production", "staging", "development") if other != tier)
+        # the tier's colour replaces the plain status bar's
+        assert bar.styles.background != Color.parse(app.get_css_variables()["panel"])
+    context.close()
+
+
+async def test_without_an_environment_there_is_no_banner(ctx):
+    app = SignetApp(ctx)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        bar = app.view.query_one("#status-bar")
+        assert not [c for c in bar.classes if c.startswith("tier-")]
 
 
 async def test_help_lists_the_views_bindings_and_runs_one(ctx):

@@ -13,8 +13,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.config.model import (AwsConfig, ClusterConfig, Config, LimitsConfig, PolicyConfig, RegistryConfig,
-                               TrustConfig)
+from core.config.model import (ENVIRONMENT_TIERS, AwsConfig, ClusterConfig, Config, EnvironmentConfig, LimitsConfig,
+                               PolicyConfig, RegistryConfig, TrustConfig)
 from core.errors import ConfigError
 from core.text import has_control_chars
 
@@ -22,7 +22,9 @@ MAX_CONFIG_BYTES = 1024 * 1024
 ROLES = ("operator", "custodian", "approver")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_TOP_KEYS = {"identity", "read_only", "roles", "registries", "clusters", "aws", "trust", "policy", "limits"}
+_TOP_KEYS = {"identity", "read_only", "roles", "registries", "clusters", "aws", "trust", "policy", "limits",
+             "environment"}
+MAX_ENVIRONMENT_NAME = 40
 
 
 def parse_duration(text: str | int, *, field: str = "duration") -> int:
@@ -174,8 +176,15 @@ def _parse(path: str, text: str) -> Config:
     for f in fields(LimitsConfig):
         if getattr(limits, f.name) <= 0:
             raise reader.fail("must be positive", f"limits.{f.name}")
+    environment = _parse_table(reader, reader.get(raw, "environment", dict, {}, "environment"), EnvironmentConfig,
+                               "environment")
+    if len(environment.name) > MAX_ENVIRONMENT_NAME:
+        raise reader.fail(f"at most {MAX_ENVIRONMENT_NAME} characters", "environment.name")
+    if environment.tier and environment.tier not in ENVIRONMENT_TIERS:
+        raise reader.fail(f"must be one of {', '.join(ENVIRONMENT_TIERS)}", "environment.tier")
     return Config(identity=identity, read_only=read_only, roles=roles, registries=tuple(registries),
-                  clusters=tuple(clusters), aws=aws, trust=trust, policy=policy, limits=limits, source=path)
+                  clusters=tuple(clusters), aws=aws, trust=trust, policy=policy, limits=limits,
+                  environment=environment, source=path)
 
 
 def load_config(path: Path | None, *, env: dict[str, str] | None = None, read_only_flag: bool = False,

@@ -66,6 +66,26 @@ class LimitsConfig:
     cache_ttl_seconds: float = 30.0  # how long tag->digest and .sig lookups are reused (staleness bound)
 
 
+ENVIRONMENT_TIERS = ("production", "staging", "development")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Which environment this Signet home watches, shown on every console view (k9s per-context skin)."""
+
+    name: str = ""
+    tier: str = ""  # production | staging | development; empty: inferred from the name
+
+    @property
+    def resolved_tier(self) -> str:
+        """The tier given, else "production" for a name mentioning prod, "staging" for stag, else development.
+        Unknown names lean to development only when named: an unnamed home shows no banner at all."""
+        if self.tier:
+            return self.tier
+        lowered = self.name.lower()
+        return "production" if "prod" in lowered else "staging" if "stag" in lowered else "development"
+
+
 @dataclass(frozen=True)
 class Config:
     identity: str = ""
@@ -77,6 +97,7 @@ class Config:
     trust: TrustConfig = TrustConfig()
     policy: PolicyConfig = PolicyConfig()
     limits: LimitsConfig = LimitsConfig()
+    environment: EnvironmentConfig = EnvironmentConfig()
     source: str = ""  # the file it came from, if any
 
     def registry_for(self, host: str) -> RegistryConfig | None:

@@ -47,7 +47,7 @@ class ViewScreen(Screen):
 
     # --- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.VIEW_NAME, self.context.principal)
+        yield StatusBar(self.VIEW_NAME, self.context.principal, self.context.config.environment)
         bar = Input(value=self.filter_text, placeholder=self.filter_hint(), id="filter-bar",
                     max_length=MAX_FILTER_CHARS)
         self._show_filter_bar(bar, bool(self.filter_text))

@@ -1,16 +1,23 @@
-"""The top line of every view: where you are, who you are, what you may do."""
+"""The top line of every view: which environment, where you are, who you are, what you may do.
+
+The environment's tier colours the whole line (classes `tier-production` etc. in app.tcss), so a
+production console never looks like a staging one (k9s's per-context skin)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from core.config.model import EnvironmentConfig
 from core.identity import Principal
 
 
-def status_text(view: str, principal: Principal, crumbs: str = "") -> Text:
+def status_text(view: str, principal: Principal, crumbs: str = "", environment: str = "") -> Text:
     text = Text()
     text.append(" signet ", style="bold reverse")
+    if environment:
+        text.append(" ")
+        text.append(f" {environment.upper()} ", style="bold reverse")  # a config value: plain text
     text.append(f" {view}", style="bold")
     if crumbs:
         text.append(" › ")
@@ -26,12 +33,14 @@ def status_text(view: str, principal: Principal, crumbs: str = "") -> Text:
 
 
 class StatusBar(Static):
-    """Identity, roles, read-only badge and breadcrumbs."""
+    """Environment, identity, roles, read-only badge and breadcrumbs."""
 
-    def __init__(self, view: str, principal: Principal) -> None:
-        super().__init__(status_text(view, principal), id="status-bar")
+    def __init__(self, view: str, principal: Principal, environment: EnvironmentConfig = EnvironmentConfig()) -> None:
+        super().__init__(status_text(view, principal, environment=environment.name), id="status-bar",
+                         classes=f"tier-{environment.resolved_tier}" if environment.name else "")
         self.view = view
         self.principal = principal
+        self.environment = environment.name
 
     def set_crumbs(self, crumbs: str) -> None:
-        self.update(status_text(self.view, self.principal, crumbs))
+        self.update(status_text(self.view, self.principal, crumbs, self.environment))
