@@ -15,6 +15,7 @@ from core.history.records import record_verifications
 from tests.support.console import NOW, console_context, screen_text, settle
 from tui.app import SignetApp
 from tui.screens import VIEW_NAMES
+from tui.screens.cli_log import CliLogModal
 from tui.screens.history import PAGE_ROWS
 
 MARKUP_TAG = "[bold red]x[/]"
@@ -130,6 +131,13 @@ async def test_command_palette_offers_views_and_view_actions(ctx):
         await pilot.press(*"check chain")
         await settle(app, pilot)
         assert "audit: Check chain" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"cli log")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CliLogModal)
 
 
 async def test_history_pages_filters_and_shows_markup_literally(ctx):

@@ -8,9 +8,11 @@ from textual.app import App
 from textual.binding import Binding
 
 from core.context import SignetContext
+from tui.cli_log import CliLog
 from tui.commands import SignetCommands
 from tui.screens import view_class
 from tui.screens.base import ViewScreen
+from tui.screens.cli_log import CliLogModal
 from tui.screens.help import HelpModal, help_entries
 from tui.screens.switcher import ViewSwitcher
 
@@ -24,6 +26,7 @@ class SignetApp(App):
     BINDINGS = [
         Binding("colon", "switch_view", "Views", id="views", show=False),
         Binding("question_mark", "help", "Help", id="help", show=False),
+        Binding("at", "cli_log", "CLI log", id="cli_log"),
         Binding("ctrl+q", "quit", "Quit", id="quit"),
     ]
 
@@ -33,6 +36,7 @@ class SignetApp(App):
         self.start_view = start_view
         self.start_filter = start_filter
         self.trail: list[tuple[str, str]] = []  # views visited, for esc
+        self.cli_log = CliLog()
 
     def on_mount(self) -> None:
         self.show_view(self.start_view, self.start_filter)
@@ -65,6 +69,10 @@ class SignetApp(App):
                 self.show_view(*result)
 
         self.push_screen(ViewSwitcher(), chosen)
+
+    def action_cli_log(self) -> None:
+        if not isinstance(self.screen, CliLogModal):
+            self.push_screen(CliLogModal(self.cli_log.entries()))
 
     def action_help(self) -> None:
         screen = self.screen

@@ -16,6 +16,8 @@ class SignetCommands(Provider):
         app = self.app
         for name in VIEW_NAMES:
             yield f"Go to {name}", VIEWS[name][2], partial(app.show_view, name)  # type: ignore[attr-defined]
+        yield ("CLI log", "key @ — the signet command line of each action taken in this session",
+               app.action_cli_log)  # type: ignore[attr-defined]
         screen = self.screen
         view = getattr(screen, "VIEW_NAME", "")
         for entry in help_entries(screen):  # the same list `?` shows

@@ -6,7 +6,7 @@ per kind, and post `JobDone` back; only the view's handlers touch widgets.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 from rich.text import Text
 from textual import on
@@ -116,8 +116,14 @@ class ViewScreen(Screen):
         return bool(reason)
 
     # --- background jobs ----------------------------------------------------------------------
-    def run_job(self, kind: str, job: Callable[[], Any], *, token: Any = None) -> Worker:
-        """Run `job` in a thread (group = kind, a newer job of the same kind replaces the older)."""
+    def run_job(self, kind: str, job: Callable[[], Any], *, token: Any = None,
+                cli: Sequence[Sequence[str]] = ()) -> Worker:
+        """Run `job` in a thread (group = kind, a newer job of the same kind replaces the older).
+        `cli`: the `signet` command line(s) doing the same, for the `@` log."""
+        if cli:
+            log = getattr(self.app, "cli_log", None)
+            if log is not None:
+                log.add(self.VIEW_NAME, cli)
 
         def body() -> None:
             value = job()
@@ -269,14 +275,15 @@ class TableView(ViewScreen):
     def stop_progress(self) -> None:
         self.query_one("#progress", ProgressBar).add_class("hidden")
 
-    def run_with_progress(self, total: int | None, job: Callable[[Callable[[int, int], None]], Any]) -> Worker:
+    def run_with_progress(self, total: int | None, job: Callable[[Callable[[int, int], None]], Any], *,
+                          cli: Sequence[Sequence[str]] = ()) -> Worker:
         """Run `job(report)` as the PROGRESS_KIND job with the progress bar shown; the bar hides when
         the job fails (a successful job's `job_done` calls `stop_progress`)."""
         kind = self.PROGRESS_KIND
         assert kind is not None, "run_with_progress needs PROGRESS_KIND"
         report = self.progress_reporter(kind)
         self.start_progress(total)
-        return self.run_job(kind, lambda: job(report))
+        return self.run_job(kind, lambda: job(report), cli=cli)
 
     def job_failed(self, kind: str, error: BaseException | None) -> None:
         if self.PROGRESS_KIND is not None and kind == self.PROGRESS_KIND:

@@ -6,7 +6,7 @@ roles, self-approval and state, so the console cannot do more than the command l
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
@@ -129,8 +129,8 @@ class BypassesView(TableView):
         row = self.table.cursor_row
         return shown[row] if 0 <= row < len(shown) else None
 
-    def _act(self, verb: str, call: Callable[[], BypassOutcome]) -> None:
-        self.run_job("bypass-action", lambda: (verb, call()))
+    def _act(self, verb: str, call: Callable[[], BypassOutcome], cli: Sequence[str]) -> None:
+        self.run_job("bypass-action", lambda: (verb, call()), cli=[("bypass", *cli)])
 
     def action_request(self) -> None:
         if self.explain_disabled("request"):
@@ -161,7 +161,10 @@ class BypassesView(TableView):
                 place = {k: values[k] or None for k in ("cluster", "namespace", "workload", "function", "region")}
                 self._act("requested", lambda: BypassOutcome(request_bypass(
                     context, digest=values["digest"], justification=values["justification"],
-                    ticket=values["ticket"], duration=values["duration"], **place)))
+                    ticket=values["ticket"], duration=values["duration"], **place)),
+                    ["request", *[a for k, v in place.items() if v for a in (f"--{k}", v)],
+                     "--digest", values["digest"], "--justification", values["justification"],
+                     "--ticket", values["ticket"], "--duration", values["duration"]])
 
         self.app.push_screen(FormModal("Request a bypass", fields, explanation=explanation,
                                        submit_label="Request"), submitted)
@@ -172,7 +175,8 @@ class BypassesView(TableView):
             return
         context = self.context
         self._confirm(bypass, "Approve bypass", "Approve", (),
-                      lambda values: self._act("approved", lambda: approve_bypass(context, bypass.id)))
+                      lambda values: self._act("approved", lambda: approve_bypass(context, bypass.id),
+                                               ["approve", bypass.id]))
 
     def action_deny(self) -> None:
         bypass = self._selected()
@@ -182,7 +186,8 @@ class BypassesView(TableView):
         self._confirm(bypass, "Deny bypass", "Deny",
                       (FormField("reason", "Reason", validators=(CoreCheck(lambda v: validate_reason(v, required=True)),)),),
                       lambda values: self._act("denied", lambda: deny_bypass(context, bypass.id,
-                                                                           reason=values["reason"])))
+                                                                           reason=values["reason"]),
+                                               ["deny", bypass.id, "--reason", values["reason"]]))
 
     def action_revoke(self) -> None:
         bypass = self._selected()
@@ -191,7 +196,9 @@ class BypassesView(TableView):
         context = self.context
         self._confirm(bypass, "Revoke bypass", "Revoke", (FormField("reason", "Reason", required=False),),
                       lambda values: self._act("revoked", lambda: revoke_bypass(context, bypass.id,
-                                                                              reason=values["reason"])),
+                                                                              reason=values["reason"]),
+                                               ["revoke", bypass.id, *(("--reason", values["reason"])
+                                                                       if values["reason"] else ())]),
                       danger=True)
 
     def _confirm(self, bypass: Bypass, title: str, label: str, fields: tuple[FormField, ...],

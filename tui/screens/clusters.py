@@ -219,7 +219,8 @@ class ClustersView(TableView):
             self.notify("no reachable cluster to sweep", severity="warning", markup=False)
             return
         self.run_with_progress(None, lambda report: run_sweep(context, resolve_trust_policy(context), targets,
-                                                              progress=report))
+                                                              progress=report),
+                               cli=[("cluster", "sweep", *_only(targets, self.targets))])
 
     def action_drift(self) -> None:
         targets, context = self._chosen_targets(), self.context
@@ -228,7 +229,8 @@ class ClustersView(TableView):
         def check() -> tuple[list[ImageDrift], list[ClusterPolicies]]:
             return find_drift(context, inventories), read_policies(context.config, targets, list_keys(context))
 
-        self.run_job("drift", check)
+        only = _only(targets, self.targets)
+        self.run_job("drift", check, cli=[("cluster", "inventory", "--drift", *only), ("cluster", "policy", "show", *only)])
 
     def action_apply_policy(self) -> None:
         if self.explain_disabled("apply_policy"):
@@ -259,7 +261,15 @@ class ClustersView(TableView):
                 doc = generate_policy(context, engine=values["engine"], image_globs=globs)
                 return apply_policy(context, target, doc)
 
-            self.run_job("apply-policy", apply)
+            self.run_job("apply-policy", apply, cli=[(
+                "cluster", "policy", "generate", "--engine", values["engine"],
+                *[a for g in globs for a in ("--image-glob", g)], "--apply", "--context", target.context,
+                "--out", f"{target.context}-{values['engine']}.yaml")])
 
         self.app.push_screen(FormModal(f"Apply admission policy to {target.label}", fields, explanation=explanation,
                                        confirm_word=target.context, submit_label="Apply", danger=True), submitted)
+
+
+def _only(chosen: list[ClusterTarget], every: list[ClusterTarget]) -> tuple[str, ...]:
+    """`--context C` when one cluster was chosen out of several (the CLI's default is all of them)."""
+    return ("--context", chosen[0].context) if len(chosen) == 1 and len(every) > 1 else ()

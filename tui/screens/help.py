@@ -39,7 +39,7 @@ def help_entries(screen: Screen) -> list[HelpEntry]:
 
 
 def _key_name(key: str) -> str:
-    return {"colon": ":", "slash": "/", "question_mark": "?", "escape": "esc", "left_square_bracket": "[",
+    return {"colon": ":", "slash": "/", "question_mark": "?", "escape": "esc", "at": "@", "left_square_bracket": "[",
             "right_square_bracket": "]"}.get(key, key)
 
 

@@ -12,7 +12,7 @@ from textual.worker import get_current_worker
 
 from core.console.export import EXPORT_FORMATS, export_history
 from core.console.filters import describe_filter, parse_history_filter
-from core.errors import InputError
+from core.errors import InputError, SignetError
 from core.history.records import HistoryFilter, HistoryRow, list_history
 from core.registry.reference import parse_reference
 from core.verify.policy import resolve_trust_policy
@@ -182,11 +182,15 @@ class HistoryView(TableView):
         if not 0 <= row < len(self.rows):
             return
         chosen, context = self.rows[row], self.context
+        try:
+            ref = parse_reference(chosen.reference)
+        except SignetError as exc:  # a row recorded from bad input: say so instead of a worker failure
+            self.notify(str(exc), title="verify", severity="error", markup=False)
+            return
+        if chosen.digest:
+            ref = ref.with_tag(None).with_digest(chosen.digest)
 
         def verify() -> VerificationResult:
-            ref = parse_reference(chosen.reference)
-            if chosen.digest:
-                ref = ref.with_tag(None).with_digest(chosen.digest)
             return verify_images(context, [ref], resolve_trust_policy(context), source="tui")[0]
 
-        self.run_job("history-verify", verify)
+        self.run_job("history-verify", verify, cli=[("verify", str(ref))])

@@ -175,7 +175,10 @@ class KeysView(TableView):
             passphrase = values["passphrase"].encode()
             context = self.context
             self.run_job("key-backup", lambda: create_backup(context, key.id, scheme,
-                                                             passphrase_provider=lambda _name: passphrase))
+                                                             passphrase_provider=lambda _name: passphrase),
+                         cli=[("key", "backup", "create", key.name, "--shares", values["shares"],
+                               *[a for c in custodians for a in ("--custodian", c)],
+                               "--passphrase-file", "KEY_PASSPHRASE_FILE")])
 
         self.app.push_screen(FormModal(f"Back up key {key.name}", fields, explanation=explanation,
                                        submit_label="Create backup"), submitted)
@@ -225,7 +228,9 @@ class KeysView(TableView):
             shares = [v for k, v in sorted(values.items()) if k.startswith("share_")]
             passphrase = values["passphrase"].encode() if "passphrase" in values else None
             context, path = self.context, Path(values["path"])
-            self.run_job("key-drill", lambda: drill_backup(context, path, shares=shares, passphrase=passphrase))
+            self.run_job("key-drill", lambda: drill_backup(context, path, shares=shares, passphrase=passphrase),
+                         cli=[("key", "backup", "test", str(path), *(("--share-file", "SHARES_FILE") if shares else
+                                                                    ("--backup-passphrase-file", "BACKUP_PASSPHRASE_FILE")))])
 
         self.app.push_screen(FormModal(f"Restore drill: {row.key.name} ({backup.id})", tuple(fields),
                                        explanation=explanation, submit_label="Run drill"), submitted)
@@ -255,7 +260,10 @@ class KeysView(TableView):
             stage = StageInputs(new_name=values["new_name"], backup=ShareScheme.parse(values["shares"], custodians),
                                 new_passphrase=values["passphrase"].encode(), custodians=custodians)
             context = self.context
-            self.run_job("rotation-start", lambda: start_rotation(context, key.id, stage))
+            self.run_job("rotation-start", lambda: start_rotation(context, key.id, stage),
+                         cli=[("key", "rotate", "start", key.name, "--new-name", values["new_name"],
+                               "--shares", values["shares"], *[a for c in custodians for a in ("--custodian", c)],
+                               "--passphrase-file", "NEW_KEY_PASSPHRASE_FILE")])
 
         self.app.push_screen(FormModal(f"Rotate key {key.name}", fields, explanation=explanation,
                                        confirm_word=key.name, submit_label="Start rotation", danger=True), submitted)
@@ -295,7 +303,8 @@ class KeysView(TableView):
                                      progress=self.progress_reporter("rotation-step"), force=bool(reason),
                                      reason=reason, stage=stage)
             context = self.context
-            self.run_job("rotation-step", lambda: advance_rotation(context, rotation.id, options))
+            self.run_job("rotation-step", lambda: advance_rotation(context, rotation.id, options),
+                         cli=[_rotation_step_command(rotation, values)])
 
         self.app.push_screen(FormModal(f"Rotation {rotation.id}: {rotation.next_action}", tuple(fields),
                                        explanation=explanation, confirm_word=rotation.step,
@@ -323,3 +332,15 @@ def rotation_steps(rotation: RotationStatus) -> Text:
         text.append(f"  coverage with the new key alone: {rotation.coverage * 100:.1f}%\n")
     text.append(f"  next: {rotation.next_action}\n")
     return text
+
+
+def _rotation_step_command(rotation: RotationStatus, values: dict[str, str]) -> tuple[str, ...]:
+    """The `signet key rotate` line for the step the form runs (secrets only ever as file names)."""
+    passphrase = ("--passphrase-file", "NEW_KEY_PASSPHRASE_FILE") if values.get("passphrase") else ()
+    if rotation.step == "stage":  # an interrupted stage: resume with start's options
+        custodians = [a for c in _names(values.get("custodians", "")) for a in ("--custodian", c)]
+        return ("key", "rotate", "resume", rotation.id, "--new-name", rotation.details.get("new_name", ""),
+                "--shares", values.get("shares", ""), *custodians, *passphrase)
+    if rotation.status == "blocked" and values.get("reason"):
+        return ("key", "rotate", "retire", rotation.id, "--force", "--reason", values["reason"], *passphrase)
+    return ("key", "rotate", "resume" if rotation.status == "running" else "next", rotation.id, *passphrase)

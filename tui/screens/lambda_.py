@@ -185,7 +185,8 @@ class LambdaView(TableView):
         if not functions:
             self.notify("no functions to verify", severity="warning", markup=False)
             return
-        self.run_job("lambda-verify", lambda: verify_functions(context, functions, resolve_trust_policy(context)))
+        self.run_job("lambda-verify", lambda: verify_functions(context, functions, resolve_trust_policy(context)),
+                     cli=[("lambda", "verify", f.name, *_aws_flags(f.profile, f.region)) for f in functions])
 
     def action_gate(self) -> None:
         f = self._selected()
@@ -208,8 +209,12 @@ class LambdaView(TableView):
             if values:
                 self.run_job("lambda-gate", lambda: deploy_function_image(
                     context, function=f.name, image=values["image"], policy=resolve_trust_policy(context),
-                    target=target))
+                    target=target), cli=[("lambda", "deploy", f.name, values["image"], *_aws_flags(f.profile, f.region))])
 
         self.app.push_screen(FormModal(f"Release gate: {f.name}", fields, explanation=explanation,
                                        confirm_word=f.name, submit_label="Verify and deploy", danger=True),
                              submitted)
+
+
+def _aws_flags(profile: str, region: str) -> tuple[str, ...]:
+    return (("--profile", profile) if profile else ()) + ("--region", region)

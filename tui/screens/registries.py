@@ -263,7 +263,7 @@ class RegistriesView(TableView):
             policy = resolve_trust_policy(context)
             return verify_images(context, references, policy, source="tui", progress=report)
 
-        self.run_with_progress(len(references), verify)
+        self.run_with_progress(len(references), verify, cli=[("verify", *references)])
 
     def action_attestations(self) -> None:
         row = self.table.cursor_row
@@ -277,7 +277,8 @@ class RegistriesView(TableView):
             return reference, [verify_attestations(context, reference, policy, predicate_type=predicate_type_for(name))
                                for name in ATTESTATION_TYPES]
 
-        self.run_job("attestations", check)
+        self.run_job("attestations", check,
+                     cli=[("verify-attestation", reference, "--type", name) for name in ATTESTATION_TYPES])
 
     def action_payloads(self) -> None:
         row = self.table.cursor_row
