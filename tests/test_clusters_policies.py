@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from core.audit.chain import verify_chain
 from core.clock import FixedClock
 from core.clusters.inventory import ClusterTarget
-from core.clusters.policies import kyverno_rules, read_policies, sigstore_policy
+from core.clusters.policies import image_validating_policy, kyverno_rules, read_policies, sigstore_policy
 from core.context import open_context
 from core.crypto.public_keys import load_public_key
 from core.keys.inventory import insert_key, list_keys
@@ -104,6 +104,52 @@ def test_sigstore_policy_keys_by_reference_and_namespace_opt_in(setup):
                   "metadata": {"name": ns, "labels": {"policy.sigstore.dev/include": "true"}}})
     (labelled,) = read_policies(ctx.config, [ClusterTarget("prod-eu", str(kubeconfig))], list_keys(ctx))
     assert not {i.kind for i in labelled.issues} & {"uncovered-namespace", "uncovered-registry"}
+
+
+def _ivp(name: str, attestors: list, *, actions=("Deny",), globs=("registry.example/*",), namespace="") -> dict:
+    doc = {"apiVersion": "policies.kyverno.io/v1",
+           "kind": "NamespacedImageValidatingPolicy" if namespace else "ImageValidatingPolicy",
+           "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
+           "spec": {"validationActions": list(actions), "matchImageReferences": [{"glob": g} for g in globs],
+                    "attestors": attestors, "validationConfigurations": {"required": True},
+                    "validations": [{"expression": "images.containers.map(image, verifyImageSignatures("
+                                                   "image, [attestors.release])).all(e, e > 0)"}]}}
+    return doc
+
+
+def test_kyverno_image_validating_policies_are_read_and_checked_for_drift(setup):
+    """Kyverno 1.14+ CEL policies: without reading them a cluster enforcing with them looked unprotected."""
+    ctx, kube, kubeconfig, keys = setup
+    kube.add(_ivp("release", [{"name": "release", "cosign": {"key": {"data": keys["active-2026"].public_pem}}},
+                              {"name": "old", "cosign": {"key": {"data": keys["revoked-2023"].public_pem}}},
+                              {"name": "ci", "cosign": {"keyless": {"identities": [{"subject": "x", "issuer": "y"}]}}}]))
+    kube.add(_ivp("tools-audit", [{"name": "kms", "cosign": {"key": {"kms": "awskms:///alias/tools"}}}],
+                  actions=("Audit",), globs=("ghcr.io/other/*",), namespace="tools"))
+    (report,) = read_policies(ctx.config, [ClusterTarget("prod-eu", str(kubeconfig))], list_keys(ctx))
+    by_kind = {p.kind: p for p in report.policies}
+    cluster_wide, namespaced = by_kind["ImageValidatingPolicy"], by_kind["NamespacedImageValidatingPolicy"]
+    assert cluster_wide.engine == "kyverno" and cluster_wide.mode == "enforce" and cluster_wide.required == 1
+    assert cluster_wide.fingerprints == {keys["active-2026"].fingerprint, keys["revoked-2023"].fingerprint}
+    assert cluster_wide.keyless == 1 and cluster_wide.image_globs == ("registry.example/*",)
+    assert namespaced.namespace == "tools" and namespaced.namespaces == ("tools",) and namespaced.mode == "audit"
+    assert [k.reference for k in namespaced.keys] == ["awskms:///alias/tools"]
+    issues = _issues(report)
+    assert ("no-policy", "") not in issues
+    assert ("revoked-key", "ImageValidatingPolicy/release") in issues
+    assert ("missing-active-key", "ImageValidatingPolicy/release") not in issues
+    assert {("key-by-reference", "NamespacedImageValidatingPolicy/tools/tools-audit"),
+            ("not-enforced", "NamespacedImageValidatingPolicy/tools/tools-audit")} <= issues
+    # both running images are now matched by a glob in their namespace: nothing uncovered
+    assert not {k for k, _ in issues} & {"uncovered-namespace", "uncovered-registry"}
+
+
+def test_image_validating_policy_matched_only_by_cel_is_not_assumed_to_cover():
+    policy = image_validating_policy({"kind": "ImageValidatingPolicy", "metadata": {"name": "cel"},
+                                      "spec": {"validationActions": ["Deny"],
+                                               "matchImageReferences": [{"expression": "image.registry == 'x'"}],
+                                               "attestors": [{"name": "a", "notary": {"certs": {"value": "..."}}}]}})
+    assert policy.image_globs == () and not policy.covers_image("registry.example/team/web:1")
+    assert policy.keys == () and policy.keyless == 1 and policy.mode == "enforce"
 
 
 def test_policy_parsers_follow_each_engine_globs_and_namespaces():

@@ -1,6 +1,6 @@
-"""Admission policies in the clusters (Kyverno verifyImages, Sigstore ClusterImagePolicy): which keys
-they trust, which images and namespaces they cover, in which mode, and how that drifts from
-Signet's key inventory (keys-bypass-anchors.md §1).
+"""Admission policies in the clusters (Kyverno verifyImages and ImageValidatingPolicy, Sigstore
+ClusterImagePolicy): which keys they trust, which images and namespaces they cover, in which mode,
+and how that drifts from Signet's key inventory (keys-bypass-anchors.md §1).
 
 Semantics followed:
 - Kyverno: `attestors[].entries[]` are keys/certs/keyless; `attestors[].count` is how many entries
@@ -8,6 +8,11 @@ Semantics followed:
   The mode is `verifyImages[].failureAction`, else `spec.validationFailureAction`, default Audit.
   `imageReferences` are wildcards where `*` also crosses '/'. A namespaced `Policy` only acts in
   its namespace; `match`/`exclude` namespaces narrow a rule.
+- Kyverno ImageValidatingPolicy (policies.kyverno.io, Kyverno 1.14+; NamespacedImageValidatingPolicy
+  acts in its namespace): `attestors[].cosign.key` are the keys, `matchImageReferences[].glob` the
+  images, `validationActions` containing Deny means enforce. Which attestors must verify is decided by
+  CEL `validations`, which are not evaluated here: the attestors are read as alternatives (one must
+  verify), and images matched only by a CEL expression count as not covered (reported, never assumed).
 - policy-controller: authorities inside one CIP are OR; `spec.mode` is enforce (default) or warn;
   it acts only in namespaces labelled `policy.sigstore.dev/include=true`; globs use `*` within a
   path segment and `**` across segments, matched on the normalised name (index.docker.io/...).
@@ -31,6 +36,9 @@ from core.keys.inventory import KeyRecord
 from core.registry.reference import DOCKER_HUB, parse_reference
 
 KYVERNO = ("kyverno.io", "v1")
+KYVERNO_IVP_GROUP = "policies.kyverno.io"
+KYVERNO_IVP_VERSIONS = ("v1", "v1beta1", "v1alpha1")
+KYVERNO_IVP_PLURALS = ("imagevalidatingpolicies", "namespacedimagevalidatingpolicies")
 SIGSTORE_VERSIONS = ("v1beta1", "v1alpha1")
 SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
 MAX_POLICIES = 1000
@@ -55,7 +63,7 @@ class AdmissionPolicy:
     """One image-verification rule: a Kyverno verifyImages entry or a Sigstore ClusterImagePolicy."""
 
     engine: str                      # kyverno | sigstore
-    kind: str                        # ClusterPolicy | Policy | ClusterImagePolicy
+    kind: str                        # ClusterPolicy | Policy | [Namespaced]ImageValidatingPolicy | ClusterImagePolicy
     namespace: str                   # "" for cluster-scoped kinds
     name: str
     rule: str
@@ -166,18 +174,26 @@ def _list_policies(api: KubeApi) -> tuple[list[AdmissionPolicy], list[DriftIssue
         except ClusterRefused as exc:
             if exc.status != 404:  # 404: Kyverno is not installed, which is not an error by itself
                 unreadable.append(DriftIssue("error", "unreadable", plural, str(exc)))
-    for version in SIGSTORE_VERSIONS:
+    for plural in KYVERNO_IVP_PLURALS:
+        found.extend(image_validating_policy(doc) for doc in
+                     _list_served(api, KYVERNO_IVP_GROUP, KYVERNO_IVP_VERSIONS, plural, unreadable))
+    found.extend(sigstore_policy(doc) for doc in
+                 _list_served(api, "policy.sigstore.dev", SIGSTORE_VERSIONS, "clusterimagepolicies", unreadable))
+    return found, unreadable
+
+
+def _list_served(api: KubeApi, group: str, versions: Sequence[str], plural: str,
+                 unreadable: list[DriftIssue]) -> list[dict[str, Any]]:
+    """The objects of `plural` from the first of `versions` the server serves (one served version holds
+    every object); [] when none is (the CRD is not installed, not an error by itself)."""
+    for version in versions:
         try:
-            docs = list(api.list(resource_path("policy.sigstore.dev", version, "clusterimagepolicies"),
-                                 max_items=MAX_POLICIES))
+            return list(api.list(resource_path(group, version, plural), max_items=MAX_POLICIES))
         except ClusterRefused as exc:
             if exc.status != 404:
-                unreadable.append(DriftIssue("error", "unreadable", "clusterimagepolicies", str(exc)))
-                break
-            continue
-        found.extend(sigstore_policy(doc) for doc in docs)
-        break  # one served version holds every CIP
-    return found, unreadable
+                unreadable.append(DriftIssue("error", "unreadable", plural, str(exc)))
+                return []
+    return []
 
 
 def _namespace_labels(api: KubeApi) -> dict[str, dict[str, str]]:
@@ -271,6 +287,35 @@ def _rule_namespaces(rule: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, 
     return (tuple(include) or ("*",)), tuple(namespaces_of(rule.get("exclude")))
 
 
+def image_validating_policy(doc: dict[str, Any]) -> AdmissionPolicy:
+    """A Kyverno [Namespaced]ImageValidatingPolicy (see the module docstring for what is not evaluated)."""
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    kind = str(doc.get("kind", "ImageValidatingPolicy"))
+    namespace = str(meta.get("namespace", "")) if kind.startswith("Namespaced") else ""
+    keys: list[PolicyKey] = []
+    others = 0  # keyless, certificate and notary attestors: not pinned to a key
+    for attestor in spec.get("attestors") or []:
+        cosign = (attestor or {}).get("cosign") if isinstance(attestor, dict) else None
+        key = cosign.get("key") if isinstance(cosign, dict) else None
+        if isinstance(key, dict) and key.get("data"):
+            keys.extend(_keys_from_pem_text(str(key["data"])))
+        elif isinstance(key, dict) and (key.get("kms") or key.get("expression")):
+            keys.append(PolicyKey(None, reference=str(key.get("kms") or f"cel:{key['expression']}")[:200]))
+        elif isinstance(key, dict) and isinstance(key.get("secretRef"), dict):
+            ref = key["secretRef"]
+            keys.append(PolicyKey(None, reference=f"secret:{ref.get('namespace', '')}/{ref.get('name', '')}"))
+        elif isinstance(attestor, dict):
+            others += 1
+    # v1alpha1 called them imageRules; only globs can be matched here (CEL expressions are not evaluated)
+    matches = spec.get("matchImageReferences") or spec.get("imageRules") or []
+    globs = [str(m["glob"]) for m in matches if isinstance(m, dict) and m.get("glob")]
+    actions = {str(a).lower() for a in spec.get("validationActions") or []}
+    mode = "enforce" if "deny" in actions else "warn" if "warn" in actions else "audit"
+    return AdmissionPolicy(engine="kyverno", kind=kind, namespace=namespace, name=str(meta.get("name", "")),
+                           rule="", mode=mode, image_globs=tuple(globs), keys=tuple(keys), keyless=others,
+                           required=1 if keys or others else None, namespaces=(namespace,) if namespace else ("*",))
+
+
 def sigstore_policy(doc: dict[str, Any]) -> AdmissionPolicy:
     meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
     keys: list[PolicyKey] = []
@@ -321,8 +366,8 @@ def find_policy_drift(policies: Sequence[AdmissionPolicy], keys: Sequence[KeyRec
     by_fingerprint = {k.fingerprint: k for k in keys}
     active = [k for k in keys if k.state == "active"]
     if not policies:
-        return [DriftIssue("error", "no-policy", "", "no Kyverno verifyImages rule and no Sigstore "
-                           "ClusterImagePolicy: nothing checks signatures at admission")]
+        return [DriftIssue("error", "no-policy", "", "no Kyverno verifyImages rule or ImageValidatingPolicy and no "
+                           "Sigstore ClusterImagePolicy: nothing checks signatures at admission")]
     issues: list[DriftIssue] = []
     for p in policies:
         issues.extend(_key_issues(p, by_fingerprint, active))

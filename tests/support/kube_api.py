@@ -66,6 +66,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("kyverno.io", ("v2", "v2beta1"), "policyexceptions", "PolicyException", True, ("polex",)),
     Resource("policy.sigstore.dev", ("v1beta1", "v1alpha1"), "clusterimagepolicies", "ClusterImagePolicy",
              False, ("cip",)),
+    # Kyverno 1.14+ CEL policy types (served as v1 since 1.16, with the older versions alongside)
+    Resource("policies.kyverno.io", ("v1", "v1beta1", "v1alpha1"), "imagevalidatingpolicies",
+             "ImageValidatingPolicy", False, ("ivpol",)),
+    Resource("policies.kyverno.io", ("v1", "v1beta1"), "namespacedimagevalidatingpolicies",
+             "NamespacedImageValidatingPolicy", True, ("nivpol",)),
 )
 
 # Group order as the real server lists them: preferred version first.
