@@ -45,6 +45,7 @@ MAX_LIST_BYTES = 4 * 1024 * 1024
 PAGE_SIZE = 1000
 MAX_ERROR_BODY = 16 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+THREAD_POOL_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=2)  # per thread: one in use
 BASE_HEADERS = {"User-Agent": f"signet/{__version__}", "Accept-Encoding": "identity"}
 
 
@@ -70,12 +71,15 @@ class HttpRegistry:
                 raise ConfigError(f"cannot load ca_file: {exc}", path=reg.ca_file) from None
         self._timeout = httpx.Timeout(connect=self.limits.connect_timeout, read=self.limits.read_timeout,
                                       write=self.limits.read_timeout, pool=self.limits.total_timeout)
-        pool = max(4, self.limits.concurrency)
-        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        # Requests go straight to the transport: auth and redirects are handled here by hand, and the
+        # One TLS context for every connection (loading the CA bundle costs ~20 ms each time).
+        self._tls: Any = httpx.create_ssl_context(verify=verify, trust_env=False) if verify is True else verify
+        # Requests go straight to a transport: auth and redirects are handled here by hand, and the
         # client layer would only add cookie handling (a registry has no business setting cookies) and
-        # URL merging, about a quarter of the CPU of each request.
-        self._transport = deadline_transport(verify=verify, limits=limits)
+        # URL merging, about a quarter of the CPU of each request. Each thread gets its own transport
+        # (connection pool): verify workers sharing one pool spent much of their time on its lock.
+        self._local = threading.local()
+        self._transports: list[httpx.HTTPTransport] = []
+        self._transports_lock = threading.Lock()
         self._timeouts = {"timeout": self._timeout.as_dict()}
         # a plain-HTTP token realm off loopback only when the user allowed plain HTTP explicitly
         explicit_http = allow_http or bool(reg and reg.insecure)
@@ -84,6 +88,16 @@ class HttpRegistry:
         self._counter = itertools.count(1)
         self.requests = 0
         self._lock = threading.Lock()
+
+    @property
+    def _transport(self) -> httpx.HTTPTransport:
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = deadline_transport(verify=self._tls, limits=THREAD_POOL_LIMITS)
+            with self._transports_lock:
+                self._transports.append(transport)
+            self._local.transport = transport
+        return transport
 
     def _probe(self) -> None:
         with self._lock:
@@ -344,4 +358,7 @@ class HttpRegistry:
         return referrer_descriptors(index, self.limits.max_referrers)
 
     def close(self) -> None:
-        self._transport.close()
+        with self._transports_lock:
+            transports, self._transports = self._transports, []
+        for transport in transports:
+            transport.close()
