@@ -67,7 +67,7 @@ def main() -> None:
             verify_bundle(parse_bundle(bundle), digest=digest, trust=trust, now=ctx.clock())
         offline = (time.perf_counter() - started) / len(pushed) * 1000
         print(f"offline parse + verify: {offline:.2f} ms per bundle")
-        verify_cold_then_warm(ctx, [ref for ref, _, _ in pushed], policy, registry)
+        verify_cold_then_warm(ctx, [ref for ref, _, _ in pushed], policy, registry.proc.pid)
         ctx.close()
 
 

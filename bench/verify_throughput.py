@@ -4,7 +4,10 @@
     .venv/bin/python bench/verify_throughput.py [--count 1000]
 
 Prints images/s cold and warm (wall clock, and per CPU-second of this process, which stays meaningful
-when other work shares the machine), HTTP requests per image (registry client counters) and peak RSS.
+when other work shares the machine), HTTP requests per image (registry client counters), the
+registry's own CPU per image, and peak RSS. `--static-registry` (default: when nginx is installed)
+repeats the run against the same bytes served by nginx (bench/_static_registry.py), which shows
+Signet's rate without docker-registry's own CPU cost.
 Targets on a 2-core machine: cold >= 300 images/s with <= 3 requests per image, warm >= 20,000
 images/s, peak RSS < 300 MB. Not a test: it prints figures.
 """
@@ -18,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._support import bench_home, peak_rss_mb, push_signed_images, verify_cold_then_warm  # noqa: E402
+from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_images, verify_cold_then_warm  # noqa: E402
+from bench._static_registry import nginx_binary, static_mirror  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.verify.policy import resolve_trust_policy  # noqa: E402
 from tests.support.oci import new_key, write_public_key  # noqa: E402
@@ -28,6 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=None, help="limits.concurrency (default: config's)")
+    parser.add_argument("--static-registry", choices=("auto", "yes", "no"), default="auto",
+                        help="also verify against a static nginx copy of the registry (bench/_static_registry.py); "
+                             "auto: when nginx is installed")
     args = parser.parse_args()
     with bench_home() as (work, registry):
         if args.concurrency:
@@ -38,7 +45,16 @@ def main() -> None:
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         ctx = open_context()
         policy = resolve_trust_policy(ctx, keys=[str(write_public_key(work / "bench.pub", key))])
-        verify_cold_then_warm(ctx, refs, policy, registry)
+        print("against docker-registry:")
+        verify_cold_then_warm(ctx, refs, policy, registry.proc.pid)
+        if args.static_registry == "auto" and nginx_binary() is None:
+            print("(no nginx here: skipped the run against a static copy; apt-get install nginx-light)")
+        elif args.static_registry != "no":
+            tags = [ref.rsplit(":", 1)[1] for ref in refs]
+            with static_mirror(registry, REPOSITORY, tags, work) as (host, nginx_pid):
+                print(f"against the same images served as static files by nginx ({host}):")
+                ctx.extras.clear()  # cold again: nothing cached from the first run
+                verify_cold_then_warm(ctx, [f"{host}/{REPOSITORY}:{tag}" for tag in tags], policy, nginx_pid)
         rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications")[0]["n"]
         ctx.close()
         print(f"history rows written: {rows}")
