@@ -48,7 +48,7 @@ http {{
 
 
 def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")  # sbin is not on every PATH
 
 
 @contextmanager

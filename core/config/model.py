@@ -78,8 +78,8 @@ class EnvironmentConfig:
 
     @property
     def resolved_tier(self) -> str:
-        """The tier given, else "production" for a name mentioning prod, "staging" for stag, else development.
-        Unknown names lean to development only when named: an unnamed home shows no banner at all."""
+        """The tier given, else "production" for a name mentioning prod, "staging" for stag, else
+        development. (A home with no name shows no banner at all.)"""
         if self.tier:
             return self.tier
         lowered = self.name.lower()

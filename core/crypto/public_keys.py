@@ -90,10 +90,9 @@ def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
     ECDSA: DER signature with the curve's hash (cosign v3), or SHA-256, which cosign v2 used for every
     curve and which Kyverno and policy-controller assume unless told otherwise (an ECDSA signature
     over one hash is not one over another: no message can be substituted). RSA: PKCS#1 v1.5 with
-    SHA-256. Ed25519: Ed25519ph,
-    what cosign signs images with, or pure Ed25519, what older cosign releases and `sign-blob` without
-    a log upload wrote. The two are domain-separated (RFC 8032 dom2), so accepting either never lets a
-    signature made for one message count for another.
+    SHA-256. Ed25519: Ed25519ph, what cosign signs images with, or pure Ed25519, what older cosign
+    releases and `sign-blob` without a log upload wrote. The two are domain-separated (RFC 8032
+    dom2), so accepting either never lets a signature made for one message count for another.
     """
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):

@@ -284,7 +284,7 @@ def _staging_key_id(ctx: SignetContext, status: RotationStatus, details: dict[st
     under that id (a leftover secret would otherwise block the retry: its name is taken).
     """
     key_id = details.get("staging_key_id")
-    if key_id and not ctx.store.query("SELECT 1 FROM keys WHERE id = ?", (key_id,)):
+    if key_id:  # no row can name it: the key's row and the rotation's pointer to it commit together
         if discard_unrecorded_key(ctx, key_id, name=inputs.new_name, placement=inputs.placement):
             with ctx.store.write():
                 ctx.audit("key.rotation.stage.discarded", status.id,

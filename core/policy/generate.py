@@ -6,7 +6,8 @@ policy-controller gets one ClusterImagePolicy with one authority per key (author
 CIP are OR; separate CIPs for the same images are AND, so never split keys across CIPs).
 Keys are always embedded as PEM, never as a KMS alias, so moving an alias cannot change what a
 cluster trusts. Each key names the digest its signatures use: both verifiers assume sha256, but
-Signet (like cosign v3) signs with SHA-384 for P-384 keys and SHA-512 for P-521 keys. Output is deterministic (keys sorted by fingerprint) so drift checks can diff it.
+Signet (like cosign v3) signs with SHA-384 for P-384 keys and SHA-512 for P-521 keys. Output is
+deterministic (keys sorted by fingerprint) so drift checks can diff it.
 """
 
 from __future__ import annotations
