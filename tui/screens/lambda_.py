@@ -47,9 +47,6 @@ class LambdaView(TableView):
     def filter_hint(self) -> str:
         return "filter by profile/region, function name or image"
 
-    def prepare(self) -> None:
-        self.table.focus()
-
     def initial_load(self) -> None:
         try:
             for target in aws_targets(self.context.config):
