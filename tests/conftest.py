@@ -22,7 +22,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("DOCKER_CONFIG", str(home / ".docker"))
     for var in ("SIGNET_DB", "SIGNET_CONFIG", "SIGNET_IDENTITY", "SIGNET_READ_ONLY", "SIGNET_PASSWORD",
-                "SIGNET_KEY_STORE", "KUBECONFIG", "AWS_PROFILE", "COSIGN_REPOSITORY"):
+                "SIGNET_KEY_STORE", "SIGNET_ENVIRONMENT", "KUBECONFIG", "AWS_PROFILE", "COSIGN_REPOSITORY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -209,6 +209,11 @@ def load_config(path: Path | None, *, env: dict[str, str] | None = None, read_on
         raise ConfigError("file not found", path=str(path))
     if env.get("SIGNET_IDENTITY"):
         config = replace(config, identity=env["SIGNET_IDENTITY"])
+    if env.get("SIGNET_ENVIRONMENT"):  # e.g. set once in a production bastion's profile
+        name = env["SIGNET_ENVIRONMENT"]
+        if len(name) > MAX_ENVIRONMENT_NAME or has_control_chars(name):
+            raise ConfigError(f"SIGNET_ENVIRONMENT must be at most {MAX_ENVIRONMENT_NAME} printable characters")
+        config = replace(config, environment=replace(config.environment, name=name))
     if env.get("SIGNET_READ_ONLY", "").lower() in ("1", "true", "yes"):
         config = replace(config, read_only=True)
     if read_only_flag:
