@@ -153,9 +153,6 @@ def test_malformed_config_stops_the_cli_with_exit_2_and_one_line(signet_home):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("name, tier, resolved", [("prod-eu", "", "production"), ("Production", "", "production"),
-                                                  ("staging-2", "", "staging"), ("sandbox", "", "development"),
-                                                  ("prod-copy", "development", "development")])
 def test_signet_environment_variable_names_the_environment_and_is_validated(tmp_path):
     path = write(tmp_path, '[environment]\nname = "eu-stage"\n')
     assert load_config(path, env={}).environment.resolved_tier == "staging"
@@ -166,6 +163,9 @@ def test_signet_environment_variable_names_the_environment_and_is_validated(tmp_
             load_config(path, env={"SIGNET_ENVIRONMENT": bad})
 
 
+@pytest.mark.parametrize("name, tier, resolved", [("prod-eu", "", "production"), ("Production", "", "production"),
+                                                  ("staging-2", "", "staging"), ("sandbox", "", "development"),
+                                                  ("prod-copy", "development", "development")])
 def test_environment_tier_is_given_or_inferred_from_the_name(tmp_path, name, tier, resolved):
     tier_line = f'tier = "{tier}"\n' if tier else ""
     config = load_config(write(tmp_path, f'[environment]\nname = "{name}"\n{tier_line}'), env={})
