@@ -1,0 +1,40 @@
+"""`signet key ...`: key custody — generate, import, export, list, back up, restore, rotate.
+
+KEY is a key id, name or fingerprint prefix. A key's passphrase comes from `--passphrase-file`, else
+`$SIGNET_PASSWORD`, else a hidden prompt (with confirmation when it protects a new key). A backup's
+passphrase comes from `--backup-passphrase-file` or a prompt; shares from `--share-file` (one share
+per line) or hidden prompts. Secrets are never printed, except the shares of a new backup, printed
+once to stdout by `key backup` / `key rotate start`: hand each to its custodian.
+
+JSON (`--json`):
+  key list        [{id, name, fingerprint, algorithm, location, location_ref, state, created_at,
+                    activated_at, retired_at, revoked_at, custodians, trusted_by, backup_status,
+                    drill_overdue, backups: [{id, key_id, scheme, threshold, share_count, location,
+                    custodians: [{index, name}], created_at, last_tested_at, last_test_result,
+                    drill_due_at, drill_overdue}]}]
+  generate/import one key object (fields of `key list` without the backup fields)
+  backup          {backup: <backup object>, path, shares: [{index, custodian, mnemonic}]}
+  backup test     {backup_id, fingerprint, ok, reason, tested_at}
+  backup list     [<backup object>] (the `backups` entries of `key list`)
+  rotate ...      RotationStatus.as_dict(): {id, old_key, new_key, step, status, started_at, updated_at,
+                    coverage, next_action, details}; `rotate start` and `rotate resume` add `shares`
+                    (the new key's backup shares; empty for a passphrase backup or a KMS key)
+Exit codes: 0 done, 1 rotation blocked at the soak step (coverage below the minimum), 2 usage/input/
+state errors, 3 an outside system (registry, AWS, cluster, disk) failed.
+  rotate revoke --emergency   EmergencyRevocation.as_dict()
+"""
+
+from __future__ import annotations
+
+import click
+
+from tui.cli.commands.key import backup, inventory, rotation
+
+
+@click.group("key")
+def command() -> None:
+    """Key custody: cosign-compatible keys, backups with custodian shares, rotation."""
+
+
+for _sub in (*inventory.COMMANDS, *backup.COMMANDS, rotation.rotate):
+    command.add_command(_sub)

@@ -1,0 +1,252 @@
+"""`signet key rotate ...`: rotate a key step by step (stage, publish, re-sign, soak, retire, revoke)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from core.clusters.policy_apply import ENGINES
+from core.context import SignetContext
+from core.errors import CheckFailed, InputError
+from core.identity import Role
+from core.keys.backup import CreatedBackup
+from core.keys.custody import KeyPlacement
+from core.keys.emergency import emergency_revoke
+from core.keys.publish import PublishHook, cluster_apply_hook
+from core.keys.rotation import (
+    AdvanceOptions,
+    RotationStatus,
+    StageInputs,
+    advance_rotation,
+    list_rotations,
+    retire_rotation,
+    rotation_status,
+    start_rotation,
+)
+from tui.cli.commands.key.secrets import STORE_CHOICE, backup_scheme, new_passphrase, print_shares, shares_json
+from tui.cli.context import signet_context
+from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
+from tui.cli.passphrases import passphrase_provider
+from tui.cli.trust_options import allow_http_option, stacked
+
+
+@click.group("rotate")
+def rotate() -> None:
+    """Rotate a key step by step: start, next, status, retire, revoke, resume."""
+
+
+_stage_options = stacked(
+    click.option("--new-name", default=None, help="Name of the new key (required by start)."),
+    click.option("--store", type=STORE_CHOICE, default="local", show_default=True),
+    click.option("--region", default=None, help="AWS region for secretsmanager/kms."),
+    click.option("--shares", default=None, metavar="M-of-N", help="Back up the new key with SLIP-39 shares."),
+    click.option("--backup-passphrase", "use_passphrase", is_flag=True, help="Back up with a passphrase."),
+    click.option("--backup-passphrase-file", default=None, metavar="FILE"),
+    click.option("--custodian", "custodians", multiple=True, help="Holder of share i (repeat N times)."),
+    click.option("--backup-out", default=None, metavar="FILE", help="Where to write the new key's backup."),
+    click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase for the new key."),
+)
+
+
+def _stage_inputs(new_name: str | None, store: str, region: str | None, shares: str | None, use_passphrase: bool,
+                  backup_passphrase_file: str | None, custodians: tuple[str, ...], backup_out: str | None,
+                  passphrase_file: str | None) -> StageInputs:
+    if not new_name:
+        raise InputError("--new-name is required to stage the new key")
+    scheme = backup_scheme(shares, use_passphrase, custodians, backup_passphrase_file)
+    passphrase = None if store == "kms" else new_passphrase(passphrase_file, new_name)
+    return StageInputs(new_name=new_name, backup=scheme, new_passphrase=passphrase,
+                       placement=KeyPlacement(store=store, region=region),
+                       backup_out=Path(backup_out) if backup_out else None, custodians=custodians)
+
+
+@rotate.command("start")
+@click.argument("old_key")
+@_stage_options
+@click.option("--policy-dir", default=None, metavar="DIR", help="Where to write the verifier policy files.")
+@click.option("--image", "images", multiple=True, metavar="GLOB", help="Images the policies cover (default **).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rotate_start(ctx: click.Context, old_key: str, policy_dir: str | None, images: tuple[str, ...], as_json: bool,
+                 **stage: object) -> None:
+    """Stage a new key for OLD_KEY: generate, back up, test-restore, smoke-test."""
+    sc = signet_context(ctx)
+    sc.require_write(Role.CUSTODIAN, action="key rotation")
+    started = start_rotation(sc, old_key, _stage_inputs(**stage),  # type: ignore[arg-type]
+                             image_globs=images or ("**",), policy_dir=Path(policy_dir) if policy_dir else None)
+    _emit_status_and_shares(started.status, started.backup, as_json)
+
+
+@rotate.command("status")
+@click.argument("rotation_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rotate_status(ctx: click.Context, rotation_id: str | None, as_json: bool) -> None:
+    """One rotation in detail, or every rotation."""
+    sc = signet_context(ctx)
+    if rotation_id:
+        _emit_status(rotation_status(sc, rotation_id), as_json)
+        return
+    rows = list_rotations(sc)
+    if as_json:
+        emit_json([r.as_dict() for r in rows])
+        return
+    emit_table(["ID", "OLD KEY", "NEW KEY", "STEP", "STATUS", "COVERAGE", "UPDATED"],
+               [[r.id, r.old_key.name, r.new_key.name if r.new_key else "", r.step, r.status,
+                 "" if r.coverage is None else f"{r.coverage:.0%}", r.updated_at[:19]] for r in rows])
+
+
+def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bool = False, reason: str = "",
+                     stage: StageInputs | None = None, on_backup: Callable[[CreatedBackup], None] | None = None,
+                     hook: PublishHook | None = None) -> AdvanceOptions:
+    return AdvanceOptions(passphrase_provider=passphrase_provider(passphrase_file), allow_http=allow_http,
+                          progress=lambda done, total: diagnostic(f"{done}/{total} images"), force=force,
+                          reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook)
+
+
+_apply_options = stacked(
+    click.option("--apply-to", "apply_to", multiple=True, metavar="CONTEXT",
+                 help="Also apply the rewritten policies to this cluster context (repeatable)."),
+    click.option("--kubeconfig", default=None, metavar="PATH", help="Kubeconfig for --apply-to."),
+    click.option("--engine", "engines", multiple=True, type=click.Choice(["kyverno", "sigstore"]),
+                 help="Which policy to apply (default both)."),
+)
+
+
+def _hook(sc: SignetContext, apply_to: tuple[str, ...], kubeconfig: str | None,
+          engines: tuple[str, ...]) -> PublishHook | None:
+    if not apply_to:
+        return None
+    kinds = [{"kyverno": "ClusterPolicy", "sigstore": "ClusterImagePolicy"}[e] for e in engines or ENGINES]
+    return cluster_apply_hook(sc, apply_to, kubeconfig=kubeconfig, kinds=kinds)
+
+
+_with_advance_flags = stacked(
+    click.option("--passphrase-file", default=None, metavar="FILE", help="Passphrase of the new key (re-signing)."),
+    allow_http_option,
+    click.option("--json", "as_json", is_flag=True),
+)
+
+
+@rotate.command("next")
+@click.argument("rotation_id")
+@_with_advance_flags
+@_apply_options
+@click.pass_context
+def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | None, allow_http_registry: bool,
+                as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...]) -> None:
+    """Run the rotation's next step."""
+    sc = signet_context(ctx)
+    hook = _hook(sc, apply_to, kubeconfig, engines)
+    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http_registry, hook=hook))
+    _emit_status(status, as_json)
+    _fail_if_blocked(status)
+
+
+@rotate.command("resume")
+@click.argument("rotation_id")
+@_stage_options
+@allow_http_option
+@click.option("--json", "as_json", is_flag=True)
+@_apply_options
+@click.pass_context
+def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: bool, as_json: bool,
+                  apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
+                  **stage: object) -> None:
+    """Re-run an interrupted step (the stage step needs the same options as `start`)."""
+    sc = signet_context(ctx)
+    sc.require_write(Role.CUSTODIAN, action="key rotation")
+    current = rotation_status(sc, rotation_id)
+    passphrase_file = str(stage["passphrase_file"]) if stage["passphrase_file"] else None
+    inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
+    made: list[CreatedBackup] = []
+    options = _advance_options(passphrase_file, allow_http_registry, stage=inputs, on_backup=made.append,
+                               hook=_hook(sc, apply_to, kubeconfig, engines))
+    status = advance_rotation(sc, rotation_id, options)
+    _emit_status_and_shares(status, made[0] if made else None, as_json)
+    _fail_if_blocked(status)
+
+
+@rotate.command("retire")
+@click.argument("rotation_id")
+@click.option("--force", is_flag=True, help="Retire even below full re-signing coverage (needs --reason).")
+@click.option("--reason", default="", help="Why retirement is forced; recorded in the audit log.")
+@_with_advance_flags
+@_apply_options
+@click.pass_context
+def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str, passphrase_file: str | None,
+                  allow_http_registry: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                  engines: tuple[str, ...]) -> None:
+    """Check soak coverage, then retire the old key (removed from the policy files)."""
+    sc = signet_context(ctx)
+    options = _advance_options(passphrase_file, allow_http_registry, force=force, reason=reason,
+                               hook=_hook(sc, apply_to, kubeconfig, engines))
+    status = retire_rotation(sc, rotation_id, options)
+    _emit_status(status, as_json)
+    _fail_if_blocked(status)
+
+
+@rotate.command("revoke")
+@click.argument("target", metavar="ROTATION_ID|KEY")
+@click.option("--emergency", is_flag=True, help="TARGET is a compromised KEY: revoke now, skipping the soak.")
+@click.option("--reason", default="", help="Why (required with --emergency).")
+@click.option("--policy-dir", default=None, metavar="DIR")
+@allow_http_option
+@click.option("--json", "as_json", is_flag=True)
+@_apply_options
+@click.pass_context
+def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str, policy_dir: str | None,
+                  allow_http_registry: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                  engines: tuple[str, ...]) -> None:
+    """Revoke the old key of a retired rotation, or (--emergency) a compromised key at once."""
+    sc = signet_context(ctx)
+    if not emergency:
+        current = rotation_status(sc, target)
+        if current.step != "revoke":
+            raise InputError(f"rotation {target} is at '{current.step}'; revocation is the last step")
+        _emit_status(advance_rotation(sc, target, AdvanceOptions(allow_http=allow_http_registry)), as_json)
+        return
+    report = emergency_revoke(sc, target, reason=reason, policy_dir=Path(policy_dir) if policy_dir else None,
+                              allow_http=allow_http_registry, publish_hook=_hook(sc, apply_to, kubeconfig, engines))
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    emit_line(f"revoked {report.key.name} ({report.key.fingerprint}); {report.destroyed}")
+    for path in report.policy_files:
+        emit_line(f"policy rewritten: {path}")
+    emit_line(f"{len(report.signed_only_by_revoked)} of {report.in_use} in-use image(s) were signed only by this key:")
+    for ref in report.signed_only_by_revoked:
+        emit_line(f"  {ref}")
+    if report.unverified:
+        emit_line(f"{len(report.unverified)} in-use image(s) verify with no key at all:")
+        for ref in report.unverified:
+            emit_line(f"  {ref}")
+
+
+def _emit_status_and_shares(status: RotationStatus, backup: CreatedBackup | None, as_json: bool) -> None:
+    """A step that may have made the new key's backup: its shares are shown once, with the status."""
+    if as_json:
+        emit_json({**status.as_dict(), "shares": shares_json(backup)})
+        return
+    if backup is not None:
+        print_shares(backup, status.new_key.name if status.new_key else "")
+    _emit_status(status, as_json=False)
+
+
+def _emit_status(status: RotationStatus, as_json: bool) -> None:
+    if as_json:
+        emit_json(status.as_dict())
+        return
+    new = status.new_key
+    emit_line(f"rotation {status.id}: {status.old_key.name} ({status.old_key.short}) -> "
+              f"{new.name + ' (' + new.short + ')' if new else '(not generated yet)'}")
+    emit_line(f"step: {status.step}   status: {status.status}"
+              + ("" if status.coverage is None else f"   coverage: {status.coverage:.1%}"))
+    emit_line(f"next: {status.next_action}")
+
+
+def _fail_if_blocked(status: RotationStatus) -> None:
+    if status.status == "blocked":
+        raise CheckFailed(f"rotation {status.id} is blocked at the soak step: coverage {status.coverage:.1%}")
