@@ -9,8 +9,6 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "signet"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT / "data"
 
 
 @dataclass(frozen=True)

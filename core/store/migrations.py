@@ -1,4 +1,4 @@
-"""Ordered forward migrations, kept as SQL files in data/schema/NNNN_name.sql.
+"""Ordered forward migrations, shipped as SQL files in data/schema/NNNN_name.sql.
 
 `PRAGMA user_version` holds the number of the last applied migration. Each migration runs in its
 own transaction together with the version bump, so a crash leaves either the old or the new schema.
@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from core.errors import SchemaTooNew, StoreError
-from core.paths import DATA_DIR
+from core.data_files import shipped
 
-SCHEMA_DIR = DATA_DIR / "schema"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -25,13 +24,14 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
+def load_migrations(directory: Traversable = shipped("schema")) -> list[Migration]:
     found: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _NAME.match(path.name)
-        if not match:
+    for entry in sorted(directory.iterdir(), key=lambda e: e.name):
+        match = _NAME.match(entry.name)
+        if not match or not entry.is_file():
             continue
-        found.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+        found.append(Migration(int(match.group(1)), entry.name.removesuffix(".sql"),
+                               entry.read_text(encoding="utf-8")))
     versions = [m.version for m in found]
     if not versions or versions[0] != 1 or any(b <= a for a, b in zip(versions, versions[1:])):
         raise StoreError(f"schema migrations in {directory} must start at 0001 and increase: {versions}")
