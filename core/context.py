@@ -43,6 +43,7 @@ class SignetContext:
 def open_context(*, db: str | None = None, config: str | None = None, read_only: bool = False,
                  interface: str = "cli", clock: Clock = system_clock) -> SignetContext:
     paths = resolve_paths(db=db, config=config)
+    paths.check_db_location()
     cfg = load_config(paths.config, read_only_flag=read_only, required=config is not None)
     store = open_store(paths.db)
     return SignetContext(config=cfg, store=store, principal=principal_for(cfg), paths=paths, clock=clock,

@@ -1,4 +1,9 @@
-"""Where Signet keeps things. Precedence for the database: --db flag, SIGNET_DB, platform data dir."""
+"""Where Signet keeps things. Precedence for the database: --db flag, SIGNET_DB, platform data dir.
+
+Only the default location is created when missing. An explicit database path (flag or SIGNET_DB)
+whose directory does not exist is a mistake (a typo would otherwise open a new, empty history that
+reads as "no failures"), so it is refused.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from core.errors import UsageError
+
 APP_NAME = "signet"
 
 
@@ -16,6 +23,13 @@ class SignetPaths:
     db: Path
     config: Path
     key_store: Path
+    db_explicit: bool = False  # named by --db or SIGNET_DB (not the platform default)
+
+    def check_db_location(self) -> None:
+        """Refuse an explicit database path whose directory is missing (the default one is created)."""
+        if self.db_explicit and not self.db.parent.is_dir():
+            raise UsageError(f"database {self.db}: directory {self.db.parent} does not exist "
+                             "(create it, or fix --db / SIGNET_DB)")
 
 
 def resolve_paths(*, db: str | os.PathLike[str] | None = None,
@@ -27,4 +41,5 @@ def resolve_paths(*, db: str | os.PathLike[str] | None = None,
                    if os.environ.get("SIGNET_CONFIG") else config_dir / "config.toml")
     key_store = (Path(os.environ["SIGNET_KEY_STORE"]) if os.environ.get("SIGNET_KEY_STORE")
                  else db_path.parent / "keys")
-    return SignetPaths(db=db_path.expanduser(), config=config_path.expanduser(), key_store=key_store.expanduser())
+    return SignetPaths(db=db_path.expanduser(), config=config_path.expanduser(), key_store=key_store.expanduser(),
+                       db_explicit=bool(db or os.environ.get("SIGNET_DB")))

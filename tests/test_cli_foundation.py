@@ -105,3 +105,26 @@ def test_signet_with_no_arguments_opens_the_console(signet_home):
                          env={**os.environ, "TEXTUAL_ANIMATIONS": "none"})
     assert out.returncode == 0, out.stderr
     assert "screen" in out.stdout
+
+
+def test_an_explicit_database_in_a_missing_directory_is_refused_not_created(signet_home, monkeypatch):
+    """A typo in --db / SIGNET_DB must not open a new, empty history that reads as "no failures"."""
+    missing = signet_home / "no-such-dir" / "signet.db"
+    flag = CliRunner().invoke(cli, ["--db", str(missing), "history"])
+    assert flag.exit_code == 2
+    assert "no-such-dir" in flag.stderr and "does not exist" in flag.stderr and flag.stdout == ""
+    monkeypatch.setenv("SIGNET_DB", str(missing))
+    env = CliRunner().invoke(cli, ["history"])
+    assert env.exit_code == 2 and "does not exist" in env.stderr
+    assert not missing.parent.exists()
+    existing = CliRunner().invoke(cli, ["--db", str(signet_home / "fresh.db"), "history"])
+    assert existing.exit_code == 0 and (signet_home / "fresh.db").is_file()
+
+
+def test_the_default_database_location_is_created(tmp_path, monkeypatch):
+    monkeypatch.delenv("SIGNET_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("SIGNET_CONFIG", str(tmp_path / "config.toml"))
+    result = CliRunner().invoke(cli, ["history"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "signet" / "signet.db").is_file()
