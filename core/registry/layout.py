@@ -17,7 +17,8 @@ from typing import Any
 
 from core.config.model import LimitsConfig
 from core.errors import DigestMismatch, InputError, LimitExceeded, NotFound, RegistryError
-from core.registry.manifest import Manifest, loads_strict, parse_descriptor, referrer_descriptors, sha256_digest
+from core.registry.manifest import (OCI_MANIFEST, Manifest, loads_strict, parse_descriptor, referrer_descriptors,
+                                   sha256_digest)
 from core.registry.reference import DIGEST_RE, ImageReference
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -32,6 +33,7 @@ class OciLayout:
         self.limits = limits
         self.requests = 0
         self._lock = threading.Lock()
+        self._subject_map: tuple[tuple[str, ...], dict[str, list[dict[str, Any]]]] | None = None
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -98,12 +100,40 @@ class OciLayout:
         return [str(self.root)]
 
     def referrers(self, repository: str, digest: str) -> list[dict[str, Any]]:
-        """Index entries whose manifest names `digest` as subject, else the fallback tag's index."""
+        """Index entries whose manifest names `digest` as subject (as notation's and oras' OCI stores
+        find them: a fallback tag index can be incomplete), then what the fallback tag's index adds."""
+        found = self._subjects().get(digest, [])
+        if len(found) > self.limits.max_referrers:
+            raise LimitExceeded("max_referrers", len(found))
         try:
-            return referrer_descriptors(self.get_manifest(repository, digest.replace(":", "-", 1)),
-                                        self.limits.max_referrers)
+            tagged = referrer_descriptors(self.get_manifest(repository, digest.replace(":", "-", 1)),
+                                          self.limits.max_referrers)
         except NotFound:
-            return []
+            tagged = []
+        listed = {d.get("digest") for d in found}
+        return found + [d for d in tagged if d.get("digest") not in listed]
+
+    def _subjects(self) -> dict[str, list[dict[str, Any]]]:
+        """subject digest -> descriptors of the manifests naming it; read once per index.json content."""
+        descriptors = self._descriptors()
+        key = tuple(d.digest for d in descriptors)
+        with self._lock:
+            if self._subject_map is not None and self._subject_map[0] == key:
+                return self._subject_map[1]
+        subjects: dict[str, list[dict[str, Any]]] = {}
+        for descriptor in descriptors:
+            if descriptor.media_type != OCI_MANIFEST:
+                continue
+            try:
+                doc = self.get_manifest("", descriptor.digest).json()
+            except NotFound:
+                continue
+            subject = doc.get("subject")
+            if isinstance(subject, dict) and isinstance(subject.get("digest"), str):
+                subjects.setdefault(subject["digest"], []).append(descriptor.raw or {})
+        with self._lock:
+            self._subject_map = (key, subjects)
+        return subjects
 
     # --- writing --------------------------------------------------------------------------------
 
