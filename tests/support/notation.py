@@ -1,0 +1,141 @@
+"""Self-made Notary Project signatures for tests (marked as such wherever used): a CA + leaf chain made with
+`cryptography`, JWS and COSE envelopes signed over a target artifact, and the signature manifest that
+carries an envelope as an OCI referrer. Real notation outputs live in tests/fixtures/notation."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import cbor2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+_HASH = {"PS256": hashes.SHA256, "PS384": hashes.SHA384, "PS512": hashes.SHA512,
+         "ES256": hashes.SHA256, "ES384": hashes.SHA384, "ES512": hashes.SHA512}
+_COSE_ALG = {"PS256": -37, "PS384": -38, "PS512": -39, "ES256": -7, "ES384": -35, "ES512": -36}
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                      x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "WA"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Signet Tests"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+@dataclass
+class Signer:
+    key: Any
+    chain: list[x509.Certificate]   # leaf first, root last
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+    @property
+    def root(self) -> x509.Certificate:
+        return self.chain[-1]
+
+
+def make_signer(cn: str = "signet-test-signer", *, curve: ec.EllipticCurve | None = ec.SECP256R1(),
+                rsa_bits: int = 2048, valid_days: int = 365, not_before: datetime | None = None) -> Signer:
+    """A root CA and a code-signing leaf under it (ECDSA by default; RSA when curve is None)."""
+    start = not_before or NOW - timedelta(days=1)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = (x509.CertificateBuilder().subject_name(_name(f"{cn} root")).issuer_name(_name(f"{cn} root"))
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    key = ec.generate_private_key(curve) if curve is not None else rsa.generate_private_key(65537, rsa_bits)
+    leaf = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(root.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + timedelta(days=valid_days))
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .sign(root_key, hashes.SHA256()))
+    return Signer(key=key, chain=[leaf, root])
+
+
+def payload_for(digest: str, size: int, media_type: str = "application/vnd.oci.image.manifest.v1+json") -> bytes:
+    return json.dumps({"targetArtifact": {"digest": digest, "mediaType": media_type, "size": size}},
+                      separators=(",", ":")).encode()
+
+
+def _sign(signer: Signer, alg: str, data: bytes) -> bytes:
+    hash_cls = _HASH[alg]
+    if alg.startswith("PS"):
+        return signer.key.sign(data, padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls.digest_size),
+                               hash_cls())
+    r, s = decode_dss_signature(signer.key.sign(data, ec.ECDSA(hash_cls())))
+    half = (signer.key.curve.key_size + 7) // 8
+    return r.to_bytes(half, "big") + s.to_bytes(half, "big")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jws_envelope(signer: Signer, payload: bytes, *, alg: str = "ES256", scheme: str = "notary.x509",
+                 signing_time: datetime = NOW, expiry: datetime | None = None,
+                 extra_protected: dict[str, Any] | None = None, extra_crit: tuple[str, ...] = (),
+                 chain: list[x509.Certificate] | None = None) -> bytes:
+    header: dict[str, Any] = {"alg": alg, "cty": "application/vnd.cncf.notary.payload.v1+json",
+                              "io.cncf.notary.signingScheme": scheme}
+    crit = ["io.cncf.notary.signingScheme", *extra_crit]
+    if scheme == "notary.x509":
+        header["io.cncf.notary.signingTime"] = signing_time.isoformat()
+    else:
+        header["io.cncf.notary.authenticSigningTime"] = signing_time.isoformat()
+        crit.append("io.cncf.notary.authenticSigningTime")
+    if expiry is not None:
+        header["io.cncf.notary.expiry"] = expiry.isoformat()
+        crit.append("io.cncf.notary.expiry")
+    header.update(extra_protected or {})
+    header["crit"] = crit
+    protected = _b64url(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    body = _b64url(payload)
+    signature = _sign(signer, alg, f"{protected}.{body}".encode())
+    certs = chain if chain is not None else signer.chain
+    return json.dumps({"payload": body, "protected": protected, "signature": _b64url(signature),
+                       "header": {"x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in certs],
+                                  "io.cncf.notary.signingAgent": "signet-tests/1.0"}}).encode()
+
+
+def cose_envelope(signer: Signer, payload: bytes, *, alg: str = "ES256", signing_time: datetime = NOW,
+                  expiry: datetime | None = None, extra_protected: dict[Any, Any] | None = None,
+                  extra_crit: tuple[Any, ...] = ()) -> bytes:
+    protected: dict[Any, Any] = {1: _COSE_ALG[alg], 3: "application/vnd.cncf.notary.payload.v1+json",
+                                 "io.cncf.notary.signingScheme": "notary.x509",
+                                 "io.cncf.notary.signingTime": cbor2.CBORTag(1, int(signing_time.timestamp()))}
+    crit: list[Any] = ["io.cncf.notary.signingScheme", *extra_crit]
+    if expiry is not None:
+        protected["io.cncf.notary.expiry"] = cbor2.CBORTag(1, int(expiry.timestamp()))
+        crit.append("io.cncf.notary.expiry")
+    protected.update(extra_protected or {})
+    protected[2] = crit
+    protected_raw = cbor2.dumps(protected)
+    signature = _sign(signer, alg, cbor2.dumps(["Signature1", protected_raw, b"", payload]))
+    unprotected = {33: [c.public_bytes(Encoding.DER) for c in signer.chain],
+                   "io.cncf.notary.signingAgent": "signet-tests/1.0"}
+    return cbor2.dumps(cbor2.CBORTag(18, [protected_raw, unprotected, payload, signature]))
+
+
+def signature_manifest(subject: dict[str, Any], envelope_digest: str, envelope_size: int,
+                       envelope_media_type: str = "application/jose+json") -> dict[str, Any]:
+    """The manifest `notation sign` pushes: artifactType/config notary signature, one envelope layer."""
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.cncf.notary.signature",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+            "layers": [{"mediaType": envelope_media_type, "digest": envelope_digest, "size": envelope_size}],
+            "subject": subject}
