@@ -8,6 +8,7 @@ signature covers the CBOR Sig_structure `["Signature1", protected, b"", payload]
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,24 +32,24 @@ def parse_cose(raw: bytes) -> Envelope:
     if not isinstance(message, cbor2.CBORTag) or message.tag != COSE_SIGN1_TAG:
         raise CheckFailed("COSE envelope is not a tagged COSE_Sign1")
     body = message.value
-    if not isinstance(body, list) or len(body) != 4:
+    if not isinstance(body, (list, tuple)) or len(body) != 4:
         raise CheckFailed("COSE_Sign1 does not have four parts")
     protected_raw, unprotected, payload, signature = body
     if not all(isinstance(part, bytes) for part in (protected_raw, payload, signature)) \
-            or not isinstance(unprotected, dict):
+            or not isinstance(unprotected, Mapping):
         raise CheckFailed("COSE_Sign1 parts have the wrong types")
     protected = _decode(protected_raw, "COSE protected header")
-    if not isinstance(protected, dict):
+    if not isinstance(protected, Mapping):
         raise CheckFailed("COSE protected header is not a map")
-    algorithm = _ALGORITHMS.get(protected.get(ALG))  # type: ignore[arg-type]
+    algorithm = _ALGORITHMS.get(protected.get(ALG, 0))
     if algorithm is None:
         raise CheckFailed(f"unsupported COSE algorithm {str(protected.get(ALG))[:20]}")
     critical = protected.get(CRIT, [])
-    if not isinstance(critical, list) or not all(isinstance(c, (str, int)) for c in critical):
+    if not isinstance(critical, (list, tuple)) or not all(isinstance(c, (str, int)) for c in critical):
         raise CheckFailed("COSE crit is not a list of labels")
     chain = unprotected.get(X5CHAIN)
     ders = [chain] if isinstance(chain, bytes) else chain
-    if not isinstance(ders, list) or not all(isinstance(c, bytes) for c in ders):
+    if not isinstance(ders, (list, tuple)) or not all(isinstance(c, bytes) for c in ders):
         raise CheckFailed("certificate chain is not present")
     timestamp = unprotected.get(TIMESTAMP_SIGNATURE)
     signed = cbor2.dumps(["Signature1", protected_raw, b"", payload])
@@ -63,7 +64,7 @@ def parse_cose(raw: bytes) -> Envelope:
         payload=payload,
         signed_bytes=signed,
         signature=signature,
-        chain=load_chain(ders),
+        chain=load_chain(list(ders)),
         critical=tuple(str(c) for c in critical),
         extended={k: v for k, v in protected.items() if k in KNOWN_EXTENDED and isinstance(v, str)},
         signing_agent=str(unprotected.get(SIGNING_AGENT, ""))[:200],
@@ -78,16 +79,15 @@ def _decode(raw: bytes, what: str) -> Any:
         raise CheckFailed(f"{what} is not valid CBOR ({type(exc).__name__})") from None
 
 
-def _text(header: dict[Any, Any], label: str | int) -> str:
+def _text(header: Mapping[Any, Any], label: str | int) -> str:
     value = header.get(label, "")
     if not isinstance(value, str):
         raise CheckFailed(f"COSE header {label} is not a string")
     return value
 
 
-def _time(header: dict[Any, Any], label: str) -> datetime | None:
-    """Tag 1 epoch time; cbor2 turns it into an aware datetime. A bare number or string is refused,
-    as notation-core-go refuses it."""
+def _time(header: Mapping[Any, Any], label: str) -> datetime | None:
+    """Tag 1 epoch time; cbor2 turns it into an aware datetime. A bare number or string is refused."""
     value = header.get(label)
     if value is None:
         return None
