@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from pathlib import Path
 from typing import Any, Iterator
 
 import click
@@ -108,3 +109,36 @@ def test_json_field_names_are_documented(home, monkeypatch):
 def test_an_undocumented_field_is_caught():
     with pytest.raises(AssertionError, match="not_a_documented_field"):
         _assert_documented("locate", {"db": "x", "not_a_documented_field": 1})
+
+
+def test_readme_lists_only_subcommands_that_exist():
+    """The README's command table names real sub-commands (it once listed a `key drill`)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for group in ("key", "bypass"):
+        (line,) = [raw for raw in readme.splitlines() if raw.startswith(f"signet {group} ...")]
+        listed = line.split("...", 1)[1]
+        names = [item.split()[0] for item in re.sub(r"\(.*?\)", "", listed).split(",")]
+        assert names and all(name in cli.commands[group].commands for name in names), (group, names)
+        for phrase in re.findall(r"`([^`]+)`", listed):  # e.g. `backup test`
+            command = cli.commands[group]
+            for word in phrase.split():
+                command = command.commands[word]
+
+
+@pytest.mark.parametrize("args", [["history", "--result", "maybe"], ["--bogus"], ["no-such-command"],
+                                  ["key", "backup", "test"], ["history", "--json", "--csv"]])
+def test_usage_errors_are_one_line_exit_2(signet_home, args):
+    result = CliRunner().invoke(cli, args, prog_name="signet")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("signet: error: "), result.stderr
+
+
+def test_history_help_shows_the_choices_without_an_empty_one(signet_home):
+    text = CliRunner().invoke(cli, ["history", "--help"], prog_name="signet").output
+    assert "[verified|unsigned|invalid|error|bypassed]" in text and "[|" not in text
+
+
+def test_history_refuses_json_with_csv(signet_home):
+    result = CliRunner().invoke(cli, ["history", "--json", "--csv"], prog_name="signet")
+    assert result.exit_code == 2 and "--json and --csv" in result.stderr and result.stdout == ""

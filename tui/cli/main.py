@@ -10,6 +10,7 @@ import sys
 import traceback
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from core import __version__
 from core.errors import EXIT_EXTERNAL, EXIT_USAGE, SignetError
@@ -22,12 +23,31 @@ COMMAND_MODULES = (
 )
 
 
+def _usage_line(exc: click.UsageError) -> None:
+    """Click prints usage, a hint and the error on three lines; we promise one. A group run without
+    a sub-command still prints its help (that is not a mistake to report)."""
+    if isinstance(exc, NoArgsIsHelpError):
+        raise exc
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    diagnostic(f"error: {exc.format_message()}{where}")
+    sys.exit(exc.exit_code)
+
+
 class SignetGroup(click.Group):
-    """Maps Signet errors to one stderr line and the documented exit code."""
+    """Maps Signet errors and usage errors to one stderr line and the documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # the root's own flags
+            _usage_line(exc)
+            raise  # unreachable: _usage_line exits
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a sub-command's flags or arguments, or an unknown command
+            _usage_line(exc)
         except SignetError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()

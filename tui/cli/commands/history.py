@@ -15,7 +15,7 @@ import click
 
 from core.clock import iso, parse_iso
 from core.config import parse_duration
-from core.errors import InputError
+from core.errors import InputError, UsageError
 from core.history.records import CSV_COLUMNS, RESULTS, SOURCES, HistoryFilter, csv_row, iter_history
 from tui.cli.context import signet_context
 from tui.cli.output import emit_csv, emit_json, emit_table
@@ -23,19 +23,21 @@ from tui.cli.output import emit_csv, emit_json, emit_table
 
 @click.command("history")
 @click.option("--image", default="", help="Reference substring or digest prefix (sha256:...).")
-@click.option("--result", default="", type=click.Choice(("",) + RESULTS))
-@click.option("--source", default="", type=click.Choice(("",) + SOURCES))
+@click.option("--result", default=None, type=click.Choice(RESULTS), help="Only this result.")
+@click.option("--source", default=None, type=click.Choice(SOURCES), help="Only this source.")
 @click.option("--key", default="", help="Fingerprint prefix of a matched key.")
 @click.option("--since", default="", help="A duration back from now (24h) or an ISO time.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="JSON array.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
 @click.pass_context
-def command(ctx: click.Context, image: str, result: str, source: str, key: str, since: str, limit: int,
+def command(ctx: click.Context, image: str, result: str | None, source: str | None, key: str, since: str, limit: int,
             as_json: bool, as_csv: bool) -> None:
     """List verifications, newest first."""
+    if as_json and as_csv:
+        raise UsageError("--json and --csv cannot be combined; choose one")
     sc = signet_context(ctx)
-    filt = HistoryFilter(image=image, result=result, source=source, key=key, since=_since(since, sc.clock))
+    filt = HistoryFilter(image=image, result=result or "", source=source or "", key=key, since=_since(since, sc.clock))
     rows = []
     for row in iter_history(sc.store, filt):
         rows.append(row)
