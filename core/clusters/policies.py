@@ -1,5 +1,5 @@
 """Admission policies in the clusters (Kyverno verifyImages and ImageValidatingPolicy, Sigstore
-ClusterImagePolicy): which keys they trust, which images and namespaces they cover, in which mode,
+ClusterImagePolicy, Gatekeeper + Ratify constraints in core/clusters/ratify.py): which keys they trust, which images and namespaces they cover, in which mode,
 and how that drifts from Signet's key inventory (keys-bypass-anchors.md §1).
 
 Semantics followed:
@@ -22,99 +22,25 @@ and reported, since what they trust can change without the policy changing.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from core.clusters.admission import (MAX_POLICIES, AdmissionPolicy, DriftIssue, PolicyKey, keys_from_pem_text,
+                                     list_served)
 from core.clusters.inventory import ClusterInventory, ClusterTarget, read_cluster
 from core.clusters.kube import KubeApi, resource_path
-from core.crypto.public_keys import load_public_key
+from core.clusters.ratify import read_ratify_policies
 from core.errors import ClusterRefused, SignetError
 from core.keys.inventory import KeyRecord
-from core.registry.reference import DOCKER_HUB, parse_reference
+from core.registry.reference import parse_reference
 
 KYVERNO = ("kyverno.io", "v1")
 KYVERNO_IVP_GROUP = "policies.kyverno.io"
 KYVERNO_IVP_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 KYVERNO_IVP_PLURALS = ("imagevalidatingpolicies", "namespacedimagevalidatingpolicies")
 SIGSTORE_VERSIONS = ("v1beta1", "v1alpha1")
-SIGSTORE_INCLUDE_LABEL = "policy.sigstore.dev/include"
-MAX_POLICIES = 1000
 MAX_EXAMPLES = 3
-_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
-
-
-@dataclass(frozen=True)
-class PolicyKey:
-    """One key a policy names: pinned by PEM (fingerprint known) or by reference."""
-
-    fingerprint: str | None
-    reference: str = "inline"        # inline | secret:<ns>/<name> | kms URI | k8s:// URI
-    error: str = ""                  # an inline key that does not parse
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "reference": self.reference, "error": self.error}
-
-
-@dataclass(frozen=True)
-class AdmissionPolicy:
-    """One image-verification rule: a Kyverno verifyImages entry or a Sigstore ClusterImagePolicy."""
-
-    engine: str                      # kyverno | sigstore
-    kind: str                        # ClusterPolicy | Policy | [Namespaced]ImageValidatingPolicy | ClusterImagePolicy
-    namespace: str                   # "" for cluster-scoped kinds
-    name: str
-    rule: str
-    mode: str                        # enforce | audit | warn
-    image_globs: tuple[str, ...]
-    keys: tuple[PolicyKey, ...]
-    keyless: int = 0                 # keyless / certificate entries (not key-pinned)
-    required: int | None = None      # Kyverno attestor count; None = every entry must verify
-    namespaces: tuple[str, ...] = ()  # namespace patterns it acts in ("*" = all)
-    excluded: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind}/{where}{self.name}" + (f"#{self.rule}" if self.rule else "")
-
-    @property
-    def fingerprints(self) -> set[str]:
-        return {k.fingerprint for k in self.keys if k.fingerprint}
-
-    def acts_in(self, namespace: str, namespace_labels: dict[str, dict[str, str]]) -> bool:
-        if self.engine == "sigstore" and namespace_labels.get(namespace, {}).get(SIGSTORE_INCLUDE_LABEL) != "true":
-            return False
-        if any(fnmatch.fnmatchcase(namespace, p) for p in self.excluded):
-            return False
-        return any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
-
-    def covers_image(self, image: str) -> bool:
-        candidates = _match_forms(image, sigstore=self.engine == "sigstore")
-        if self.engine == "sigstore":
-            return any(_sigstore_glob(g).match(c) for g in self.image_globs for c in candidates)
-        return any(fnmatch.fnmatchcase(c, g) for g in self.image_globs for c in candidates)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"engine": self.engine, "kind": self.kind, "namespace": self.namespace, "name": self.name,
-                "rule": self.rule, "mode": self.mode, "image_globs": list(self.image_globs),
-                "keys": [k.as_dict() for k in self.keys], "keyless": self.keyless, "required": self.required,
-                "namespaces": list(self.namespaces), "excluded_namespaces": list(self.excluded)}
-
-
-@dataclass(frozen=True)
-class DriftIssue:
-    severity: str                    # error | warning
-    kind: str                        # no-policy | retired-key | revoked-key | unknown-key | missing-active-key
-    #                                  | key-by-reference | bad-key | all-keys-required | not-enforced
-    #                                  | uncovered-namespace | uncovered-registry | unreadable
-    policy: str
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"severity": self.severity, "kind": self.kind, "policy": self.policy, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -176,24 +102,11 @@ def _list_policies(api: KubeApi) -> tuple[list[AdmissionPolicy], list[DriftIssue
                 unreadable.append(DriftIssue("error", "unreadable", plural, str(exc)))
     for plural in KYVERNO_IVP_PLURALS:
         found.extend(image_validating_policy(doc) for doc in
-                     _list_served(api, KYVERNO_IVP_GROUP, KYVERNO_IVP_VERSIONS, plural, unreadable))
+                     list_served(api, KYVERNO_IVP_GROUP, KYVERNO_IVP_VERSIONS, plural, unreadable))
     found.extend(sigstore_policy(doc) for doc in
-                 _list_served(api, "policy.sigstore.dev", SIGSTORE_VERSIONS, "clusterimagepolicies", unreadable))
+                 list_served(api, "policy.sigstore.dev", SIGSTORE_VERSIONS, "clusterimagepolicies", unreadable))
+    found.extend(read_ratify_policies(api, unreadable))
     return found, unreadable
-
-
-def _list_served(api: KubeApi, group: str, versions: Sequence[str], plural: str,
-                 unreadable: list[DriftIssue]) -> list[dict[str, Any]]:
-    """The objects of `plural` from the first of `versions` the server serves (one served version holds
-    every object); [] when none is (the CRD is not installed, not an error by itself)."""
-    for version in versions:
-        try:
-            return list(api.list(resource_path(group, version, plural), max_items=MAX_POLICIES))
-        except ClusterRefused as exc:
-            if exc.status != 404:
-                unreadable.append(DriftIssue("error", "unreadable", plural, str(exc)))
-                return []
-    return []
 
 
 def _namespace_labels(api: KubeApi) -> dict[str, dict[str, str]]:
@@ -207,24 +120,11 @@ def _namespace_labels(api: KubeApi) -> dict[str, dict[str, str]]:
 # --- parsing --------------------------------------------------------------------------------------
 
 
-def _keys_from_pem_text(text: str) -> list[PolicyKey]:
-    blocks = _PEM_BLOCK.findall(text or "")
-    if not blocks:
-        return [PolicyKey(None, reference=text.strip()[:200])] if text.strip() else []
-    keys = []
-    for block in blocks:
-        try:
-            keys.append(PolicyKey(load_public_key(block.encode()).fingerprint))
-        except SignetError as exc:
-            keys.append(PolicyKey(None, error=str(exc)))
-    return keys
-
-
 def _kyverno_entry_keys(entry: dict[str, Any]) -> tuple[list[PolicyKey], int]:
     keys_spec = entry.get("keys")
     if isinstance(keys_spec, dict):
         if keys_spec.get("publicKeys"):
-            return _keys_from_pem_text(str(keys_spec["publicKeys"])), 0
+            return keys_from_pem_text(str(keys_spec["publicKeys"])), 0
         if isinstance(keys_spec.get("secret"), dict):
             s = keys_spec["secret"]
             return [PolicyKey(None, reference=f"secret:{s.get('namespace', '')}/{s.get('name', '')}")], 0
@@ -261,7 +161,7 @@ def kyverno_rules(doc: dict[str, Any]) -> list[AdmissionPolicy]:
                     keyless += entry_keyless
                 counts.append((attestor or {}).get("count") if len(entries) > 1 else 1)
             if verify.get("key"):  # the pre-attestors form: one key on the entry itself
-                keys.extend(_keys_from_pem_text(str(verify["key"])))
+                keys.extend(keys_from_pem_text(str(verify["key"])))
                 counts.append(1)
             if counts:
                 required = None if any(c is None for c in counts) else sum(int(c) for c in counts)
@@ -298,7 +198,7 @@ def image_validating_policy(doc: dict[str, Any]) -> AdmissionPolicy:
         cosign = (attestor or {}).get("cosign") if isinstance(attestor, dict) else None
         key = cosign.get("key") if isinstance(cosign, dict) else None
         if isinstance(key, dict) and key.get("data"):
-            keys.extend(_keys_from_pem_text(str(key["data"])))
+            keys.extend(keys_from_pem_text(str(key["data"])))
         elif isinstance(key, dict) and (key.get("kms") or key.get("expression")):
             keys.append(PolicyKey(None, reference=str(key.get("kms") or f"cel:{key['expression']}")[:200]))
         elif isinstance(key, dict) and isinstance(key.get("secretRef"), dict):
@@ -324,7 +224,7 @@ def sigstore_policy(doc: dict[str, Any]) -> AdmissionPolicy:
         key = (authority or {}).get("key")
         if isinstance(key, dict):
             if key.get("data"):
-                keys.extend(_keys_from_pem_text(str(key["data"])))
+                keys.extend(keys_from_pem_text(str(key["data"])))
             elif isinstance(key.get("secretRef"), dict):
                 keys.append(PolicyKey(None, reference=f"secret:{key['secretRef'].get('name', '')}"))
             elif key.get("kms"):
@@ -338,25 +238,6 @@ def sigstore_policy(doc: dict[str, Any]) -> AdmissionPolicy:
                            namespaces=("*",))
 
 
-def _match_forms(image: str, *, sigstore: bool) -> list[str]:
-    """The image as written and normalised (with and without tag/digest), as each engine sees it."""
-    forms = [image]
-    try:
-        ref = parse_reference(image)
-    except SignetError:
-        return forms
-    host = "index.docker.io" if sigstore and ref.registry == DOCKER_HUB else ref.registry
-    name = f"{host}/{ref.repository}"
-    forms += [name, str(ref).replace(ref.name, name, 1)]
-    return forms
-
-
-def _sigstore_glob(glob: str) -> re.Pattern[str]:
-    parts = re.split(r"(\*\*|\*|\?)", glob)
-    pattern = "".join({"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(p, re.escape(p)) for p in parts)
-    return re.compile(f"^{pattern}(?::[^/@]*)?(?:@sha256:[a-f0-9]{{64}})?$")
-
-
 # --- drift ----------------------------------------------------------------------------------------
 
 
@@ -366,8 +247,9 @@ def find_policy_drift(policies: Sequence[AdmissionPolicy], keys: Sequence[KeyRec
     by_fingerprint = {k.fingerprint: k for k in keys}
     active = [k for k in keys if k.state == "active"]
     if not policies:
-        return [DriftIssue("error", "no-policy", "", "no Kyverno verifyImages rule or ImageValidatingPolicy and no "
-                           "Sigstore ClusterImagePolicy: nothing checks signatures at admission")]
+        return [DriftIssue("error", "no-policy", "", "no Kyverno verifyImages rule or ImageValidatingPolicy, no "
+                           "Sigstore ClusterImagePolicy and no Ratify constraint: nothing checks signatures at "
+                           "admission")]
     issues: list[DriftIssue] = []
     for p in policies:
         issues.extend(_key_issues(p, by_fingerprint, active))

@@ -2,7 +2,8 @@
 
 No kube-apiserver binary can run here, so this serves, over plain HTTP on 127.0.0.1:
 - discovery: /version, /api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>
-  (core, apps, batch, kyverno.io v1/v2, policy.sigstore.dev v1beta1/v1alpha1);
+  (core, apps, batch, kyverno.io v1/v2, policy.sigstore.dev v1beta1/v1alpha1, Gatekeeper templates and
+  Ratify's constraint kind, config.ratify.deislabs.io);
 - namespaces, pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs,
   Kyverno ClusterPolicy/Policy/PolicyException and Sigstore ClusterImagePolicy;
 - list (cluster-wide and namespaced) with limit/continue pagination, resourceVersion and
@@ -71,6 +72,16 @@ RESOURCES: tuple[Resource, ...] = (
              "ImageValidatingPolicy", False, ("ivpol",)),
     Resource("policies.kyverno.io", ("v1", "v1beta1"), "namespacedimagevalidatingpolicies",
              "NamespacedImageValidatingPolicy", True, ("nivpol",)),
+    # OPA Gatekeeper (templates, and the constraint kind Ratify's library template defines) and Ratify
+    Resource("templates.gatekeeper.sh", ("v1", "v1beta1"), "constrainttemplates", "ConstraintTemplate", False),
+    Resource("constraints.gatekeeper.sh", ("v1beta1", "v1alpha1"), "ratifyverification", "RatifyVerification",
+             False),
+    Resource("config.ratify.deislabs.io", ("v1beta1", "v1alpha1"), "verifiers", "Verifier", False),
+    Resource("config.ratify.deislabs.io", ("v1beta1",), "namespacedverifiers", "NamespacedVerifier", True),
+    Resource("config.ratify.deislabs.io", ("v1beta1",), "keymanagementproviders", "KeyManagementProvider", False),
+    Resource("config.ratify.deislabs.io", ("v1beta1",), "namespacedkeymanagementproviders",
+             "NamespacedKeyManagementProvider", True),
+    Resource("config.ratify.deislabs.io", ("v1beta1", "v1alpha1"), "certificatestores", "CertificateStore", False),
 )
 
 # Group order as the real server lists them: preferred version first.
