@@ -10,8 +10,10 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import boto3
 import cbor2
 import pytest
+from botocore.stub import Stubber
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.config.model import LimitsConfig
 from core.errors import CheckFailed, ConfigError
+from core.notation.aws_signer import certificate_hashes
 from core.notation.cose import parse_cose
 from core.notation.envelope import TargetArtifact, check_integrity
 from core.notation.jws import parse_jws
@@ -255,3 +258,84 @@ def test_a_missing_trust_store_is_an_authenticity_failure_naming_it(tmp_path):
     verdict = verify_envelope(envelope, IMAGE, wildcard_policy(["ca:absent"]), TrustStore(tmp_path),
                               datetime.now(timezone.utc))
     assert not verdict.ok and verdict.failed_check == "authenticity" and "ca:absent does not exist" in verdict.reason
+
+
+# --- AWS Signer (self-made envelopes in AWS Signer's shape: no public AWS-signed sample is at hand) ---------
+
+PROFILE = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/ReleaseProfile"
+VERSION_ARN = f"{PROFILE}/AbCd1234"
+JOB = "arn:aws:signer:us-east-1:123456789012:/signing-jobs/2f3c0b0e-1111-2222-3333-444455556666"
+
+
+def aws_envelope(signer, digest: str = DIGEST) -> bytes:
+    attrs = {"io.cncf.notary.verificationPlugin": "com.amazonaws.signer.notation.plugin",
+             "io.cncf.notary.verificationPluginMinVersion": "1.0.0",
+             "com.amazonaws.signer.signingProfileVersion": VERSION_ARN, "com.amazonaws.signer.signingJob": JOB}
+    return jws_envelope(signer, payload_for(digest, 1234), alg="ES384", scheme="notary.x509.signingAuthority",
+                        extra_protected=attrs, extra_crit=tuple(attrs))
+
+
+def aws_statement(identities: list[str], level: str = "strict"):
+    doc = {"version": "1.0", "trustPolicies": [{"name": "aws", "registryScopes": ["*"],
+                                                 "signatureVerification": {"level": level},
+                                                 "trustStores": ["signingAuthority:aws-signer-ts"],
+                                                 "trustedIdentities": identities}]}
+    return parse_trust_policy(json.dumps(doc).encode(), "p.json").statements[0]
+
+
+@pytest.fixture
+def aws_signed(tmp_path):
+    signer = make_signer(cn="AWS Signer test", curve=ec.SECP384R1())
+    return parse_jws(aws_envelope(signer)), store_with(tmp_path, "signingAuthority", "aws-signer-ts", signer.root)
+
+
+def stubbed_signer_client(revoked: list[str], envelope):
+    client = boto3.client("signer", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    stub = Stubber(client)
+    stub.add_response("get_revocation_status", {"revokedEntities": revoked},
+                      {"signatureTimestamp": envelope.authentic_signing_time, "platformId": "Notation-OCI-SHA384-ECDSA",
+                       "profileVersionArn": VERSION_ARN, "jobArn": JOB,
+                       "certificateHashes": certificate_hashes(envelope.chain)})
+    stub.activate()
+    return client, stub
+
+
+def test_aws_signer_signature_matches_profile_and_version_arns(aws_signed):
+    envelope, store = aws_signed
+    now = datetime.now(timezone.utc)
+    for identity in (PROFILE, VERSION_ARN, PROFILE.replace("ReleaseProfile", "RELEASEPROFILE")):  # case-insensitive
+        verdict = verify_envelope(envelope, IMAGE, aws_statement([identity], level="permissive"), store, now)
+        assert verdict.ok, (identity, verdict.reason)
+        assert any("revocation" in entry and "unknown" in entry for entry in verdict.logged)
+    other = verify_envelope(envelope, IMAGE, aws_statement([f"{PROFILE}Other"], level="permissive"), store, now)
+    assert not other.ok and other.failed_check == "trustedIdentity"
+
+
+def test_aws_signer_refuses_wildcards_and_malformed_arns(aws_signed):
+    envelope, store = aws_signed
+    verdict = verify_envelope(envelope, IMAGE, aws_statement(["*"], level="permissive"), store,
+                              datetime.now(timezone.utc))
+    assert not verdict.ok and "'*' is refused" in verdict.reason
+    with pytest.raises(ConfigError, match="not an AWS Signer signing-profile"):
+        aws_statement(["arn:aws:signer:us-east-1:123456789012:/signing-profiles/*"])
+
+
+def test_aws_signer_revocation_through_get_revocation_status(aws_signed):
+    envelope, store = aws_signed
+    now = datetime.now(timezone.utc)
+    assert not verify_envelope(envelope, IMAGE, aws_statement([PROFILE]), store, now).ok  # strict: unknown fails
+    client, stub = stubbed_signer_client([], envelope)
+    assert verify_envelope(envelope, IMAGE, aws_statement([PROFILE]), store, now, client).ok
+    stub.assert_no_pending_responses()
+    client, stub = stubbed_signer_client([JOB], envelope)
+    revoked = verify_envelope(envelope, IMAGE, aws_statement([PROFILE]), store, now, client)
+    assert not revoked.ok and revoked.failed_check == "revocation" and JOB in revoked.reason
+
+
+def test_a_signature_needing_another_plugin_fails_closed():
+    signer = make_signer()
+    attrs = {"io.cncf.notary.verificationPlugin": "io.example.other-plugin"}
+    envelope = parse_jws(jws_envelope(signer, payload_for(DIGEST, 1234), extra_protected=attrs,
+                                      extra_crit=tuple(attrs)))
+    with pytest.raises(CheckFailed, match="needs verification plugin 'io.example.other-plugin'"):
+        check_integrity(envelope)

@@ -37,10 +37,16 @@ AUTHENTIC_SIGNING_TIME = "io.cncf.notary.authenticSigningTime"
 EXPIRY = "io.cncf.notary.expiry"
 SIGNING_AGENT = "io.cncf.notary.signingAgent"
 TIMESTAMP_SIGNATURE = "io.cncf.notary.timestampSignature"
-# AWS Signer's critical extended attributes (its notation plugin verifies them; so does Signet).
+VERIFICATION_PLUGIN = "io.cncf.notary.verificationPlugin"
+VERIFICATION_PLUGIN_MIN_VERSION = "io.cncf.notary.verificationPluginMinVersion"
+# AWS Signer's plugin and critical extended attributes: Signet does that plugin's checks itself
+# (core/notation/aws_signer.py); a signature that needs any other plugin fails closed.
+AWS_PLUGIN = "com.amazonaws.signer.notation.plugin"
 AWS_PROFILE_VERSION = "com.amazonaws.signer.signingProfileVersion"
 AWS_SIGNING_JOB = "com.amazonaws.signer.signingJob"
-KNOWN_EXTENDED = frozenset({AWS_PROFILE_VERSION, AWS_SIGNING_JOB})
+AWS_PROFILE_ALIAS = "com.amazonaws.signer.signingProfileAlias"
+KNOWN_EXTENDED = frozenset({VERIFICATION_PLUGIN, VERIFICATION_PLUGIN_MIN_VERSION, AWS_PROFILE_VERSION,
+                            AWS_SIGNING_JOB, AWS_PROFILE_ALIAS})
 
 MAX_ENVELOPE_BYTES = 1024 * 1024
 MAX_CHAIN_CERTS = 10
@@ -110,6 +116,9 @@ def check_headers(env: Envelope) -> None:
     unknown = [name for name in env.critical if name not in understood]
     if unknown:
         raise CheckFailed(f"unknown critical header {unknown[0][:80]!r}")
+    plugin = env.extended.get(VERIFICATION_PLUGIN)
+    if VERIFICATION_PLUGIN in env.critical and plugin != AWS_PLUGIN:
+        raise CheckFailed(f"the signature needs verification plugin {str(plugin)[:80]!r}, which Signet does not run")
     if env.signing_scheme == SCHEME_X509 and env.signing_time is None:
         raise CheckFailed(f"{SIGNING_TIME} is missing")
     if env.signing_scheme == SCHEME_SIGNING_AUTHORITY and env.authentic_signing_time is None:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from core.config.model import LimitsConfig
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
+from core.notation.aws_signer import SignerRevocationClient
 from core.notation.cose import parse_cose
 from core.notation.envelope import (ENVELOPE_FORMATS, MAX_ENVELOPE_BYTES, MEDIA_TYPE_COSE, Envelope,
                                     TargetArtifact)
@@ -113,7 +114,8 @@ def _read_envelope(source: ReferrerSource, repository: str, ref_digest: str, man
 
 
 def check_notation_signatures(found: list[FoundSignature], image: TargetArtifact, scope: str | None,
-                              policy: TrustPolicy, store: TrustStore, now: datetime) -> NotationOutcome:
+                              policy: TrustPolicy, store: TrustStore, now: datetime,
+                              signer_client: SignerRevocationClient | None = None) -> NotationOutcome:
     """notation's decision: the applicable statement, then each signature in turn."""
     statement = policy.statement_for(scope) if scope else policy.statement_for("*")
     if statement is None:
@@ -130,7 +132,7 @@ def check_notation_signatures(found: list[FoundSignature], image: TargetArtifact
                                       "integrity", statement=statement.name)
         else:
             try:
-                verdict = verify_envelope(item.envelope, image, statement, store, now)
+                verdict = verify_envelope(item.envelope, image, statement, store, now, signer_client)
             except CheckFailed as exc:  # a malformed certificate deep in a check
                 verdict = NotationVerdict(False, f"integrity: {exc}", "integrity", statement=statement.name)
         checks.append(CheckedSignature(item, verdict))

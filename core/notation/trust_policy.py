@@ -13,6 +13,7 @@ from typing import Any
 from cryptography import x509
 
 from core.errors import ConfigError
+from core.notation.aws_signer import SignerArn, parse_signer_arn
 from core.strict_json import loads_strict
 
 POLICY_FILES = ("trustpolicy.oci.json", "trustpolicy.json")
@@ -62,6 +63,7 @@ class TrustStatement:
     trust_stores: tuple[tuple[str, str], ...]   # (type, name)
     trusted_identities: tuple[DistinguishedName, ...]   # empty with wildcard
     wildcard_identity: bool
+    signer_identities: tuple[SignerArn, ...] = ()        # AWS Signer signing-profile ARNs
 
 
 @dataclass(frozen=True)
@@ -175,9 +177,19 @@ def _statement(path: str, index: int, item: Any) -> TrustStatement:
     wildcard = "*" in identity_texts
     if wildcard and len(identity_texts) > 1:
         raise _error(path, f"{where}.trustedIdentities", "'*' cannot be combined with other identities")
-    identities = () if wildcard else tuple(_identity(path, f"{where}.trustedIdentities", t) for t in identity_texts)
+    arns = [t for t in identity_texts if t.startswith("arn:")]
+    signer_identities = []
+    for text in arns:
+        arn = parse_signer_arn(text)
+        if arn is None:
+            raise _error(path, f"{where}.trustedIdentities", f"{text[:120]!r} is not an AWS Signer signing-profile, "
+                                                             "profile-version or alias ARN (wildcards are refused)")
+        signer_identities.append(arn)
+    subjects = [t for t in identity_texts if not t.startswith("arn:")]
+    identities = () if wildcard else tuple(_identity(path, f"{where}.trustedIdentities", t) for t in subjects)
     _refuse_overlapping(path, f"{where}.trustedIdentities", identities)
-    return TrustStatement(name, tuple(scopes), level, actions, verify_timestamp, tuple(stores), identities, wildcard)
+    return TrustStatement(name, tuple(scopes), level, actions, verify_timestamp, tuple(stores), identities, wildcard,
+                          tuple(signer_identities))
 
 
 def _identity(path: str, where: str, text: str) -> DistinguishedName:

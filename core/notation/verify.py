@@ -21,7 +21,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from core.errors import CheckFailed
-from core.notation.envelope import SCHEME_SIGNING_AUTHORITY, Envelope, TargetArtifact, check_integrity
+from core.notation.aws_signer import (WILDCARD_REFUSED, SignerRevocationClient, identity_matches, is_aws_signed,
+                                      revocation_status)
+from core.notation.envelope import (AWS_PROFILE_VERSION, SCHEME_SIGNING_AUTHORITY, Envelope, TargetArtifact,
+                                    check_integrity)
 from core.notation.trust_policy import TrustStatement
 from core.notation.trust_store import TrustStore
 from core.sigstore.fulcio import is_self_signed, valid_at
@@ -51,7 +54,7 @@ class _Failure(Exception):
 
 
 def verify_envelope(env: Envelope, image: TargetArtifact, statement: TrustStatement, store: TrustStore,
-                    now: datetime) -> NotationVerdict:
+                    now: datetime, signer_client: SignerRevocationClient | None = None) -> NotationVerdict:
     """One parsed envelope against the statement that applies to the image's scope."""
     logged: list[str] = []
     identity = env.leaf.subject.rfc4514_string() if env.chain else ""
@@ -76,7 +79,7 @@ def verify_envelope(env: Envelope, image: TargetArtifact, statement: TrustStatem
         run("authenticity", lambda: _authenticity(env, statement, store))
         run("expiry", lambda: _expiry(env, now))
         run("authenticTimestamp", lambda: _authentic_timestamp(env, statement, store, now))
-        run("revocation", lambda: _revocation(env))
+        run("revocation", lambda: _revocation(env, signer_client))
         if target != image:
             raise _Failure("integrity", f"signed for {target.digest[:19]}… ({target.media_type}, {target.size} bytes), "
                                         f"not this image ({image.digest[:19]}…)")
@@ -104,6 +107,13 @@ def _authenticity(env: Envelope, statement: TrustStatement, store: TrustStore) -
     trusted_der = {cert.public_bytes(Encoding.DER) for cert in trusted}
     if not any(cert.public_bytes(Encoding.DER) in trusted_der for cert in env.chain):
         raise _Failure("authenticity", "the signature's certificate chain does not contain any trusted certificate")
+    if is_aws_signed(env):
+        if statement.wildcard_identity:
+            raise _Failure("trustedIdentity", WILDCARD_REFUSED)
+        if identity_matches(env, statement.signer_identities) is None:
+            raise _Failure("trustedIdentity", f"signing profile {env.extended.get(AWS_PROFILE_VERSION, '?')[:160]} "
+                                              "matches none of the trust policy's AWS Signer identities")
+        return
     if not statement.wildcard_identity and not any(dn.matches(env.leaf.subject)
                                                    for dn in statement.trusted_identities):
         raise _Failure("trustedIdentity", f"signing certificate {env.leaf.subject.rfc4514_string()[:160]} does not match "
@@ -232,8 +242,19 @@ def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _revocation(env: Envelope) -> None:
-    """Offline: certificates that name a CRL or OCSP responder cannot be checked, so their status is unknown."""
+def _revocation(env: Envelope, signer_client: SignerRevocationClient | None) -> None:
+    """AWS Signer signatures: asked of signer:GetRevocationStatus when a client is given. Otherwise offline:
+    certificates that name a CRL or OCSP responder cannot be checked, so their status is unknown."""
+    if is_aws_signed(env):
+        if signer_client is None:
+            raise _Failure("revocation", "revocation status is unknown (AWS Signer signatures are checked with "
+                                         "signer:GetRevocationStatus, which was not consulted)")
+        revoked, why = revocation_status(signer_client, env)
+        if revoked is None:
+            raise _Failure("revocation", f"revocation status is unknown: {why}")
+        if revoked:
+            raise _Failure("revocation", why)
+        return
     for cert in env.chain:
         if _revocation_pointers(cert):
             raise _Failure("revocation", f"revocation status of {cert.subject.rfc4514_string()[:120]} is unknown "
