@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from core.bypass.service import get_bypass, list_bypasses
-from tests.support.console import confirm, console_context, fill, press, running, screen_text, submit
+from tests.support.console import (confirm, console_context, fill, press, running, screen_text, selected_key,
+                                   submit)
 
 DIGEST = "sha256:" + "c0" * 32
 JUSTIFICATION = "hotfix for outage, see [link=https://evil.example]runbook[/link] [bold]now[/]"
@@ -106,3 +107,30 @@ async def test_request_form_checks_fields_with_the_services_rules(tmp_path):
         await pilot.pause()
         assert not modal.query_one("#submit").disabled
     alice.close()
+
+
+async def test_selection_stays_on_the_bypass_acted_on(tmp_path):
+    """After an action the list reloads and regroups; the cursor follows the bypass, not the row number."""
+    from core.bypass.service import request_bypass
+
+    alice = console_context(tmp_path, "alice")
+    first = request_bypass(alice, digest=DIGEST, function="f1", region="eu-west-1", justification=JUSTIFICATION,
+                           ticket="INC-1", duration="2h")
+    alice.clock.advance(minutes=1)
+    second = request_bypass(alice, digest=DIGEST, function="f2", region="eu-west-1", justification=JUSTIFICATION,
+                            ticket="INC-2", duration="2h")
+    alice.close()
+    bob = console_context(tmp_path, "bob")
+    async with running(bob, "bypasses") as (app, pilot):
+        view = app.view
+        assert selected_key(app) == second.id  # newest pending first
+        await press(app, pilot, "d")
+        fill(app, reason="not needed")
+        await confirm(app, pilot, second.id)
+        assert get_bypass(bob, second.id).state.value == "denied"
+        # the denied request moved below the pending one: the cursor went with it
+        assert view.table.get_row_index(second.id) == 1
+        assert selected_key(app) == second.id
+        assert f"bypass {second.id}" in view.query_one("#detail").text
+        assert first.id not in view.query_one("#detail").text
+    bob.close()

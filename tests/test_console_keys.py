@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core.keys.backup import list_backups
 from core.keys.custody import generate_key
-from tests.support.console import console_context, screen_text, settle
+from tests.support.console import (confirm, console_context, fill, press, running, screen_text, selected_key,
+                                   settle, submit)
 from tui.app import SignetApp
 from tui.screens.form import FormModal
 
@@ -147,4 +148,25 @@ async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
         (rotation,) = list_rotations(alice)
         assert rotation.step == "switch" and rotation.status == "pending"
         assert "▶ switch" in app.view.query_one("#detail").text
+    alice.close()
+
+
+async def test_selection_stays_on_the_key_after_an_action(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    keys = [generate_key(alice, name=f"k{i}", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
+            for i in range(3)]
+    async with running(alice, "keys") as (app, pilot):
+        view = app.view
+        await press(app, pilot, "down", "down")
+        chosen = selected_key(app)
+        assert chosen in {k.id for k in keys} and view.table.cursor_row == 2
+        await press(app, pilot, "b")
+        fill(app, shares="2-of-2", custodians="alice, carol", passphrase=PASSPHRASE)
+        await submit(app, pilot)
+        for holder in ("alice", "carol"):
+            await confirm(app, pilot, holder)
+        assert app.screen is view and list_backups(alice)[0].key_id == chosen
+        assert selected_key(app) == chosen and view.table.cursor_row == 2  # not back on the first row
+        name = next(k.name for k in keys if k.id == chosen)
+        assert view.query_one("#detail").text.startswith(f"key {name}")
     alice.close()

@@ -98,3 +98,11 @@ async def confirm(app, pilot, word: str) -> None:
     """Type the confirmation word into the form on screen and submit it."""
     app.screen.query_one("#confirm-word").value = word
     await submit(app, pilot)
+
+
+def selected_key(app) -> str | None:
+    """The row key under the cursor of the view's main table (read from the table itself)."""
+    table = app.view.table
+    if not 0 <= table.cursor_row < table.row_count:
+        return None
+    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value

@@ -6,7 +6,7 @@ per kind, and post `JobDone` back; only the view's handlers touch widgets.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from rich.text import Text
 from textual import on
@@ -266,6 +266,39 @@ class TableView(ViewScreen):
         for label, width in columns:
             table.add_column(label, width=width, key=label)
         return table
+
+    def replace_rows(self, rows: Iterable[tuple[str, Sequence[Any]]]) -> DataTable:
+        """Replace the table's rows (`(key, cells)` pairs), keeping the cursor on the row with the
+        same key: a refresh after an action must not move the selection to another item. When that
+        row is gone the cursor stays at the same position. The detail pane follows the cursor."""
+        table = self.table
+        index = table.cursor_row
+        selected = self.selected_key
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        if selected is not None and selected in table.rows:
+            index = table.get_row_index(selected)
+        if table.row_count:
+            table.move_cursor(row=min(max(index, 0), table.row_count - 1))
+            self.show_detail(table.cursor_row)
+        else:
+            self.clear_detail()
+        return table
+
+    @property
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor (None on an empty table or a row added without a key)."""
+        table = self.table
+        if not 0 <= table.cursor_row < table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def clear_detail(self) -> None:
+        """Nothing selected (e.g. a filter matched no row): the pane must not keep an old row."""
+        detail = self.query_one_optional(DetailPane)
+        if detail is not None:
+            detail.show_text(Text("No row selected.", style="dim"))
 
     def start_progress(self, total: int | None) -> None:
         bar = self.query_one("#progress", ProgressBar)

@@ -79,20 +79,15 @@ class BypassesView(TableView):
 
     def _show_rows(self) -> None:
         now = self.context.clock()
-        table = self.table
-        table.clear()
-        for b in self.shown:
-            group = b.listing_group(now)
-            table.add_row(Text(group, style=GROUP_STYLES[group]), cell(self._left(b)), cell(b.id),
-                          cell(b.effective_state(now).value), cell(b.requester), cell(b.scope.describe()),
-                          short_digest(b.digest), cell(b.ticket), key=b.id)
         counts: dict[str, int] = {}
         for b in self.bypasses:
             group = b.listing_group(now)
             counts[group] = counts.get(group, 0) + 1
         self.set_info("  ".join(f"{group}: {counts.get(group, 0)}" for group in GROUP_ORDER))
-        if self.shown:
-            self.show_detail(min(table.cursor_row, len(self.shown) - 1))
+        self.replace_rows((b.id, (Text(b.listing_group(now), style=GROUP_STYLES[b.listing_group(now)]),
+                                  cell(self._left(b)), cell(b.id), cell(b.effective_state(now).value),
+                                  cell(b.requester), cell(b.scope.describe()), short_digest(b.digest),
+                                  cell(b.ticket))) for b in self.shown)
 
     def _left(self, b: Bypass) -> str:
         remaining = b.remaining(self.context.clock())

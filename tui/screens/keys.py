@@ -109,23 +109,20 @@ class KeysView(TableView):
             self.refresh_view()  # a failed drill or step is recorded too
 
     def _show_rows(self) -> None:
-        now = self.context.clock()
-        table = self.table
-        table.clear()
+        rows = []
         for row in self.shown:
             key = row.key
             due = min((b.drill_due_at or "" for b in row.backups), default="")
             rotation = self.rotations.get(key.id)
-            table.add_row(cell(key.name), Text(key.state, style=STATE_STYLES.get(key.state, "")),
-                          cell(key.short, style="dim"), cell(key.location),
-                          cell(row.backup_status, style="bold red" if row.needs_attention else ""),
-                          cell(due[:10]), cell(_rotation_cell(rotation) if rotation else ""), key=key.id)
+            rows.append((key.id, (cell(key.name), Text(key.state, style=STATE_STYLES.get(key.state, "")),
+                                  cell(key.short, style="dim"), cell(key.location),
+                                  cell(row.backup_status, style="bold red" if row.needs_attention else ""),
+                                  cell(due[:10]), cell(_rotation_cell(rotation) if rotation else ""))))
         states: dict[str, int] = {}
         for row in self.rows:
             states[row.key.state] = states.get(row.key.state, 0) + 1
         self.set_info(f"{len(self.rows)} keys  " + "  ".join(f"{state}: {n}" for state, n in sorted(states.items())))
-        if self.shown:
-            self.show_detail(min(table.cursor_row, len(self.shown) - 1))
+        self.replace_rows(rows)
 
     def show_detail(self, index: int) -> None:
         shown = self.shown
