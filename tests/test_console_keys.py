@@ -110,7 +110,7 @@ async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
     alice = console_context(tmp_path, "alice")
     generate_key(alice, name="release-a", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
     app = SignetApp(alice, start_view="keys")
-    async with app.run_test(size=(160, 45)) as pilot:
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
         await settle(app, pilot)
         await pilot.press("o")
         await settle(app, pilot)
@@ -135,6 +135,10 @@ async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
             await settle(app, pilot)
         (rotation,) = list_rotations(alice)
         assert rotation.step == "publish" and rotation.new_key.name == "release-b"
+        # the stage already ran the backup's restore test: no toast asks for another drill
+        handed = [str(n.message) for n in app._notifications if "shares handed out" in str(n.message)]
+        assert handed and "restore test already proved it" in handed[-1]
+        assert not any("restore drill (t)" in str(n.message) for n in app._notifications)
         text = screen_text(app)
         assert "publish (pending)" in text and "release-b" in text
         assert "✓ stage" in app.view.query_one("#detail").text
@@ -169,4 +173,45 @@ async def test_selection_stays_on_the_key_after_an_action(tmp_path):
         assert selected_key(app) == chosen and view.table.cursor_row == 2  # not back on the first row
         name = next(k.name for k in keys if k.id == chosen)
         assert view.query_one("#detail").text.startswith(f"key {name}")
+    alice.close()
+
+
+async def test_esc_on_a_share_stops_the_hand_out_and_says_so(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    generate_key(alice, name="k1", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
+    async with running(alice, "keys", notifications=True) as (app, pilot):
+        await press(app, pilot, "b")
+        fill(app, shares="2-of-3", custodians="alice, carol, dave", passphrase=PASSPHRASE)
+        await submit(app, pilot)
+        await confirm(app, pilot, "alice")
+        assert "Share 2/3" in app.screen.title_text
+        await press(app, pilot, "escape")
+        # esc does not count as carol's confirmation, nor show dave's share
+        assert app.screen is app.view
+        messages = [str(n.message) for n in app._notifications]
+        assert not any("all 3 shares handed out" in m for m in messages)
+        (stopped,) = [n for n in app._notifications if "hand-out stopped" in str(n.message)]
+        assert "1 of 3 shares confirmed (shares: 1)" in str(stopped.message)
+        assert "cannot be restored" in str(stopped.message) and stopped.severity == "error"
+    alice.close()
+
+
+async def test_revoked_key_needs_no_drill(tmp_path):
+    from core.keys.backup import ShareScheme, create_backup
+    from core.keys.emergency import emergency_revoke
+
+    alice = console_context(tmp_path, "alice")
+    old = generate_key(alice, name="old", passphrase=PASSPHRASE.encode())
+    generate_key(alice, name="current", passphrase=PASSPHRASE.encode())
+    create_backup(alice, "old", ShareScheme(2, 2), passphrase_provider=lambda _: PASSPHRASE.encode())
+    emergency_revoke(alice, "old", reason="laptop stolen")
+    alice.clock.advance(days=400)  # long past any drill date
+    async with running(alice, "keys") as (app, pilot):
+        table = app.view.table
+        await press(app, pilot, *["down"] * table.get_row_index(old.id))
+        assert selected_key(app) == old.id
+        detail = app.view.query_one("#detail").text
+        assert detail.startswith("key old") and "state: revoked" in detail and "DRILL DUE" not in detail
+        assert table.get_cell(old.id, "backup").plain == "not applicable"
+        assert table.get_cell(old.id, "next drill").plain == ""  # no drill date for a revoked key
     alice.close()

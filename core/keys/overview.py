@@ -21,6 +21,11 @@ class KeyOverview:
     def needs_attention(self) -> bool:
         return self.backup_status in ("drill overdue", "no backup")
 
+    @property
+    def needs_drills(self) -> bool:
+        """Only a key that still signs or is trusted needs its backups drilled (not revoked/retired/KMS)."""
+        return self.backup_status != "not applicable"
+
     def as_dict(self, now: datetime) -> dict[str, Any]:
         return {**self.key.as_dict(), "backup_status": self.backup_status,
                 "drill_overdue": self.backup_status == "drill overdue",

@@ -92,7 +92,7 @@ class KeysView(TableView):
             self.notify(f"rotation {started.status.id}: stage done, next {started.status.next_action}",
                         title="rotation", markup=False)
             if started.backup is not None:
-                self._issue_shares(started.backup)
+                self._issue_shares(started.backup, drilled=True)
             self.refresh_view()
         elif kind == "rotation-step":
             status: RotationStatus = value
@@ -112,7 +112,7 @@ class KeysView(TableView):
         rows = []
         for row in self.shown:
             key = row.key
-            due = min((b.drill_due_at or "" for b in row.backups), default="")
+            due = min((b.drill_due_at or "" for b in row.backups), default="") if row.needs_drills else ""
             rotation = self.rotations.get(key.id)
             rows.append((key.id, (cell(key.name), Text(key.state, style=STATE_STYLES.get(key.state, "")),
                                   cell(key.short, style="dim"), cell(key.location),
@@ -133,7 +133,7 @@ class KeysView(TableView):
         backup_lines = "".join(
             f"\n  {b.id} {b.scheme}" + (f" {b.threshold}-of-{b.share_count}" if b.threshold else "")
             + f", last drill {b.last_tested_at or 'never'} ({b.last_test_result or 'untested'})"
-            + (", DRILL DUE" if b.drill_overdue(now) else "") for b in backups)
+            + (", DRILL DUE" if shown[index].needs_drills and b.drill_overdue(now) else "") for b in backups)
         rotation = self.rotations.get(key.id)
         self.query_one(DetailPane).show(f"key {key.name}", [
             ("id", key.id), ("state", key.state), ("fingerprint", key.fingerprint), ("algorithm", key.algorithm),
@@ -180,26 +180,53 @@ class KeysView(TableView):
         self.app.push_screen(FormModal(f"Back up key {key.name}", fields, explanation=explanation,
                                        submit_label="Create backup"), submitted)
 
-    def _issue_shares(self, created: CreatedBackup) -> None:
-        """Show share after share, each confirmed by typing its custodian's name (or its number)."""
-        pending = list(created.shares)
-        total = len(pending)
+    def _issue_shares(self, created: CreatedBackup, *, drilled: bool = False) -> None:
+        """Show share after share, each confirmed by typing its custodian's name (or its number).
 
-        def show_next(_: object = None) -> None:
+        Esc or Cancel stops the hand-out: the shares not yet confirmed are dropped (Signet keeps none),
+        and the closing notice says exactly which were handed out. `drilled`: the backup was already
+        restore-tested (a rotation's stage does it), so no drill is asked for."""
+        pending = list(created.shares)
+        total, needed = len(pending), created.record.threshold or 1
+        confirmed: list[IssuedShare] = []
+
+        def show_next() -> None:
             if not pending:
+                after = ("The rotation's restore test already proved it." if drilled
+                         else "Run a restore drill (t) to prove it.")
                 self.notify(f"backup {created.record.id} written to {created.path}; all {total} shares handed "
-                            "out. Run a restore drill (t) to prove it.", title="backup", markup=False, timeout=15)
+                            f"out. {after}", title="backup", markup=False, timeout=15)
                 return
-            share: IssuedShare = pending.pop(0)
+            share: IssuedShare = pending[0]
             holder = share.custodian or f"share-{share.index}"
             body = Text()
             body.append(f"Share {share.index} of {total}", style="bold")
             body.append(f" for {holder}. Write it down now; it will not be shown again.\n\n")
             body.append(share.mnemonic, style="bold")
+
+            def answered(values: dict[str, str] | None) -> None:
+                if values is None:  # esc or cancel: this share was not confirmed
+                    self._shares_stopped(created, confirmed, needed)
+                    return
+                confirmed.append(pending.pop(0))
+                show_next()
+
             self.app.push_screen(FormModal(f"Share {share.index}/{total} — {holder}", (), explanation=body,
-                                           confirm_word=holder, submit_label="Recorded"), show_next)
+                                           confirm_word=holder, submit_label="Recorded"), answered)
 
         show_next()
+
+    def _shares_stopped(self, created: CreatedBackup, confirmed: list[IssuedShare], needed: int) -> None:
+        """The hand-out was cancelled: say which shares were confirmed and whether they can restore."""
+        total = len(created.shares)
+        handed = ", ".join(str(s.index) for s in confirmed) or "none"
+        restorable = (f"the {len(confirmed)} confirmed shares can still restore it (needs {needed})"
+                      if len(confirmed) >= needed else
+                      f"it needs {needed} shares to restore, so it cannot be restored: make a new backup (b)")
+        self.notify(f"backup {created.record.id}: share hand-out stopped; {len(confirmed)} of {total} shares "
+                    f"confirmed (shares: {handed}); the others are gone; {restorable}.",
+                    title="backup", severity="error" if len(confirmed) < needed else "warning", markup=False,
+                    timeout=30)
 
     # --- restore drill -------------------------------------------------------------------------
     def action_drill_backup(self) -> None:
