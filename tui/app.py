@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
 
 from core.context import SignetContext
 from tui.cli_log import CliLog
@@ -37,6 +38,14 @@ class SignetApp(App):
         self.start_filter = start_filter
         self.trail: list[tuple[str, str]] = []  # views visited, for esc
         self.cli_log = CliLog()
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # not Windows, not a TEXTUAL_DRIVER override
+            from tui.terminal_driver import TerminalDriver
+
+            return TerminalDriver
+        return driver
 
     def on_mount(self) -> None:
         self.show_view(self.start_view, self.start_filter)
