@@ -339,3 +339,14 @@ def test_a_signature_needing_another_plugin_fails_closed():
                                       extra_crit=tuple(attrs)))
     with pytest.raises(CheckFailed, match="needs verification plugin 'io.example.other-plugin'"):
         check_integrity(envelope)
+
+
+def test_three_certificate_chain_verifies_and_a_broken_order_does_not(tmp_path):
+    signer = make_signer(intermediate=True)
+    envelope = parse_jws(jws_envelope(signer, payload_for(DIGEST, 1234)))
+    store = store_with(tmp_path, "ca", "corp", signer.root)
+    now = datetime.now(timezone.utc)
+    assert len(envelope.chain) == 3 and verify_envelope(envelope, IMAGE, wildcard_policy(["ca:corp"]), store, now).ok
+    swapped = parse_jws(jws_envelope(signer, payload_for(DIGEST, 1234), chain=[signer.chain[0], *signer.chain[:0:-1]]))
+    verdict = verify_envelope(swapped, IMAGE, wildcard_policy(["ca:corp"]), store, now)
+    assert not verdict.ok and "not in order" in verdict.reason

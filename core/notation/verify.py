@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Callable
 
 from asn1crypto import cms, tsp
@@ -27,7 +28,7 @@ from core.notation.envelope import (AWS_PROFILE_VERSION, SCHEME_SIGNING_AUTHORIT
                                     check_integrity)
 from core.notation.trust_policy import TrustStatement
 from core.notation.trust_store import TrustStore
-from core.sigstore.fulcio import is_self_signed, valid_at
+from core.sigstore.fulcio import valid_at
 from core.sigstore.timestamp import verify_timestamp
 from core.sigstore.trusted_root import ALWAYS, CertificateAuthority, TrustedRoot
 
@@ -124,13 +125,11 @@ def _check_chain(chain: tuple[x509.Certificate, ...]) -> None:
     """Leaf first, each certificate issued by the next, ending in a self-signed root; the leaf may sign code."""
     leaf = chain[0]
     for cert, issuer in zip(chain, chain[1:]):
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            raise CheckFailed("certificate chain is not in order (a certificate is not issued by the next)") from None
+        if not _issued(cert, issuer):
+            raise CheckFailed("certificate chain is not in order (a certificate is not issued by the next)")
         if not _is_ca(issuer):
             raise CheckFailed("certificate chain has a non-CA certificate above the leaf")
-    if not is_self_signed(chain[-1]):
+    if chain[-1].issuer != chain[-1].subject or not _issued(chain[-1], chain[-1]):
         raise CheckFailed("certificate chain does not end in a self-signed root")
     try:
         usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -235,8 +234,16 @@ def _tsa_chains(carried: list[x509.Certificate], roots: list[x509.Certificate]) 
 
 
 def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer` signed `cert`: a fact about the two certificates' bytes alone, so it is
+    remembered (every image a CA's signer signs shares the same links)."""
+    return _issued_der(cert.public_bytes(Encoding.DER), issuer.public_bytes(Encoding.DER))
+
+
+@lru_cache(maxsize=1024)
+def _issued_der(cert_der: bytes, issuer_der: bytes) -> bool:
     try:
-        cert.verify_directly_issued_by(issuer)
+        x509.load_der_x509_certificate(cert_der).verify_directly_issued_by(
+            x509.load_der_x509_certificate(issuer_der))
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True

@@ -45,25 +45,36 @@ class Signer:
         return self.chain[-1]
 
 
-def make_signer(cn: str = "signet-test-signer", *, curve: ec.EllipticCurve | None = ec.SECP256R1(),
-                rsa_bits: int = 2048, valid_days: int = 365, not_before: datetime | None = None) -> Signer:
-    """A root CA and a code-signing leaf under it (ECDSA by default; RSA when curve is None)."""
-    start = not_before or NOW - timedelta(days=1)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root = (x509.CertificateBuilder().subject_name(_name(f"{cn} root")).issuer_name(_name(f"{cn} root"))
-            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+def _ca(name: x509.Name, key: Any, issuer: x509.Name, issuer_key: Any, start: datetime) -> x509.Certificate:
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .sign(root_key, hashes.SHA256()))
+            .sign(issuer_key, hashes.SHA256()))
+
+
+def make_signer(cn: str = "signet-test-signer", *, curve: ec.EllipticCurve | None = ec.SECP256R1(),
+                rsa_bits: int = 2048, valid_days: int = 365, not_before: datetime | None = None,
+                intermediate: bool = False) -> Signer:
+    """A root CA (and an intermediate, if asked) and a code-signing leaf under it (ECDSA by default;
+    RSA when curve is None)."""
+    start = not_before or NOW - timedelta(days=1)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = _ca(_name(f"{cn} root"), root_key, _name(f"{cn} root"), root_key, start)
+    cas, issuer, issuer_key = [root], root, root_key
+    if intermediate:
+        issuer_key = ec.generate_private_key(ec.SECP256R1())
+        issuer = _ca(_name(f"{cn} intermediate"), issuer_key, root.subject, root_key, start)
+        cas.insert(0, issuer)
     key = ec.generate_private_key(curve) if curve is not None else rsa.generate_private_key(65537, rsa_bits)
-    leaf = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(root.subject)
+    leaf = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + timedelta(days=valid_days))
             .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-            .sign(root_key, hashes.SHA256()))
-    return Signer(key=key, chain=[leaf, root])
+            .sign(issuer_key, hashes.SHA256()))
+    return Signer(key=key, chain=[leaf, *cas])
 
 
 def payload_for(digest: str, size: int, media_type: str = "application/vnd.oci.image.manifest.v1+json") -> bytes:

@@ -1,0 +1,87 @@
+"""Notary Project verification cost, beside cosign's in the same run.
+
+    .venv/bin/python bench/notation_verify.py [--count 2000]
+
+Offline, per signature: parse a JWS envelope (ES256, leaf + intermediate + root, 3 certificates) and run
+notation's checks at level strict against a ca: trust store (target <= 2 ms); the same for COSE; and a
+classic cosign signature (ECDSA P-256 over a simple-signing payload) for comparison. Self-made signatures
+(tests/support/notation.py). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
+
+from core.crypto.public_keys import load_public_key, verify_signature  # noqa: E402
+from core.notation.cose import parse_cose  # noqa: E402
+from core.notation.envelope import TargetArtifact  # noqa: E402
+from core.notation.jws import parse_jws  # noqa: E402
+from core.notation.trust_policy import parse_trust_policy  # noqa: E402
+from core.notation.trust_store import TrustStore  # noqa: E402
+from core.notation.verify import verify_envelope  # noqa: E402
+from tests.support.notation import cose_envelope, jws_envelope, make_signer, payload_for  # noqa: E402
+from tests.support.oci import cosign_payload  # noqa: E402
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def per_call_ms(fn, count: int) -> str:
+    """Wall and CPU milliseconds per call (CPU time is what this process spent, whatever else the
+    shared machine runs)."""
+    fn()  # warm caches and imports once
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(count):
+        fn()
+    return (f"{(time.perf_counter() - wall) * 1000 / count:.3f} ms wall, "
+            f"{(time.process_time() - cpu) * 1000 / count:.3f} ms CPU")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000)
+    count = parser.parse_args().count
+    signer = make_signer(intermediate=True)
+    image = TargetArtifact("application/vnd.oci.image.manifest.v1+json", DIGEST, 1234)
+    statement = parse_trust_policy(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:corp"], "trustedIdentities": ["*"]}]}).encode(), "bench").statements[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "x509" / "ca" / "corp"
+        directory.mkdir(parents=True)
+        (directory / "root.crt").write_bytes(signer.root.public_bytes(Encoding.PEM))
+        store = TrustStore(Path(tmp))
+        now = datetime.now(timezone.utc)
+        jws = jws_envelope(signer, payload_for(DIGEST, 1234))
+        cose = cose_envelope(signer, payload_for(DIGEST, 1234))
+        assert verify_envelope(parse_jws(jws), image, statement, store, now).ok
+        assert verify_envelope(parse_cose(cose), image, statement, store, now).ok
+        jws_ms = per_call_ms(lambda: verify_envelope(parse_jws(jws), image, statement, store, now), count)
+        cose_ms = per_call_ms(lambda: verify_envelope(parse_cose(cose), image, statement, store, now), count)
+    cosign_key = ec.generate_private_key(ec.SECP256R1())
+    payload = cosign_payload("registry.example/app", DIGEST)
+    signature = cosign_key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    public = load_public_key(cosign_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    assert verify_signature(public.key, signature, payload)
+    cosign_ms = per_call_ms(lambda: verify_signature(public.key, signature, payload), count)
+    print(f"offline, per signature ({count} runs):")
+    print(f"  notation JWS ES256, 3-certificate chain, strict: {jws_ms} (target <= 2 ms)")
+    print(f"  notation COSE ES256, 3-certificate chain, strict: {cose_ms}")
+    print(f"  cosign ECDSA P-256 simple-signing signature:     {cosign_ms}")
+    print(f"  (load average {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
