@@ -62,25 +62,58 @@ async def test_backup_wizard_then_restore_drill(tmp_path):
         assert "next drill" in screen_text(app) and backup.drill_due_at[:10] in screen_text(app)
 
 
-async def test_mistyped_share_fails_the_drill_with_a_reason(tmp_path):
+async def test_mistyped_share_is_marked_in_the_drill_form_which_stays_open(tmp_path):
     alice = console_context(tmp_path, "alice")
     generate_key(alice, name="k1", passphrase=PASSPHRASE.encode())
     from core.keys.backup import ShareScheme, create_backup
 
     created = create_backup(alice, "k1", ShareScheme(2, 2), passphrase_provider=lambda _: PASSPHRASE.encode())
-    app = SignetApp(alice, start_view="keys")
-    async with app.run_test(size=(160, 45), notifications=True) as pilot:
-        await settle(app, pilot)
-        await pilot.press("t")
-        await settle(app, pilot)
-        app.screen.query_one("#field-share_1").value = created.shares[0].mnemonic
-        app.screen.query_one("#field-share_2").value = "not a share at all"
+    good = created.shares[1].mnemonic
+    mistyped = good.rsplit(" ", 1)[0] + (" academic" if not good.endswith(" academic") else " acid")
+    async with running(alice, "keys", notifications=True) as (app, pilot):
+        await press(app, pilot, "t")
+        form = app.screen
+        fill(app, share_1=created.shares[0].mnemonic, share_2=mistyped)
+        await submit(app, pilot)  # the click does nothing: submit is disabled while a share is wrong
+        assert app.screen is form
+        assert form.query_one("#field-share_2").has_class("-invalid")
+        assert not form.query_one("#field-share_1").has_class("-invalid")
+        assert "mistyped" in form.query_one("#form-error").content.plain
+        assert "acid" not in form.query_one("#form-error").content.plain  # the share's words are never echoed
+        assert form.query_one("#field-share_1").value == created.shares[0].mnemonic  # nothing typed is lost
+        (backup,) = list_backups(alice)
+        assert backup.last_test_result is None  # no drill ran
+        fill(app, share_2=good)
+        await submit(app, pilot)
+        assert app.screen is app.view
+        (backup,) = list_backups(alice)
+        assert backup.last_test_result == "ok"
+    alice.close()
+
+
+async def test_backup_form_checks_m_of_n_against_the_custodians_and_stays_open(tmp_path):
+    alice = console_context(tmp_path, "alice")
+    generate_key(alice, name="k1", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
+    async with running(alice, "keys", notifications=True) as (app, pilot):
+        await press(app, pilot, "b")
+        form = app.screen
+        fill(app, shares="5-of-3", custodians="alice, carol, dave", passphrase=PASSPHRASE)
+        await submit(app, pilot)
+        assert app.screen is form and form.query_one("#field-shares").has_class("-invalid")
+        assert "1 <= M <= N" in form.query_one("#form-error").content.plain
+        fill(app, shares="2-of-4")  # one custodian per share, named in the other field
         await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
-        assert app.view.VIEW_NAME == "keys"
-        messages = [str(n.message) for n in app._notifications]
-        assert any("share #2" in m for m in messages) and not any("not a share" in m for m in messages)
+        assert form.query_one("#field-shares").has_class("-invalid")
+        assert "one custodian per share" in form.query_one("#form-error").content.plain
+        fill(app, custodians="alice, carol, dave, erin")  # fixing the other field clears the mark
+        await pilot.pause()
+        assert not form.query_one("#field-shares").has_class("-invalid")
+        assert form.query_one("#field-passphrase").value == PASSPHRASE
+        await submit(app, pilot)
+        assert app.screen is not form and "Share 1/4" in app.screen.title_text
+        assert not any(n.severity == "error" for n in app._notifications)
+        assert list_backups(alice)[0].share_count == 4
+    alice.close()
 
 
 async def test_non_custodian_sees_key_actions_disabled(tmp_path):

@@ -378,17 +378,24 @@ def _seal(record: KeyRecord, private: PrivateKey, backup_id: str, scheme: ShareS
     return doc, issued
 
 
+def parse_share(text: str, position: int | None = None) -> tuple[str, Share]:
+    """One typed share, normalised, with its decoded form; InputError when it is mistyped (checked
+    as it is typed in the console, so the holder can correct that one share)."""
+    which = f"share #{position}" if position is not None else "this share"
+    words = " ".join(text.lower().split())
+    if not words or len(words) > MAX_SHARE_CHARS:
+        raise InputError(f"{which} is empty or too long")
+    try:
+        return words, Share.from_mnemonic(words)
+    except shamir_mnemonic.MnemonicError:
+        # The library's message quotes the share's first words; report the position only.
+        raise InputError(f"{which} is mistyped (a word is unknown or the checksum fails)") from None
+
+
 def _combine_shares(backup: BackupFile, shares: Sequence[str]) -> bytes:
     parsed: dict[int, str] = {}
     for position, text in enumerate(shares, start=1):
-        words = " ".join(text.lower().split())
-        if not words or len(words) > MAX_SHARE_CHARS:
-            raise InputError(f"share #{position} is empty or too long")
-        try:
-            share = Share.from_mnemonic(words)
-        except shamir_mnemonic.MnemonicError:
-            # The library's message quotes the share's first words; report the position only.
-            raise InputError(f"share #{position} is mistyped (a word is unknown or the checksum fails)") from None
+        words, share = parse_share(text, position)
         if share.identifier != backup.identifier:
             raise InputError(f"share #{position} belongs to another share set, not backup {backup.backup_id}")
         parsed.setdefault(share.index, words)

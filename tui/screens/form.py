@@ -7,7 +7,7 @@ never a single key press.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -37,6 +37,26 @@ class CoreCheck(Validator):
         return self.success()
 
 
+class FormCheck(Validator):
+    """A core check of the whole form whose error belongs to one field (M-of-N against the custodians
+    named in another field): the field is marked and the form stays open until it passes."""
+
+    def __init__(self, check: Callable[[Mapping[str, str]], object],
+                 values: Callable[[], dict[str, str] | None], name: str) -> None:
+        super().__init__()
+        self.check, self.values, self.name = check, values, name
+
+    def validate(self, value: str) -> ValidationResult:
+        others = self.values()
+        if others is None:  # the form is still being built; it validates every field once mounted
+            return self.success()
+        try:
+            self.check({**others, self.name: value.strip()})
+        except SignetError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
 @dataclass(frozen=True)
 class FormField:
     name: str
@@ -47,6 +67,8 @@ class FormField:
     required: bool = True
     validators: tuple[Validator, ...] = field(default_factory=tuple)
     max_length: int = MAX_FIELD_CHARS
+    # Checked with the other fields' values (on every change, like `validators`); its error is this field's.
+    form_check: Callable[[Mapping[str, str]], object] | None = None
 
 
 class FormModal(ModalScreen[dict[str, str] | None]):
@@ -63,6 +85,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         self.confirm_word = confirm_word
         self.submit_label = submit_label
         self.danger = danger
+        self._built = False  # True once every field exists (form checks read the other fields)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -76,6 +99,9 @@ class FormModal(ModalScreen[dict[str, str] | None]):
                     validators = list(spec.validators)
                     if spec.required:
                         validators.insert(0, Length(minimum=1, failure_description=f"{spec.label} is required"))
+                    if spec.form_check is not None:
+                        validators.append(FormCheck(spec.form_check, lambda: self.values() if self._built else None,
+                                                    spec.name))
                     yield Input(value=spec.value, placeholder=spec.placeholder, password=spec.password,
                                 id=f"field-{spec.name}", validators=validators, max_length=spec.max_length,
                                 valid_empty=not spec.required)
@@ -90,17 +116,26 @@ class FormModal(ModalScreen[dict[str, str] | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
+        self._built = True
         self._update()
         first = self.query(Input).first() if self.query(Input) else None
         (first or self.query_one("#cancel", Button)).focus()
 
-    def _problems(self) -> list[str]:
-        problems: list[str] = []
+    def values(self) -> dict[str, str]:
+        return {spec.name: self.query_one(f"#field-{spec.name}", Input).value.strip() for spec in self.fields}
+
+    def _invalid(self) -> list[tuple[Input, list[str]]]:
+        """Every field failing its checks (each re-validated, which marks it), with the reasons."""
+        invalid = []
         for spec in self.fields:
             widget = self.query_one(f"#field-{spec.name}", Input)
             result = widget.validate(widget.value)
             if result is not None and not result.is_valid:
-                problems.extend(result.failure_descriptions or [f"{spec.label} is not valid"])
+                invalid.append((widget, result.failure_descriptions or [f"{spec.label} is not valid"]))
+        return invalid
+
+    def _problems(self) -> list[str]:
+        problems = [reason for _, reasons in self._invalid() for reason in reasons]
         if self.confirm_word and self.query_one("#confirm-word", Input).value != self.confirm_word:
             problems.append(f"type {self.confirm_word} to confirm")
         return problems
@@ -119,7 +154,8 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         event.stop()
         if not self._problems():
             self._confirm()
-        else:
+            return
+        if event.input.is_valid:  # on to the next field to fill in; a wrong one keeps the focus
             self.focus_next()
 
     @on(Button.Pressed, "#submit")
@@ -127,7 +163,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         if self._problems():
             self._update()
             return
-        self.dismiss({spec.name: self.query_one(f"#field-{spec.name}", Input).value.strip() for spec in self.fields})
+        self.dismiss(self.values())
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -15,7 +15,8 @@ from textual.binding import Binding
 
 from core.context import SignetContext
 from core.identity import Role
-from core.keys.backup import CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup
+from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup, parse_share,
+                              validate_scheme)
 from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
@@ -43,6 +44,12 @@ def _load_keys(context: SignetContext) -> KeysState:
 def _names(text: str) -> tuple[str, ...]:
     """A comma-separated list of custodian names."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _shares_field(label: str = "Backup shares (M-of-N)") -> FormField:
+    """M-of-N, checked in the form by the service's own rule against the custodians field."""
+    return FormField("shares", label, value="2-of-3", validators=(CoreCheck(ShareScheme.parse),),
+                     form_check=lambda v: validate_scheme(ShareScheme.parse(v["shares"], _names(v["custodians"]))))
 
 
 class KeysView(TableView):
@@ -155,8 +162,7 @@ class KeysView(TableView):
             return
         key = row.key
         fields = (
-            FormField("shares", "Shares (M-of-N)", value="2-of-3",
-                      validators=(CoreCheck(ShareScheme.parse),)),
+            _shares_field("Shares (M-of-N)"),
             FormField("custodians", "Custodians, one per share, comma separated",
                       value=", ".join(key.custodians)),
             FormField("passphrase", f"Passphrase of key {key.name}", password=True),
@@ -239,7 +245,8 @@ class KeysView(TableView):
         backup = row.backups[-1]
         fields: list[FormField] = [FormField("path", "Backup file", value=backup.location)]
         if backup.scheme == "shares":
-            fields += [FormField(f"share_{i}", f"Share {i} of the {backup.threshold} needed", password=True)
+            fields += [FormField(f"share_{i}", f"Share {i} of the {backup.threshold} needed", password=True,
+                                 validators=(CoreCheck(parse_share),))
                        for i in range(1, (backup.threshold or 1) + 1)]
         else:
             fields.append(FormField("passphrase", "Backup passphrase", password=True))
@@ -269,8 +276,7 @@ class KeysView(TableView):
             FormField("new_name", "Name of the new key", value=f"{key.name}-next"),
             FormField("passphrase", "Passphrase for the new key", password=True,
                       validators=(CoreCheck(lambda v: check_new_passphrase(v.encode())),)),
-            FormField("shares", "Backup shares of the new key (M-of-N)", value="2-of-3",
-                      validators=(CoreCheck(ShareScheme.parse),)),
+            _shares_field("Backup shares of the new key (M-of-N)"),
             FormField("custodians", "Custodians, one per share, comma separated", value=", ".join(key.custodians)),
         )
         explanation = Text("Steps: " + " → ".join(STEPS) + ". This runs the stage step now (new key, its backup "
@@ -304,8 +310,7 @@ class KeysView(TableView):
         if rotation.step in ("stage", "resign"):
             fields.append(FormField("passphrase", "Passphrase of the new key", password=True))
         if rotation.step == "stage":  # resuming an interrupted stage makes a fresh backup
-            fields += [FormField("shares", "Backup shares (M-of-N)", value="2-of-3",
-                                 validators=(CoreCheck(ShareScheme.parse),)),
+            fields += [_shares_field(),
                        FormField("custodians", "Custodians, comma separated", value=", ".join(row.key.custodians))]
         if rotation.status == "blocked":
             fields.append(FormField("reason", "Reason to retire despite low coverage (recorded; empty: re-check)",
