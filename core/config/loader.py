@@ -129,7 +129,8 @@ def _parse_table(reader: _Reader, raw: dict, cls: type, where: str, converters: 
     return cls(**values)
 
 
-def _parse(path: str, text: str) -> Config:
+def parse_config_text(path: str, text: str) -> Config:
+    """The configuration a file's text describes; `path` names the file in errors."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -187,24 +188,28 @@ def _parse(path: str, text: str) -> Config:
                   environment=environment, source=path)
 
 
+def read_config_text(path: Path) -> str:
+    """The file's text: at most MAX_CONFIG_BYTES of UTF-8, else one ConfigError naming the file."""
+    try:
+        # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"larger than {MAX_CONFIG_BYTES} bytes", path=str(path))
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+
+
 def load_config(path: Path | None, *, env: dict[str, str] | None = None, read_only_flag: bool = False,
                 required: bool = False) -> Config:
     """Defaults < file < environment < flags. A missing file is fine unless `required`."""
     env = os.environ if env is None else env
     config = Config()
     if path is not None and path.exists():
-        try:
-            # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_CONFIG_BYTES + 1)
-            if len(data) > MAX_CONFIG_BYTES:
-                raise ConfigError(f"larger than {MAX_CONFIG_BYTES} bytes", path=str(path))
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError("not UTF-8 text", path=str(path)) from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
-        config = _parse(str(path), text)
+        config = parse_config_text(str(path), read_config_text(path))
     elif path is not None and required:
         raise ConfigError("file not found", path=str(path))
     if env.get("SIGNET_IDENTITY"):

@@ -29,6 +29,7 @@ from core.keys.publish import (
     publish_policies,
 )
 from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_policy
+from core.policy.files import forget_policy_file
 from core.verify.service import verify_images
 
 
@@ -66,12 +67,14 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
         key = set_key_state(ctx, db, key.id, "revoked", {"emergency": True, "reason": reason[:MAX_REASON_LEN]})
         aborted = abort_rotations_of(ctx, db, key.id, f"key {key.name} revoked in an emergency: {reason}")
         if any(k.state in TRUSTED_STATES for k in list_keys(ctx)):
-            published = publish_policies(ctx, db, directory=directory, image_globs=image_globs)
+            published = publish_policies(ctx, db, directory=directory, image_globs=image_globs,
+                                         source=f"emergency revocation of {key.name}")
             files, documents = published.files, published.documents
         else:
             # No key is left to trust: stale files must not keep trusting the revoked key.
             for name in (KYVERNO_FILE, SIGSTORE_FILE):
                 (directory / name).unlink(missing_ok=True)
+                forget_policy_file(db, directory / name)
             set_trusted_by(db, key.id, sorted(set(key.trusted_by) - set(file_verifiers(ctx))))
         ctx.audit("key.revoke.emergency", key.id, {"fingerprint": key.fingerprint, "reason": reason[:MAX_REASON_LEN],
                                                    "aborted_rotations": aborted, "policy_files": list(files)})

@@ -8,10 +8,10 @@ crash leaves either the old file or the new one, never a half-written or world-r
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from pathlib import Path
 
+from core.atomic_files import write_atomically
 from core.errors import InputError, InvalidState, NotFound, StoreError
 from core.keys.cosign_format import is_encrypted_cosign_pem
 
@@ -23,18 +23,7 @@ def write_secret_file(path: Path, data: bytes, *, overwrite: bool = False) -> No
     path = Path(path)
     if path.exists() and not overwrite:
         raise InvalidState(f"{path} already exists; refusing to overwrite it")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # unique: threads and leftovers never clash
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_atomically(path, data, mode=0o600)
 
 
 def read_limited_file(path: Path | str, max_bytes: int, *, what: str = "file") -> bytes:

@@ -19,7 +19,8 @@ from core.clusters.policy_apply import apply_policy
 from core.context import SignetContext
 from core.errors import InputError, StoreError
 from core.keys.inventory import TRUSTED_STATES, list_keys, set_trusted_by
-from core.policy.generate import kyverno_cluster_policy, sigstore_cluster_image_policy, to_yaml
+from core.policy.files import write_policy_file
+from core.policy.generate import kyverno_cluster_policy, sigstore_cluster_image_policy
 
 DEFAULT_IMAGE_GLOBS = ("**",)
 KYVERNO_FILE = "kyverno-clusterpolicy.yaml"
@@ -80,9 +81,10 @@ def policy_documents(ctx: SignetContext, image_globs: Sequence[str] = DEFAULT_IM
             sigstore_cluster_image_policy(keys, name=name, image_globs=image_globs)]
 
 
-def publish_policies(ctx: SignetContext, db: sqlite_utils.Database, *, directory: Path,
+def publish_policies(ctx: SignetContext, db: sqlite_utils.Database, *, directory: Path, source: str,
                      image_globs: Sequence[str] = DEFAULT_IMAGE_GLOBS) -> PublishedPolicies:
-    """Write both policy files for the current trust set and update each key's `trusted_by`.
+    """Write both policy files for the current trust set (recorded as written by `source`) and update
+    each key's `trusted_by`.
 
     Call inside the caller's `ctx.store.write()` so the inventory change commits with its audit entry;
     run any `PublishHook` on `.documents` after that transaction (it may be slow: a cluster call).
@@ -91,15 +93,10 @@ def publish_policies(ctx: SignetContext, db: sqlite_utils.Database, *, directory
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for filename, doc in ((KYVERNO_FILE, docs[0]), (SIGSTORE_FILE, docs[1])):
-            path = directory / filename
-            tmp = path.with_name(f".{filename}.tmp")
-            tmp.write_text(to_yaml([doc]))
-            tmp.replace(path)
-            paths.append(str(path.resolve()))
     except OSError as exc:
         raise StoreError(f"cannot write policy files in {directory}: {exc.strerror or exc}") from None
+    paths = [write_policy_file(ctx, db, directory / filename, [doc], source=source)
+             for filename, doc in ((KYVERNO_FILE, docs[0]), (SIGSTORE_FILE, docs[1]))]
     verifiers = file_verifiers(ctx)
     records = list_keys(ctx)
     for record in records:

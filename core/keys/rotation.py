@@ -306,7 +306,7 @@ def _publish(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions
         if step == "retire":
             set_key_state(ctx, db, status.old_key.id, "retired", {"rotation": status.id})
         published = publish_policies(ctx, db, directory=Path(details["policy_dir"]),
-                                     image_globs=details["image_globs"])
+                                     image_globs=details["image_globs"], source=status.id)
         ctx.audit(f"key.rotation.{step}.files", status.id, published.as_dict())
     if options.publish_hook is not None:
         options.publish_hook(published.documents)

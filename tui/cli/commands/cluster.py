@@ -28,7 +28,7 @@ Clusters are the configured `[[clusters]]`, else every context of `--kubeconfig`
   excluded_namespaces}], `issues` [{severity, kind, policy, detail}].
 - `cluster policy generate --out FILE --image-glob G [--engine kyverno|sigstore] [--apply --context C]`:
   the policy for the keys Signet trusts (active, retiring, staged); `--apply` server-side-applies it
-  (custodian role, audited).
+  (custodian role, audited). The file is recorded: revoking a key refuses while it still trusts that key.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from core.clusters.sweep import SweepReport, run_sweep
 from core.errors import EXIT_CHECK_FAILED, UsageError
 from core.keys.inventory import list_keys
 from core.metrics import write_textfile
-from core.policy.generate import MODES, to_yaml
+from core.policy.files import save_policy_file
+from core.policy.generate import MODES
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
 from tui.cli.trust_options import allow_http_option, policy_from_flags, stacked, trust_options
@@ -237,8 +238,7 @@ def policy_generate(ctx: click.Context, out: str, engine: str, image_globs: tupl
     if apply_:
         sc.require_write(None, action="applying an admission policy")  # fail before writing anything
     doc = generate_policy(sc, engine=engine, image_globs=image_globs, name=name, mode=mode)
-    with open(out, "w", encoding="utf-8") as handle:
-        handle.write(to_yaml([doc]))
+    save_policy_file(sc, out, [doc], source="cluster policy generate")  # recorded: revoking a key checks it
     applied = None
     if apply_:
         (target,) = cluster_targets(sc.config, context=context, kubeconfig=kubeconfig)
