@@ -115,6 +115,11 @@ def apply_config_edit(ctx: SignetContext, edit: ConfigEdit, *, subject: str, det
         write_atomically(path, edit.after_text.encode("utf-8"), mode=mode)
 
 
+def config_sha256(path: Path) -> str:
+    """The hash an edit of this file is checked against."""
+    return _sha256(read_config_text(Path(os.path.realpath(path))))
+
+
 def unified_diff(before: str, after: str, name: str) -> str:
     """`diff -u` output, including its marker for a last line without a newline."""
     lines = []

@@ -5,6 +5,8 @@ so signing and trust stop together), open rotations involving it are aborted, th
 material is destroyed, and only then is the exposure measured: every in-use image that no other
 trusted key vouches for but the compromised key does ("signed only by that key"). Those images need
 re-signing with a trusted key, or a bypass, before verifiers that dropped the key reject them.
+Unlike the rotation's revoke step, nothing that still names the key blocks this: the report lists
+those places (`[trust] keys`, recorded policy files) so they get fixed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.keys.publish import (
     publish_policies,
 )
 from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_policy
+from core.keys.trust_config import TrustListing, trust_listings
 from core.policy.files import forget_policy_file
 from core.verify.service import verify_images
 
@@ -43,11 +46,14 @@ class EmergencyRevocation:
     in_use: int
     signed_only_by_revoked: tuple[str, ...]   # in-use images no remaining trusted key verifies, the revoked one does
     unverified: tuple[str, ...]               # in-use images no key verifies at all (already failing)
+    still_trusted_in: tuple[TrustListing, ...] = ()  # [trust] keys / recorded policy files still naming the key
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key.as_dict(), "reason": self.reason, "aborted_rotations": list(self.aborted_rotations),
                 "policy_files": list(self.policy_files), "destroyed": self.destroyed, "in_use": self.in_use,
-                "signed_only_by_revoked": list(self.signed_only_by_revoked), "unverified": list(self.unverified)}
+                "signed_only_by_revoked": list(self.signed_only_by_revoked), "unverified": list(self.unverified),
+                "still_trusted_in": [listing.as_dict() | {"message": listing.describe(self.key, None)}
+                                     for listing in self.still_trusted_in]}
 
 
 def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_dir: Path | None = None,
@@ -81,6 +87,8 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
     if publish_hook is not None and documents:
         publish_hook(documents)
     destroyed = _destroy(ctx, key)
+    # Break-glass: the key is revoked whatever still names it; say where, so those files get fixed.
+    still_trusted_in = tuple(trust_listings(ctx, key, None))
     refs = [image.reference for image in in_use_images(ctx)]
     others = list_keys(ctx, states=TRUSTED_STATES)
     covered = set()
@@ -96,7 +104,8 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
         only_revoked = [ref for ref, result in zip(rest, results) if result.result == "verified"]
     return EmergencyRevocation(key=key, reason=reason, aborted_rotations=tuple(aborted), policy_files=files,
                                destroyed=destroyed, in_use=len(refs), signed_only_by_revoked=tuple(only_revoked),
-                               unverified=tuple(ref for ref in rest if ref not in set(only_revoked)))
+                               unverified=tuple(ref for ref in rest if ref not in set(only_revoked)),
+                               still_trusted_in=still_trusted_in)
 
 
 def _destroy(ctx: SignetContext, key: KeyRecord) -> str:

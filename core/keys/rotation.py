@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.clock import iso
+from core.config.edit import ConfigEdit
 from core.context import SignetContext
 from core.crypto.public_keys import verify_signature
 from core.errors import InputError, InvalidState, NotFound, SignetError
@@ -51,6 +52,7 @@ from core.keys.in_use import in_use_images
 from core.keys.inventory import KeyRecord, find_key, get_key, new_key_id, set_key_state, validate_name
 from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
 from core.keys.signers import signer_for_record
+from core.keys.trust_config import CONFIG_LABEL, apply_rotation_config_edit, trust_listings
 from core.registry.cache import cache_for, source_key
 from core.registry.reference import parse_reference, parse_repository
 from core.sign.service import Signer, sign_image
@@ -137,6 +139,9 @@ class AdvanceOptions:
     stage: StageInputs | None = None
     # Resuming the stage step makes a fresh backup: its shares reach custodians only through this.
     on_backup: Callable[[CreatedBackup], None] | None = None
+    # The `[trust] keys` change shown to the user for this step (trust_config.rotation_config_edit): written
+    # before the step runs, refused if the file changed since. None: the configuration is left alone.
+    config_edit: ConfigEdit | None = None
 
 
 def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
@@ -180,6 +185,8 @@ def advance_rotation(ctx: SignetContext, rotation_id: str,
     if status.finished:
         raise InvalidState(f"rotation {rotation_id} is {status.status}; {status.next_action}")
     step = status.step
+    if options.config_edit is not None:
+        apply_rotation_config_edit(ctx, status, options.config_edit, step=step)
     if step == "stage":
         if options.stage is None:
             raise InputError("the stage step needs the new key's passphrase and backup scheme again")
@@ -208,8 +215,8 @@ def retire_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOption
     status = rotation_status(ctx, rotation_id)
     if status.step not in ("soak", "retire"):
         raise InvalidState(f"rotation {rotation_id} is at '{status.step}'; retiring comes after the soak step")
-    if status.step == "soak":
-        status = advance_rotation(ctx, rotation_id, options)
+    if status.step == "soak":  # the configuration change belongs to the retire step, not to the soak check
+        status = advance_rotation(ctx, rotation_id, replace(options, config_edit=None))
         if status.step == "soak":
             return status  # blocked
     return advance_rotation(ctx, rotation_id, options)
@@ -387,6 +394,15 @@ def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -
 
 
 def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
+    if status.status != "running":  # a resumed revoke already revoked the key: finish it
+        listings = trust_listings(ctx, status.old_key, status.new_key)
+        if listings:
+            hint = (f"\n`signet key rotate config {status.id} --apply` makes the {CONFIG_LABEL} change"
+                    if any(listing.field == CONFIG_LABEL for listing in listings) else "")
+            raise InvalidState(f"not revoking {status.old_key.name}: still trusted in {len(listings)} place(s); "
+                               "change them first:\n" + "\n".join(
+                                   "  " + listing.describe(status.old_key, status.new_key) for listing in listings)
+                               + hint)
     _begin(ctx, status, "revoke")
     details = dict(status.details)
     with ctx.store.write() as db:

@@ -74,8 +74,9 @@ def parse_annotations(pairs: Sequence[str]) -> dict[str, str]:
     return result
 
 
-def load_trusted_key(ctx: Any, ref: str) -> TrustedKey:
-    """A key argument: a PEM/DER public key file, else a key-store id, name or fingerprint prefix."""
+def resolve_key_reference(ctx: Any, ref: str) -> tuple[TrustedKey, Any]:
+    """A key argument: a PEM/DER public key file, else a key-store id, name or fingerprint prefix.
+    Returns the key and its inventory record (None for a file), whatever the record's state."""
     path = Path(os.path.expanduser(ref))
     if path.is_file():
         try:
@@ -83,15 +84,21 @@ def load_trusted_key(ctx: Any, ref: str) -> TrustedKey:
                 data = handle.read(MAX_PEM_BYTES + 1)  # load_public_key refuses anything longer
         except OSError as exc:
             raise InputError(f"cannot read key file {ref}: {exc.strerror}") from None
-        return load_public_key(data, name=path.name)
+        return load_public_key(data, name=path.name), None
     try:
         from core.keys.inventory import find_key
     except ImportError:
         raise NotFound(f"key '{ref}' is neither a readable public key file nor in the key store") from None
     record = find_key(ctx, ref)
-    if record.state == "revoked":
+    return record.trusted_key(), record
+
+
+def load_trusted_key(ctx: Any, ref: str) -> TrustedKey:
+    """A key argument (`resolve_key_reference`) that may be trusted: a revoked key is refused."""
+    key, record = resolve_key_reference(ctx, ref)
+    if record is not None and record.state == "revoked":
         raise InputError(f"key '{record.name}' is revoked and cannot be trusted")
-    return record.trusted_key()
+    return key
 
 
 def resolve_trust_policy(ctx: Any, *, keys: Sequence[str] = (), threshold: int = 1,

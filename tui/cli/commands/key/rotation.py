@@ -1,4 +1,11 @@
-"""`signet key rotate ...`: rotate a key step by step (stage, publish, re-sign, soak, retire, revoke)."""
+"""`signet key rotate ...`: rotate a key step by step (stage, publish, re-sign, soak, retire, revoke).
+
+`--update-config` (next, resume, retire, revoke) prints and writes the `[trust] keys` change of
+config.toml that goes with the step: the new key added next to the old one from publish on, the old
+key removed from retire on (core/keys/trust_config.py). Without it the change still needed is printed
+with the command that applies it: `rotate config ROTATION_ID --apply`. Revoking refuses while
+`[trust] keys` or a policy file Signet generated still trusts the old key, naming each file.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from core.keys.backup import CreatedBackup
 from core.keys.custody import KeyPlacement
 from core.keys.emergency import emergency_revoke
 from core.keys.publish import PublishHook, cluster_apply_hook
+from core.config.edit import ConfigEdit
 from core.keys.rotation import (
     AdvanceOptions,
     RotationStatus,
@@ -25,6 +33,8 @@ from core.keys.rotation import (
     rotation_status,
     start_rotation,
 )
+from core.keys.trust_config import apply_rotation_config_edit, rotation_config_edit
+from core.text import safe_text
 from tui.cli.commands.key.secrets import STORE_CHOICE, backup_scheme, new_passphrase, print_shares, shares_json
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
@@ -76,7 +86,7 @@ def rotate_start(ctx: click.Context, old_key: str, policy_dir: str | None, image
     sc.require_write(Role.CUSTODIAN, action="key rotation")
     started = start_rotation(sc, old_key, _stage_inputs(**stage),  # type: ignore[arg-type]
                              image_globs=images or ("**",), policy_dir=Path(policy_dir) if policy_dir else None)
-    _emit_status_and_shares(started.status, started.backup, as_json)
+    _emit_step_result(sc, started.status, None, as_json, started.backup, shares=True)
 
 
 @rotate.command("status")
@@ -100,10 +110,55 @@ def rotate_status(ctx: click.Context, rotation_id: str | None, as_json: bool) ->
 
 def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bool = False, reason: str = "",
                      stage: StageInputs | None = None, on_backup: Callable[[CreatedBackup], None] | None = None,
-                     hook: PublishHook | None = None) -> AdvanceOptions:
+                     hook: PublishHook | None = None, config_edit: ConfigEdit | None = None) -> AdvanceOptions:
     return AdvanceOptions(passphrase_provider=passphrase_provider(passphrase_file), allow_http=allow_http,
                           progress=lambda done, total: diagnostic(f"{done}/{total} images"), force=force,
-                          reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook)
+                          reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook,
+                          config_edit=config_edit)
+
+
+_update_config_option = click.option(
+    "--update-config", is_flag=True,
+    help="Also write the step's [trust] keys change to the configuration file (the diff is printed).")
+
+
+def _step_config_edit(sc: SignetContext, rotation_id: str, update_config: bool, as_json: bool,
+                      step: str | None = None) -> ConfigEdit | None:
+    """With --update-config: the change that goes with the step about to run, printed before it is written."""
+    if not update_config:
+        return None
+    current = rotation_status(sc, rotation_id)
+    edit = rotation_config_edit(sc, current, step=step or current.step)
+    if edit is not None and not as_json:
+        emit_line(f"updating {edit.label} in {safe_text(edit.path)}:")
+        _emit_diff(edit)
+    return edit
+
+
+def _emit_diff(edit: ConfigEdit) -> None:
+    for line in edit.diff.splitlines():
+        emit_line(safe_text(line))
+
+
+def _emit_step_result(sc: SignetContext, status: RotationStatus, applied: ConfigEdit | None, as_json: bool,
+                      backup: CreatedBackup | None = None, *, shares: bool = False) -> None:
+    """The status, the shares of a backup the step made (shown once: hand them out now), the
+    configuration change written, and one still needed."""
+    pending = rotation_config_edit(sc, status)
+    if as_json:
+        emit_json({**status.as_dict(), **({"shares": shares_json(backup)} if shares else {}),
+                   "config_change": {**applied.as_dict(), "applied": True} if applied else
+                   {**pending.as_dict(), "applied": False} if pending else None})
+        return
+    if backup is not None:
+        print_shares(backup, status.new_key.name if status.new_key else "")
+    _emit_status(status, as_json=False)
+    if applied is not None:
+        emit_line(f"{applied.label} updated in {safe_text(applied.path)}")
+    if pending is not None:
+        emit_line(f"{pending.label} in {safe_text(pending.path)} still needs this change:")
+        _emit_diff(pending)
+        emit_line(f"apply it with: signet key rotate config {status.id} --apply")
 
 
 _apply_options = stacked(
@@ -134,14 +189,18 @@ _with_advance_flags = stacked(
 @click.argument("rotation_id")
 @_with_advance_flags
 @_apply_options
+@_update_config_option
 @click.pass_context
 def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | None, allow_http_registry: bool,
-                as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...]) -> None:
+                as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
+                update_config: bool) -> None:
     """Run the rotation's next step."""
     sc = signet_context(ctx)
     hook = _hook(sc, apply_to, kubeconfig, engines)
-    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http_registry, hook=hook))
-    _emit_status(status, as_json)
+    edit = _step_config_edit(sc, rotation_id, update_config, as_json)
+    status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http_registry, hook=hook,
+                                                                config_edit=edit))
+    _emit_step_result(sc, status, edit, as_json)
     _fail_if_blocked(status)
 
 
@@ -151,10 +210,11 @@ def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | Non
 @allow_http_option
 @click.option("--json", "as_json", is_flag=True)
 @_apply_options
+@_update_config_option
 @click.pass_context
 def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: bool, as_json: bool,
                   apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
-                  **stage: object) -> None:
+                  update_config: bool, **stage: object) -> None:
     """Re-run an interrupted step (the stage step needs the same options as `start`)."""
     sc = signet_context(ctx)
     sc.require_write(Role.CUSTODIAN, action="key rotation")
@@ -162,10 +222,11 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: boo
     passphrase_file = str(stage["passphrase_file"]) if stage["passphrase_file"] else None
     inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
     made: list[CreatedBackup] = []
+    edit = _step_config_edit(sc, rotation_id, update_config, as_json)
     options = _advance_options(passphrase_file, allow_http_registry, stage=inputs, on_backup=made.append,
-                               hook=_hook(sc, apply_to, kubeconfig, engines))
+                               hook=_hook(sc, apply_to, kubeconfig, engines), config_edit=edit)
     status = advance_rotation(sc, rotation_id, options)
-    _emit_status_and_shares(status, made[0] if made else None, as_json)
+    _emit_step_result(sc, status, edit, as_json, made[0] if made else None, shares=True)
     _fail_if_blocked(status)
 
 
@@ -175,16 +236,18 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: boo
 @click.option("--reason", default="", help="Why retirement is forced; recorded in the audit log.")
 @_with_advance_flags
 @_apply_options
+@_update_config_option
 @click.pass_context
 def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str, passphrase_file: str | None,
                   allow_http_registry: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
-                  engines: tuple[str, ...]) -> None:
+                  engines: tuple[str, ...], update_config: bool) -> None:
     """Check soak coverage, then retire the old key (removed from the policy files)."""
     sc = signet_context(ctx)
+    edit = _step_config_edit(sc, rotation_id, update_config, as_json, step="retire")
     options = _advance_options(passphrase_file, allow_http_registry, force=force, reason=reason,
-                               hook=_hook(sc, apply_to, kubeconfig, engines))
+                               hook=_hook(sc, apply_to, kubeconfig, engines), config_edit=edit)
     status = retire_rotation(sc, rotation_id, options)
-    _emit_status(status, as_json)
+    _emit_step_result(sc, status, edit if status.step != "soak" else None, as_json)
     _fail_if_blocked(status)
 
 
@@ -196,18 +259,26 @@ def rotate_retire(ctx: click.Context, rotation_id: str, force: bool, reason: str
 @allow_http_option
 @click.option("--json", "as_json", is_flag=True)
 @_apply_options
+@_update_config_option
 @click.pass_context
 def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str, policy_dir: str | None,
                   allow_http_registry: bool, as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
-                  engines: tuple[str, ...]) -> None:
-    """Revoke the old key of a retired rotation, or (--emergency) a compromised key at once."""
+                  engines: tuple[str, ...], update_config: bool) -> None:
+    """Revoke the old key of a retired rotation, or (--emergency) a compromised key at once.
+
+    Refused while [trust] keys or a generated policy file still trusts the old key (--update-config
+    changes [trust] keys first); --emergency revokes anyway and lists those files."""
     sc = signet_context(ctx)
     if not emergency:
         current = rotation_status(sc, target)
         if current.step != "revoke":
             raise InputError(f"rotation {target} is at '{current.step}'; revocation is the last step")
-        _emit_status(advance_rotation(sc, target, AdvanceOptions(allow_http=allow_http_registry)), as_json)
+        edit = _step_config_edit(sc, target, update_config, as_json)
+        status = advance_rotation(sc, target, AdvanceOptions(allow_http=allow_http_registry, config_edit=edit))
+        _emit_step_result(sc, status, edit, as_json)
         return
+    if update_config:
+        raise InputError("--update-config belongs to a rotation's revoke step, not to --emergency")
     report = emergency_revoke(sc, target, reason=reason, policy_dir=Path(policy_dir) if policy_dir else None,
                               allow_http=allow_http_registry, publish_hook=_hook(sc, apply_to, kubeconfig, engines))
     if as_json:
@@ -223,16 +294,35 @@ def rotate_revoke(ctx: click.Context, target: str, emergency: bool, reason: str,
         emit_line(f"{len(report.unverified)} in-use image(s) verify with no key at all:")
         for ref in report.unverified:
             emit_line(f"  {ref}")
+    if report.still_trusted_in:
+        emit_line(f"still trusting the revoked key in {len(report.still_trusted_in)} place(s); change them:")
+        for listing in report.still_trusted_in:
+            emit_line("  " + safe_text(listing.describe(report.key, None)))
 
 
-def _emit_status_and_shares(status: RotationStatus, backup: CreatedBackup | None, as_json: bool) -> None:
-    """A step that may have made the new key's backup: its shares are shown once, with the status."""
+@rotate.command("config")
+@click.argument("rotation_id")
+@click.option("--apply", "apply_", is_flag=True, help="Write the change (else only print it).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rotate_config(ctx: click.Context, rotation_id: str, apply_: bool, as_json: bool) -> None:
+    """The [trust] keys change the rotation needs now (new key added from publish on, old key removed
+    from retire on), as a diff of the configuration file; --apply writes it (custodian, audited)."""
+    sc = signet_context(ctx)
+    status = rotation_status(sc, rotation_id)
+    edit = rotation_config_edit(sc, status)
+    if edit is not None and apply_:
+        apply_rotation_config_edit(sc, status, edit)
     if as_json:
-        emit_json({**status.as_dict(), "shares": shares_json(backup)})
+        emit_json(None if edit is None else {**edit.as_dict(), "applied": apply_})
         return
-    if backup is not None:
-        print_shares(backup, status.new_key.name if status.new_key else "")
-    _emit_status(status, as_json=False)
+    if edit is None:
+        emit_line(f"{sc.paths.config}: nothing to change for rotation {status.id} at '{status.step}'")
+        return
+    emit_line(f"{'updated' if apply_ else 'change needed in'} {edit.label} of {safe_text(edit.path)}:")
+    _emit_diff(edit)
+    if not apply_:
+        emit_line(f"apply it with: signet key rotate config {status.id} --apply")
 
 
 def _emit_status(status: RotationStatus, as_json: bool) -> None:
