@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
+from core.conditions.outcome import AttestationCondition, ConditionOutcome
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
 from core.history.records import record_verification
 from core.registry.reference import ImageReference, parse_reference
@@ -41,12 +42,15 @@ class AttestationCheck:
     identity: str | None = None
     issuer: str | None = None
     summary: AttestationSummary | None = None
+    conditions: tuple[ConditionOutcome, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "index": self.index, "ok": self.ok, "reason": self.reason,
                 "predicate_type": self.predicate_type, "key_fingerprint": self.key_fingerprint,
                 "identity": self.identity, "issuer": self.issuer,
-                "summary": _summary_dict(self.summary) if self.summary else None}
+                "summary": _summary_dict(self.summary) if self.summary else None,
+                "conditions": [{"condition": c.label, "status": c.status, "reason": c.reason}
+                               for c in self.conditions]}
 
 
 @dataclass(frozen=True)
@@ -75,16 +79,17 @@ class AttestationResult:
 
 
 def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, *, predicate_type: str,
-                        allow_http: bool = False) -> AttestationResult:
+                        allow_http: bool = False, conditions: Sequence[AttestationCondition] = ()) -> AttestationResult:
     """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)
-    and record the outcome in the verification history."""
-    result = _verify(ctx, reference, policy, predicate_type, allow_http)
+    and record the outcome in the verification history. With `conditions`, an attestation counts only
+    when every condition holds on its verified statement (core/conditions)."""
+    result = _verify(ctx, reference, policy, predicate_type, allow_http, tuple(conditions))
     _record(ctx, result)
     return result
 
 
 def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_type: str,
-            allow_http: bool) -> AttestationResult:
+            allow_http: bool, conditions: tuple[AttestationCondition, ...]) -> AttestationResult:
     started = time.perf_counter()
     text, digest = str(reference), None
     session = VerifySession(ctx, allow_http=allow_http)
@@ -94,8 +99,9 @@ def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_ty
         digest = session.source_for(ref).resolve(ref).digest
         trust = sigstore_trust(policy)
         now = ctx.clock()
-        checks, transient = _classic(session, ref, digest, policy, trust, now, predicate_type)
-        bundle_checks, bundle_transient = _bundles(session, ref, digest, trust, now, predicate_type)
+        wanted = _Wanted(predicate_type, conditions)
+        checks, transient = _classic(session, ref, digest, policy, trust, now, wanted)
+        bundle_checks, bundle_transient = _bundles(session, ref, digest, trust, now, wanted)
         checks += bundle_checks
         return _decide(text, digest, predicate_type, checks, transient or bundle_transient, policy, started)
     except SignetError as exc:
@@ -112,7 +118,9 @@ def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_ty
 def _record(ctx: Any, result: AttestationResult) -> None:
     details = {"predicate_type": result.predicate_type,
                "attestations": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
-                                 "key": c.key_fingerprint, "identity": c.identity} for c in result.checks[:20]]}
+                                 "key": c.key_fingerprint, "identity": c.identity,
+                                 "conditions": [o.describe()[:200] for o in c.conditions[:10]]}
+                                for c in result.checks[:20]]}
     with ctx.store.write() as db:
         record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface,
                             reference=result.reference, digest=result.digest, result=result.result,
@@ -140,8 +148,16 @@ def _decide(text: str, digest: str, predicate_type: str, checks: list[Attestatio
                              tuple(checks), duration)
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """What makes a verified attestation count: its predicate type, and every condition holding on it."""
+
+    predicate_type: str
+    conditions: tuple[AttestationCondition, ...]
+
+
 def _classic(session: VerifySession, ref: ImageReference, digest: str, policy: Any, trust: SigstoreTrust,
-             now: Any, predicate_type: str) -> tuple[list[AttestationCheck], bool]:
+             now: Any, wanted: _Wanted) -> tuple[list[AttestationCheck], bool]:
     att_ref = signature_repository(ref, policy)
     source = session.source_for(att_ref)
     try:
@@ -169,12 +185,12 @@ def _classic(session: VerifySession, ref: ImageReference, digest: str, policy: A
             checks.append(AttestationCheck(SOURCE_ATT, index, False, f"registry: {exc}", claimed))
             transient = True
             continue
-        checks.append(_passed(SOURCE_ATT, index, verified, predicate_type))
+        checks.append(_passed(SOURCE_ATT, index, verified, wanted))
     return checks, transient
 
 
 def _bundles(session: VerifySession, ref: ImageReference, digest: str, trust: SigstoreTrust, now: Any,
-             predicate_type: str) -> tuple[list[AttestationCheck], bool]:
+             wanted: _Wanted) -> tuple[list[AttestationCheck], bool]:
     found: list[FoundBundle] = find_bundles(session.source_for(ref), ref.repository, digest, limits=session.limits)
     checks = []
     for item in found[:session.limits.max_signatures]:
@@ -188,18 +204,21 @@ def _bundles(session: VerifySession, ref: ImageReference, digest: str, trust: Si
         except CheckFailed as exc:
             checks.append(AttestationCheck(SOURCE_BUNDLE, item.index, False, str(exc), claimed))
             continue
-        checks.append(_passed(SOURCE_BUNDLE, item.index, verified, predicate_type))
+        checks.append(_passed(SOURCE_BUNDLE, item.index, verified, wanted))
     return checks, any(b.transient for b in found)
 
 
-def _passed(source: str, index: int, verified: VerifiedSignature, predicate_type: str) -> AttestationCheck:
+def _passed(source: str, index: int, verified: VerifiedSignature, wanted: _Wanted) -> AttestationCheck:
     statement: Statement = verified.statement  # type: ignore[assignment]
     common = dict(predicate_type=statement.predicate_type, key_fingerprint=verified.key_fingerprint,
                   identity=verified.identity or None, issuer=verified.issuer or None)
-    if statement.predicate_type != predicate_type:
+    if statement.predicate_type != wanted.predicate_type:
         return AttestationCheck(source, index, False, f"predicate type {statement.predicate_type[:120]} is not "
-                                f"the requested {predicate_type[:120]}", **common)
-    return AttestationCheck(source, index, True, "", summary=summarize(statement), **common)
+                                f"the requested {wanted.predicate_type[:120]}", **common)
+    outcomes = tuple(condition.evaluate(statement) for condition in wanted.conditions)
+    unmet = [o.describe() for o in outcomes if o.status != "passed"]
+    return AttestationCheck(source, index, not unmet, "; ".join(unmet), summary=summarize(statement),
+                            conditions=outcomes, **common)
 
 
 def _claimed(payload: bytes, fallback: str = "") -> str:

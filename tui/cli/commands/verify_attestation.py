@@ -6,6 +6,10 @@ cyclonedx, link, vuln, openvex) or a full predicate-type URI. Only attestations 
 statement has that type count (CVE-2022-35929). Every run is one row of the verification history
 (`signet history`; its details name the predicate type).
 
+`--condition CEL` (repeatable), `--max-severity LEVEL`, `--slsa-builder-id ID` and `--slsa-source-repo REPO`
+must all hold on an attestation's verified statement for it to count; a condition that cannot be evaluated
+(a missing field, a bound exceeded) is "could not check", never a pass.
+
 Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 registry error;
 2 bad arguments (unknown --type, malformed reference, unusable trust flags).
 
@@ -13,7 +17,8 @@ Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 r
 invalid | error), `reason`, `duration_ms`, and `attestations`: per attestation `source`
 (cosign-att | sigstore-bundle), `index`, `ok`, `reason`, `predicate_type`, `key_fingerprint`,
 `identity`, `issuer`, `summary` (`predicate_type`, `builder_id`, `source_repository`,
-`package_count`, or null).
+`package_count`, or null), `conditions` (per condition: `condition`, `status` passed | failed | unknown,
+`reason`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 import click
 
+from core.conditions import attestation_conditions
 from core.registry.reference import parse_reference
 from core.sigstore.attestation import predicate_type_for
 from core.sigstore.verify_attestations import AttestationResult, verify_attestations
@@ -39,17 +45,29 @@ from tui.cli.trust_options import policy_from_flags, trust_options, verdict_exit
 @trust_options
 @click.option("--signature-repository", default=None, envvar="COSIGN_REPOSITORY", metavar="REPO",
               help="Repository holding the .att manifests (default: the image's; env COSIGN_REPOSITORY).")
+@click.option("--condition", "conditions", multiple=True, metavar="CEL",
+              help="A CEL condition on the verified statement (variables predicate, subject, statement); "
+                   "repeat for several, all must hold.")
+@click.option("--max-severity", default=None, metavar="LEVEL",
+              help="Vulnerability report (cosign vuln predicate or Trivy JSON): no finding above LEVEL "
+                   "(LOW, MEDIUM, HIGH, CRITICAL).")
+@click.option("--slsa-builder-id", default=None, metavar="ID", help="SLSA provenance: the builder id must be ID.")
+@click.option("--slsa-source-repo", default=None, metavar="REPO",
+              help="SLSA provenance: built from this source repository.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_context
 def command(ctx: click.Context, image: str, type_: str, signature_repository: str | None,
-            allow_http_registry: bool, as_json: bool, **flags: Any) -> None:
+            conditions: tuple[str, ...], max_severity: str | None, slsa_builder_id: str | None,
+            slsa_source_repo: str | None, allow_http_registry: bool, as_json: bool, **flags: Any) -> None:
     """Verify attestations of IMAGE (the tag is resolved to a digest first)."""
     sc = signet_context(ctx)
     reference = parse_reference(image)  # a malformed reference is a usage error, before any network
     predicate_type = predicate_type_for(type_)
+    wanted = attestation_conditions(conditions, max_severity=max_severity, slsa_builder_id=slsa_builder_id,
+                                    slsa_source_repo=slsa_source_repo)
     policy = policy_from_flags(sc, flags, signature_repository=signature_repository)
     result = verify_attestations(sc, reference, policy, predicate_type=predicate_type,
-                                 allow_http=allow_http_registry)
+                                 allow_http=allow_http_registry, conditions=wanted)
     if as_json:
         emit_json(result.as_dict())
     else:
