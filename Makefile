@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test screenshots bench system-packages
+.PHONY: demo test lint screenshots bench system-packages
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Signet needs Python 3.11+"'
@@ -26,8 +26,12 @@ system-packages:
 demo: $(STAMP)
 	$(BIN)/signet demo
 
-test: system-packages $(STAMP)
+test: system-packages $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# Part of `make test` (so CI): configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 screenshots: $(STAMP)
 	$(BIN)/python -m tui.screenshots

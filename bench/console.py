@@ -89,7 +89,7 @@ async def measure(db: Path, config: Path) -> dict[str, float]:
             view = app.view
             t = time.perf_counter()
             view.apply_filter(text)
-            await wait_for(lambda: not view.loading, label)  # apply_filter set loading; the page clears it
+            await wait_for(lambda view=view: not view.loading, label)  # apply_filter set loading; the page clears it
             assert view.rows, f"{label}: no rows"
             await pilot.pause()
             figures[label] = time.perf_counter() - t

@@ -31,7 +31,7 @@ NAMESPACES = 20
 
 def populate(kube: KubeApiServer, refs: tuple[str, ...], digests: tuple[str, ...], host: str, pods: int) -> None:
     """One Deployment (with its ReplicaSet) per digest; pods spread over the Deployments round-robin."""
-    for i, (ref, digest) in enumerate(zip(refs, digests)):
+    for i, ref in enumerate(refs):
         ns = f"team-{i % NAMESPACES}"
         kube.add(workload("Deployment", f"svc-{i}", ns, [("app", ref)]))
         kube.add(workload("ReplicaSet", f"svc-{i}-rs", ns, [("app", ref)], owner=("Deployment", f"svc-{i}")))
@@ -51,7 +51,7 @@ def main() -> None:
     with bench_home("signet-bench-sweep-") as (work, registry):
         key = new_key()
         started = time.perf_counter()
-        refs, digests = zip(*push_signed_images(registry, args.digests, key))
+        refs, digests = zip(*push_signed_images(registry, args.digests, key), strict=True)
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         with KubeApiServer() as kube:
             populate(kube, refs, digests, registry.host, args.pods)

@@ -167,7 +167,8 @@ def test_corrupt_or_altered_files_are_refused(ctx, key, tmp_path):
 def test_restore_rewrites_a_lost_local_key_file(ctx, key, tmp_path):
     created = _shares(ctx, key, tmp_path, m=2, n=3, custodians=("a", "b", "c"))
     with pytest.raises(InvalidState, match="already present"):
-        restore_backup(ctx, created.path, shares=[s.mnemonic for s in created.shares[:2]], new_passphrase=b"new pass 123")
+        restore_backup(ctx, created.path, shares=[s.mnemonic for s in created.shares[:2]],
+                       new_passphrase=b"new pass 123")
     (ctx.paths.key_store / f"{key.id}.key").unlink()
     record = restore_backup(ctx, created.path, shares=[s.mnemonic for s in created.shares[1:]],
                             new_passphrase=b"new pass 123")
@@ -237,7 +238,8 @@ def test_revoked_keys_are_neither_backed_up_nor_restored(ctx, key, tmp_path):
     with ctx.store.write() as db:
         set_key_state(ctx, db, key.id, "revoked")
     with pytest.raises(InvalidState, match="revoked; it must not be backed up"):
-        create_backup(ctx, "prod", PassphraseScheme(BACKUP_PASS), passphrase_provider=_provider, out=tmp_path / "q.json")
+        create_backup(ctx, "prod", PassphraseScheme(BACKUP_PASS), passphrase_provider=_provider,
+                      out=tmp_path / "q.json")
     (ctx.paths.key_store / f"{key.id}.key").unlink()
     with pytest.raises(InvalidState, match="revoked; it must not be restored"):
         restore_backup(ctx, created.path, passphrase=BACKUP_PASS, new_passphrase=b"new pass 123")

@@ -83,7 +83,8 @@ def assert_clean_usage_error(result, before=None, home: Path | None = None) -> N
 
 BAD_REFERENCES = {**{name: f"registry.example/team/app{text}:v1" for name, text in HOSTILE.items()},
                   "huge": "registry.example/" + "a" * 100_000, "uppercase-repo": "registry.example/Team/App:v1",
-                  "empty": "", "bad-digest": "registry.example/app@sha256:zz", "bad-port": "registry.example:99999999/a",
+                  "empty": "", "bad-digest": "registry.example/app@sha256:zz",
+                  "bad-port": "registry.example:99999999/a",
                   "space": "registry.example/app :v1", "markup": "registry.example/[bold]app[/bold]:v1"}
 
 

@@ -122,7 +122,8 @@ def test_kyverno_image_validating_policies_are_read_and_checked_for_drift(setup)
     ctx, kube, kubeconfig, keys = setup
     kube.add(_ivp("release", [{"name": "release", "cosign": {"key": {"data": keys["active-2026"].public_pem}}},
                               {"name": "old", "cosign": {"key": {"data": keys["revoked-2023"].public_pem}}},
-                              {"name": "ci", "cosign": {"keyless": {"identities": [{"subject": "x", "issuer": "y"}]}}}]))
+                              {"name": "ci",
+                               "cosign": {"keyless": {"identities": [{"subject": "x", "issuer": "y"}]}}}]))
     kube.add(_ivp("tools-audit", [{"name": "kms", "cosign": {"key": {"kms": "awskms:///alias/tools"}}}],
                   actions=("Audit",), globs=("ghcr.io/other/*",), namespace="tools"))
     (report,) = read_policies(ctx.config, [ClusterTarget("prod-eu", str(kubeconfig))], list_keys(ctx))

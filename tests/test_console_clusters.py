@@ -34,7 +34,8 @@ async def test_browse_sweep_and_drift(world):
         await press(app, pilot, "enter")
         assert view.level == 2
         workloads = {(r.workload, r.container): r for r in view.shown_containers}
-        assert workloads[("web", "app")].pods == 3 and workloads[("web", "app")].running_digest == world.digests["signed"]
+        web = workloads[("web", "app")]
+        assert web.pods == 3 and web.running_digest == world.digests["signed"]
         # sweep the cluster being looked at
         await press(app, pilot, "s")
         results = {(f.workload, f.container): f.result for f in view.findings.values() if f.namespace == "prod"}

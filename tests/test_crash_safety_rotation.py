@@ -1,7 +1,7 @@
 """kill -9 in the stage step of a key rotation (the step that writes key files and a backup outside
 the database): afterwards the database is consistent, the audit chain intact, and the rotation
-resumes to the next step without a second staged key, and without key files that no row names. (tests/test_rotation_crash.py covers a kill
-in the middle of re-signing.)
+resumes to the next step without a second staged key, and without key files that no row names.
+(tests/test_rotation_crash.py covers a kill in the middle of re-signing.)
 
 The child starts the rotation and stops at a point it reports on stdout, where the parent SIGKILLs
 it: inside the transaction that records the new key, or after the key committed but before its

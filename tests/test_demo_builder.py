@@ -29,7 +29,7 @@ def test_demo_has_every_story_and_verification_is_real(tmp_path):
     assert sorted(k.name for k in keys) == ["release-a", "release-b"] and {k.state for k in keys} == {"active"}
     results = verify_images(ctx, [env.references[f"{i.repository}:{i.tag}"] for i in IMAGES],
                             resolve_trust_policy(ctx), record=False)
-    for image, result in zip(IMAGES, results):
+    for image, result in zip(IMAGES, results, strict=True):
         assert result.result == EXPECTED[image.story], (image, result.reason)
     both = results[0]
     assert len(both.matched_keys) == 2 and {k.fingerprint for k in keys} == set(both.matched_keys)

@@ -216,7 +216,8 @@ def test_payload_blob_with_short_content_length_is_invalid(signet_home, image):
 
 def test_payload_blob_whose_bytes_do_not_match_the_digest_is_invalid(signet_home, image):
     other = image.payload.replace(b"cosign", b"cosigN")  # same length, other bytes
-    image.registry.override(image.blob_path(payload_digest(image)), fixed(other, content_type="application/octet-stream"))
+    image.registry.override(image.blob_path(payload_digest(image)),
+                            fixed(other, content_type="application/octet-stream"))
     result, _ = verify(signet_home, image.reference, image.public_pem)
     assert_refused(result, "invalid", reason="hash")
 

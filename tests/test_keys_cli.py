@@ -52,15 +52,16 @@ def test_generate_list_export_import(home, tmp_path):
     private = decrypt_cosign_private_key((tmp_path / "prod.key").read_bytes(), PASS.encode())
     assert run("key", "export", "prod", "--public", "--out", str(tmp_path / "prod.pub")).exit_code == 0
     assert load_public_key((tmp_path / "prod.pub").read_bytes()).fingerprint == key["fingerprint"]
-    assert private.public_key().public_numbers() == load_public_key((tmp_path / "prod.pub").read_bytes()).key.public_numbers()
+    exported = load_public_key((tmp_path / "prod.pub").read_bytes())
+    assert private.public_key().public_numbers() == exported.key.public_numbers()
     again = run("key", "export", "prod", "--out", str(tmp_path / "prod.key"))
     assert again.exit_code == 2 and "refusing to overwrite" in again.stderr
 
     imported = run("key", "import", str(FIXTURES / "cosign-encrypted-keys/policy-controller-example/cosign.key"),
                    "--name", "pc-example", "--json", env={"SIGNET_PASSWORD": ""})
     assert imported.exit_code == 0, imported.stderr
-    wrong = run("key", "import", str(FIXTURES / "cosign-encrypted-keys/cosign-keys-test/encrypted-sigstore-labeled.key"),
-                "--name", "x", env={"SIGNET_PASSWORD": "wrong"})
+    labeled = FIXTURES / "cosign-encrypted-keys/cosign-keys-test/encrypted-sigstore-labeled.key"
+    wrong = run("key", "import", str(labeled), "--name", "x", env={"SIGNET_PASSWORD": "wrong"})
     assert wrong.exit_code == 2 and "wrong passphrase" in wrong.stderr and wrong.stderr.count("\n") == 1
 
 

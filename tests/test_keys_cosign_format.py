@@ -51,7 +51,8 @@ def test_both_cosign_labels_decrypt_with_hello(name, label):
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
 
 
-@pytest.mark.parametrize("path", ["policy-controller-example/cosign.key", "cosign-keys-test/encrypted-sigstore-labeled.key",
+@pytest.mark.parametrize("path", ["policy-controller-example/cosign.key",
+                                  "cosign-keys-test/encrypted-sigstore-labeled.key",
                                   "cosign-keys-test/encrypted-cosign-labeled.key"])
 def test_wrong_password_is_a_clear_wrong_passphrase_error(path):
     with pytest.raises(WrongPassphrase, match="wrong passphrase"):

@@ -71,7 +71,8 @@ def test_no_secret_leaks_anywhere(signet_home, registry, tmp_path, tmp_path_fact
     old_pem = next((signet_home / "keys").glob("*.key")).read_bytes()
     secrets = _scalar_forms(old_pem, OLD_PASS)
 
-    made = run("key", "backup", "old", "--shares", "2-of-3", "--out", str(work / "old-backup.json"), shares_printed=True)
+    made = run("key", "backup", "old", "--shares", "2-of-3", "--out", str(work / "old-backup.json"),
+               shares_printed=True)
     shares = _share_bodies(made.stdout)
     for i, share in enumerate(shares[:2]):
         (inputs / f"share{i}").write_text(share)

@@ -220,7 +220,7 @@ def test_rotation_preconditions_and_roles(ctx, world, tmp_path, signet_home):
 
 
 def test_emergency_revoke_lists_images_signed_only_by_the_compromised_key(ctx, world, tmp_path):
-    spare = generate_key(ctx, name="spare", passphrase=NEW_PASS)
+    generate_key(ctx, name="spare", passphrase=NEW_PASS)
     spare_signer = signer_for(ctx, "spare", passphrase_provider=lambda _n: NEW_PASS)
     sign_image(ctx, world["refs"][0], spare_signer)  # app0 is also vouched for by the spare key
     status = _to_resign(ctx, tmp_path, world)

@@ -325,7 +325,7 @@ def test_progress_reports_every_image_once_done(ctx, registry, keys):
     policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
     for _ in range(2):  # cold (worker threads), then warm (answered from the cache)
         seen: list[tuple[int, int]] = []
-        results = verify_images(ctx, refs, policy, progress=lambda d, t: seen.append((d, t)))
+        results = verify_images(ctx, refs, policy, progress=lambda d, t, seen=seen: seen.append((d, t)))
         assert [r.result for r in results] == ["verified"] * 6
         assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 

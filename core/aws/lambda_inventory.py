@@ -134,7 +134,8 @@ def verify_functions(ctx: Any, functions: Sequence[LambdaFunction], policy: Trus
     Writes history rows and the lambda_functions table."""
     references = sorted({f.reference for f in functions if f.reference})
     results: dict[str, VerificationResult] = dict(zip(references, verify_images(
-        ctx, references, policy, source=ctx.interface, record=False, allow_http=allow_http))) if references else {}
+        ctx, references, policy, source=ctx.interface, record=False, allow_http=allow_http), strict=True)) \
+        if references else {}
     checked = []
     for f in functions:
         verdict = results.get(f.reference or "")

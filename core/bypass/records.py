@@ -19,7 +19,7 @@ def _decisions(conn: Any, ids: Iterable[str]) -> dict[str, tuple]:
     names = [c[0] for c in cursor.description]
     out: dict[str, list] = {}
     for raw in cursor.fetchall():
-        row = dict(zip(names, raw))
+        row = dict(zip(names, raw, strict=True))
         out.setdefault(row["bypass_id"], []).append(decision_from_row(row))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -29,7 +29,7 @@ def select_bypasses(conn: Any, where: str = "1", params: tuple = (), *, limit: i
     cursor = conn.execute(f"SELECT * FROM bypasses WHERE {where} ORDER BY requested_at DESC, id LIMIT ?",
                           params + (limit,))
     names = [c[0] for c in cursor.description]
-    rows = [dict(zip(names, raw)) for raw in cursor.fetchall()]
+    rows = [dict(zip(names, raw, strict=True)) for raw in cursor.fetchall()]
     decisions = _decisions(conn, (r["id"] for r in rows))
     return [bypass_from_row(r, decisions.get(r["id"], ())) for r in rows]
 

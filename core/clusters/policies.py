@@ -304,7 +304,7 @@ def _coverage_issues(policies: Sequence[AdmissionPolicy], inventory: ClusterInve
                          f"policy checks, e.g. {', '.join(imgs[:MAX_EXAMPLES])}")
               for ns, imgs in sorted(uncovered_by_ns.items())]
     covered_registries = set()
-    for namespace, image in images:
+    for _namespace, image in images:
         if any(p.covers_image(image) for p in policies):
             try:
                 covered_registries.add(parse_reference(image).registry)

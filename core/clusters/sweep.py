@@ -114,7 +114,8 @@ def _summary(findings: Sequence[SweepFinding], key: Callable[[SweepFinding], tup
     groups: dict[tuple, Counter] = defaultdict(Counter)
     for f in findings:
         groups[key(f)][f.result] += 1
-    return [{**dict(zip(names, k)), **{r: counts.get(r, 0) for r in RESULTS}} for k, counts in sorted(groups.items())]
+    return [{**dict(zip(names, k, strict=True)), **{r: counts.get(r, 0) for r in RESULTS}}
+            for k, counts in sorted(groups.items())]
 
 
 def run_sweep(ctx: Any, policy: TrustPolicy, targets: Sequence[ClusterTarget], *,
@@ -127,7 +128,7 @@ def run_sweep(ctx: Any, policy: TrustPolicy, targets: Sequence[ClusterTarget], *
     references = sorted({g["reference"] for g in groups.values() if g["reference"]})
     results = verify_images(ctx, references, policy, source="sweep", progress=progress, record=False,
                             allow_http=allow_http) if references else []
-    by_reference = dict(zip(references, results))
+    by_reference = dict(zip(references, results, strict=True))
     findings = tuple(_finding(ctx, g, by_reference) for _, g in sorted(groups.items()))
     report = SweepReport(sweep_id=sweep_id, at=iso(ctx.clock()), duration_s=time.perf_counter() - started,
                          unique_images=len(references), clusters=tuple(_status(inv) for inv in inventories),

@@ -154,7 +154,7 @@ def parse_config_text(path: str, text: str) -> Config:
         if reg is None:
             raise reader.fail("each registry needs 'name' and 'url'", f"registries[{i}]")
         if reg.auth not in ("anonymous", "basic", "docker", "ecr"):
-            raise reader.fail("auth must be anonymous, basic, docker or ecr", f"registries.auth")
+            raise reader.fail("auth must be anonymous, basic, docker or ecr", "registries.auth")
         if not re.match(r"^(https?://)?[A-Za-z0-9.\-\[\]:]+(/.*)?$", reg.url):
             raise reader.fail(f"'{reg.url}' is not a registry URL", "registries.url")
         registries.append(reg)

@@ -245,8 +245,8 @@ def _lambda_functions(ctx: SignetContext, references: dict[str, str], digests: d
     """Functions as a last Lambda listing would have recorded them (the demo never calls AWS)."""
     checked = iso(ctx.clock())
     with ctx.store.write() as db:
-        for function, image in (("payments-fn", "payments-api:v1.4.2"), ("hotfix-worker", "hotfix-worker:v0.1.0-hotfix"),
-                                ("ledger-batch", "ledger:v0.9.0")):
+        for function, image in (("payments-fn", "payments-api:v1.4.2"),
+                                ("hotfix-worker", "hotfix-worker:v0.1.0-hotfix"), ("ledger-batch", "ledger:v0.9.0")):
             reference = references[image]
             save_function(db, LambdaFunction(
                 profile="", region="eu-west-1", name=function,

@@ -1,4 +1,5 @@
-from core.history.records import HistoryFilter, HistoryRow, record_verification, record_verifications, list_history, count_by_result
+from core.history.records import (HistoryFilter, HistoryRow, count_by_result, list_history, record_verification,
+                                  record_verifications)
 
 __all__ = ["HistoryFilter", "HistoryRow", "record_verification", "record_verifications", "list_history",
            "count_by_result"]

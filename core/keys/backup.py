@@ -2,8 +2,9 @@
 
 The private key (PKCS#8 DER) is sealed with AES-256-GCM under a random 32-byte data key; the AAD
 binds the format version, backup id, key fingerprint and protection metadata (share parameters and
-custodians, or KDF parameters), so a file edited to claim another key or other holders fails to open. The data key (not the key itself: shares stay short and AEAD detects a bad
-reconstruction) is split into SLIP-39 shares or wrapped under scrypt(passphrase).
+custodians, or KDF parameters), so a file edited to claim another key or other holders fails to open.
+The data key (not the key itself: shares stay short and AEAD detects a bad reconstruction) is split
+into SLIP-39 shares or wrapped under scrypt(passphrase).
 
 Shares are returned once to the caller for printing and never stored or logged. Library error
 messages that quote share words are never passed on: share problems are reported by position.
@@ -371,7 +372,8 @@ def _seal(record: KeyRecord, private: PrivateKey, backup_id: str, scheme: ShareS
         "format": BACKUP_FORMAT, "version": BACKUP_VERSION, "backup_id": backup_id, "created_at": created_at,
         "key": {"id": record.id, "name": record.name, "fingerprint": record.fingerprint,
                 "algorithm": record.algorithm, "public_pem": record.public_pem},
-        "payload": {"cipher": "AES-256-GCM", "content": "pkcs8-der", "aad": "format,version,backup_id,fingerprint,protection metadata",
+        "payload": {"cipher": "AES-256-GCM", "content": "pkcs8-der",
+                    "aad": "format,version,backup_id,fingerprint,protection metadata",
                     "nonce": _b64(nonce), "ciphertext": _b64(AESGCM(data_key).encrypt(nonce, der, aad))},
         "protection": protection,
     }

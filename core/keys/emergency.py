@@ -95,13 +95,13 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
     if refs and others:
         results = verify_images(ctx, refs, fresh_key_policy(ctx, others, refs), source="rotation", record=False,
                                 allow_http=allow_http, progress=progress)
-        covered = {ref for ref, result in zip(refs, results) if result.result == "verified"}
+        covered = {ref for ref, result in zip(refs, results, strict=True) if result.result == "verified"}
     rest = [ref for ref in refs if ref not in covered]
     only_revoked: list[str] = []
     if rest:
         results = verify_images(ctx, rest, fresh_key_policy(ctx, [key], rest), source="rotation", record=False,
                                 allow_http=allow_http)
-        only_revoked = [ref for ref, result in zip(rest, results) if result.result == "verified"]
+        only_revoked = [ref for ref, result in zip(rest, results, strict=True) if result.result == "verified"]
     return EmergencyRevocation(key=key, reason=reason, aborted_rotations=tuple(aborted), policy_files=files,
                                destroyed=destroyed, in_use=len(refs), signed_only_by_revoked=tuple(only_revoked),
                                unverified=tuple(ref for ref in rest if ref not in set(only_revoked)),

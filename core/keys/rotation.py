@@ -338,7 +338,7 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
     # Idempotence: an image that already verifies with the new key alone (signed before a crash) is not signed again.
     before = (verify_images(ctx, refs, policy, source="rotation", record=False, allow_http=options.allow_http)
               if refs else [])
-    todo = [ref for ref, result in zip(refs, before) if result.result != "verified"]
+    todo = [ref for ref, result in zip(refs, before, strict=True) if result.result != "verified"]
     if todo:
         # Checked here, not per image: a missing role must stop the step, not count as image failures.
         ctx.require_write(Role.OPERATOR, action="re-signing in-use images")
@@ -357,7 +357,7 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
             options.progress(done, len(todo))
     after = (verify_images(ctx, todo, policy, source="rotation", record=True, allow_http=options.allow_http)
              if todo else [])
-    for ref, result in zip(todo, after):
+    for ref, result in zip(todo, after, strict=True):
         if result.result != "verified":
             failed.setdefault(ref, f"{result.result}: {result.reason}"[:300])
     details = dict(status.details)

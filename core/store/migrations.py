@@ -10,10 +10,12 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
+from itertools import pairwise
 
 from core.errors import SchemaTooNew, StoreError
 from core.data_files import shipped
 
+SCHEMA = shipped("schema")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -24,7 +26,7 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Traversable = shipped("schema")) -> list[Migration]:
+def load_migrations(directory: Traversable = SCHEMA) -> list[Migration]:
     found: list[Migration] = []
     for entry in sorted(directory.iterdir(), key=lambda e: e.name):
         match = _NAME.match(entry.name)
@@ -33,7 +35,7 @@ def load_migrations(directory: Traversable = shipped("schema")) -> list[Migratio
         found.append(Migration(int(match.group(1)), entry.name.removesuffix(".sql"),
                                entry.read_text(encoding="utf-8")))
     versions = [m.version for m in found]
-    if not versions or versions[0] != 1 or any(b <= a for a, b in zip(versions, versions[1:])):
+    if not versions or versions[0] != 1 or any(b <= a for a, b in pairwise(versions)):
         raise StoreError(f"schema migrations in {directory} must start at 0001 and increase: {versions}")
     return found
 
@@ -80,6 +82,7 @@ def _split_sql(script: str) -> list[str]:
             if buffer.strip():
                 statements.append(buffer.strip())
             buffer = ""
-    if buffer.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buffer.splitlines()):
+    if buffer.strip() and not all(line.strip().startswith("--") or not line.strip()
+                                    for line in buffer.splitlines()):
         raise StoreError("incomplete SQL statement at the end of a migration")
     return statements

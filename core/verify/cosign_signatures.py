@@ -84,7 +84,8 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
 
 
 def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, digest: str, policy: TrustPolicy,
-                 max_payload: int, sigstore: tuple[SigstoreTrust, datetime] | None = None) -> tuple[SignatureCheck, bool]:
+                 max_payload: int, sigstore: tuple[SigstoreTrust, datetime] | None = None
+                 ) -> tuple[SignatureCheck, bool]:
     """(check, failed-for-outside-reasons). `sigstore`: trust and time for keyless/Rekor checks."""
 
     def fail(reason: str, *, fingerprint: str | None = None, outside: bool = False) -> tuple[SignatureCheck, bool]:

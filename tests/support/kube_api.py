@@ -405,7 +405,7 @@ class KubeApiServer:
                     token = json.loads(base64.urlsafe_b64decode(query["continue"].encode()))
                     start_after, list_rv = token["start"], str(token["rv"])
                 except (ValueError, KeyError, TypeError):
-                    raise ApiError(_status(400, "BadRequest", "continue key is not valid: invalid token"))
+                    raise ApiError(_status(400, "BadRequest", "continue key is not valid: invalid token")) from None
             keys = sorted(k for k in self._objects if k[0] == res.group and k[1] == res.plural
                           and (not namespace or k[2] == namespace))
             if start_after:  # the rest of the list as of the first page's resourceVersion
@@ -506,7 +506,7 @@ class KubeApiServer:
             try:
                 applied = yaml.safe_load(body.decode())
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
-                raise ApiError(_status(400, "BadRequest", f"error decoding YAML: {exc}"))
+                raise ApiError(_status(400, "BadRequest", f"error decoding YAML: {exc}")) from None
             if not isinstance(applied, dict):
                 raise ApiError(_status(400, "BadRequest", "apply patch must be an object"))
             self._check_kind(res, version, applied)
@@ -534,7 +534,7 @@ class KubeApiServer:
                     raise ApiError(_not_found(res, name))
                 return 200, self._served(res, version, self._put(res, _merge_patch(old, patch)))
         raise ApiError(_status(415, "UnsupportedMediaType",
-                               f"the body of the request was in an unknown format - accepted media types include: "
+                               "the body of the request was in an unknown format - accepted media types include: "
                                "application/json-patch+json, application/merge-patch+json, "
                                "application/apply-patch+yaml"))
 
@@ -574,7 +574,7 @@ def _load_body(body: bytes, headers: dict[str, str]) -> Any:
     try:
         return json.loads(body.decode() or "null")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(_status(400, "BadRequest", f"error decoding body: {exc}"))
+        raise ApiError(_status(400, "BadRequest", f"error decoding body: {exc}")) from None
 
 
 def _handler_for(server: KubeApiServer) -> type[BaseHTTPRequestHandler]:

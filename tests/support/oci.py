@@ -227,8 +227,9 @@ def _unchanged(method: str, path: str, status: int, headers: dict, body: bytes) 
 class RewritingProxy:
     """Loopback HTTP proxy to `upstream` (a real registry).
 
-    `tls=(certificate file, key file)` serves HTTPS. `gate(method, path, headers)` may answer instead of the registry (auth, redirects); otherwise
-    `rewrite(method, path, status, headers, body)` may change the registry's answer. Every request is
+    `tls=(certificate file, key file)` serves HTTPS. `gate(method, path, headers)` may answer instead of
+    the registry (auth, redirects); otherwise `rewrite(method, path, status, headers, body)` may change
+    the registry's answer. Every request is
     recorded in `.seen` as (method, path, headers). Use as a context manager; `.url`/`.host` name it.
     """
 

@@ -41,7 +41,8 @@ class RegistryProcess:
         self.config.write_text(
             "version: 0.1\n"
             "log:\n  level: error\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {self.storage}\n  delete:\n    enabled: true\n"
+            "storage:\n  cache:\n    blobdescriptor: inmemory\n"
+            f"  filesystem:\n    rootdirectory: {self.storage}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n")
         self.log = open(workdir / "registry.log", "wb")
         self.proc = subprocess.Popen(["docker-registry", "serve", str(self.config)], stdout=self.log,

@@ -18,8 +18,8 @@ from tui.cli.output import diagnostic
 
 # Command groups, each in tui/cli/commands/<module>.py exposing `command`.
 COMMAND_MODULES = (
-    "locate", "config", "audit", "history", "verify", "verify_attestation", "sign", "key", "bypass", "cluster", "lambda_",
-    "registry", "metrics", "demo",
+    "locate", "config", "audit", "history", "verify", "verify_attestation", "sign", "key", "bypass", "cluster",
+    "lambda_", "registry", "metrics", "demo",
 )
 
 
@@ -69,7 +69,8 @@ class SignetGroup(click.Group):
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, "--version", prog_name="signet")
 @click.option("--db", "db", metavar="PATH", help="SQLite database (else $SIGNET_DB, else the platform data dir).")
-@click.option("--config", "config", metavar="PATH", help="Config file (else $SIGNET_CONFIG, else the platform config dir).")
+@click.option("--config", "config", metavar="PATH",
+              help="Config file (else $SIGNET_CONFIG, else the platform config dir).")
 @click.option("--read-only", is_flag=True, help="Refuse every state-changing action.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context

@@ -179,7 +179,8 @@ class BypassesView(TableView):
             return
         context = self.context
         self._confirm(bypass, "Deny bypass", "Deny",
-                      (FormField("reason", "Reason", validators=(CoreCheck(lambda v: validate_reason(v, required=True)),)),),
+                      (FormField("reason", "Reason",
+                                 validators=(CoreCheck(lambda v: validate_reason(v, required=True)),)),),
                       lambda values: self._act("denied", lambda: deny_bypass(context, bypass.id,
                                                                            reason=values["reason"]),
                                                ["deny", bypass.id, "--reason", values["reason"]]))

@@ -116,8 +116,8 @@ class ClustersView(TableView):
 
     def show_level(self) -> None:
         if self.level == 0:
-            table = self.reset_columns(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
-                                ("detail", 50))
+            table = self.reset_columns(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10),
+                                       ("pods", 6), ("detail", 50))
             for t in self.shown_targets:
                 inv = self.inventories.get(t.context)
                 if inv is None:
@@ -230,7 +230,8 @@ class ClustersView(TableView):
             return find_drift(context, inventories), read_policies(context.config, targets, list_keys(context))
 
         only = _only(targets, self.targets)
-        self.run_job("drift", check, cli=[("cluster", "inventory", "--drift", *only), ("cluster", "policy", "show", *only)])
+        self.run_job("drift", check,
+                     cli=[("cluster", "inventory", "--drift", *only), ("cluster", "policy", "show", *only)])
 
     def action_apply_policy(self) -> None:
         if self.explain_disabled("apply_policy"):

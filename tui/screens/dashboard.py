@@ -75,7 +75,6 @@ class DashboardView(ViewScreen):
             self._show(value)
             # The second stage starts once the first figures are painted: importing the key services
             # (boto3, the signing stack) in a thread would otherwise hold the GIL during that frame.
-            context = self.context
             self.set_timer(SECOND_STAGE_DELAY_S, self._second_stage)
         elif kind.startswith("probe:"):
             self.probes[token] = value
@@ -108,8 +107,9 @@ class DashboardView(ViewScreen):
             counts.append(f"{s.counts.get(result, 0)}   ", style="bold")
         counts.append(f"\n pending bypass requests: {s.pending_bypasses}", style="dim")
         self.query_one("#counts", Static).update(counts)
-        self._fill("attention", [(badge(a.result), cell(short_reference(a.reference), max_len=60), short_digest(a.digest),
-                                  cell(a.reason, max_len=80)) for a in s.attention], "no failures in 24 h")
+        self._fill("attention", [(badge(a.result), cell(short_reference(a.reference), max_len=60),
+                                  short_digest(a.digest), cell(a.reason, max_len=80)) for a in s.attention],
+                   "no failures in 24 h")
         self._fill("active-bypasses", [(cell(format_seconds(b.seconds_left)), cell(b.id), cell(b.scope),
                                         short_digest(b.digest)) for b in s.bypasses], "none active")
         self._show_unreachable()

@@ -105,7 +105,8 @@ class HistoryView(TableView):
             self.rows = []
             self.window_start = after
         self.rows.extend(rows)
-        table.add_rows(([cell(r.at[:19]), badge(r.result), cell(r.source), cell(short_reference(r.reference), max_len=120),
+        table.add_rows(([cell(r.at[:19]), badge(r.result), cell(r.source),
+                         cell(short_reference(r.reference), max_len=120),
                          short_digest(r.digest, 14), cell(",".join(k[:12] for k in r.matched_keys)), cell(r.reason)]
                         for r in rows))
         self._update_info()
@@ -139,7 +140,8 @@ class HistoryView(TableView):
             ("at", r.at), ("result", r.result), ("reason", r.reason), ("digest", r.digest), ("source", r.source),
             ("actor", r.actor), ("matched keys", "\n  " + "\n  ".join(r.matched_keys) if r.matched_keys else ""),
             ("duration", f"{r.duration_ms:.1f} ms"), ("bypass", r.bypass_id), ("cluster", r.cluster),
-            ("namespace", r.namespace), ("details", json.dumps(r.details, indent=2, sort_keys=True) if r.details else ""), ("id", r.id)])
+            ("namespace", r.namespace),
+            ("details", json.dumps(r.details, indent=2, sort_keys=True) if r.details else ""), ("id", r.id)])
 
     def action_next_page(self) -> None:
         if not self.rows or not self.has_more or self.loading:

@@ -206,7 +206,8 @@ class LambdaView(TableView):
             if values:
                 self.run_job("lambda-gate", lambda: deploy_function_image(
                     context, function=f.name, image=values["image"], policy=resolve_trust_policy(context),
-                    target=target), cli=[("lambda", "deploy", f.name, values["image"], *_aws_flags(f.profile, f.region))])
+                    target=target),
+                             cli=[("lambda", "deploy", f.name, values["image"], *_aws_flags(f.profile, f.region))])
 
         self.app.push_screen(FormModal(f"Release gate: {f.name}", fields, explanation=explanation,
                                        confirm_word=f.name, submit_label="Verify and deploy", danger=True),

@@ -35,7 +35,7 @@ def status_text(view: str, principal: Principal, crumbs: str = "", environment: 
 class StatusBar(Static):
     """Environment, identity, roles, read-only badge and breadcrumbs."""
 
-    def __init__(self, view: str, principal: Principal, environment: EnvironmentConfig = EnvironmentConfig()) -> None:
+    def __init__(self, view: str, principal: Principal, environment: EnvironmentConfig) -> None:
         super().__init__(status_text(view, principal, environment=environment.name), id="status-bar",
                          classes=f"tier-{environment.resolved_tier}" if environment.name else "")
         self.view = view
