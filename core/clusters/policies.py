@@ -1,6 +1,7 @@
 """Admission policies in the clusters (Kyverno verifyImages and ImageValidatingPolicy, Sigstore
-ClusterImagePolicy, Gatekeeper + Ratify constraints in core/clusters/ratify.py): which keys they trust, which images and namespaces they cover, in which mode,
-and how that drifts from Signet's key inventory (keys-bypass-anchors.md §1).
+ClusterImagePolicy, Gatekeeper + Ratify constraints in core/clusters/ratify.py): which keys they trust,
+which images and namespaces they cover, in which mode, and how that drifts from Signet's key inventory
+(keys-bypass-anchors.md §1).
 
 Semantics followed:
 - Kyverno: `attestors[].entries[]` are keys/certs/keyless; `attestors[].count` is how many entries

@@ -76,7 +76,8 @@ def find_notation_signatures(source: ReferrerSource, repository: str, digest: st
             break
         ref_digest = str(descriptor.get("digest", ""))
         declared = descriptor.get("artifactType")
-        if descriptor.get("mediaType") not in _MANIFEST_TYPES or (isinstance(declared, str) and declared != ARTIFACT_TYPE):
+        if descriptor.get("mediaType") not in _MANIFEST_TYPES or (isinstance(declared, str)
+                                                                  and declared != ARTIFACT_TYPE):
             continue  # the referrers API says what it is; other artifacts are not ours
         try:
             manifest = source.get_manifest(repository, ref_digest)
@@ -128,8 +129,8 @@ def check_notation_signatures(found: list[FoundSignature], image: TargetArtifact
     checks = []
     for item in found:
         if item.envelope is None:
-            verdict = NotationVerdict(False, item.error if item.error.startswith("integrity") else f"integrity: {item.error}",
-                                      "integrity", statement=statement.name)
+            reason = item.error if item.error.startswith("integrity") else f"integrity: {item.error}"
+            verdict = NotationVerdict(False, reason, "integrity", statement=statement.name)
         else:
             try:
                 verdict = verify_envelope(item.envelope, image, statement, store, now, signer_client)

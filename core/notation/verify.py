@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import Callable
 
 from asn1crypto import cms, tsp
@@ -39,7 +40,8 @@ class NotationVerdict:
 
     ok: bool
     reason: str                      # empty when ok; the enforced failure otherwise
-    failed_check: str = ""           # integrity | authenticity | trustedIdentity | expiry | authenticTimestamp | revocation
+    # integrity | authenticity | trustedIdentity | expiry | authenticTimestamp | revocation
+    failed_check: str = ""
     logged: tuple[str, ...] = ()     # failures the level only logs
     identity: str = ""               # leaf subject (RFC 4514)
     signing_time: datetime | None = None
@@ -98,7 +100,8 @@ def _authenticity(env: Envelope, statement: TrustStatement, store: TrustStore) -
     wanted = "signingAuthority" if env.signing_scheme == SCHEME_SIGNING_AUTHORITY else "ca"
     names = [name for kind, name in statement.trust_stores if kind == wanted]
     if not names:
-        raise _Failure("authenticity", f"the trust policy names no {wanted}: trust store for scheme {env.signing_scheme}")
+        raise _Failure("authenticity",
+                       f"the trust policy names no {wanted}: trust store for scheme {env.signing_scheme}")
     trusted: list[x509.Certificate] = []
     for name in names:
         certs = store.certificates(wanted, name)
@@ -117,14 +120,14 @@ def _authenticity(env: Envelope, statement: TrustStatement, store: TrustStore) -
         return
     if not statement.wildcard_identity and not any(dn.matches(env.leaf.subject)
                                                    for dn in statement.trusted_identities):
-        raise _Failure("trustedIdentity", f"signing certificate {env.leaf.subject.rfc4514_string()[:160]} does not match "
-                                       "the X.509 trusted identities of the trust policy")
+        raise _Failure("trustedIdentity", f"signing certificate {env.leaf.subject.rfc4514_string()[:160]} does not "
+                                          "match the X.509 trusted identities of the trust policy")
 
 
 def _check_chain(chain: tuple[x509.Certificate, ...]) -> None:
     """Leaf first, each certificate issued by the next, ending in a self-signed root; the leaf may sign code."""
     leaf = chain[0]
-    for cert, issuer in zip(chain, chain[1:]):
+    for cert, issuer in pairwise(chain):
         if not _issued(cert, issuer):
             raise CheckFailed("certificate chain is not in order (a certificate is not issued by the next)")
         if not _is_ca(issuer):

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+P256 = ec.SECP256R1()
 _HASH = {"PS256": hashes.SHA256, "PS384": hashes.SHA384, "PS512": hashes.SHA512,
          "ES256": hashes.SHA256, "ES384": hashes.SHA384, "ES512": hashes.SHA512}
 _COSE_ALG = {"PS256": -37, "PS384": -38, "PS512": -39, "ES256": -7, "ES384": -35, "ES512": -36}
@@ -54,7 +55,7 @@ def _ca(name: x509.Name, key: Any, issuer: x509.Name, issuer_key: Any, start: da
             .sign(issuer_key, hashes.SHA256()))
 
 
-def make_signer(cn: str = "signet-test-signer", *, curve: ec.EllipticCurve | None = ec.SECP256R1(),
+def make_signer(cn: str = "signet-test-signer", *, curve: ec.EllipticCurve | None = P256,
                 rsa_bits: int = 2048, valid_days: int = 365, not_before: datetime | None = None,
                 intermediate: bool = False) -> Signer:
     """A root CA (and an intermediate, if asked) and a code-signing leaf under it (ECDSA by default;

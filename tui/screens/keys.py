@@ -260,8 +260,9 @@ class KeysView(TableView):
             passphrase = values["passphrase"].encode() if "passphrase" in values else None
             context, path = self.context, Path(values["path"])
             self.run_job("key-drill", lambda: drill_backup(context, path, shares=shares, passphrase=passphrase),
-                         cli=[("key", "backup", "test", str(path), *(("--share-file", "SHARES_FILE") if shares else
-                                                                    ("--backup-passphrase-file", "BACKUP_PASSPHRASE_FILE")))])
+                         cli=[("key", "backup", "test", str(path),
+                              *(("--share-file", "SHARES_FILE") if shares else
+                                ("--backup-passphrase-file", "BACKUP_PASSPHRASE_FILE")))])
 
         self.app.push_screen(FormModal(f"Restore drill: {row.key.name} ({backup.id})", tuple(fields),
                                        explanation=explanation, submit_label="Run drill"), submitted)
