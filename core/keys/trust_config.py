@@ -51,7 +51,8 @@ class TrustListing:
 
     def describe(self, key: KeyRecord, successor: KeyRecord | None) -> str:
         if self.problem:
-            return f"{self.file}: cannot tell whether it trusts {key.name} ({self.problem}); fix, regenerate or delete it"
+            return (f"{self.file}: cannot tell whether it trusts {key.name} ({self.problem}); "
+                    "fix, regenerate or delete it")
         if successor is not None and not self.names_successor:
             return (f"{self.file}: {self.field} trusts only {key.name}, not {successor.name}: replace "
                     f"{key.name} by {successor.name} there")
