@@ -166,8 +166,9 @@ def parse_config_text(path: str, text: str) -> Config:
         clusters.append(_parse_table(reader, item, ClusterConfig, f"clusters[{i}]"))
 
     aws = _parse_table(reader, reader.get(raw, "aws", dict, {}, "aws"), AwsConfig, "aws")
-    trust = _parse_table(reader, reader.get(raw, "trust", dict, {}, "trust"), TrustConfig, "trust")
     duration = lambda name: (lambda v: (name, parse_duration(v, field=name)))  # noqa: E731
+    trust = _parse_table(reader, reader.get(raw, "trust", dict, {}, "trust"), TrustConfig, "trust",
+                         {"max_root_age": duration("max_root_age_seconds")})
     policy = _parse_table(reader, reader.get(raw, "policy", dict, {}, "policy"), PolicyConfig, "policy",
                           {"max_bypass_duration": duration("max_bypass_seconds"),
                            "bypass_request_ttl": duration("bypass_request_ttl_seconds")})

@@ -35,6 +35,10 @@ class TrustConfig:
     trusted_root: str = ""
     certificate_identity: str = ""
     certificate_oidc_issuer: str = ""
+    notation_config: str = ""     # notation's config directory (trust policy + trust store); "" = notation's default
+    tuf_repository: str = ""      # TUF repository (URL or local mirror directory) serving trusted_root.json
+    tuf_root: str = ""            # the TUF root.json first trusted for it (pinned out of band)
+    max_root_age_seconds: int = 30 * 24 * 3600  # `max_root_age`: warn when the trusted root is older
 
 
 @dataclass(frozen=True)

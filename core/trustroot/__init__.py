@@ -1,0 +1,1 @@
+"""The Sigstore trusted root: kept fresh through TUF, and how old it is."""
