@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import Length, ValidationResult, Validator
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from core.errors import SignetError
 
@@ -69,6 +69,8 @@ class FormField:
     max_length: int = MAX_FIELD_CHARS
     # Checked with the other fields' values (on every change, like `validators`); its error is this field's.
     form_check: Callable[[Mapping[str, str]], object] | None = None
+    # A yes/no choice shown as a checkbox: ticked when `value` is "yes"; its value is "yes" or "".
+    checkbox: bool = False
 
 
 class FormModal(ModalScreen[dict[str, str] | None]):
@@ -95,6 +97,9 @@ class FormModal(ModalScreen[dict[str, str] | None]):
                     yield Static(self.explanation)
             with VerticalScroll(id="form-fields"):
                 for spec in self.fields:
+                    if spec.checkbox:
+                        yield Checkbox(Text(spec.label), value=spec.value == "yes", id=f"field-{spec.name}")
+                        continue
                     yield Label(Text(spec.label))
                     validators = list(spec.validators)
                     if spec.required:
@@ -122,12 +127,15 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         (first or self.query_one("#cancel", Button)).focus()
 
     def values(self) -> dict[str, str]:
-        return {spec.name: self.query_one(f"#field-{spec.name}", Input).value.strip() for spec in self.fields}
+        return {spec.name: ("yes" if self.query_one(f"#field-{spec.name}", Checkbox).value else "") if spec.checkbox
+                else self.query_one(f"#field-{spec.name}", Input).value.strip() for spec in self.fields}
 
     def _invalid(self) -> list[tuple[Input, list[str]]]:
         """Every field failing its checks (each re-validated, which marks it), with the reasons."""
         invalid = []
         for spec in self.fields:
+            if spec.checkbox:  # either answer is valid
+                continue
             widget = self.query_one(f"#field-{spec.name}", Input)
             result = widget.validate(widget.value)
             if result is not None and not result.is_valid:

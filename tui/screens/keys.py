@@ -13,6 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
+from core.config.edit import ConfigEdit
 from core.context import SignetContext
 from core.identity import Role
 from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup, parse_share,
@@ -21,6 +22,7 @@ from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
                                 advance_rotation, list_rotations, start_rotation)
+from core.keys.trust_config import rotation_config_edit
 from tui.screens.base import TableView
 from tui.screens.form import CoreCheck, FormField, FormModal
 from tui.widgets.cells import cell
@@ -106,6 +108,8 @@ class KeysView(TableView):
             self.notify(f"rotation {status.id}: {status.status}; next: {status.next_action}", title="rotation",
                         markup=False)
             self.refresh_view()
+        elif kind == "rotation-config":
+            self._rotation_step_form(token, value)
         elif kind == "key-drill":
             self.notify(f"restore drill passed for backup {value.backup_id}: {value.reason}", title="drill",
                         markup=False)
@@ -307,16 +311,26 @@ class KeysView(TableView):
         if rotation is None or rotation.finished:
             self.notify(f"key {row.key.name} has no open rotation (o starts one)", severity="warning", markup=False)
             return
+        context = self.context  # the [trust] keys change that goes with the step is read from disk first
+        self.run_job("rotation-config", lambda: rotation_config_edit(context, rotation, step=rotation.step),
+                     token=rotation)
+
+    def _rotation_step_form(self, rotation: RotationStatus, config_edit: ConfigEdit | None) -> None:
         fields: list[FormField] = []
         if rotation.step in ("stage", "resign"):
             fields.append(FormField("passphrase", "Passphrase of the new key", password=True))
         if rotation.step == "stage":  # resuming an interrupted stage makes a fresh backup
-            fields += [_shares_field(),
-                       FormField("custodians", "Custodians, comma separated", value=", ".join(row.key.custodians))]
+            fields += [_shares_field(), FormField("custodians", "Custodians, comma separated",
+                                                  value=", ".join(rotation.old_key.custodians))]
         if rotation.status == "blocked":
             fields.append(FormField("reason", "Reason to retire despite low coverage (recorded; empty: re-check)",
                                     required=False))
         explanation = rotation_steps(rotation)
+        if config_edit is not None:
+            explanation.append(f"\nThis step changes {config_edit.label} in {config_edit.path}:\n", style="bold")
+            explanation.append_text(diff_text(config_edit.diff))
+            fields.append(FormField("update_config", f"Apply this change to {Path(config_edit.path).name}",
+                                    value="yes", checkbox=True))
 
         def submitted(values: dict[str, str] | None) -> None:
             if values is None:
@@ -331,7 +345,8 @@ class KeysView(TableView):
                                     new_passphrase=passphrase, custodians=custodians)
             options = AdvanceOptions(passphrase_provider=lambda _name: passphrase,
                                      progress=self.progress_reporter("rotation-step"), force=bool(reason),
-                                     reason=reason, stage=stage)
+                                     reason=reason, stage=stage,
+                                     config_edit=config_edit if values.get("update_config") else None)
             context = self.context
             self.run_job("rotation-step", lambda: advance_rotation(context, rotation.id, options),
                          cli=[_rotation_step_command(rotation, values)])
@@ -339,6 +354,17 @@ class KeysView(TableView):
         self.app.push_screen(FormModal(f"Rotation {rotation.id}: {rotation.next_action}", tuple(fields),
                                        explanation=explanation, confirm_word=rotation.step,
                                        submit_label=f"Run {rotation.step}"), submitted)
+
+
+def diff_text(diff: str) -> Text:
+    """A unified diff, removed lines red and added lines green (plain text: the file's content is outside text)."""
+    text = Text()
+    for line in diff.splitlines():
+        style = ("red" if line.startswith("-") and not line.startswith("---") else
+                 "green" if line.startswith("+") and not line.startswith("+++") else "dim" if line.startswith("@@")
+                 else "")
+        text.append(line + "\n", style=style)
+    return text
 
 
 def _rotation_cell(rotation: RotationStatus) -> str:
@@ -371,6 +397,7 @@ def _rotation_step_command(rotation: RotationStatus, values: dict[str, str]) -> 
         custodians = [a for c in _names(values.get("custodians", "")) for a in ("--custodian", c)]
         return ("key", "rotate", "resume", rotation.id, "--new-name", rotation.details.get("new_name", ""),
                 "--shares", values.get("shares", ""), *custodians, *passphrase)
+    update = ("--update-config",) if values.get("update_config") else ()
     if rotation.status == "blocked" and values.get("reason"):
-        return ("key", "rotate", "retire", rotation.id, "--force", "--reason", values["reason"], *passphrase)
-    return ("key", "rotate", "resume" if rotation.status == "running" else "next", rotation.id, *passphrase)
+        return ("key", "rotate", "retire", rotation.id, "--force", "--reason", values["reason"], *passphrase, *update)
+    return ("key", "rotate", "resume" if rotation.status == "running" else "next", rotation.id, *passphrase, *update)
