@@ -14,7 +14,6 @@ from core.config.loader import load_config
 from core.errors import InputError, InvalidState
 from core.keys.backup import ShareScheme
 from core.keys.custody import generate_key
-from core.keys.emergency import emergency_revoke
 from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, rotation_status, start_rotation
 from core.keys.signers import signer_for
 from core.keys.trust_config import rotation_config_edit
@@ -198,16 +197,41 @@ def test_a_deleted_generated_policy_trusts_nothing_and_an_unreadable_one_blocks(
     assert advance_rotation(ctx, rid, AdvanceOptions()).status == "done"
 
 
-def test_emergency_revoke_still_revokes_and_names_the_files_that_trust_the_key(signet_home, tmp_path):
-    ctx = custodian_context(signet_home, extra='\n[trust]\nkeys = ["leaked", "spare"]\n')
+def test_an_entry_naming_the_old_key_by_its_public_key_file_or_fingerprint_is_recognised(world, tmp_path):
+    ctx, config = world["ctx"], world["config"]
+    old = ctx.store.query("SELECT public_pem, fingerprint FROM keys WHERE name = 'old'")[0]
+    pem = tmp_path / "old.pub"
+    pem.write_text(old["public_pem"])
+    config.write_text(config.read_text().replace('keys = ["old"]', f'keys = [{json.dumps(str(pem))}, "spare"]'))
+    status = rotation_status(ctx, _start(world))
+    publish = rotation_config_edit(ctx, status, step="publish")
+    assert publish.added == ("new",) and f'+keys = [{json.dumps(str(pem))}, "new", "spare"]' in publish.diff
+    retire = rotation_config_edit(ctx, status, step="retire")
+    assert retire.removed == (str(pem),) and retire.added == ("new",) and '+keys = ["new", "spare"]' in retire.diff
+    config.write_text(config.read_text().replace(json.dumps(str(pem)), json.dumps(old["fingerprint"][:12])))
+    assert rotation_config_edit(ctx, status, step="retire").removed == (old["fingerprint"][:12],)
+
+
+def test_emergency_revoke_still_revokes_and_names_the_files_that_trust_the_key(signet_home, tmp_path, monkeypatch):
+    ctx = custodian_context(signet_home)
     try:
-        generate_key(ctx, name="leaked", passphrase=OLD_PASS)
+        leaked = generate_key(ctx, name="leaked", passphrase=OLD_PASS)
         generate_key(ctx, name="spare", passphrase=OLD_PASS)
-        report = emergency_revoke(ctx, "leaked", reason="leaked in CI logs", policy_dir=tmp_path / "pol")
-        assert report.key.state == "revoked"
-        config = (signet_home / "config.toml").resolve()
-        assert [listing.describe(report.key, None) for listing in report.still_trusted_in] == [
-            f"{config}: [trust] keys still trusts leaked: remove it there"]
-        assert report.as_dict()["still_trusted_in"][0]["file"] == str(config)
     finally:
         ctx.close()
+    pem = tmp_path / "leaked.pub"
+    pem.write_text(leaked.public_pem)  # trusted by file: verify would keep trusting it after revocation
+    config = custodian_context(signet_home, extra=f'\n[trust]\nkeys = [{json.dumps(str(pem))}, "spare"]\n')
+    config.close()
+    monkeypatch.setenv("SIGNET_PASSWORD", OLD_PASS.decode())
+    out = run("key", "rotate", "revoke", "leaked", "--emergency", "--reason", "leaked in CI logs",
+              "--policy-dir", str(tmp_path / "pol"))
+    assert out.exit_code == 0, out.stderr
+    path = (signet_home / "config.toml").resolve()
+    assert "still trusting the revoked key in 1 place(s); change them:" in out.stdout
+    assert f"{path}: [trust] keys still trusts leaked: remove it there" in out.stdout
+    keys = {k["name"]: k["state"] for k in json.loads(run("key", "list", "--json").stdout)}
+    assert keys == {"leaked": "revoked", "spare": "active"}
+    report = json.loads(run("key", "rotate", "revoke", "spare", "--emergency", "--reason", "drill",
+                            "--policy-dir", str(tmp_path / "pol"), "--json").stdout)
+    assert [(t["file"], t["field"]) for t in report["still_trusted_in"]] == [(str(path), "[trust] keys")]
