@@ -134,3 +134,45 @@ async def test_selection_stays_on_the_bypass_acted_on(tmp_path):
         assert f"bypass {second.id}" in view.query_one("#detail").text
         assert first.id not in view.query_one("#detail").text
     bob.close()
+
+
+async def test_own_request_cannot_be_approved_and_the_key_says_why(tmp_path):
+    from core.bypass.service import request_bypass
+
+    roles = {"operator": ["alice", "bob"], "approver": ["alice", "bob"]}
+    bob = console_context(tmp_path, "bob", roles=roles)
+    theirs = request_bypass(bob, digest=DIGEST, function="f1", region="eu-west-1", justification=JUSTIFICATION,
+                            ticket="INC-1", duration="2h")
+    bob.close()
+    alice = console_context(tmp_path, "alice", roles=roles)
+    alice.clock.advance(minutes=1)
+    mine = request_bypass(alice, digest=DIGEST, function="f2", region="eu-west-1", justification=JUSTIFICATION,
+                          ticket="INC-2", duration="3h")
+    async with running(alice, "bypasses", notifications=True) as (app, pilot):
+        view = app.view
+        assert selected_key(app) == mine.id
+        assert view.check_action("approve", ()) is None  # dimmed, like a missing role
+        assert view.check_action("deny", ()) is True  # withdrawing one's own request is allowed
+        assert f"requested bypass {mine.id} and cannot approve it" in screen_text(app)
+        await press(app, pilot, "a")
+        assert app.screen is view  # no form to type a confirmation into
+        # another approver's request: allowed, and the reason line goes away
+        await press(app, pilot, "down")
+        assert selected_key(app) == theirs.id
+        assert view.check_action("approve", ()) is True
+        assert "cannot approve" not in screen_text(app)
+        await press(app, pilot, "a")
+        explanation = app.screen.explanation.plain
+        assert "duration: 2h00m, ending 2026-11-22 14:01:00 UTC" in explanation  # the clock is at 12:01
+        await confirm(app, pilot, theirs.id)
+        approved = get_bypass(alice, theirs.id)
+        assert approved.state.value == "active" and approved.ends_at.isoformat().startswith("2026-11-22T14:01")
+        # table and detail count down together, without a reload (one formatter, one 1 s timer)
+        assert selected_key(app) == theirs.id
+        alice.clock.advance(minutes=30)
+        deadline = time.monotonic() + 10
+        while "time left: 1h30m" not in view.query_one("#detail").text and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert "time left: 1h30m" in view.query_one("#detail").text
+        assert view.table.get_cell(theirs.id, "time left").plain == "1h30m"
+    alice.close()

@@ -161,7 +161,7 @@ def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
     refusal: SignetError | None = None
     with ctx.store.write() as db:
         bypass = _settle(ctx, db.conn, bypass_id)
-        refusal = _decision_refusal(ctx, bypass, "approve")
+        refusal = decision_refusal(ctx, bypass, "approve")
         if refusal is None:
             now = ctx.clock()
             db.conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
@@ -191,7 +191,7 @@ def deny_bypass(ctx: SignetContext, bypass_id: str, *, reason: str) -> BypassOut
     refusal: SignetError | None = None
     with ctx.store.write() as db:
         bypass = _settle(ctx, db.conn, bypass_id)
-        refusal = _decision_refusal(ctx, bypass, "deny", allow_requester=True)
+        refusal = decision_refusal(ctx, bypass, "deny")
         if refusal is None:
             db.conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
                             " VALUES (?, ?, 'deny', ?, ?)", (bypass.id, ctx.actor, reason, iso(ctx.clock())))
@@ -202,12 +202,14 @@ def deny_bypass(ctx: SignetContext, bypass_id: str, *, reason: str) -> BypassOut
     return BypassOutcome(bypass)
 
 
-def _decision_refusal(ctx: SignetContext, bypass: Bypass, verb: str, *,
-                      allow_requester: bool = False) -> SignetError | None:
-    if bypass.state is not BypassState.REQUESTED:
-        return InvalidState(f"bypass {bypass.id} is {bypass.state.value}; only a requested bypass can be "
+def decision_refusal(ctx: SignetContext, bypass: Bypass, verb: str) -> SignetError | None:
+    """Why the current identity may not `verb` ("approve" or "deny") this bypass, or None; the role
+    is checked apart (`require_write`). The console asks too, to disable the action with the reason."""
+    state = bypass.effective_state(ctx.clock())
+    if state is not BypassState.REQUESTED:
+        return InvalidState(f"bypass {bypass.id} is {state.value}; only a requested bypass can be "
                             f"{'approved' if verb == 'approve' else 'denied'}")
-    if not allow_requester and bypass.requester == ctx.actor:
+    if verb == "approve" and bypass.requester == ctx.actor:  # denying one's own request withdraws it
         return PermissionDenied(f"'{ctx.actor}' requested bypass {bypass.id} and cannot approve it")
     if any(d.approver == ctx.actor for d in bypass.decisions):
         return InvalidState(f"'{ctx.actor}' has already decided on bypass {bypass.id}")

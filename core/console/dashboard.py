@@ -112,6 +112,13 @@ def keys_due(ctx: SignetContext, *, limit: int = 20) -> list[KeyDue]:
     return due[:limit]
 
 
+def format_time_left(seconds: float | None) -> str:
+    """The one countdown text of every table and detail pane: "" without a window, "expired" at its end."""
+    if seconds is None:
+        return ""
+    return format_seconds(int(seconds)) if seconds >= 1 else "expired"
+
+
 def format_seconds(seconds: int) -> str:
     """12s, 5m03s, 2h05m, 3d04h: compact countdowns for tables."""
     if seconds < 60:

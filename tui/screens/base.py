@@ -104,6 +104,13 @@ class ViewScreen(Screen):
             text.append(", ".join(actions) + f" ({reason})  ")
         return text
 
+    def refresh_gate(self) -> None:
+        """Re-evaluate the gates (views whose gates depend on the selected row call it as it moves)."""
+        gate = self.gate_text()
+        self.query_one("#gate-reason", Static).update(gate)
+        self.query_one("#gate-reason", Static).set_class(not gate.plain, "hidden")
+        self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # None keeps the binding visible but dimmed: the user sees it exists and why it is off.
         return None if self.gate_reason(action) else True
@@ -240,6 +247,7 @@ class TableView(ViewScreen):
     HAS_PROGRESS: ClassVar[bool] = False
     PROGRESS_KIND: ClassVar[str | None] = None  # the job kind the progress bar follows
     level: int = 0  # views that drill down through levels: 0 at the top
+    ROW_GATES: ClassVar[bool] = False  # gate_reason depends on the selected row: re-checked as the cursor moves
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="view-info", classes="info-line")
@@ -284,6 +292,8 @@ class TableView(ViewScreen):
             self.show_detail(table.cursor_row)
         else:
             self.clear_detail()
+        if self.ROW_GATES:
+            self.refresh_gate()
         return table
 
     @property
@@ -339,6 +349,8 @@ class TableView(ViewScreen):
         if event.data_table.id == self.TABLE_ID:
             self.show_detail(event.cursor_row)
             self.row_reached(event.cursor_row)
+            if self.ROW_GATES:
+                self.refresh_gate()
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

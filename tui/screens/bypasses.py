@@ -6,16 +6,18 @@ roles, self-approval and state, so the console cannot do more than the command l
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Callable, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
 
 from core.bypass.model import Bypass, BypassOutcome
-from core.bypass.service import (approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass)
+from core.bypass.service import (approve_bypass, decision_refusal, deny_bypass, list_bypasses, request_bypass,
+                                 revoke_bypass)
 from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_reason,
                                     validate_ticket)
-from core.console.dashboard import format_seconds
+from core.console.dashboard import format_seconds, format_time_left
 from core.identity import Role
 from core.text import safe_text
 from tui.screens.base import TableView
@@ -38,6 +40,7 @@ class BypassesView(TableView):
         Binding("x", "revoke", "Revoke", id="revoke"),
     ]
     GATED = {"request": None, "approve": Role.APPROVER, "deny": Role.APPROVER, "revoke": None}
+    ROW_GATES = True  # approving one's own request (or a closed one) is disabled with the reason
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
@@ -50,6 +53,14 @@ class BypassesView(TableView):
         self.add_columns(("group", 13), ("time left", 9), ("id", 16), ("state", 9), ("requester", 10),
                          ("scope", 28), ("digest", 19), ("ticket", 12))
         self.set_interval(COUNTDOWN_TICK_S, self._tick)
+
+    def gate_reason(self, action: str) -> str:
+        reason = super().gate_reason(action)
+        if reason or action not in ("approve", "deny"):
+            return reason
+        bypass = self._selected()
+        refusal = decision_refusal(self.context, bypass, action) if bypass is not None else None
+        return str(refusal) if refusal is not None else ""
 
     def refresh_view(self) -> None:
         context = self.context
@@ -91,14 +102,17 @@ class BypassesView(TableView):
 
     def _left(self, b: Bypass) -> str:
         remaining = b.remaining(self.context.clock())
-        return format_seconds(int(remaining.total_seconds())) if remaining is not None else ""
+        return format_time_left(remaining.total_seconds() if remaining is not None else None)
 
     def _tick(self) -> None:
-        """Live countdown from the context clock; no database access."""
+        """Live countdown from the context clock, in the table and the detail pane; no database access."""
         table = self.table
-        for row, b in enumerate(self.shown):
-            if b.ends_at is not None and row < table.row_count:
-                table.update_cell_at((row, 1), cell(self._left(b)))
+        for b in self.shown:
+            if b.ends_at is not None and b.id in table.rows:
+                table.update_cell(b.id, "time left", cell(self._left(b)))
+        selected = self._selected()
+        if selected is not None and selected.ends_at is not None:
+            self.show_detail(table.cursor_row)
 
     def show_detail(self, index: int) -> None:
         shown = self.shown
@@ -121,6 +135,8 @@ class BypassesView(TableView):
     # --- actions ------------------------------------------------------------------------------
     def _selected(self) -> Bypass | None:
         shown = self.shown
+        if not shown:  # also before the first load, when the gates are first drawn
+            return None
         row = self.table.cursor_row
         return shown[row] if 0 <= row < len(shown) else None
 
@@ -169,9 +185,13 @@ class BypassesView(TableView):
         if self.explain_disabled("approve") or bypass is None:
             return
         context = self.context
+        ends = (context.clock() + timedelta(seconds=bypass.duration_seconds)).strftime("%Y-%m-%d %H:%M:%S UTC")
+        window = Text()
+        window.append("duration: ", style="bold")
+        window.append(f"{format_seconds(bypass.duration_seconds)}, ending {ends} if this approval grants it now\n")
         self._confirm(bypass, "Approve bypass", "Approve", (),
                       lambda values: self._act("approved", lambda: approve_bypass(context, bypass.id),
-                                               ["approve", bypass.id]))
+                                               ["approve", bypass.id]), window=window)
 
     def action_deny(self) -> None:
         bypass = self._selected()
@@ -198,13 +218,16 @@ class BypassesView(TableView):
                       danger=True)
 
     def _confirm(self, bypass: Bypass, title: str, label: str, fields: tuple[FormField, ...],
-                 then: Callable[[dict[str, str]], None], *, danger: bool = False) -> None:
+                 then: Callable[[dict[str, str]], None], *, danger: bool = False, window: Text | None = None) -> None:
+        """`window`: the lines saying how long the bypass would be in force (approve)."""
         explanation = Text()
         for name, value in (("requester", bypass.requester), ("scope", bypass.scope.describe()),
                             ("digest", bypass.digest), ("ticket", bypass.ticket),
                             ("justification", bypass.justification)):
             explanation.append(f"{name}: ", style="bold")
             explanation.append(safe_text(value, max_len=2000) + "\n")
+        if window is not None:
+            explanation.append_text(window)
 
         def submitted(values: dict[str, str] | None) -> None:
             if values is not None:

@@ -12,7 +12,7 @@ from textual.containers import Container
 from textual.widgets import DataTable, Static
 
 from core.clock import parse_iso
-from core.console.dashboard import DashboardSummary, KeyDue, dashboard_summary, format_seconds, keys_due
+from core.console.dashboard import DashboardSummary, KeyDue, dashboard_summary, format_time_left, keys_due
 from core.console.registries import RegistryProbe, probe_registry
 from core.history.records import RESULTS
 from tui.screens.base import ViewScreen
@@ -110,7 +110,7 @@ class DashboardView(ViewScreen):
         self._fill("attention", [(badge(a.result), cell(short_reference(a.reference), max_len=60),
                                   short_digest(a.digest), cell(a.reason, max_len=80)) for a in s.attention],
                    "no failures in 24 h")
-        self._fill("active-bypasses", [(cell(format_seconds(b.seconds_left)), cell(b.id), cell(b.scope),
+        self._fill("active-bypasses", [(cell(format_time_left(b.seconds_left)), cell(b.id), cell(b.scope),
                                         short_digest(b.digest)) for b in s.bypasses], "none active")
         self._show_unreachable()
         self.query_one("#attention").set_class(bool(s.attention), "alert")
@@ -131,8 +131,7 @@ class DashboardView(ViewScreen):
         now = self.context.clock()
         table = self.query_one("#active-bypasses", DataTable)
         for row, bypass in enumerate(self.summary.bypasses):
-            left = max(0, int((parse_iso(bypass.ends_at) - now).total_seconds()))
-            table.update_cell_at((row, 0), cell(format_seconds(left) if left else "expired"))
+            table.update_cell_at((row, 0), cell(format_time_left((parse_iso(bypass.ends_at) - now).total_seconds())))
 
     def action_drill(self) -> None:
         """Open the view behind the focused panel, scoped to the selected row."""
