@@ -71,6 +71,8 @@ def test_rotation_on_the_demo_updates_the_config_file_and_verify_works_after_rev
     assert '+keys = ["ra2", "release-b"]' in retired.stdout
     assert f"apply it with: signet key rotate config {rid} --apply" in retired.stdout
     assert config.read_text() == overlap  # nothing written without the flag
+    shown = json.loads(run("key", "rotate", "status", rid, "--json").stdout)["config_change"]
+    assert shown["applied"] is False and shown["removed"] == ["release-a"] and shown["file"] == str(config)
 
     refused = run("key", "rotate", "revoke", rid)
     assert refused.exit_code == 2
@@ -194,6 +196,12 @@ def test_a_deleted_generated_policy_trusts_nothing_and_an_unreadable_one_blocks(
     assert f"{broken}: cannot tell whether it trusts old (not readable YAML" in str(refused.value)
     assert str(gone) not in str(refused.value)
     broken.unlink()
+    config = world["config"]
+    fixed = config.read_text()
+    config.write_text(fixed + "[trust\n")  # a configuration edited into invalid TOML: it may trust anything
+    with pytest.raises(InvalidState, match="cannot tell whether it trusts old"):
+        advance_rotation(ctx, rid, AdvanceOptions())
+    config.write_text(fixed)
     assert advance_rotation(ctx, rid, AdvanceOptions()).status == "done"
 
 

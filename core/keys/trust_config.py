@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from core.config.edit import ConfigEdit, apply_config_edit, config_sha256, config_string_list, plan_list_edit
 from core.context import SignetContext
-from core.errors import InputError, InvalidState, SignetError
+from core.errors import ConfigError, InputError, InvalidState, SignetError
 from core.keys.inventory import KeyRecord
 from core.policy.files import read_policy_file, recorded_policy_files
 from core.verify.policy import resolve_key_reference
@@ -118,7 +118,11 @@ def trust_listings(ctx: SignetContext, key: KeyRecord, successor: KeyRecord | No
     listings: list[TrustListing] = []
     path = ctx.paths.config
     if path is not None and Path(path).exists():
-        entries = _config_fingerprints(ctx, Path(path))
+        try:
+            entries = _config_fingerprints(ctx, Path(path))
+        except ConfigError as exc:  # edited into an unreadable state meanwhile: what it trusts is unknown
+            listings.append(TrustListing(str(Path(path).resolve()), CONFIG_LABEL, problem=exc.message))
+            entries = []
         if key.fingerprint in entries:
             listings.append(TrustListing(str(Path(path).resolve()), CONFIG_LABEL,
                                          names_successor=successor is not None and successor.fingerprint in entries))

@@ -18,9 +18,10 @@ JSON (`--json`):
   backup list     [<backup object>] (the `backups` entries of `key list`)
   rotate ...      RotationStatus.as_dict(): {id, old_key, new_key, step, status, started_at, updated_at,
                     coverage, next_action, details}; `rotate start` and `rotate resume` add `shares`
-                    (the new key's backup shares; empty for a passphrase backup or a KMS key); every step command
-                    (start, next, resume, retire, revoke) adds `config_change`: null, or {file, field, removed,
-                    added, before_sha256, diff, applied} (written with --update-config, else still needed)
+                    (the new key's backup shares; empty for a passphrase backup or a KMS key); `status ROT`
+                    and the step commands (start, next, resume, retire, revoke) add `config_change`: null,
+                    or {file, field, removed, added, before_sha256, diff, applied} (applied: written with
+                    --update-config; else the [trust] keys change still needed)
   rotate config   null or {file, field, removed, added, before_sha256, diff, applied}
 Exit codes: 0 done, 1 rotation blocked at the soak step (coverage below the minimum), 2 usage/input/
 state errors, 3 an outside system (registry, AWS, cluster, disk) failed.

@@ -16,7 +16,7 @@ import click
 
 from core.clusters.policy_apply import ENGINES
 from core.context import SignetContext
-from core.errors import CheckFailed, InputError
+from core.errors import CheckFailed, InputError, SignetError
 from core.identity import Role
 from core.keys.backup import CreatedBackup
 from core.keys.custody import KeyPlacement
@@ -96,8 +96,8 @@ def rotate_start(ctx: click.Context, old_key: str, policy_dir: str | None, image
 def rotate_status(ctx: click.Context, rotation_id: str | None, as_json: bool) -> None:
     """One rotation in detail, or every rotation."""
     sc = signet_context(ctx)
-    if rotation_id:
-        _emit_status(rotation_status(sc, rotation_id), as_json)
+    if rotation_id:  # with the [trust] keys change it still needs, if any
+        _emit_step_result(sc, rotation_status(sc, rotation_id), None, as_json)
         return
     rows = list_rotations(sc)
     if as_json:
@@ -144,7 +144,11 @@ def _emit_step_result(sc: SignetContext, status: RotationStatus, applied: Config
                       backup: CreatedBackup | None = None, *, shares: bool = False) -> None:
     """The status, the shares of a backup the step made (shown once: hand them out now), the
     configuration change written, and one still needed."""
-    pending = rotation_config_edit(sc, status)
+    try:
+        pending = rotation_config_edit(sc, status)
+    except SignetError as exc:  # the step ran; a configuration file that cannot be read now is only reported
+        diagnostic(f"cannot tell whether {sc.paths.config} needs a [trust] keys change: {exc}")
+        pending = None
     if as_json:
         emit_json({**status.as_dict(), **({"shares": shares_json(backup)} if shares else {}),
                    "config_change": {**applied.as_dict(), "applied": True} if applied else
