@@ -79,3 +79,18 @@ async def test_apply_policy_needs_the_custodian_role_and_a_typed_confirmation(wo
         assert "custodian role" in screen_text(app)
         await press(app, pilot, "p")
         assert app.screen is app.view
+
+
+async def test_the_demo_shows_a_reachable_cluster_with_its_workloads(tmp_path):
+    from tests.support.console import demo_context
+
+    ctx = demo_context(tmp_path / "demo")
+    async with running(ctx, "clusters", size=(170, 45)) as (app, pilot):
+        view = app.view
+        assert view.inventories["demo-prod"].reachable, view.inventories["demo-prod"].error
+        await press(app, pilot, "enter")
+        assert view.level == 1 and {"payments", "storefront"} <= set(view.shown_namespaces)
+        view.table.move_cursor(row=view.shown_namespaces.index("payments"))
+        await press(app, pilot, "enter")
+        assert view.level == 2 and {r.workload for r in view.shown_containers} == {"payments-api", "ledger"}
+    ctx.close()

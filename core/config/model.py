@@ -27,6 +27,7 @@ class ClusterConfig:
 class AwsConfig:
     profiles: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
+    demo_lambda: str = ""  # a functions file answered instead of AWS Lambda (the demo; core/demo/lambda_api.py)
 
 
 @dataclass(frozen=True)

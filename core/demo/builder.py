@@ -1,7 +1,10 @@
 """Build the demo environment in one directory, offline, through the real services.
 
     DIR/config.toml        identities alice (operator, custodian) and bob (operator, approver),
-                           the demo registry, an unreachable registry and cluster, trusted keys
+                           the demo registry, an unreachable registry, the demo cluster, trusted keys
+    DIR/kubeconfig         the demo cluster's context, served from DIR/cluster.json (no network)
+    DIR/cluster.json       the demo cluster's objects (core/demo/cluster_api.py; workloads.py says what runs)
+    DIR/lambda.json        the demo's Lambda functions (core/demo/lambda_api.py)
     DIR/signet.db          history, audit log, keys, backups, bypasses
     DIR/registry/<repo>/   OCI layouts: images signed by two keys, by one, unsigned, tampered
     DIR/keys/              the demo key store (cosign-encrypted keys only, 0600 files, 0700 dir)
@@ -22,13 +25,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
-from core.aws.lambda_inventory import LambdaFunction, save_function
+from core.aws.accounts import aws_targets
+from core.aws.lambda_inventory import list_image_functions, verify_functions
 from core.bypass.service import approve_bypass, request_bypass
-from core.clock import Clock, iso, system_clock
+from core.clock import Clock, system_clock
 from core.clusters.inventory import cluster_targets
 from core.clusters.sweep import run_sweep
 from core.context import SignetContext, open_context
+from core.demo.cluster_api import file_url, write_cluster_file
 from core.demo.images import copy_signature, write_image
+from core.demo.lambda_api import write_functions_file
+from core.demo.workloads import LAMBDA_REGION, cluster_objects, lambda_functions
 from core.errors import InputError
 from core.history.records import record_verifications
 from core.identity import principal_for
@@ -44,9 +51,10 @@ from core.verify.service import verify_images
 
 MARKER = ".signet-demo"
 MANAGED = ("config.toml", "signet.db", "signet.db-wal", "signet.db-shm", "registry", "keys", "backups",
-           "kubeconfig", "demo-passphrase")
+           "kubeconfig", "demo-passphrase", "cluster.json", "cluster.json.lock", "lambda.json", "lambda.json.lock")
 IDENTITIES = ("alice", "bob")
 DEMO_CLUSTER = "demo-prod"
+DEMO_CLUSTER_VERSION = "v1.31.0"
 HISTORY_ROWS = 360
 HISTORY_SPAN = timedelta(days=7)
 KEY_NAMES = ("release-a", "release-b")
@@ -117,6 +125,8 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
                 for name in KEY_NAMES]
         progress("registry")
         references, digests = _build_registry(ctx, root / "registry", keys, passphrase)
+        write_cluster_file(root / "cluster.json", cluster_objects(references, digests), version=DEMO_CLUSTER_VERSION)
+        write_functions_file(root / "lambda.json", lambda_functions(references, digests))
         progress("backups")
         create_backup(ctx, keys[0].id, ShareScheme(2, 3, ("alice", "carol", "dave")),
                       passphrase_provider=lambda _name: passphrase)  # shares dropped: its drill shows as due
@@ -127,13 +137,14 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
         pending, active = _bypasses(ctx, root, digests, clock)
         progress("history")
         _history(ctx, references, digests, active, clock, random.Random(seed))
-        progress("lambda")
-        _lambda_functions(ctx, references, digests)
-        progress("verify")
         policy = resolve_trust_policy(ctx)
+        progress("lambda")  # through the same inventory code as AWS, answered by the demo's functions file
+        inventories = list_image_functions(ctx.config, aws_targets(ctx.config))
+        verify_functions(ctx, [f for inventory in inventories for f in inventory.functions], policy)
+        progress("sweep")  # the demo cluster, answered by the demo's cluster file
+        run_sweep(ctx, policy, cluster_targets(ctx.config))
+        progress("verify")  # last: each image's newest history row is a direct verification of its tag
         verify_images(ctx, list(references.values()), policy, source="demo")
-        progress("sweep")
-        run_sweep(ctx, policy, cluster_targets(ctx.config))  # records the demo cluster as unreachable
     finally:
         ctx.close()
     return DemoEnvironment(root, root / "signet.db", root / "config.toml", root / "keys", passphrase_file,
@@ -155,11 +166,10 @@ def _prepare(root: Path) -> None:
 
 def _write_config(root: Path) -> None:
     kubeconfig = root / "kubeconfig"
-    # A cluster that cannot be reached (discard port on loopback): the console shows it as such.
+    # The demo cluster's API is answered from DIR/cluster.json (a `file:` server; see core/demo/cluster_api.py).
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": DEMO_CLUSTER,
-        "clusters": [{"name": DEMO_CLUSTER, "cluster": {"server": "https://127.0.0.1:9",
-                                                        "insecure-skip-tls-verify": True}}],
+        "clusters": [{"name": DEMO_CLUSTER, "cluster": {"server": file_url(root / "cluster.json")}}],
         "users": [{"name": "demo", "user": {"token": "demo-token-not-a-secret"}}],
         "contexts": [{"name": DEMO_CLUSTER, "context": {"cluster": DEMO_CLUSTER, "user": "demo"}}],
     }, indent=2))
@@ -196,7 +206,8 @@ name = "prod"
 keys = {q(list(KEY_NAMES))}
 
 [aws]
-regions = ["eu-west-1"]
+regions = [{q(LAMBDA_REGION)}]
+demo_lambda = {q(str(root / "lambda.json"))}
 
 [limits]
 connect_timeout = 2.0
@@ -239,20 +250,6 @@ def _bypasses(ctx: SignetContext, root: Path, digests: dict[str, str], clock: Cl
     finally:
         bob.close()
     return pending.id, active.id
-
-
-def _lambda_functions(ctx: SignetContext, references: dict[str, str], digests: dict[str, str]) -> None:
-    """Functions as a last Lambda listing would have recorded them (the demo never calls AWS)."""
-    checked = iso(ctx.clock())
-    with ctx.store.write() as db:
-        for function, image in (("payments-fn", "payments-api:v1.4.2"),
-                                ("hotfix-worker", "hotfix-worker:v0.1.0-hotfix"), ("ledger-batch", "ledger:v0.9.0")):
-            reference = references[image]
-            save_function(db, LambdaFunction(
-                profile="", region="eu-west-1", name=function,
-                arn=f"arn:aws:lambda:eu-west-1:000000000000:function:{function}", image_uri=reference,
-                resolved_image_uri="", digest=digests[image], digest_source="ImageUri",
-                reference=reference, result=""), checked)
 
 
 def _history(ctx: SignetContext, references: dict[str, str], digests: dict[str, str], active_bypass: str,
