@@ -59,8 +59,8 @@ def cluster_objects(references: dict[str, str], digests: dict[str, str]) -> dict
                                                 store_key("apps", "deployments"): [],
                                                 store_key("apps", "replicasets"): []}
     for namespace in sorted({w.namespace for w in WORKLOADS} | {KYVERNO_NAMESPACE}):
-        objects[store_key("", "namespaces")].append({"metadata": {"name": namespace,
-                                                                  "labels": {"kubernetes.io/metadata.name": namespace}}})
+        labels = {"kubernetes.io/metadata.name": namespace}
+        objects[store_key("", "namespaces")].append({"metadata": {"name": namespace, "labels": labels}})
     for i, w in enumerate(WORKLOADS):
         image = references[w.image]
         labels = {"app": w.name}
