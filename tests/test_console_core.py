@@ -27,6 +27,13 @@ def test_filter_time_bounds_relative_and_absolute():
     assert filt.since == iso(NOW - timedelta(hours=24)) and filt.until == "2026-11-22T11:00:00.000000Z"
 
 
+def test_unknown_filter_key_is_an_error_but_text_with_colons_is_searched():
+    with pytest.raises(InputError, match="unknown filter key 'foo'.*image:foo:bar"):
+        parse_history_filter("foo:bar", now=NOW)
+    for text in ("image:nginx:1.25", "registry.example/app:v1", "sha256:ab12"):
+        assert parse_history_filter(text, now=NOW).image == text.removeprefix("image:")
+
+
 @pytest.mark.parametrize("text", ["result:maybe", "source:elsewhere", "since:yesterday", "x" * 501])
 def test_bad_filters_are_input_errors(text):
     with pytest.raises(InputError):

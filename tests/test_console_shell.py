@@ -270,3 +270,32 @@ async def test_error_text_with_markup_is_shown_literally(ctx):
         await settle(app, pilot)
         assert [r.reference for r in app.view.rows] == [f"registry.example/app0:{MARKUP_TAG}"]
         assert f"filter: image:{MARKUP_TAG}" in screen_text(app)
+
+
+async def test_history_columns_filter_label_and_empty_results(ctx):
+    app = SignetApp(ctx, start_view="history")
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        table = view.table
+        # the reason column takes the width the others leave, and every column is in view
+        widths = sum(c.get_render_width(table) for c in table.columns.values())
+        reason = next(c for c in table.columns.values() if c.key.value == "reason")
+        assert reason.width >= 16 and widths <= table.scrollable_content_region.width
+        # a filter matching nothing: no rows, and no stale row in the detail pane
+        assert view.rows[0].reference in view.query_one("#detail").text
+        await pilot.press("slash")
+        view.query_one("#filter-bar").value = "result:invalid " + "no-such-image-" * 12
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert view.rows == [] and view.table.row_count == 0
+        assert "registry.example" not in view.query_one("#detail").text
+        # a long filter stays on the info line, its label first, cut with an ellipsis
+        info = next(line for line in screen_text(app).splitlines() if "rows shown" in line)
+        assert "filter: image:no-such-image-no-such" in info and "…" in info
+        # an unknown key is said to be unknown, not searched for as an image
+        await pilot.press("slash", "ctrl+u", *"foo:bar", "enter")
+        await settle(app, pilot)
+        assert any("unknown filter key 'foo'" in str(n.message) and n.severity == "error"
+                   for n in app._notifications)
+        assert view.filt.image.startswith("no-such-image")  # the filter shown before is kept

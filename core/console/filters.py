@@ -5,6 +5,7 @@ Parsing lives here (not in a screen) so it is tested without Textual and the CLI
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from core.clock import iso, parse_iso
@@ -14,6 +15,8 @@ from core.history.records import HistoryFilter
 
 MAX_FILTER_CHARS = 500
 _FIELDS = ("image", "result", "source", "key", "since", "until")
+# `word:` made of letters only reads as a filter key; `sha256:…` or `registry.example/app:v1` are text
+_KEY_LIKE = re.compile(r"^[A-Za-z][A-Za-z_-]*$")
 
 
 def parse_history_filter(text: str, *, now: datetime) -> HistoryFilter:
@@ -31,6 +34,9 @@ def parse_history_filter(text: str, *, now: datetime) -> HistoryFilter:
             if name in ("since", "until"):
                 value = _time_bound(value, now=now, field=name)
             values[name] = value
+        elif sep and _KEY_LIKE.match(name) and name not in _FIELDS:
+            raise InputError(f"unknown filter key '{name[:40]}' (keys: {', '.join(_FIELDS)}); to search for "
+                             f"text with a colon write image:{word[:80]}")
         else:
             loose.append(word)
     if loose:

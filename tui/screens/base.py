@@ -247,6 +247,9 @@ class TableView(ViewScreen):
     HAS_PROGRESS: ClassVar[bool] = False
     PROGRESS_KIND: ClassVar[str | None] = None  # the job kind the progress bar follows
     level: int = 0  # views that drill down through levels: 0 at the top
+    _flex_min: int = 0
+    # The column given the width the others leave (e.g. History's reason); its set width is the minimum.
+    FLEX_COLUMN: ClassVar[str | None] = None
     ROW_GATES: ClassVar[bool] = False  # gate_reason depends on the selected row: re-checked as the cursor moves
 
     def compose_body(self) -> ComposeResult:
@@ -266,6 +269,24 @@ class TableView(ViewScreen):
 
     def set_info(self, text: Text | str) -> None:
         self.query_one("#view-info", Static).update(text if isinstance(text, Text) else Text(text))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_flex_column)
+
+    def fit_flex_column(self) -> None:
+        """Widen FLEX_COLUMN to the table's width left over by the other columns."""
+        table = self.table
+        column = next((c for c in table.columns.values() if c.key.value == self.FLEX_COLUMN), None)
+        if column is None or not table.size.width:
+            return
+        others = sum(c.get_render_width(table) for c in table.columns.values() if c is not column)
+        free = table.scrollable_content_region.width - others - 2 * table.cell_padding
+        width = max(self._flex_min, free)
+        if width != column.width:
+            column.width = width
+            table._require_update_dimensions = True  # no public setter for a column's width
+            table._clear_caches()
+            table.refresh(layout=True)
 
     def reset_columns(self, *columns: tuple[str, int]) -> DataTable:
         """Replace the table's columns (views whose levels show different things)."""
@@ -342,7 +363,10 @@ class TableView(ViewScreen):
     def add_columns(self, *columns: tuple[str, int]) -> None:
         for label, width in columns:
             self.table.add_column(label, width=width, key=label)
+            if label == self.FLEX_COLUMN:
+                self._flex_min = width
         self.table.focus()
+        self.call_after_refresh(self.fit_flex_column)
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -30,6 +30,7 @@ PREFETCH_MARGIN = 20  # rows from the end at which the next page is fetched
 
 class HistoryView(TableView):
     VIEW_NAME = "history"
+    FLEX_COLUMN = "reason"
     BINDINGS = [
         Binding("enter", "drill", "Details", id="drill"),
         Binding("right_square_bracket", "next_page", "Next page", key_display="]", id="next_page"),
@@ -51,8 +52,8 @@ class HistoryView(TableView):
         return "filter: text  result:invalid  source:demo  key:ab12  since:24h  until:2026-11-01"
 
     def prepare(self) -> None:
-        self.add_columns(("at", 19), ("result", 9), ("source", 6), ("reference", 28), ("digest", 14), ("keys", 12),
-                         ("reason", 40))
+        self.add_columns(("at", 19), ("result", 9), ("source", 6), ("reference", 24), ("digest", 14), ("keys", 10),
+                         ("reason", 12))
 
     # --- loading ----------------------------------------------------------------------------
     def _load(self, after: tuple[str, int] | None, *, append: bool) -> None:
@@ -107,11 +108,14 @@ class HistoryView(TableView):
         self.rows.extend(rows)
         table.add_rows(([cell(r.at[:19]), badge(r.result), cell(r.source),
                          cell(short_reference(r.reference), max_len=120),
-                         short_digest(r.digest, 14), cell(",".join(k[:12] for k in r.matched_keys)), cell(r.reason)]
+                         short_digest(r.digest, 14), cell(",".join(k[:10] for k in r.matched_keys)), cell(r.reason)]
                         for r in rows))
         self._update_info()
-        if not append and rows:
-            self.show_detail(0)
+        if not append:
+            if rows:
+                self.show_detail(0)
+            else:
+                self.clear_detail()  # no match: the pane must not keep the previous filter's row
 
     def _update_info(self) -> None:
         text = Text()
