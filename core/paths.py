@@ -32,14 +32,20 @@ class SignetPaths:
                              "(create it, or fix --db / SIGNET_DB)")
 
 
+def default_paths() -> SignetPaths:
+    """The platform locations used when neither flags nor SIGNET_* variables name others."""
+    db = Path(platformdirs.user_data_dir(APP_NAME)) / "signet.db"
+    return SignetPaths(db=db, config=Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml",
+                       key_store=db.parent / "keys")
+
+
 def resolve_paths(*, db: str | os.PathLike[str] | None = None,
                   config: str | os.PathLike[str] | None = None) -> SignetPaths:
-    data_dir = Path(platformdirs.user_data_dir(APP_NAME))
-    config_dir = Path(platformdirs.user_config_dir(APP_NAME))
+    defaults = default_paths()
     db_path = (Path(db) if db else Path(os.environ["SIGNET_DB"]) if os.environ.get("SIGNET_DB")
-               else data_dir / "signet.db")
+               else defaults.db)
     config_path = (Path(config) if config else Path(os.environ["SIGNET_CONFIG"])
-                   if os.environ.get("SIGNET_CONFIG") else config_dir / "config.toml")
+                   if os.environ.get("SIGNET_CONFIG") else defaults.config)
     key_store = (Path(os.environ["SIGNET_KEY_STORE"]) if os.environ.get("SIGNET_KEY_STORE")
                  else db_path.parent / "keys")
     return SignetPaths(db=db_path.expanduser(), config=config_path.expanduser(), key_store=key_store.expanduser(),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -89,11 +93,22 @@ def test_demo_identities_are_fixed_whatever_the_environment_says(tmp_path, monke
     bob.close()
 
 
-def test_cli_builds_without_opening(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d"), "--no-open"])
+def test_cli_builds_without_opening_and_prints_the_shell_line_that_uses_it(tmp_path):
+    root = tmp_path / "o'demo"  # the printed line must quote it
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(root), "--no-open"])
     assert result.exit_code == 0, result.output
-    assert f"demo built in {tmp_path / 'd'}" in result.output
-    assert (tmp_path / "d" / "signet.db").exists() and os.access(tmp_path / "d" / "config.toml", os.R_OK)
+    assert f"demo built in {root}" in result.output
+    assert (root / "signet.db").exists() and os.access(root / "config.toml", os.R_OK)
+    [export] = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("export ")]
+    shell_env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNET_")}
+    shell_env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{shell_env.get('PATH', '')}",
+                     PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    run = subprocess.run(["sh", "-c", export + " && signet locate --json && signet history --limit 1 --json"],
+                         capture_output=True, text=True, env=shell_env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    located = json.loads(run.stdout[:run.stdout.index("}") + 1])
+    assert (located["db"], located["config"]) == (str(root / "signet.db"), str(root / "config.toml"))
+    assert json.loads(run.stdout[run.stdout.index("}") + 1:])  # the demo's history, not an empty one
 
 
 def test_screenshots_are_svgs_of_the_demo_views(tmp_path):

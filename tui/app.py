@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.driver import Driver
 
 from core.context import SignetContext
-from tui.cli_log import CliLog
+from tui.cli_log import CliLog, replay_prefix
 from tui.commands import SignetCommands
 from tui.screens import view_class
 from tui.screens.base import ViewScreen
@@ -37,7 +37,7 @@ class SignetApp(App):
         self.start_view = start_view
         self.start_filter = start_filter
         self.trail: list[tuple[str, str]] = []  # views visited, for esc
-        self.cli_log = CliLog()
+        self.cli_log = CliLog(prefix=replay_prefix(context))
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()

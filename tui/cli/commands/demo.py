@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -34,6 +35,8 @@ def command(directory: str | None, no_open: bool, keep: bool, identity: str) -> 
     if not keep:
         env = build_demo(root, progress=lambda step: diagnostic(f"demo: {step}"))
         emit_line(f"demo built in {env.root}")
+        emit_line("  use it from a shell (then `signet history`, `signet cluster sweep`, ...):")
+        emit_line(f"    export SIGNET_DB={shlex.quote(str(env.db))} SIGNET_CONFIG={shlex.quote(str(env.config))}")
         emit_line(f"  console as bob:  signet demo --keep --as bob --dir {env.root}")
         emit_line(f"  key passphrase:  {env.passphrase_file}")
     if no_open:
