@@ -16,7 +16,9 @@ from typing import Any, Iterator
 
 import httpx
 
-from core.verify.service import verify_images
+from core.context import SignetContext
+from core.verify.service import VerifyStats, verify_images
+from core.verify.verifier import Verifier
 from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, build_image,
                                cosign_payload, descriptor, push_blob, sign, signature_tag)
 from tests.support.processes import RegistryProcess
@@ -73,7 +75,8 @@ def push_signed_images(registry: RegistryProcess, count: int, key: Any) -> list[
         client.close()
 
 
-def verify_cold_then_warm(ctx: Any, refs: list[str], policy: Any, server_pid: int | None = None) -> None:
+def verify_cold_then_warm(ctx: SignetContext, refs: list[str], verifier: Verifier,
+                          server_pid: int | None = None) -> None:
     """Verify `refs` twice through verify_images (empty caches, then warm) and print images/s (wall clock
     and per CPU-second of this process, which stays meaningful on a shared machine) and requests/image.
 
@@ -84,10 +87,11 @@ def verify_cold_then_warm(ctx: Any, refs: list[str], policy: Any, server_pid: in
     for label in ("cold", "warm"):
         registry_cpu = process_tree_cpu_seconds(server_pid) if server_pid else 0.0
         started, cpu_started = time.perf_counter(), time.process_time()
-        results = verify_images(ctx, refs, policy, source="cli")
+        stats = VerifyStats()
+        results = verify_images(ctx, refs, verifier, source="cli", stats=stats)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         bad = [r for r in results if r.result != "verified"]
-        requests = ctx.extras.get("last_verify_requests", 0)
+        requests = stats.requests
         print(f"{label}: {len(results) / elapsed:,.0f} images/s ({elapsed:.3f}s for {len(results)}), "
               f"{requests / len(results):.2f} HTTP requests/image, {len(bad)} not verified; "
               f"Signet CPU {cpu:.3f}s = {len(results) / max(cpu, 1e-9):,.0f} images per CPU-second")

@@ -25,9 +25,9 @@ from bench._support import bench_home, verify_cold_then_warm  # noqa: E402
 from core.clock import FixedClock  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.sigstore.bundle import parse_bundle  # noqa: E402
-from core.sigstore.trust import sigstore_trust  # noqa: E402
 from core.sigstore.verifier import verify_bundle  # noqa: E402
-from core.verify.policy import resolve_trust_policy  # noqa: E402
+from core.verify.policy import TrustArgs  # noqa: E402
+from core.verify.verifier import Verifier  # noqa: E402
 from tests.support.oci import build_image, push_image  # noqa: E402
 from tests.support.referrers import attach_bundle  # noqa: E402
 from tests.support.sigstore_factory import T0, FakeSigstore, statement  # noqa: E402
@@ -60,14 +60,14 @@ def main() -> None:
         print(f"pushed {len(pushed)} images with bundle referrers in {time.perf_counter() - started:.1f}s")
         ctx = open_context()
         ctx.clock = FixedClock(T0.replace(month=6))
-        policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=str(work / "root.json"))
-        trust = sigstore_trust(policy)
+        verifier = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=str(work / "root.json")))
+        trust = verifier.attestation_trust
         started = time.perf_counter()
         for _, bundle, digest in pushed:
             verify_bundle(parse_bundle(bundle), digest=digest, trust=trust, now=ctx.clock())
         offline = (time.perf_counter() - started) / len(pushed) * 1000
         print(f"offline parse + verify: {offline:.2f} ms per bundle")
-        verify_cold_then_warm(ctx, [ref for ref, _, _ in pushed], policy, registry.proc.pid)
+        verify_cold_then_warm(ctx, [ref for ref, _, _ in pushed], verifier, registry.proc.pid)
         ctx.close()
 
 

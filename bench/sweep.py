@@ -22,7 +22,8 @@ from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_imag
 from core.clusters.inventory import cluster_targets, read_inventories  # noqa: E402
 from core.clusters.sweep import run_sweep  # noqa: E402
 from core.context import open_context  # noqa: E402
-from core.verify.policy import resolve_trust_policy  # noqa: E402
+from core.verify.service import VerifyStats  # noqa: E402
+from core.verify.verifier import Verifier  # noqa: E402
 from tests.support.kube_api import KubeApiServer, pod, workload, write_kubeconfig  # noqa: E402
 from tests.support.oci import new_key, write_public_key  # noqa: E402
 
@@ -60,19 +61,20 @@ def main() -> None:
             (work / "config.toml").write_text(
                 f'[trust]\nkeys = ["{pub}"]\n\n[[clusters]]\ncontext = "bench"\nkubeconfig = "{kubeconfig}"\n')
             ctx = open_context()
-            policy = resolve_trust_policy(ctx)
+            verifier = Verifier.for_args(ctx)
             targets = cluster_targets(ctx.config)
             started = time.perf_counter()
             read_inventories(ctx.config, targets, templates=False)
             print(f"inventory alone (what a sweep reads): {time.perf_counter() - started:.2f}s")
             for label in ("cold", "warm"):
                 started, cpu = time.perf_counter(), time.process_time()
-                report = run_sweep(ctx, policy, targets)
+                stats = VerifyStats()
+                report = run_sweep(ctx, verifier, targets, stats=stats)
                 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
                 pods = sum(c.pods for c in report.clusters)
                 print(f"{label} sweep: {elapsed:.2f}s wall, {cpu:.2f}s CPU in this process (incl. the loopback "
                       f"API server), load average {os.getloadavg()[0]:.1f}")
-                requests = ctx.extras.get("last_verify_requests", 0)
+                requests = stats.requests
                 print(f"  {requests / max(report.unique_images, 1):.2f} registry requests per unique image")
                 print(f"  {pods} pods, {report.unique_images} unique images, "
                       f"{len(report.findings)} workload containers; counts {report.counts()}; ok={report.ok}")

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_images, verify_cold_then_warm  # noqa: E402
 from bench._static_registry import nginx_binary, static_mirror  # noqa: E402
 from core.context import open_context  # noqa: E402
-from core.verify.policy import resolve_trust_policy  # noqa: E402
+from core.verify.policy import TrustArgs  # noqa: E402
+from core.verify.verifier import Verifier  # noqa: E402
 from tests.support.oci import new_key, write_public_key  # noqa: E402
 
 
@@ -44,17 +45,17 @@ def main() -> None:
         refs = [ref for ref, _ in push_signed_images(registry, args.count, key)]
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         ctx = open_context()
-        policy = resolve_trust_policy(ctx, keys=[str(write_public_key(work / "bench.pub", key))])
+        verifier = Verifier.for_args(ctx, TrustArgs(keys=(str(write_public_key(work / "bench.pub", key)),)))
         print("against docker-registry:")
-        verify_cold_then_warm(ctx, refs, policy, registry.proc.pid)
+        verify_cold_then_warm(ctx, refs, verifier, registry.proc.pid)
         if args.static_registry == "auto" and nginx_binary() is None:
             print("(no nginx here: skipped the run against a static copy; apt-get install nginx-light)")
         elif args.static_registry != "no":
             tags = [ref.rsplit(":", 1)[1] for ref in refs]
             with static_mirror(registry, REPOSITORY, tags, work) as (host, nginx_pid):
                 print(f"against the same images served as static files by nginx ({host}):")
-                ctx.extras.clear()  # cold again: nothing cached from the first run
-                verify_cold_then_warm(ctx, [f"{host}/{REPOSITORY}:{tag}" for tag in tags], policy, nginx_pid)
+                ctx.forget_registry_cache()  # cold again: nothing cached from the first run
+                verify_cold_then_warm(ctx, [f"{host}/{REPOSITORY}:{tag}" for tag in tags], verifier, nginx_pid)
         rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications")[0]["n"]
         ctx.close()
         print(f"history rows written: {rows}")

@@ -11,6 +11,7 @@ from core.config.loader import load_config
 from core.config.model import Config
 from core.identity import Principal, Role, principal_for
 from core.paths import SignetPaths, resolve_paths
+from core.registry.cache import RegistryCache
 from core.store.database import Store, open_store
 
 
@@ -22,7 +23,15 @@ class SignetContext:
     paths: SignetPaths
     clock: Clock = system_clock
     interface: str = "cli"  # cli | tui: recorded as the history source
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Registry data and verdicts this process has seen, shared by every verification it runs
+    registry_cache: RegistryCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.forget_registry_cache()
+
+    def forget_registry_cache(self) -> None:
+        """Start again with empty caches (cold figures, tests that change a registry behind our back)."""
+        self.registry_cache = RegistryCache(self.config.limits.cache_ttl_seconds)
 
     @property
     def actor(self) -> str:

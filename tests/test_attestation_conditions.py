@@ -17,8 +17,9 @@ from core.conditions.cel import CelCondition
 from core.conditions.named_checks import MaxSeverity, SlsaField
 from core.errors import CheckFailed, InputError
 from core.sigstore.attestation import PREDICATE_TYPES, parse_statement
-from core.sigstore.verify_attestations import verify_attestations
-from core.verify.policy import resolve_trust_policy
+from core.verify.attestations import verify_attestations
+from core.verify.policy import TrustArgs
+from core.verify.verifier import Verifier
 from tests.support.oci import push_image
 from tests.support.sigstore_factory import statement
 from tests.support.sigstore_world import ALICE, ctx, registry, root_file, sigstore  # noqa: F401 (fixtures)
@@ -139,7 +140,7 @@ def test_vulnerability_gate_through_a_real_registry(ctx, registry, sigstore, roo
                       [sigstore.classic_attestation(sigstore.leaf(), statement(clean, VULN, cosign_vuln("HIGH")))])
     push_attestations(registry.url, "att-vuln", bad,
                       [sigstore.classic_attestation(sigstore.leaf(), statement(bad, VULN, cosign_vuln("CRITICAL")))])
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     gate = attestation_conditions(["predicate.scanner.version != ''"], max_severity="HIGH")
     passed = verify_attestations(ctx, f"{registry.host}/att-vuln:clean", policy, predicate_type=VULN, conditions=gate)
     assert passed.result == "verified", passed.reason

@@ -16,8 +16,9 @@ from core.history.records import list_history
 from core.sigstore.attestation import PREDICATE_TYPES, predicate_type_for
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, pae
-from core.sigstore.verify_attestations import verify_attestations
-from core.verify.policy import resolve_trust_policy
+from core.verify.attestations import verify_attestations
+from core.verify.policy import TrustArgs
+from core.verify.verifier import Verifier
 from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, descriptor, new_key, push_blob, push_image, push_manifest,
                                sign, write_public_key)
 from tests.support.referrers import GGCR_EMPTY_MANIFEST, attach_bundle, manifest_size, push_ggcr_empty_image
@@ -51,7 +52,7 @@ def slsa(digest: str) -> dict:
 def test_keyless_classic_attestation_with_summary(ctx, registry, sigstore, root_file):
     digest = push_image(registry.url, "att-slsa", "v1")
     push_attestations(registry.url, "att-slsa", digest, [sigstore.classic_attestation(sigstore.leaf(), slsa(digest))])
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     result = verify_attestations(ctx, f"{registry.host}/att-slsa:v1", policy, predicate_type=SLSA1)
     assert result.result == "verified", result.reason
     summary = result.summaries[0]
@@ -63,7 +64,7 @@ def test_predicate_type_filter_is_applied_before_success(ctx, registry, sigstore
     """CVE-2022-35929: a valid SLSA attestation does not satisfy --type spdxjson."""
     digest = push_image(registry.url, "att-filter", "v1")
     push_attestations(registry.url, "att-filter", digest, [sigstore.classic_attestation(sigstore.leaf(), slsa(digest))])
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     result = verify_attestations(ctx, f"{registry.host}/att-filter:v1", policy, predicate_type=SPDX)
     assert result.result == "unsigned"
     assert SLSA1 in result.reason and not any(c.ok for c in result.checks)
@@ -74,7 +75,7 @@ def test_predicate_type_is_taken_from_the_verified_statement_not_the_annotation(
     blob, annotations = sigstore.classic_attestation(sigstore.leaf(), slsa(digest))
     annotations["predicateType"] = SPDX
     push_attestations(registry.url, "att-lying", digest, [(blob, annotations)])
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     assert verify_attestations(ctx, f"{registry.host}/att-lying:v1", policy, predicate_type=SPDX).result == "unsigned"
 
 
@@ -82,7 +83,7 @@ def test_statement_naming_another_digest_is_invalid(ctx, registry, sigstore, roo
     digest = push_image(registry.url, "att-other", "v1")
     push_attestations(registry.url, "att-other", digest,
                       [sigstore.classic_attestation(sigstore.leaf(), slsa("sha256:" + "9" * 64))])
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     result = verify_attestations(ctx, f"{registry.host}/att-other:v1", policy, predicate_type=SLSA1)
     assert result.result == "invalid" and "subjects do not name this digest" in result.reason
 
@@ -95,7 +96,7 @@ def test_tampered_attestation_payload_is_invalid(ctx, registry, sigstore, root_f
     evil["predicate"]["runDetails"]["builder"]["id"] = "https://evil.test"
     forged = envelope(json.dumps(evil).encode(), [base64.b64decode(doc["signatures"][0]["sig"])])
     push_attestations(registry.url, "att-tamper", digest, [(forged, annotations)])
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     result = verify_attestations(ctx, f"{registry.host}/att-tamper:v1", policy, predicate_type=SLSA1)
     assert result.result == "invalid" and "signature does not verify" in result.reason
 
@@ -107,7 +108,7 @@ def test_key_based_classic_attestation_and_two_signature_envelope(ctx, registry,
     signature = sign(key, pae(INTOTO_PAYLOAD_TYPE, payload))
     push_attestations(registry.url, "att-key", digest, [(envelope(payload, [signature]),
                                                          {"dev.cosignproject.cosign/signature": ""})])
-    policy = resolve_trust_policy(ctx, keys=[str(write_public_key(tmp_path / "k.pub", key))])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[str(write_public_key(tmp_path / "k.pub", key))]))
     result = verify_attestations(ctx, f"{registry.host}/att-key:v1", policy, predicate_type=SPDX)
     assert result.result == "verified", result.reason
     assert result.summaries[0].package_count == 3
@@ -128,7 +129,7 @@ def test_every_attestation_check_is_written_to_the_history(ctx, registry, tmp_pa
     push_attestations(registry.url, "att-history", digest, [(envelope(payload, [sign(key, pae(INTOTO_PAYLOAD_TYPE,
                                                                                            payload))]),
                                                              {"dev.cosignproject.cosign/signature": ""})])
-    policy = resolve_trust_policy(ctx, keys=[str(write_public_key(tmp_path / "k.pub", key))])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[str(write_public_key(tmp_path / "k.pub", key))]))
     verify_attestations(ctx, f"{registry.host}/att-history:v1", policy, predicate_type=SPDX)
     verify_attestations(ctx, f"{registry.host}/att-history:v1", policy, predicate_type=SLSA1)
     ctx.interface = "tui"
@@ -149,7 +150,7 @@ def test_bundle_referrer_attestation(ctx, registry, sigstore, root_file):
     size = manifest_size(registry.url, "att-bundle", digest)
     attach_bundle(registry.url, "att-bundle", digest, size, sigstore.dsse_bundle(sigstore.leaf(), slsa(digest)),
                   predicate_type=SLSA1)
-    policy = resolve_trust_policy(ctx, identities=(ALICE,), trusted_root=root_file)
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
     result = verify_attestations(ctx, f"{registry.host}/att-bundle:v1", policy, predicate_type=SLSA1)
     assert result.result == "verified", result.reason
     assert [c.source for c in result.checks] == ["sigstore-bundle"]

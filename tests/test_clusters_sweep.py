@@ -13,7 +13,7 @@ from core.clusters.inventory import cluster_targets
 from core.clusters.sweep import run_sweep
 from core.history.records import HistoryFilter, list_history
 from core.metrics import exposition
-from core.verify.policy import resolve_trust_policy
+from core.verify.verifier import Verifier
 from tests.support.cluster_world import build_world
 from tests.support.kube_api import KubeApiServer, closed_port_url, pod
 from tui.cli.main import cli
@@ -36,7 +36,7 @@ def _samples(text: str) -> dict[tuple, float]:
 
 def test_sweep_verifies_each_unique_image_once_and_reports_per_workload(world):
     ctx = world.context()
-    report = run_sweep(ctx, resolve_trust_policy(ctx), cluster_targets(ctx.config))
+    report = run_sweep(ctx, Verifier.for_args(ctx), cluster_targets(ctx.config))
     results = {(f.workload, f.container): f.result for f in report.findings}
     assert results == {("web", "app"): "verified", ("web", "init"): "verified", ("batch-tool", "tool"): "unsigned",
                        ("db", "db"): "invalid", ("report", "r"): "verified"}
@@ -63,7 +63,7 @@ def test_an_approved_bypass_covers_exactly_its_workload(world):
                             "approved by the on-call lead", ticket="INC-4242", duration="2h",
                             cluster="prod-eu", namespace="prod", workload="batch-tool")
     approve_bypass(world.context("bob"), bypass.id)
-    report = run_sweep(ctx, resolve_trust_policy(ctx), cluster_targets(ctx.config, context="prod-eu"))
+    report = run_sweep(ctx, Verifier.for_args(ctx), cluster_targets(ctx.config, context="prod-eu"))
     by_workload = {f.workload: f for f in report.findings}
     assert by_workload["batch-tool"].result == "bypassed" and by_workload["batch-tool"].bypass_id == bypass.id
     assert "unsigned" in by_workload["batch-tool"].reason
@@ -76,7 +76,7 @@ def test_an_approved_bypass_covers_exactly_its_workload(world):
 
 def test_metrics_from_the_store_parse_back(world):
     ctx = world.context()
-    run_sweep(ctx, resolve_trust_policy(ctx), cluster_targets(ctx.config))
+    run_sweep(ctx, Verifier.for_args(ctx), cluster_targets(ctx.config))
     samples = _samples(exposition(ctx).decode())
     prod = (("cluster", "prod-eu"), ("namespace", "prod"))
     assert samples[("signet_unsigned_images", prod)] == 1
@@ -86,7 +86,7 @@ def test_metrics_from_the_store_parse_back(world):
     assert samples[("signet_cluster_up", (("cluster", "prod-eu"),))] == 1
     assert samples[("signet_last_sweep_timestamp_seconds", (("cluster", "prod-eu"),))] == world.clock().timestamp()
     # A second sweep counts again (counters grow) while gauges describe only the latest sweep.
-    run_sweep(ctx, resolve_trust_policy(ctx), cluster_targets(ctx.config))
+    run_sweep(ctx, Verifier.for_args(ctx), cluster_targets(ctx.config))
     again = _samples(exposition(ctx).decode())
     assert again[("signet_verification_failures_total", prod)] == 4
     assert again[("signet_unsigned_images", prod)] == 1
@@ -123,7 +123,7 @@ def test_containers_without_a_usable_digest_are_errors_with_the_reason(world):
     world.kube.add(pod("local", "prod", [("c", "my-local-build", f"docker://{world.digests['signed']}")]))
     world.kube.add(pod("odd", "prod", [("c", "UPPER/Case:1", f"docker-pullable://x@{world.digests['signed']}")]))
     ctx = world.context()
-    report = run_sweep(ctx, resolve_trust_policy(ctx), cluster_targets(ctx.config, context="prod-eu"),
+    report = run_sweep(ctx, Verifier.for_args(ctx), cluster_targets(ctx.config, context="prod-eu"),
                        namespaces=["prod"])
     by_workload = {f.workload: f for f in report.findings}
     assert by_workload["pulling"].result == "error" and "no registry digest" in by_workload["pulling"].reason

@@ -17,8 +17,8 @@ from core.clock import FixedClock
 from core.demo.builder import HISTORY_ROWS, IMAGES, build_demo, open_demo_context
 from core.errors import InputError
 from core.keys.inventory import list_keys
-from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_images
+from core.verify.verifier import Verifier
 from tests.support.console import NOW
 from tui.cli.main import cli
 
@@ -32,7 +32,7 @@ def test_demo_has_every_story_and_verification_is_real(tmp_path):
     keys = list_keys(ctx)
     assert sorted(k.name for k in keys) == ["release-a", "release-b"] and {k.state for k in keys} == {"active"}
     results = verify_images(ctx, [env.references[f"{i.repository}:{i.tag}"] for i in IMAGES],
-                            resolve_trust_policy(ctx), record=False)
+                            Verifier.for_args(ctx), record=False)
     for image, result in zip(IMAGES, results, strict=True):
         assert result.result == EXPECTED[image.story], (image, result.reason)
     both = results[0]

@@ -44,9 +44,10 @@ def _child_main(reference: str, key_path: str) -> None:
     from core.crypto.public_keys import load_public_key
     from core.verify.policy import TrustPolicy
     from core.verify.service import verify_images
+    from core.verify.verifier import Verifier
 
     ctx = open_context()
-    policy = TrustPolicy(keys=(load_public_key(Path(key_path).read_bytes()),))
+    policy = Verifier(TrustPolicy(keys=(load_public_key(Path(key_path).read_bytes()),)))
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     [result] = verify_images(ctx, [reference], policy)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

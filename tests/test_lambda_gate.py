@@ -17,7 +17,7 @@ from core.clock import FixedClock
 from core.context import open_context
 from core.history.records import HistoryFilter, list_history
 from core.identity import principal_for
-from core.verify.policy import resolve_trust_policy
+from core.verify.verifier import Verifier
 from tests.support.cluster_world import START, push_signed
 from tests.support.oci import new_key, push_image, write_public_key
 from tui.cli.main import cli
@@ -102,11 +102,11 @@ def test_bypass_for_exactly_this_function_and_digest_lets_it_through(gate):
                             region="us-east-1")
     config = replace(ctx.config, identity="bob")
     approve_bypass(replace(ctx, config=config, principal=principal_for(config)), bypass.id)
-    policy = resolve_trust_policy(ctx)
-    other = deploy_function_image(ctx, function="billing", image=f"{gate['host']}/app:v2", policy=policy,
+    verifier = Verifier.for_args(ctx)
+    other = deploy_function_image(ctx, function="billing", image=f"{gate['host']}/app:v2", verifier=verifier,
                                   target=AwsTarget("", "us-east-1"))
     assert not other.deployed and other.result == "unsigned"  # the bypass names another function
-    decision = deploy_function_image(ctx, function="checkout", image=f"{gate['host']}/app:v2", policy=policy,
+    decision = deploy_function_image(ctx, function="checkout", image=f"{gate['host']}/app:v2", verifier=verifier,
                                      target=AwsTarget("", "us-east-1"))
     assert decision.deployed and decision.result == "bypassed" and decision.bypass_id == bypass.id
     assert _uri(gate["lambda"], "checkout") == f"{gate['host']}/app@{unsigned}"

@@ -20,8 +20,9 @@ from core.registry.client import open_registry
 from core.registry.http_registry import HttpRegistry
 from core.registry.reference import parse_reference
 from core.sign.service import LocalKeySigner, sign_image
-from core.verify.policy import resolve_trust_policy
+from core.verify.policy import TrustArgs
 from core.verify.service import verify_image
+from core.verify.verifier import Verifier
 from tests.support.oci import (RewritingProxy, build_image, digest_of, new_key, push_image, push_signatures,
                                self_signed_certificate, signature_layer, write_public_key)
 
@@ -52,7 +53,7 @@ def _verify_via(proxy: RewritingProxy, signet_home, pub: str, config: str = ""):
     """Verify `app:v1` through `proxy` with a fresh context using `config`."""
     ctx = _context(signet_home, config)
     try:
-        return verify_image(ctx, f"{proxy.host}/app:v1", resolve_trust_policy(ctx, keys=[pub]))
+        return verify_image(ctx, f"{proxy.host}/app:v1", Verifier.for_args(ctx, TrustArgs(keys=[pub])))
     finally:
         ctx.close()
 
@@ -310,14 +311,14 @@ def test_oci_layout_read_write_sign_and_verify(signet_home, tmp_path):
     assert source.resolve(ref).digest == image.digest and source.list_tags("") == ["v1"]
     key = new_key()
     pub = write_public_key(tmp_path / "k.pub", key)
-    policy = resolve_trust_policy(ctx, keys=[str(pub)])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[str(pub)]))
     assert verify_image(ctx, ref, policy).result == "unsigned"
     signed = sign_image(ctx, ref, LocalKeySigner(key))
     assert signed.verification.result == "verified"
-    ctx.extras.clear()
+    ctx.forget_registry_cache()
     assert verify_image(ctx, ref, policy).result == "verified"
     (layout / "blobs" / "sha256" / image.digest.split(":")[1]).write_bytes(image.manifest + b" ")
-    ctx.extras.clear()
+    ctx.forget_registry_cache()
     tampered = verify_image(ctx, ref, policy)
     ctx.close()
     assert tampered.result == "error" and "hashes to" in tampered.reason

@@ -18,6 +18,7 @@ from core.crypto.public_keys import fingerprint, load_public_key, public_key_pem
 from core.keys.cosign_format import generate_key_pair
 from core.sign.service import LocalKeySigner, sign_image
 from core.verify.policy import TrustPolicy
+from core.verify.verifier import Verifier
 from core.verify.service import verify_image
 from tests.support.oci import build_image, cosign_payload, digest_of, new_key, push_image, signature_tag, write_layout
 from tests.support.processes import free_port
@@ -148,8 +149,8 @@ def test_every_cosign_key_type_signs_and_verifies(operator, tmp_path, make_key):
     try:
         signed = sign_image(context, f"oci:{layout}:v1", LocalKeySigner(key))
         assert signed.verification.result == "verified"
-        other = TrustPolicy(keys=(load_public_key(public_key_pem(new_key().public_key())),))
-        context.extras.clear()
+        other = Verifier(TrustPolicy(keys=(load_public_key(public_key_pem(new_key().public_key())),)))
+        context.forget_registry_cache()
         assert verify_image(context, f"oci:{layout}:v1", other).result == "invalid"
     finally:
         context.close()

@@ -12,13 +12,14 @@ from click.testing import CliRunner
 
 from core.config.model import Config, LimitsConfig, TrustConfig
 from core.crypto.public_keys import fingerprint
+from core.errors import InputError
 from core.registry.client import open_registry
 from core.registry.reference import parse_reference
 from core.sigstore.certificate_identity import CertificateIdentity
-from core.sigstore.referrers import find_bundles
-from core.sigstore.trust import configured_identities
-from core.verify.policy import resolve_trust_policy
+from core.verify.policy import TrustArgs, configured_identities
 from core.verify.service import verify_image
+from core.verify.sigstore_bundles import find_bundles
+from core.verify.verifier import Verifier
 from tests.support.oci import (OCI_INDEX, OCI_MANIFEST, RewritingProxy, SignatureLayer, build_image, cosign_payload,
                                digest_of, new_key, push_blob, push_image, push_manifest, push_signatures, sign,
                                write_layout, write_public_key)
@@ -34,7 +35,7 @@ SLSA = "https://slsa.dev/provenance/v1"
 
 
 def keyless(ctx, root_file, *identities, **kw):
-    return resolve_trust_policy(ctx, identities=identities or (ALICE,), trusted_root=root_file, **kw)
+    return Verifier.for_args(ctx, TrustArgs(identities=identities or (ALICE,), trusted_root=root_file, **kw))
 
 
 def image(registry, repo):
@@ -73,11 +74,10 @@ def test_keyless_signature_replayed_onto_another_digest_is_invalid(ctx, registry
     assert result.result == "invalid" and "not this image's digest" in result.reason
 
 
-def test_keyless_needs_a_trusted_root(ctx, registry, sigstore):
-    ref, digest, _ = image(registry, "noroot")
-    push_signatures(registry.url, "noroot", digest, [keyless_sig_layer(sigstore, sigstore.leaf(), "x", digest)])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, identities=(ALICE,)))
-    assert result.result == "error" and "--trusted-root" in result.reason
+def test_keyless_needs_a_trusted_root(ctx):
+    """Refused when the Verifier is built (a usage error), before any image is looked at."""
+    with pytest.raises(InputError, match="--trusted-root"):
+        Verifier.for_args(ctx, TrustArgs(identities=(ALICE,)))
 
 
 @pytest.mark.parametrize("index_type", ["application/vnd.dev.sigstore.bundle.v0.3+json",
@@ -147,11 +147,12 @@ def test_key_based_bundle_verifies_with_key_and_trusted_root(ctx, registry, sigs
     ref, digest, size = image(registry, "keyed-bundle")
     attach_bundle(registry.url, "keyed-bundle", digest, size, sigstore.key_bundle(key, digest))
     key_path = str(write_public_key(tmp_path / "k.pub", key))
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[key_path], trusted_root=root_file))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[key_path], trusted_root=root_file)))
     assert result.result == "verified", result.reason
     assert result.matched_keys == (fingerprint(key.public_key()),)
     other = str(write_public_key(tmp_path / "o.pub", new_key()))
-    assert verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[other], trusted_root=root_file)).result == "invalid"
+    other_key = Verifier.for_args(ctx, TrustArgs(keys=[other], trusted_root=root_file))
+    assert verify_image(ctx, ref, other_key).result == "invalid"
 
 
 def test_real_cosign_oci_attestation_bundle_is_not_a_signature(ctx, registry):
@@ -162,9 +163,9 @@ def test_real_cosign_oci_attestation_bundle_is_not_a_signature(ctx, registry):
     attach_bundle(registry.url, "ggcr", digest, len(GGCR_EMPTY_MANIFEST), bundle,
                   subject_type="application/vnd.docker.distribution.manifest.v2+json",
                   predicate_type="https://cosign.sigstore.dev/attestation/v1")
-    policy = resolve_trust_policy(ctx, identities=(CertificateIdentity(identity="cody@soyland.com",
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(CertificateIdentity(identity="cody@soyland.com",
                                                                        issuer="https://github.com/login/oauth"),),
-                                  trusted_root=str(OCI_BUNDLE / "trusted_root_pgi.json"))
+                                  trusted_root=str(OCI_BUNDLE / "trusted_root_pgi.json")))
     assert verify_image(ctx, f"{registry.host}/ggcr:empty", policy).result == "unsigned"
 
 
@@ -186,20 +187,15 @@ def test_a_trusted_key_or_a_trusted_identity_may_sign(ctx, registry, sigstore, r
 def test_identity_defaults_come_from_the_config():
     config = Config(trust=TrustConfig(certificate_identity="alice@example.com",
                                       certificate_oidc_issuer="https://issuer.example"))
-    assert configured_identities(config) == (ALICE,)
-    flagged = configured_identities(config, identity_regexp="^bob@", issuer="https://issuer.example")
-    assert flagged[0].identity_regexp == "^bob@" and not flagged[0].identity
-    assert configured_identities(Config()) == ()
+    assert configured_identities(config.trust) == (ALICE,)
+    assert configured_identities(Config().trust) == ()
 
 
-def test_keyless_threshold_above_one_is_refused(ctx, registry, sigstore, root_file):
-    """Two signatures by the same identity carry two fresh keys; they must not pass for two signers."""
-    ref, digest, _ = image(registry, "keyless-threshold")
-    leaf = sigstore.leaf()
-    push_signatures(registry.url, "keyless-threshold", digest,
-                    [keyless_sig_layer(sigstore, leaf, "x", digest), keyless_sig_layer(sigstore, leaf, "x", digest)])
-    result = verify_image(ctx, ref, keyless(ctx, root_file, threshold=2))
-    assert result.result == "error" and "cannot be used with keyless identities" in result.reason
+def test_keyless_threshold_above_one_is_refused(ctx, root_file):
+    """Two signatures by the same identity carry two fresh keys; they must not pass for two signers,
+    so a keyless-only threshold above 1 is refused when the Verifier is built."""
+    with pytest.raises(InputError, match="cannot be used with keyless identities"):
+        keyless(ctx, root_file, threshold=2)
 
 
 def test_referrer_with_two_bundle_layers_or_oversized_bundle_is_a_failed_signature(ctx, registry, sigstore, root_file):

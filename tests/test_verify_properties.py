@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from core.context import open_context
 from core.crypto.public_keys import load_public_key
 from core.verify.policy import TrustPolicy
+from core.verify.verifier import Verifier
 from core.verify.service import verify_image
 from tests.support.oci import (OCI_MANIFEST, SignatureLayer, build_image, digest_of, new_key, public_pem,
                                signature_layer, signature_manifest, signature_tag, write_layout)
@@ -21,7 +22,7 @@ from tests.support.oci import (OCI_MANIFEST, SignatureLayer, build_image, digest
 KEY = new_key()
 IMAGE = build_image(b"property layer")
 GOOD = signature_layer(KEY, "registry.example/app", IMAGE.digest)
-POLICY = TrustPolicy(keys=(load_public_key(public_pem(KEY)),))
+POLICY = Verifier(TrustPolicy(keys=(load_public_key(public_pem(KEY)),)))
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -11,8 +11,9 @@ from core.crypto.public_keys import fingerprint
 from core.history.records import list_history
 from core.registry.cache import RegistryCache
 from core.sign.service import LocalKeySigner, sign_image
-from core.verify.policy import resolve_trust_policy
-from core.verify.service import verify_image, verify_images
+from core.verify.policy import TrustArgs
+from core.verify.service import VerifyStats, verify_image, verify_images
+from core.verify.verifier import Verifier
 from tests.support.oci import (RewritingProxy, SignatureLayer, cosign_payload, digest_of, new_key, push_blob,
                                push_image, push_index, push_manifest, push_signatures, sign, signature_layer,
                                signature_tag, write_public_key)
@@ -52,7 +53,7 @@ def test_signed_by_one_trusted_key(ctx, registry, keys):
     made, paths = keys
     ref, digest = _image(registry, "app")
     push_signatures(registry.url, "app", digest, [signature_layer(made["alice"], f"{registry.host}/app", digest)])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "verified", result.reason
     assert result.digest == digest
     assert result.matched_keys == (fingerprint(made["alice"].public_key()),)
@@ -67,11 +68,11 @@ def test_threshold_needs_distinct_trusted_keys(ctx, registry, keys):
     ref, digest = _image(registry, "two")
     alice = signature_layer(made["alice"], "x", digest)
     push_signatures(registry.url, "two", digest, [alice, signature_layer(made["alice"], "x", digest)])
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"], paths["bob"]], threshold=2)
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"], paths["bob"]], threshold=2))
     first = verify_image(ctx, ref, policy)
     assert first.result == "invalid" and "only 1 of the 2" in first.reason
     push_signatures(registry.url, "two", digest, [alice, signature_layer(made["bob"], "x", digest)])
-    ctx.extras.clear()  # forget the cached .sig lookup (its TTL is tested separately)
+    ctx.forget_registry_cache()  # forget the cached .sig lookup (its TTL is tested separately)
     second = verify_image(ctx, ref, policy)
     assert second.result == "verified" and len(second.matched_keys) == 2
 
@@ -80,7 +81,7 @@ def test_untrusted_key_is_invalid(ctx, registry, keys):
     made, paths = keys
     ref, digest = _image(registry, "untrusted")
     push_signatures(registry.url, "untrusted", digest, [signature_layer(made["mallory"], "x", digest)])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "invalid"
     assert "does not verify with any trusted key" in result.signatures[0].reason
     assert result.matched_keys == ()
@@ -89,7 +90,7 @@ def test_untrusted_key_is_invalid(ctx, registry, keys):
 def test_unsigned(ctx, registry, keys):
     _, paths = keys
     ref, digest = _image(registry, "plain")
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "unsigned" and result.digest == digest
     assert signature_tag(digest) in result.reason
 
@@ -99,7 +100,7 @@ def test_payload_naming_another_digest(ctx, registry, keys):
     ref, digest = _image(registry, "replay")
     _, other = _image(registry, "replay", "other")
     push_signatures(registry.url, "replay", digest, [signature_layer(made["alice"], "x", other)])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "invalid"
     assert other in result.signatures[0].reason and result.signatures[0].key_fingerprint
 
@@ -110,7 +111,7 @@ def test_tampered_payload(ctx, registry, keys):
     good = signature_layer(made["alice"], "x", digest)
     tampered = SignatureLayer(good.payload.replace(b'"optional":null', b'"optional":{"a":"b"}'), good.signature)
     push_signatures(registry.url, "tamper", digest, [tampered])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "invalid"
 
 
@@ -121,7 +122,7 @@ def test_line_wrapped_signature_annotation_is_read_like_go_does(ctx, registry, k
     import textwrap
 
     made, paths = keys
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
     ref, digest = _image(registry, "wrapped")
     good = signature_layer(made["alice"], "x", digest)
     wrapped = "\r\n".join(textwrap.wrap(base64.b64encode(good.signature).decode(), 20))
@@ -131,7 +132,7 @@ def test_line_wrapped_signature_annotation_is_read_like_go_does(ctx, registry, k
     spaced = wrapped.replace("\r\n", " ")
     push_signatures(registry.url, "wrapped", digest, [SignatureLayer(
         good.payload, good.signature, annotations={"dev.cosignproject.cosign/signature": spaced})])
-    ctx.extras.pop("registry_cache", None)
+    ctx.forget_registry_cache()
     result = verify_image(ctx, ref, policy)
     assert result.result == "invalid" and "not base64" in result.signatures[0].reason
 
@@ -141,18 +142,18 @@ def test_wrong_type_and_annotations(ctx, registry, keys):
     ref, digest = _image(registry, "claims")
     payload = cosign_payload("x", digest, '{"env":"prod"}').replace(b"cosign container image signature", b"other")
     push_signatures(registry.url, "claims", digest, [SignatureLayer(payload, sign(made["alice"], payload))])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "invalid" and "payload type 'other' is not allowed" in result.reason
-    allowed = resolve_trust_policy(ctx, keys=[paths["alice"]], allowed_payload_types=["other"])
+    allowed = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]], allowed_payload_types=["other"]))
     assert verify_image(ctx, ref, allowed).result == "verified"
-    wanted = resolve_trust_policy(ctx, keys=[paths["alice"]], allowed_payload_types=["other"],
-                                  annotations={"env": "prod"})
+    wanted = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]], allowed_payload_types=["other"],
+                                  annotations={"env": "prod"}))
     assert verify_image(ctx, ref, wanted).result == "verified"
-    wrong = resolve_trust_policy(ctx, keys=[paths["alice"]], allowed_payload_types=["other"],
-                                 annotations={"env": "dev"})
+    wrong = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]], allowed_payload_types=["other"],
+                                 annotations={"env": "dev"}))
     assert "annotation env is 'prod', not 'dev'" in verify_image(ctx, ref, wrong).reason
-    missing = resolve_trust_policy(ctx, keys=[paths["alice"]], allowed_payload_types=["other"],
-                                   annotations={"team": "a"})
+    missing = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]], allowed_payload_types=["other"],
+                                   annotations={"team": "a"}))
     assert "missing annotation team=a" in verify_image(ctx, ref, missing).reason
 
 
@@ -165,7 +166,7 @@ def test_duplicate_json_keys_in_payload_are_refused(ctx, registry, keys):
                '"docker-manifest-digest":"%s"},"type":"cosign container image signature"},"optional":null}'
                % (other, digest)).encode()
     push_signatures(registry.url, "dupes", digest, [SignatureLayer(payload, sign(made["alice"], payload))])
-    result = verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "invalid" and "duplicate JSON key" in result.reason
 
 
@@ -173,10 +174,10 @@ def test_tag_moved_after_signing(ctx, registry, keys):
     made, paths = keys
     ref, signed = _image(registry, "moved")
     push_signatures(registry.url, "moved", signed, [signature_layer(made["alice"], "x", signed)])
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
     assert verify_image(ctx, ref, policy).result == "verified"
     moved = push_image(registry.url, "moved", "v1")
-    ctx.extras.clear()
+    ctx.forget_registry_cache()
     result = verify_image(ctx, ref, policy)
     assert result.result == "unsigned" and result.digest == moved != signed
     assert verify_image(ctx, f"{registry.host}/moved@{signed}", policy).result == "verified"
@@ -186,7 +187,7 @@ def test_index_image_verifies_index_digest_and_reports_platform(ctx, registry, k
     made, paths = keys
     index_digest, children = push_index(registry.url, "multi", "v1")
     push_signatures(registry.url, "multi", index_digest, [signature_layer(made["alice"], "x", index_digest)])
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
     result = verify_image(ctx, f"{registry.host}/multi:v1", policy, platform="linux/arm64")
     assert result.result == "verified" and result.digest == index_digest
     assert result.platform_digest == children["linux/arm64"]
@@ -201,10 +202,10 @@ def test_signature_repository_from_cosign_repository(ctx, registry, keys, monkey
     made, paths = keys
     ref, digest = _image(registry, "elsewhere")
     push_signatures(registry.url, "sigstore/sigs", digest, [signature_layer(made["alice"], "x", digest)])
-    assert verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]])).result == "unsigned"
+    assert verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))).result == "unsigned"
     monkeypatch.setenv("COSIGN_REPOSITORY", f"{registry.host}/sigstore/sigs")
-    ctx.extras.clear()
-    assert verify_image(ctx, ref, resolve_trust_policy(ctx, keys=[paths["alice"]])).result == "verified"
+    ctx.forget_registry_cache()
+    assert verify_image(ctx, ref, Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))).result == "verified"
 
 
 def test_registry_lying_about_manifest_bytes(ctx, registry, keys):
@@ -223,7 +224,7 @@ def test_registry_lying_about_manifest_bytes(ctx, registry, keys):
             return status, {**headers, "Docker-Content-Digest": signed}, evil_bytes
         return status, headers, body
 
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
     with RewritingProxy(registry.url, rewrite) as proxy:
         assert verify_image(ctx, f"{proxy.host}/liar:evil", policy).result == "unsigned"
         by_tag = verify_image(ctx, f"{proxy.host}/liar:v1", policy)
@@ -244,7 +245,8 @@ def test_registry_lying_about_payload_blob(ctx, registry, keys):
         return status, headers, body
 
     with RewritingProxy(registry.url, rewrite) as proxy:
-        result = verify_image(ctx, f"{proxy.host}/blobliar:v1", resolve_trust_policy(ctx, keys=[paths["alice"]]))
+        result = verify_image(ctx, f"{proxy.host}/blobliar:v1",
+                              Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "invalid" and "hash to" in result.signatures[0].reason
 
 
@@ -261,12 +263,12 @@ def test_limits_layers_and_payload_size(ctx, registry, keys):
     push_blob(registry.url, "limits", b"{}")
     push_blob(registry.url, "limits", layer.payload)
     push_manifest(registry.url, "limits", signature_tag(digest), raw)
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
     result = verify_image(ctx, ref, policy)
     assert result.result == "error" and "max_layers" in result.reason
     big = cosign_payload("x" * 200_000, digest)
     push_signatures(registry.url, "limits", digest, [SignatureLayer(big, sign(made["alice"], big))])
-    ctx.extras.clear()
+    ctx.forget_registry_cache()
     result = verify_image(ctx, ref, policy)
     assert result.result == "invalid" and "max_payload_bytes" in result.reason
 
@@ -278,7 +280,7 @@ def test_more_than_max_signatures_are_not_read(ctx, registry, keys, signet_home)
     ref, digest = _image(registry, "many")
     junk = [signature_layer(made["mallory"], "x", digest) for _ in range(3)]
     push_signatures(registry.url, "many", digest, junk + [signature_layer(made["alice"], "x", digest)])
-    result = verify_image(context, ref, resolve_trust_policy(context, keys=[paths["alice"]]))
+    result = verify_image(context, ref, Verifier.for_args(context, TrustArgs(keys=[paths["alice"]])))
     context.close()
     assert result.result == "invalid" and len(result.signatures) == 4
     assert "only the first 3" in result.signatures[3].reason
@@ -286,21 +288,23 @@ def test_more_than_max_signatures_are_not_read(ctx, registry, keys, signet_home)
 
 def test_registry_unreachable_is_error(ctx, keys):
     _, paths = keys
-    result = verify_image(ctx, f"127.0.0.1:{free_port()}/app:v1", resolve_trust_policy(ctx, keys=[paths["alice"]]))
+    result = verify_image(ctx, f"127.0.0.1:{free_port()}/app:v1",
+                          Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert result.result == "error" and result.digest is None
 
 
 def test_cache_reuse_and_ttl(ctx, registry, keys):
     made, paths = keys
     now = [0.0]
-    ctx.extras["registry_cache"] = RegistryCache(30.0, monotonic=lambda: now[0])
+    ctx.registry_cache = RegistryCache(30.0, monotonic=lambda: now[0])
     refs = _signed_images(registry, "cached", made["alice"], 5)
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
-    cold = verify_images(ctx, refs, policy)
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
+    stats = VerifyStats()
+    cold = verify_images(ctx, refs, policy, stats=stats)
     assert all(r.result == "verified" for r in cold)
-    assert ctx.extras["last_verify_requests"] <= 3 * len(refs)
-    warm = verify_images(ctx, refs, policy)
-    assert [r.result for r in warm] == ["verified"] * 5 and ctx.extras["last_verify_requests"] == 0
+    assert stats.requests <= 3 * len(refs)
+    warm = verify_images(ctx, refs, policy, stats=stats)
+    assert [r.result for r in warm] == ["verified"] * 5 and stats.requests == 0
     moved = push_image(registry.url, "cached", "t0")
     assert verify_image(ctx, refs[0], policy).result == "verified"  # within the TTL: the old answer
     now[0] = 31.0
@@ -313,7 +317,7 @@ def test_results_keep_order_and_bad_references_are_errors(ctx, registry, keys):
     ref, digest = _image(registry, "order")
     push_signatures(registry.url, "order", digest, [signature_layer(made["alice"], "x", digest)])
     results = verify_images(ctx, ["NOT A REF", ref, f"{registry.host}/order:missing"],
-                            resolve_trust_policy(ctx, keys=[paths["alice"]]))
+                            Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert [r.result for r in results] == ["error", "verified", "error"]
     assert "not found" in results[2].reason
     assert len(list_history(ctx.store.db)) == 3
@@ -322,7 +326,7 @@ def test_results_keep_order_and_bad_references_are_errors(ctx, registry, keys):
 def test_progress_reports_every_image_once_done(ctx, registry, keys):
     made, paths = keys
     refs = _signed_images(registry, "progress", made["alice"], 6)
-    policy = resolve_trust_policy(ctx, keys=[paths["alice"]])
+    policy = Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]]))
     for _ in range(2):  # cold (worker threads), then warm (answered from the cache)
         seen: list[tuple[int, int]] = []
         results = verify_images(ctx, refs, policy, progress=lambda d, t, seen=seen: seen.append((d, t)))
@@ -339,9 +343,9 @@ def test_sign_into_another_signature_repository(ctx, registry, keys, signet_home
                         signature_repository=f"{registry.host}/signatures")
     assert result.verification.result == "verified"
     assert result.signature_repository == f"{registry.host}/signatures"
-    policy = resolve_trust_policy(context, keys=[paths["alice"]])
-    context.extras.clear()
+    policy = Verifier.for_args(context, TrustArgs(keys=[paths["alice"]]))
+    context.forget_registry_cache()
     assert verify_image(context, ref, policy).result == "unsigned"
     monkeypatch.setenv("COSIGN_REPOSITORY", f"{registry.host}/signatures")
-    assert verify_image(context, ref, resolve_trust_policy(context, keys=[paths["alice"]])).result == "verified"
+    assert verify_image(context, ref, Verifier.for_args(context, TrustArgs(keys=[paths["alice"]]))).result == "verified"
     context.close()

@@ -19,13 +19,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.aws.accounts import AwsTarget, aws_reason, client_for
 from core.bypass.service import active_bypass_for
 from core.clock import iso
+from core.context import SignetContext
 from core.config.model import Config
 from core.errors import AwsError, InputError, LimitExceeded
 from core.history.records import record_verifications
 from core.registry.reference import ImageReference, parse_reference
-from core.verify.policy import TrustPolicy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
+from core.verify.verifier import Verifier
 
 MAX_FUNCTIONS = 10_000      # per profile/region
 MAX_DETAIL_THREADS = 8
@@ -127,14 +128,14 @@ def _list_one(config: Config, target: AwsTarget) -> LambdaInventory:
     return LambdaInventory(target, functions=tuple(functions))
 
 
-def verify_functions(ctx: Any, functions: Sequence[LambdaFunction], policy: TrustPolicy, *,
+def verify_functions(ctx: SignetContext, functions: Sequence[LambdaFunction], verifier: Verifier, *,
                      allow_http: bool = False) -> list[LambdaFunction]:
     """Verify each function's running digest (once per unique reference); a function whose digest is not
     verified is `bypassed` only under an active bypass for exactly that function, region and digest.
     Writes history rows and the lambda_functions table."""
     references = sorted({f.reference for f in functions if f.reference})
     results: dict[str, VerificationResult] = dict(zip(references, verify_images(
-        ctx, references, policy, source=ctx.interface, record=False, allow_http=allow_http), strict=True)) \
+        ctx, references, verifier, source=ctx.interface, record=False, allow_http=allow_http), strict=True)) \
         if references else {}
     checked = []
     for f in functions:
@@ -153,7 +154,8 @@ def verify_functions(ctx: Any, functions: Sequence[LambdaFunction], policy: Trus
     return checked
 
 
-def record_functions(ctx: Any, functions: Sequence[LambdaFunction], results: dict[str, VerificationResult]) -> None:
+def record_functions(ctx: SignetContext, functions: Sequence[LambdaFunction],
+                     results: dict[str, VerificationResult]) -> None:
     at = iso(ctx.clock())
     with ctx.store.write() as db:
         record_verifications(db, ({

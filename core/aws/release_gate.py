@@ -24,12 +24,13 @@ from core.aws.accounts import AwsTarget, aws_reason, client_for
 from core.aws.lambda_inventory import LambdaFunction, describe_function, save_function
 from core.bypass.service import active_bypass_for
 from core.clock import iso
+from core.context import SignetContext
 from core.history.records import record_verification
 from core.identity import Role
 from core.registry.reference import parse_reference
-from core.verify.policy import TrustPolicy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_image
+from core.verify.verifier import Verifier
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,13 @@ class GateDecision:
                 "verification": self.verification.as_dict() if self.verification else None}
 
 
-def deploy_function_image(ctx: Any, *, function: str, image: str, policy: TrustPolicy, target: AwsTarget,
+def deploy_function_image(ctx: SignetContext, *, function: str, image: str, verifier: Verifier, target: AwsTarget,
                           allow_http: bool = False) -> GateDecision:
     ctx.require_write(Role.OPERATOR, action="deploying a Lambda function")
     ref = parse_reference(image)
     client = client_for(ctx.config, "lambda", target)
     current = describe_function(client, target, function)  # raises when missing or not an image function
-    verdict = verify_image(ctx, ref, policy, source="gate", record=False, allow_http=allow_http)
+    verdict = verify_image(ctx, ref, verifier, source="gate", record=False, allow_http=allow_http)
     pinned = str(ref.with_tag(None).with_digest(verdict.digest)) if verdict.digest else None
     result, reason, bypass_id = verdict.result, verdict.reason, None
     if result != "verified" and verdict.digest:
@@ -89,7 +90,7 @@ def deploy_function_image(ctx: Any, *, function: str, image: str, policy: TrustP
     return decision
 
 
-def _record(ctx: Any, d: GateDecision, arn: str) -> None:
+def _record(ctx: SignetContext, d: GateDecision, arn: str) -> None:
     at = iso(ctx.clock())
     where = {"function": d.function, "region": d.region, "profile": d.profile}
     with ctx.store.write() as db:

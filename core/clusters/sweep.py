@@ -22,10 +22,11 @@ from typing import Any, Callable, Sequence
 
 from core.bypass.service import active_bypass_for
 from core.clock import iso
+from core.context import SignetContext
 from core.clusters.inventory import ClusterInventory, ClusterTarget, read_inventories, running_reference
 from core.history.records import RESULTS, record_verifications
-from core.verify.policy import TrustPolicy
-from core.verify.service import verify_images
+from core.verify.service import VerifyStats, verify_images
+from core.verify.verifier import Verifier
 
 NO_DIGEST_REASON = "no registry digest reported for this container (not started yet, or a local image ID)"
 
@@ -118,16 +119,16 @@ def _summary(findings: Sequence[SweepFinding], key: Callable[[SweepFinding], tup
             for k, counts in sorted(groups.items())]
 
 
-def run_sweep(ctx: Any, policy: TrustPolicy, targets: Sequence[ClusterTarget], *,
+def run_sweep(ctx: SignetContext, verifier: Verifier, targets: Sequence[ClusterTarget], *,
               namespaces: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None,
-              allow_http: bool = False) -> SweepReport:
+              allow_http: bool = False, stats: VerifyStats | None = None) -> SweepReport:
     started = time.perf_counter()
     sweep_id = "sweep_" + secrets.token_hex(6)
     inventories = read_inventories(ctx.config, targets, namespaces=namespaces, templates=False)
     groups = _group_containers(inventories)
     references = sorted({g["reference"] for g in groups.values() if g["reference"]})
-    results = verify_images(ctx, references, policy, source="sweep", progress=progress, record=False,
-                            allow_http=allow_http) if references else []
+    results = verify_images(ctx, references, verifier, source="sweep", progress=progress, record=False,
+                            allow_http=allow_http, stats=stats) if references else []
     by_reference = dict(zip(references, results, strict=True))
     findings = tuple(_finding(ctx, g, by_reference) for _, g in sorted(groups.items()))
     report = SweepReport(sweep_id=sweep_id, at=iso(ctx.clock()), duration_s=time.perf_counter() - started,
@@ -153,7 +154,7 @@ def _group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, di
     return groups
 
 
-def _finding(ctx: Any, g: dict[str, Any], by_reference: dict) -> SweepFinding:
+def _finding(ctx: SignetContext, g: dict[str, Any], by_reference: dict) -> SweepFinding:
     verdict = by_reference.get(g["reference"]) if g["reference"] else None
     if verdict is None:
         reason = f"spec image '{g['image'][:200]}' is not a valid image reference" if g["digest"] else NO_DIGEST_REASON
@@ -178,7 +179,7 @@ def _status(inv: ClusterInventory) -> ClusterStatus:
                          forbidden_namespaces=inv.forbidden, warnings=inv.warnings, pods=len(inv.pods))
 
 
-def _record(ctx: Any, report: SweepReport, targets: Sequence[ClusterTarget]) -> None:
+def _record(ctx: SignetContext, report: SweepReport, targets: Sequence[ClusterTarget]) -> None:
     rows: dict[tuple, dict[str, Any]] = {}
     for f in report.findings:
         key = (f.cluster, f.namespace, f.reference or f.image, f.result, f.bypass_id)

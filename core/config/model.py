@@ -40,6 +40,10 @@ class TrustConfig:
     tuf_repository: str = ""      # TUF repository (URL or local mirror directory) serving trusted_root.json
     tuf_root: str = ""            # the TUF root.json first trusted for it (pinned out of band)
     max_root_age_seconds: int = 30 * 24 * 3600  # `max_root_age`: warn when the trusted root is older
+    # What a verification demands unless the command asks otherwise (console actions take these)
+    threshold: int = 1
+    annotations: tuple[str, ...] = ()      # "key=value": required in the signed payload
+    payload_types: tuple[str, ...] = ()    # accepted critical.type values (default: cosign's)
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ from core.keys.signers import signer_for_record
 from core.paths import SignetPaths
 from core.registry.layout import OciLayout
 from core.sign.service import sign_image
-from core.verify.policy import resolve_trust_policy
 from core.verify.service import verify_images
+from core.verify.verifier import Verifier
 
 MARKER = ".signet-demo"
 MANAGED = ("config.toml", "signet.db", "signet.db-wal", "signet.db-shm", "registry", "keys", "backups",
@@ -137,14 +137,14 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
         pending, active = _bypasses(ctx, root, digests, clock)
         progress("history")
         _history(ctx, references, digests, active, clock, random.Random(seed))
-        policy = resolve_trust_policy(ctx)
+        verifier = Verifier.for_args(ctx)
         progress("lambda")  # through the same inventory code as AWS, answered by the demo's functions file
         inventories = list_image_functions(ctx.config, aws_targets(ctx.config))
-        verify_functions(ctx, [f for inventory in inventories for f in inventory.functions], policy)
+        verify_functions(ctx, [f for inventory in inventories for f in inventory.functions], verifier)
         progress("sweep")  # the demo cluster, answered by the demo's cluster file
-        run_sweep(ctx, policy, cluster_targets(ctx.config))
+        run_sweep(ctx, verifier, cluster_targets(ctx.config))
         progress("verify")  # last: each image's newest history row is a direct verification of its tag
-        verify_images(ctx, list(references.values()), policy, source="demo")
+        verify_images(ctx, list(references.values()), verifier, source="demo")
     finally:
         ctx.close()
     return DemoEnvironment(root, root / "signet.db", root / "config.toml", root / "keys", passphrase_file,

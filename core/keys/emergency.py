@@ -30,7 +30,7 @@ from core.keys.publish import (
     file_verifiers,
     publish_policies,
 )
-from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_policy
+from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_verifier
 from core.keys.trust_config import TrustListing, trust_listings
 from core.policy.files import forget_policy_file
 from core.verify.service import verify_images
@@ -93,13 +93,13 @@ def emergency_revoke(ctx: SignetContext, key_ref: str, *, reason: str, policy_di
     others = list_keys(ctx, states=TRUSTED_STATES)
     covered = set()
     if refs and others:
-        results = verify_images(ctx, refs, fresh_key_policy(ctx, others, refs), source="rotation", record=False,
+        results = verify_images(ctx, refs, fresh_key_verifier(ctx, others, refs), source="rotation", record=False,
                                 allow_http=allow_http, progress=progress)
         covered = {ref for ref, result in zip(refs, results, strict=True) if result.result == "verified"}
     rest = [ref for ref in refs if ref not in covered]
     only_revoked: list[str] = []
     if rest:
-        results = verify_images(ctx, rest, fresh_key_policy(ctx, [key], rest), source="rotation", record=False,
+        results = verify_images(ctx, rest, fresh_key_verifier(ctx, [key], rest), source="rotation", record=False,
                                 allow_http=allow_http)
         only_revoked = [ref for ref, result in zip(rest, results, strict=True) if result.result == "verified"]
     return EmergencyRevocation(key=key, reason=reason, aborted_rotations=tuple(aborted), policy_files=files,

@@ -53,12 +53,13 @@ from core.keys.inventory import KeyRecord, find_key, get_key, new_key_id, set_ke
 from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
 from core.keys.signers import signer_for_record
 from core.keys.trust_config import CONFIG_LABEL, apply_rotation_config_edit, trust_listings
-from core.registry.cache import cache_for, source_key
+from core.registry.cache import source_key
 from core.registry.reference import parse_reference, parse_repository
 from core.sign.service import Signer, sign_image
 from core.verify.cosign_signatures import signature_repository, signature_tag
 from core.verify.policy import TrustPolicy
 from core.verify.service import verify_images
+from core.verify.verifier import Verifier
 
 STEPS = ("stage", "publish", "switch", "resign", "soak", "retire", "revoke")
 OPEN_STATUSES = ("pending", "running", "blocked")
@@ -334,9 +335,9 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
     new = _new_key(status)
     images = in_use_images(ctx)
     refs = [image.reference for image in images]
-    policy = fresh_key_policy(ctx, [new], refs)
+    verifier = fresh_key_verifier(ctx, [new], refs)
     # Idempotence: an image that already verifies with the new key alone (signed before a crash) is not signed again.
-    before = (verify_images(ctx, refs, policy, source="rotation", record=False, allow_http=options.allow_http)
+    before = (verify_images(ctx, refs, verifier, source="rotation", record=False, allow_http=options.allow_http)
               if refs else [])
     todo = [ref for ref, result in zip(refs, before, strict=True) if result.result != "verified"]
     if todo:
@@ -355,7 +356,7 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
             failed[ref] = str(exc)[:300]
         if options.progress is not None:
             options.progress(done, len(todo))
-    after = (verify_images(ctx, todo, policy, source="rotation", record=True, allow_http=options.allow_http)
+    after = (verify_images(ctx, todo, verifier, source="rotation", record=True, allow_http=options.allow_http)
              if todo else [])
     for ref, result in zip(todo, after, strict=True):
         if result.result != "verified":
@@ -371,7 +372,7 @@ def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -
     _begin(ctx, status, "soak")
     new = _new_key(status)
     refs = [image.reference for image in in_use_images(ctx)]
-    results = verify_images(ctx, refs, fresh_key_policy(ctx, [new], refs), source="rotation",
+    results = verify_images(ctx, refs, fresh_key_verifier(ctx, [new], refs), source="rotation",
                             allow_http=options.allow_http, progress=options.progress) if refs else []
     uncovered = sorted(r.reference for r in results if r.result != "verified")
     coverage = (len(refs) - len(uncovered)) / len(refs) if refs else 1.0
@@ -422,8 +423,8 @@ def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
                                                 "backups_to_destroy": [b["id"] for b in backups]})
 
 
-def fresh_key_policy(ctx: SignetContext, keys: Sequence[KeyRecord], refs: Sequence[str]) -> TrustPolicy:
-    """A policy trusting only `keys`, after dropping this process's cached `.sig` tags of `refs`.
+def fresh_key_verifier(ctx: SignetContext, keys: Sequence[KeyRecord], refs: Sequence[str]) -> Verifier:
+    """A Verifier trusting only `keys`, after dropping this process's cached `.sig` tags of `refs`.
 
     Rotation decisions (sign again or not, coverage, exposure) must see signatures another process
     added seconds ago (a crashed run being resumed), not the up-to-30-second-old tag cache. The
@@ -432,12 +433,12 @@ def fresh_key_policy(ctx: SignetContext, keys: Sequence[KeyRecord], refs: Sequen
     repo_text = os.environ.get("COSIGN_REPOSITORY") or None
     policy = TrustPolicy(keys=tuple(k.trusted_key() for k in keys),
                          signature_repository=parse_repository(repo_text) if repo_text else None)
-    cache = cache_for(ctx)
+    cache = ctx.registry_cache
     for text in refs:
         ref = parse_reference(text, default_tag=None)
         sig_ref = signature_repository(ref, policy)
         cache.tags.forget((source_key(sig_ref), sig_ref.repository, signature_tag(ref.digest or "")))
-    return policy
+    return Verifier(policy)
 
 
 # --- bookkeeping ----------------------------------------------------------------------------------

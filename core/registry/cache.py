@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
 from core.errors import NotFound
+from core.registry.client import RegistrySource
 from core.registry.manifest import Manifest
 from core.registry.reference import DIGEST_RE, ImageReference
 
@@ -98,7 +99,7 @@ class TtlCache:
 
 
 class RegistryCache:
-    """The caches one process shares between verifications (kept in `ctx.extras`)."""
+    """The caches one process shares between verifications (`SignetContext.registry_cache`)."""
 
     def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.manifests = LruCache(MAX_MANIFESTS, MAX_MANIFEST_CACHE_BYTES, lambda m: len(m.raw))
@@ -118,21 +119,13 @@ def source_key(ref: ImageReference) -> str:
     return ref.name if ref.is_layout else ref.registry
 
 
-def cache_for(ctx: Any) -> RegistryCache:
-    """The context's cache, created on first use with the configured TTL."""
-    cache = ctx.extras.get("registry_cache")
-    if cache is None:
-        cache = ctx.extras.setdefault("registry_cache", RegistryCache(ctx.config.limits.cache_ttl_seconds))
-    return cache
-
-
 class CachedSource:
     """A RegistrySource wrapper answering repeated reads from `RegistryCache`.
 
     Only reads are cached; writes pass through and forget the tag they overwrite.
     """
 
-    def __init__(self, source: Any, cache: RegistryCache) -> None:
+    def __init__(self, source: RegistrySource, cache: RegistryCache) -> None:
         self.source, self.cache, self.name = source, cache, source.name
 
     def resolve(self, ref: ImageReference) -> Manifest:
@@ -146,7 +139,7 @@ class CachedSource:
         if digest is None:  # remembered "not found"
             raise NotFound(f"{self.name}/{repository}:{tag_or_digest} not found")
         if digest is not _MISSING:
-            cached = self.cache.manifests.get((self.name, repository, digest))
+            cached: Manifest | None = self.cache.manifests.get((self.name, repository, digest))
             if cached is not None:
                 return cached
         try:
@@ -160,7 +153,7 @@ class CachedSource:
 
     def _by_digest(self, repository: str, digest: str) -> Manifest:
         key = (self.name, repository, digest)
-        cached = self.cache.manifests.get(key)
+        cached: Manifest | None = self.cache.manifests.get(key)
         if cached is None:
             cached = self.source.get_manifest(repository, digest)
             self.cache.manifests.put(key, cached)
@@ -168,7 +161,7 @@ class CachedSource:
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
         key = (self.name, repository, digest)
-        cached = self.cache.blobs.get(key)
+        cached: bytes | None = self.cache.blobs.get(key)
         if cached is not None and len(cached) <= max_bytes:
             return cached
         data = self.source.get_blob(repository, digest, max_bytes=max_bytes)
@@ -183,6 +176,23 @@ class CachedSource:
         self.forget_tag(repository, tag_or_digest)
         return self.source.put_manifest(repository, tag_or_digest, raw, media_type)
 
-    def __getattr__(self, attr: str) -> Any:
-        # list_tags, catalog, referrers, put_blob, close, counters: not cached
-        return getattr(self.source, attr)
+    # Not cached: listings change, writes go through.
+    def list_tags(self, repository: str) -> list[str]:
+        return self.source.list_tags(repository)
+
+    def catalog(self) -> list[str]:
+        return self.source.catalog()
+
+    def referrers(self, repository: str, digest: str) -> list[dict[str, Any]]:
+        return self.source.referrers(repository, digest)
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        return self.source.put_blob(repository, data)
+
+    def close(self) -> None:
+        self.source.close()
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests the underlying client made (0 for an OCI layout)."""
+        return int(getattr(self.source, "requests", 0))

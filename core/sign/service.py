@@ -29,6 +29,7 @@ from core.verify.policy import TrustPolicy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_image
 from core.verify.session import VerifySession
+from core.verify.verifier import Verifier
 from core.verify.simple_signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, build_payload, go_json
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what go-containerregistry writes for an empty image's config
@@ -120,7 +121,7 @@ def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
     trusted = load_public_key(public_key_pem(signer.public_key), name=signer.key_id or "signer")
     policy = TrustPolicy(keys=(trusted,), annotations=dict(annotations or {}),
                          signature_repository=parse_repository(repo_text) if repo_text else None)
-    check = verify_image(ctx, ref.with_digest(digest), policy, record=False, allow_http=allow_http)
+    check = verify_image(ctx, ref.with_digest(digest), Verifier(policy), record=False, allow_http=allow_http)
     result = SignResult(reference=str(ref), digest=digest, signature_tag=tag, signature_repository=sig_ref.name,
                         signature_manifest_digest=manifest_digest, payload_digest=new_layer["digest"],
                         key_fingerprint=signer.fingerprint, layers=len(layers), verification=check)

@@ -10,19 +10,19 @@ layers is an error; at most `max_signatures` layers are read.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Hashable
 
 from core.crypto.public_keys import verify_signature
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, RegistryError, SignetError
-from core.registry.cache import RegistryCache, source_key
+from core.registry.cache import CachedSource, RegistryCache, source_key
 from core.registry.manifest import Descriptor
 from core.registry.reference import ImageReference
 from core.sigstore.encoding import b64
-from core.sigstore.trust import sigstore_trust, uses_sigstore
 from core.sigstore.verifier import SigstoreTrust, verify_cosign_signature
 from core.verify.outcome import ImageTarget, SourceOutcome
 from core.verify.policy import TrustPolicy
 from core.verify.result import SignatureCheck
+from core.verify.session import VerifySession
 from core.verify.simple_signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, parse_payload
 
 SOURCE = "cosign-sig"
@@ -38,7 +38,7 @@ def signature_repository(reference: ImageReference, policy: TrustPolicy) -> Imag
     return policy.signature_repository or reference
 
 
-def _verdict_key(image: ImageTarget, signature_manifest_digest: str, policy: TrustPolicy) -> tuple:
+def _verdict_key(image: ImageTarget, signature_manifest_digest: str, policy: TrustPolicy) -> tuple[Hashable, ...]:
     return (SOURCE, image.digest, signature_manifest_digest, policy.fingerprint)
 
 
@@ -46,10 +46,14 @@ def cached_cosign_signatures(cache: RegistryCache, image: ImageTarget, policy: T
     """The outcome `check_cosign_signatures` would return, if the cache alone can tell (no I/O)."""
     sig_ref = signature_repository(image.reference, policy)
     sig_digest = cache.tags.get((source_key(sig_ref), sig_ref.repository, signature_tag(image.digest)), None)
-    return cache.verdicts.get(_verdict_key(image, sig_digest, policy)) if sig_digest else None
+    if not sig_digest:
+        return None
+    outcome: SourceOutcome | None = cache.verdicts.get(_verdict_key(image, sig_digest, policy))
+    return outcome
 
 
-def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolicy) -> SourceOutcome:
+def check_cosign_signatures(session: VerifySession, image: ImageTarget, policy: TrustPolicy,
+                            sigstore: SigstoreTrust | None) -> SourceOutcome:
     sig_ref = signature_repository(image.reference, policy)
     source = session.source_for(sig_ref)
     tag = signature_tag(image.digest)
@@ -59,12 +63,12 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
     except NotFound:
         return SourceOutcome(found=False, location=location)
     verdict_key = _verdict_key(image, manifest.digest, policy)
-    cached = session.cache.verdicts.get(verdict_key)
+    cached: SourceOutcome | None = session.cache.verdicts.get(verdict_key)
     if cached is not None:
         return cached
     limits = session.limits
     # Keyless / Rekor-bound signatures go through core/sigstore (certificate, chain, log entry).
-    sigstore = (sigstore_trust(policy), session.ctx.clock()) if uses_sigstore(policy) else None
+    at = (sigstore, session.ctx.clock()) if sigstore is not None else None
     layers = manifest.descriptors("layers", max_count=limits.max_layers)
     checks: list[SignatureCheck] = []
     transient = False
@@ -74,7 +78,7 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
                                          f"of {len(layers)} signatures are considered (limit max_signatures)"))
             break
         check, outside_failure = _check_layer(source, sig_ref.repository, index, layer, image.digest, policy,
-                                              limits.max_payload_bytes, sigstore)
+                                              limits.max_payload_bytes, at)
         checks.append(check)
         transient = transient or outside_failure
     outcome = SourceOutcome(found=bool(layers), checks=tuple(checks), location=location, transient=transient)
@@ -83,9 +87,9 @@ def check_cosign_signatures(session: Any, image: ImageTarget, policy: TrustPolic
     return outcome
 
 
-def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, digest: str, policy: TrustPolicy,
-                 max_payload: int, sigstore: tuple[SigstoreTrust, datetime] | None = None
-                 ) -> tuple[SignatureCheck, bool]:
+def _check_layer(source: CachedSource, repository: str, index: int, layer: Descriptor, digest: str,
+                 policy: TrustPolicy, max_payload: int,
+                 sigstore: tuple[SigstoreTrust, datetime] | None = None) -> tuple[SignatureCheck, bool]:
     """(check, failed-for-outside-reasons). `sigstore`: trust and time for keyless/Rekor checks."""
 
     def fail(reason: str, *, fingerprint: str | None = None, outside: bool = False) -> tuple[SignatureCheck, bool]:
@@ -113,7 +117,9 @@ def _check_layer(source: Any, repository: str, index: int, layer: Descriptor, di
         return fail(f"payload blob could not be read: {exc}", outside=True)
     if len(payload) != layer.size:
         return fail(f"payload blob is {len(payload)} bytes, descriptor says {layer.size}")
-    identity = issuer = None
+    identity: str | None = None
+    issuer: str | None = None
+    fingerprint: str | None
     if sigstore is not None:
         try:
             verified = verify_cosign_signature(payload, layer.annotations, trust=sigstore[0], now=sigstore[1])

@@ -1,11 +1,15 @@
-"""What a signature source is given (the image) and what it returns (its checks)."""
+"""What a signature source is given (the image, the trust) and what it returns (its checks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.registry.reference import ImageReference
+from core.sigstore.verifier import SigstoreTrust
+from core.verify.policy import TrustPolicy
 from core.verify.result import SignatureCheck
+from core.verify.session import VerifySession
 
 
 @dataclass(frozen=True)
@@ -20,3 +24,11 @@ class SourceOutcome:
     checks: tuple[SignatureCheck, ...] = ()
     location: str = ""                 # where it was looked for, for messages ("repo:sha256-….sig")
     transient: bool = False            # a check failed for outside reasons: the image is "error", not "invalid"
+
+
+class SignatureSource(Protocol):
+    """Finds one kind of signature for an image digest and checks it. `sigstore` is the Verifier's
+    Sigstore trust (None for a key-only policy: plain key checks)."""
+
+    def __call__(self, session: VerifySession, image: ImageTarget, policy: TrustPolicy,
+                 sigstore: SigstoreTrust | None) -> SourceOutcome: ...

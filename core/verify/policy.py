@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
+from core.config.model import TrustConfig
+from core.context import SignetContext
 from core.crypto.public_keys import MAX_PEM_BYTES, TrustedKey, load_public_key
-from core.errors import InputError, NotFound
+from core.errors import InputError
+from core.keys.inventory import KeyRecord, find_key
 from core.registry.reference import ImageReference, parse_repository
 from core.sigstore.certificate_identity import CertificateIdentity  # keyless signers (validated, matched there)
 
@@ -74,7 +77,7 @@ def parse_annotations(pairs: Sequence[str]) -> dict[str, str]:
     return result
 
 
-def resolve_key_reference(ctx: Any, ref: str) -> tuple[TrustedKey, Any]:
+def resolve_key_reference(ctx: SignetContext, ref: str) -> tuple[TrustedKey, KeyRecord | None]:
     """A key argument: a PEM/DER public key file, else a key-store id, name or fingerprint prefix.
     Returns the key and its inventory record (None for a file), whatever the record's state."""
     path = Path(os.path.expanduser(ref))
@@ -85,15 +88,11 @@ def resolve_key_reference(ctx: Any, ref: str) -> tuple[TrustedKey, Any]:
         except OSError as exc:
             raise InputError(f"cannot read key file {ref}: {exc.strerror}") from None
         return load_public_key(data, name=path.name), None
-    try:
-        from core.keys.inventory import find_key
-    except ImportError:
-        raise NotFound(f"key '{ref}' is neither a readable public key file nor in the key store") from None
     record = find_key(ctx, ref)
     return record.trusted_key(), record
 
 
-def load_trusted_key(ctx: Any, ref: str) -> TrustedKey:
+def load_trusted_key(ctx: SignetContext, ref: str) -> TrustedKey:
     """A key argument (`resolve_key_reference`) that may be trusted: a revoked key is refused."""
     key, record = resolve_key_reference(ctx, ref)
     if record is not None and record.state == "revoked":
@@ -101,31 +100,57 @@ def load_trusted_key(ctx: Any, ref: str) -> TrustedKey:
     return key
 
 
-def resolve_trust_policy(ctx: Any, *, keys: Sequence[str] = (), threshold: int = 1,
-                         annotations: dict[str, str] | None = None,
-                         allowed_payload_types: Sequence[str] = (),
-                         signature_repository: str | None = None,
-                         identities: Sequence[CertificateIdentity] = (), trusted_root: str | None = None,
-                         require_tlog: bool | None = None, ignore_tlog: bool = False) -> TrustPolicy:
-    """Build a policy from command-line style arguments.
+@dataclass(frozen=True)
+class TrustArgs:
+    """What a person asked for (command-line flags, a console action): `policy_for` adds the
+    configuration. Empty fields mean "use the configured value" (keys, identity, trusted root)."""
 
-    Keys come from `keys` (files or key-store references), else the config's `[trust] keys`.
-    The signature repository comes from the argument, else `$COSIGN_REPOSITORY` (as cosign does).
-    Raises InputError/NotFound for unusable arguments: a policy is never silently weakened.
+    keys: tuple[str, ...] = ()               # PEM files or key-store ids/names/fingerprint prefixes
+    threshold: int | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    allowed_payload_types: tuple[str, ...] = ()
+    signature_repository: str | None = None  # else $COSIGN_REPOSITORY, else the image's own
+    identities: tuple[CertificateIdentity, ...] = ()
+    trusted_root: str | None = None
+    require_tlog: bool = False
+    ignore_tlog: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "allowed_payload_types", tuple(self.allowed_payload_types))
+        object.__setattr__(self, "identities", tuple(self.identities))
+
+
+def policy_for(ctx: SignetContext, args: TrustArgs = TrustArgs()) -> TrustPolicy:
+    """The trust policy for `args` under the context's configuration; every command and console
+    action builds its policy here, so the same request gets the same verdict everywhere.
+
+    Each field comes from `args`, else from `[trust]`: keys (`keys`), threshold, annotations,
+    payload types (`payload_types`), keyless identities (`certificate_identity` /
+    `certificate_oidc_issuer`), the trusted root; the signature repository from the argument, else
+    `$COSIGN_REPOSITORY` (as cosign does). Raises InputError/NotFound for unusable arguments. Whether
+    the policy can be used at all (keys or identities, threshold, trusted root) is checked by
+    `Verifier` (core/verify/verifier.py), whoever built the policy.
     """
-    key_refs = tuple(keys) or ctx.config.trust.keys
+    trust = ctx.config.trust
     loaded: dict[str, TrustedKey] = {}
-    for ref in key_refs:
+    for ref in args.keys or trust.keys:
         key = load_trusted_key(ctx, ref)
         loaded.setdefault(key.fingerprint, key)
-    if not loaded and not identities:
-        raise InputError("no trusted keys: give --key (a public key file or key-store id) or set [trust] keys")
-    if loaded and threshold > len(loaded):
-        raise InputError(f"threshold {threshold} is more than the {len(loaded)} distinct trusted key(s) given")
-    repo_text = signature_repository or os.environ.get("COSIGN_REPOSITORY") or None
+    repo_text = args.signature_repository or os.environ.get("COSIGN_REPOSITORY") or None
     return TrustPolicy(
-        keys=tuple(loaded.values()), threshold=threshold, annotations=dict(annotations or {}),
-        allowed_payload_types=tuple(allowed_payload_types) or (COSIGN_SIGNATURE_TYPE,),
+        keys=tuple(loaded.values()), threshold=args.threshold or trust.threshold,
+        annotations=dict(args.annotations or parse_annotations(trust.annotations)),
+        allowed_payload_types=args.allowed_payload_types or trust.payload_types or (COSIGN_SIGNATURE_TYPE,),
         signature_repository=parse_repository(repo_text) if repo_text else None,
-        identities=tuple(identities), trusted_root=trusted_root or ctx.config.trust.trusted_root or None,
-        require_tlog=require_tlog, ignore_tlog=ignore_tlog)
+        identities=args.identities or configured_identities(trust),
+        trusted_root=args.trusted_root or trust.trusted_root or None,
+        require_tlog=True if args.require_tlog else None, ignore_tlog=args.ignore_tlog)
+
+
+def configured_identities(trust: TrustConfig) -> tuple[CertificateIdentity, ...]:
+    """`[trust] certificate_identity` / `certificate_oidc_issuer` as an identity; () when neither is
+    set. A half-given identity (no issuer) is an InputError."""
+    if trust.certificate_identity or trust.certificate_oidc_issuer:
+        return (CertificateIdentity(identity=trust.certificate_identity, issuer=trust.certificate_oidc_issuer),)
+    return ()

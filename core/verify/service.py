@@ -5,9 +5,9 @@ Flow per image (never raises; every failure is a result):
    over the bytes received. Everything after uses that digest only (no second look at the tag).
 2. For an index, the index digest is what is verified (what cosign signs); `platform` picks a
    child that is reported as `platform_digest`.
-3. Each signature source (core/verify/sources.py) returns checks; the image is `verified` when the
-   ok checks come from at least `policy.threshold` distinct trusted keys. Sources are consulted in
-   order and the first ones to reach the threshold end the search (more signers cannot change a
+3. Each signature source of the Verifier (core/verify/verifier.py) returns checks; the image is
+   `verified` when the ok checks come from at least `policy.threshold` distinct trusted keys.
+   Sources are consulted in order and the first ones to reach the threshold end the search (more signers cannot change a
    `verified`), which keeps a classically signed image at 3 registry requests.
 4. History rows are written in one transaction at the end (`record=True`).
 
@@ -21,9 +21,11 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from core.clock import iso
+from core.context import SignetContext
 from core.errors import InputError, SignetError
 from core.history.records import record_verifications
 from core.registry.deadline import deadline_for_thread
@@ -31,25 +33,31 @@ from core.registry.manifest import Manifest
 from core.registry.reference import ImageReference, parse_reference
 from core.verify.cosign_signatures import cached_cosign_signatures
 from core.verify.outcome import ImageTarget, SourceOutcome
-from core.verify.policy import TrustPolicy
 from core.verify.result import SignatureCheck, VerificationResult
 from core.verify.session import VerifySession
-from core.verify.sources import SIGNATURE_SOURCES
+from core.verify.verifier import Verifier
 
 MAX_IMAGES = 1_000_000
 MAX_REASONS = 3
 
 
-def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: TrustPolicy, *,
+@dataclass
+class VerifyStats:
+    """Filled in by `verify_images` when given (benchmarks, request-count tests)."""
+
+    requests: int = 0  # HTTP requests made to registries (0 when every answer came from the cache)
+
+
+def verify_images(ctx: SignetContext, references: Sequence[str | ImageReference], verifier: Verifier, *,
                   source: str = "cli", platform: str | None = None,
                   progress: Callable[[int, int], None] | None = None, record: bool = True,
-                  allow_http: bool = False) -> list[VerificationResult]:
-    """Verify every reference against `policy`; results in the order given."""
+                  allow_http: bool = False, stats: VerifyStats | None = None) -> list[VerificationResult]:
+    """Verify every reference with `verifier`; results in the order given."""
     if len(references) > MAX_IMAGES:
         raise InputError(f"at most {MAX_IMAGES} images per call")
     session = VerifySession(ctx, allow_http=allow_http)
     total = len(references)
-    results: list[VerificationResult | None] = [_from_cache(session, r, policy, platform) for r in references]
+    results: list[VerificationResult | None] = [_from_cache(session, r, verifier, platform) for r in references]
     pending = [i for i, r in enumerate(results) if r is None]
     done = total - len(pending)
     if progress is not None and done:
@@ -62,7 +70,7 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
         for i in indices:
             # total_timeout bounds each registry request; image_timeout bounds all of one image's
             with deadline_for_thread(time.monotonic() + session.limits.image_timeout):
-                results[i] = _verify_one(session, references[i], policy, platform)
+                results[i] = _verify_one(session, references[i], verifier, platform)
         if progress is not None:
             with progress_lock:
                 done += len(indices)
@@ -79,7 +87,8 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
                 list(pool.map(run_chunk, chunks))
         final = [r for r in results if r is not None]
-        ctx.extras["last_verify_requests"] = session.request_count()
+        if stats is not None:
+            stats.requests = session.request_count()
     finally:
         session.close()
     if record and final:
@@ -87,13 +96,13 @@ def verify_images(ctx: Any, references: Sequence[str | ImageReference], policy: 
     return final
 
 
-def verify_image(ctx: Any, reference: str | ImageReference, policy: TrustPolicy, *, source: str = "cli",
+def verify_image(ctx: SignetContext, reference: str | ImageReference, verifier: Verifier, *, source: str = "cli",
                  platform: str | None = None, record: bool = True, allow_http: bool = False) -> VerificationResult:
-    return verify_images(ctx, [reference], policy, source=source, platform=platform, record=record,
+    return verify_images(ctx, [reference], verifier, source=source, platform=platform, record=record,
                          allow_http=allow_http)[0]
 
 
-def _verify_one(session: VerifySession, reference: str | ImageReference, policy: TrustPolicy,
+def _verify_one(session: VerifySession, reference: str | ImageReference, verifier: Verifier,
                 platform: str | None) -> VerificationResult:
     started = time.perf_counter()
     text = str(reference)
@@ -106,14 +115,14 @@ def _verify_one(session: VerifySession, reference: str | ImageReference, policy:
         digest = manifest.digest
         platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
         image = ImageTarget(reference=ref, digest=digest)
-        return _decide(text, image, policy, session, platform_digest, started)
+        return _decide(text, image, verifier, session, platform_digest, started)
     except SignetError as exc:
         return _result(text, digest, "error", str(exc), started)
     except Exception as exc:  # fail closed on anything unexpected, and say what it was
         return _result(text, digest, "error", f"internal error: {type(exc).__name__}: {exc}"[:300], started)
 
 
-def _from_cache(session: VerifySession, reference: str | ImageReference, policy: TrustPolicy,
+def _from_cache(session: VerifySession, reference: str | ImageReference, verifier: Verifier,
                 platform: str | None) -> VerificationResult | None:
     """A `verified` answer from the cache alone (no I/O, no thread), else None for the full path.
 
@@ -128,35 +137,35 @@ def _from_cache(session: VerifySession, reference: str | ImageReference, policy:
         if manifest is None:
             return None
         image = ImageTarget(reference=ref, digest=manifest.digest)
-        outcome = cached_cosign_signatures(session.cache, image, policy)
-        if outcome is None or len(_matched([outcome])) < policy.threshold:
+        outcome = cached_cosign_signatures(session.cache, image, verifier.policy)
+        if outcome is None or len(_matched([outcome])) < verifier.threshold:
             return None
         platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
     except SignetError:
         return None  # the full path reports it
-    return _verified(str(ref), image, policy, [outcome], platform_digest, started)
+    return _verified(str(ref), image, verifier.threshold, [outcome], platform_digest, started)
 
 
 def _matched(outcomes: Sequence[SourceOutcome]) -> tuple[str, ...]:
     return tuple(sorted({c.key_fingerprint for o in outcomes for c in o.checks if c.ok and c.key_fingerprint}))
 
 
-def _verified(text: str, image: ImageTarget, policy: TrustPolicy, outcomes: Sequence[SourceOutcome],
+def _verified(text: str, image: ImageTarget, threshold: int, outcomes: Sequence[SourceOutcome],
               platform_digest: str | None, started: float) -> VerificationResult:
     matched = _matched(outcomes)
-    reason = f"signed by {len(matched)} trusted key(s), threshold {policy.threshold}"
+    reason = f"signed by {len(matched)} trusted key(s), threshold {threshold}"
     return _result(text, image.digest, "verified", reason, started, matched, [c for o in outcomes for c in o.checks],
                    platform_digest, {"signature_locations": [o.location for o in outcomes]})
 
 
-def _decide(text: str, image: ImageTarget, policy: TrustPolicy, session: VerifySession,
+def _decide(text: str, image: ImageTarget, verifier: Verifier, session: VerifySession,
             platform_digest: str | None, started: float) -> VerificationResult:
     outcomes: list[SourceOutcome] = []
-    for _name, collect in SIGNATURE_SOURCES:
-        outcomes.append(collect(session, image, policy))
-        if len(_matched(outcomes)) >= policy.threshold:
+    for _name, collect in verifier.sources:
+        outcomes.append(collect(session, image, verifier.policy, verifier.sigstore))
+        if len(_matched(outcomes)) >= verifier.threshold:
             # enough trusted signers already: later sources (e.g. referrers) cannot change the answer
-            return _verified(text, image, policy, outcomes, platform_digest, started)
+            return _verified(text, image, verifier.threshold, outcomes, platform_digest, started)
     checks = [c for o in outcomes for c in o.checks]
     matched = _matched(outcomes)
     details = {"signature_locations": [o.location for o in outcomes]}
@@ -164,7 +173,7 @@ def _decide(text: str, image: ImageTarget, policy: TrustPolicy, session: VerifyS
         return _result(text, image.digest, "unsigned", f"no signatures found ({outcomes[0].location})", started,
                        (), checks, platform_digest, details)
     if matched:
-        reason = f"only {len(matched)} of the {policy.threshold} required trusted keys signed this digest"
+        reason = f"only {len(matched)} of the {verifier.threshold} required trusted keys signed this digest"
     else:
         reasons = list(dict.fromkeys(c.reason for c in checks if not c.ok))
         reason = "no valid signature from a trusted key: " + "; ".join(reasons[:MAX_REASONS])
@@ -189,13 +198,13 @@ def _select_platform(manifest: Manifest, platform: str, max_entries: int) -> str
 
 def _result(text: str, digest: str | None, result: str, reason: str, started: float,
             matched: tuple[str, ...] = (), checks: Sequence[SignatureCheck] = (),
-            platform_digest: str | None = None, details: dict | None = None) -> VerificationResult:
+            platform_digest: str | None = None, details: dict[str, Any] | None = None) -> VerificationResult:
     return VerificationResult(reference=text, digest=digest, result=result, reason=reason, matched_keys=matched,
                               signatures=tuple(checks), duration_ms=(time.perf_counter() - started) * 1000,
                               platform_digest=platform_digest, details=details or {})
 
 
-def _record(ctx: Any, results: Sequence[VerificationResult], source: str) -> None:
+def _record(ctx: SignetContext, results: Sequence[VerificationResult], source: str) -> None:
     at, actor = iso(ctx.clock()), ctx.actor  # one timestamp for the batch, formatted once
     rows = ({"at": at, "actor": actor, "source": source, "reference": r.reference, "digest": r.digest,
              "result": r.result, "reason": r.reason, "matched_keys": r.matched_keys,

@@ -4,18 +4,19 @@ the process cache, the limits."""
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from core.registry.cache import CachedSource, RegistryCache, cache_for, source_key
+from core.config.model import LimitsConfig
+from core.context import SignetContext
+from core.registry.cache import CachedSource, RegistryCache, source_key
 from core.registry.client import open_registry
 from core.registry.reference import ImageReference
 
 
 class VerifySession:
-    def __init__(self, ctx: Any, *, allow_http: bool = False) -> None:
+    def __init__(self, ctx: SignetContext, *, allow_http: bool = False) -> None:
         self.ctx = ctx
-        self.limits = ctx.config.limits
-        self.cache: RegistryCache = cache_for(ctx)
+        self.limits: LimitsConfig = ctx.config.limits
+        self.cache: RegistryCache = ctx.registry_cache
         self.allow_http = allow_http
         self._sources: dict[str, CachedSource] = {}
         self._lock = threading.Lock()
@@ -31,7 +32,7 @@ class VerifySession:
             return source
 
     def request_count(self) -> int:
-        return sum(getattr(s.source, "requests", 0) for s in self._sources.values())
+        return sum(s.requests for s in self._sources.values())
 
     def close(self) -> None:
         with self._lock:

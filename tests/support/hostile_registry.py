@@ -363,10 +363,11 @@ def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | Non
     from core.crypto.public_keys import load_public_key
     from core.verify.policy import TrustPolicy
     from core.verify.service import verify_images
+    from core.verify.verifier import Verifier
 
     write_config(home, **config)
     ctx = open_context(db=str(home / "signet.db"), config=str(home / "config.toml"))
-    policy = TrustPolicy(keys=(load_public_key(public_pem),), trusted_root=trusted_root)
+    policy = Verifier(TrustPolicy(keys=(load_public_key(public_pem),), trusted_root=trusted_root))
     box: dict = {}
 
     def run() -> None:

@@ -2,7 +2,8 @@
 
 `trust_options`: `--key KEY` (repeatable; PEM file or key-store id/name/fingerprint prefix, default
 `[trust] keys`), `--threshold N`, `--allow-http-registry`, and the keyless flags below.
-`policy_from_flags` turns them into a TrustPolicy; `verdict_exit_code` is how such commands exit.
+`trust_args_from_flags` maps them to a TrustArgs (the configuration is applied by core's `policy_for`,
+as for the console); `verdict_exit_code` is how such commands exit.
 
 Keyless (Sigstore) flags, cosign's spelling:
 `--certificate-identity[-regexp]` with `--certificate-oidc-issuer[-regexp]` (both required for keyless;
@@ -17,11 +18,11 @@ from typing import Any, Callable, Iterable
 import click
 
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
-from core.sigstore.trust import configured_identities, sigstore_trust, uses_sigstore
-from core.verify.policy import TrustPolicy, resolve_trust_policy
+from core.sigstore.certificate_identity import CertificateIdentity
+from core.verify.policy import TrustArgs
 
-KEYLESS_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer",
-                 "certificate_oidc_issuer_regexp", "trusted_root", "require_tlog", "insecure_ignore_tlog")
+IDENTITY_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer",
+                  "certificate_oidc_issuer_regexp")
 
 
 # One definition for every command that talks to registries (the flag's meaning must not drift).
@@ -44,8 +45,9 @@ trust_options = stacked(
     click.option("--key", "keys", multiple=True, metavar="KEY",
                  help="Trusted public key: a PEM file or a key-store id/name/fingerprint prefix (repeatable; "
                       "default: [trust] keys from the config)."),
-    click.option("--threshold", default=1, show_default=True, type=click.IntRange(1, 100),
-                 help="Distinct trusted signers (keys or keyless identities) that must have signed."),
+    click.option("--threshold", default=None, type=click.IntRange(1, 100),
+                 help="Distinct trusted signers (keys or keyless identities) that must have signed "
+                      "(default: [trust] threshold, else 1)."),
     allow_http_option,
     click.option("--certificate-identity", default="", metavar="SAN",
                  help="Keyless: the signer's identity (email, URI or username SAN), exactly."),
@@ -62,24 +64,19 @@ trust_options = stacked(
 )
 
 
-def policy_from_flags(sc: Any, flags: dict[str, Any], **policy_args: Any) -> TrustPolicy:
-    """The trust policy from `trust_options` (keys, threshold and keyless flags are popped from `flags`;
-    --allow-http-registry is left to the caller) plus any other resolve_trust_policy() arguments.
-
-    An unusable keyless policy (no trusted root, keyless --threshold) is refused here, before any image
-    is looked at: a usage error (exit 2), not a per-image failure."""
-    keyless = {name: flags.pop(name) for name in KEYLESS_FLAGS}
-    identities = configured_identities(sc.config, identity=keyless["certificate_identity"],
-                                       identity_regexp=keyless["certificate_identity_regexp"],
-                                       issuer=keyless["certificate_oidc_issuer"],
-                                       issuer_regexp=keyless["certificate_oidc_issuer_regexp"])
-    policy = resolve_trust_policy(sc, keys=flags.pop("keys"), threshold=flags.pop("threshold"), **policy_args,
-                                  identities=identities, trusted_root=keyless["trusted_root"],
-                                  require_tlog=True if keyless["require_tlog"] else None,
-                                  ignore_tlog=keyless["insecure_ignore_tlog"])
-    if uses_sigstore(policy):
-        sigstore_trust(policy)
-    return policy
+def trust_args_from_flags(flags: dict[str, Any], **args: Any) -> TrustArgs:
+    """The TrustArgs of `trust_options` (popped from `flags`; --allow-http-registry is left to the
+    caller) plus any other TrustArgs fields a command has (annotations, payload types, ...)."""
+    given = {name: flags.pop(name) for name in IDENTITY_FLAGS}
+    identities = ()
+    if any(given.values()):  # half-given (no issuer) is refused by CertificateIdentity itself
+        identities = (CertificateIdentity(identity=given["certificate_identity"],
+                                          identity_regexp=given["certificate_identity_regexp"],
+                                          issuer=given["certificate_oidc_issuer"],
+                                          issuer_regexp=given["certificate_oidc_issuer_regexp"]),)
+    return TrustArgs(keys=flags.pop("keys"), threshold=flags.pop("threshold"), identities=identities,
+                     trusted_root=flags.pop("trusted_root"), require_tlog=flags.pop("require_tlog"),
+                     ignore_tlog=flags.pop("insecure_ignore_tlog"), **args)
 
 
 def verdict_exit_code(verdicts: Iterable[str]) -> int:

@@ -22,7 +22,7 @@ from core.console.clusters import ContainerRow, container_rows
 from core.errors import SignetError
 from core.identity import Role
 from core.keys.inventory import list_keys
-from core.verify.policy import resolve_trust_policy
+from core.verify.verifier import Verifier
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest
@@ -218,7 +218,7 @@ class ClustersView(TableView):
         if not targets:
             self.notify("no reachable cluster to sweep", severity="warning", markup=False)
             return
-        self.run_with_progress(None, lambda report: run_sweep(context, resolve_trust_policy(context), targets,
+        self.run_with_progress(None, lambda report: run_sweep(context, Verifier.for_args(context), targets,
                                                               progress=report),
                                cli=[("cluster", "sweep", *_only(targets, self.targets))])
 

@@ -15,9 +15,9 @@ from core.console.filters import describe_filter, parse_history_filter
 from core.errors import InputError, SignetError
 from core.history.records import HistoryFilter, HistoryRow, list_history
 from core.registry.reference import parse_reference
-from core.verify.policy import resolve_trust_policy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
+from core.verify.verifier import Verifier
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest, short_reference
@@ -197,6 +197,6 @@ class HistoryView(TableView):
             ref = ref.with_tag(None).with_digest(chosen.digest)
 
         def verify() -> VerificationResult:
-            return verify_images(context, [ref], resolve_trust_policy(context), source="tui")[0]
+            return verify_images(context, [ref], Verifier.for_args(context), source="tui")[0]
 
         self.run_job("history-verify", verify, cli=[("verify", str(ref))])

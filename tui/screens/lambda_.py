@@ -19,7 +19,7 @@ from core.aws.release_gate import GateDecision, deploy_function_image
 from core.console.lambdas import stored_functions
 from core.errors import SignetError
 from core.identity import Role
-from core.verify.policy import resolve_trust_policy
+from core.verify.verifier import Verifier
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest, short_reference
@@ -182,7 +182,7 @@ class LambdaView(TableView):
         if not functions:
             self.notify("no functions to verify", severity="warning", markup=False)
             return
-        self.run_job("lambda-verify", lambda: verify_functions(context, functions, resolve_trust_policy(context)),
+        self.run_job("lambda-verify", lambda: verify_functions(context, functions, Verifier.for_args(context)),
                      cli=[("lambda", "verify", f.name, *_aws_flags(f.profile, f.region)) for f in functions])
 
     def action_gate(self) -> None:
@@ -205,7 +205,7 @@ class LambdaView(TableView):
         def submitted(values: dict[str, str] | None) -> None:
             if values:
                 self.run_job("lambda-gate", lambda: deploy_function_image(
-                    context, function=f.name, image=values["image"], policy=resolve_trust_policy(context),
+                    context, function=f.name, image=values["image"], verifier=Verifier.for_args(context),
                     target=target),
                              cli=[("lambda", "deploy", f.name, values["image"], *_aws_flags(f.profile, f.region))])
 

@@ -17,10 +17,10 @@ from core.console.registries import (LastResult, RegistryProbe, RepositoryEntry,
                                      last_results, list_repositories, list_tag_entries, probe_registry,
                                      signature_payloads)
 from core.sigstore.attestation import predicate_type_for
-from core.sigstore.verify_attestations import AttestationResult, verify_attestations
-from core.verify.policy import resolve_trust_policy
+from core.verify.attestations import AttestationResult, verify_attestations
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
+from core.verify.verifier import Verifier
 from tui.screens.base import TableView
 from tui.widgets.cells import badge, cell, short_digest
 from tui.widgets.detail_pane import DetailPane, detail_text
@@ -260,8 +260,7 @@ class RegistriesView(TableView):
         references = [t.reference for t in tags]
 
         def verify(report: Callable[[int, int], None]) -> list[VerificationResult]:
-            policy = resolve_trust_policy(context)
-            return verify_images(context, references, policy, source="tui", progress=report)
+            return verify_images(context, references, Verifier.for_args(context), source="tui", progress=report)
 
         self.run_with_progress(len(references), verify, cli=[("verify", *references)])
 
@@ -273,8 +272,9 @@ class RegistriesView(TableView):
         reference, context = self.shown_tags[row].reference, self.context
 
         def check() -> tuple[str, list[AttestationResult]]:
-            policy = resolve_trust_policy(context)
-            return reference, [verify_attestations(context, reference, policy, predicate_type=predicate_type_for(name))
+            verifier = Verifier.for_args(context)
+            return reference, [verify_attestations(context, reference, verifier,
+                                                   predicate_type=predicate_type_for(name))
                                for name in ATTESTATION_TYPES]
 
         self.run_job("attestations", check,

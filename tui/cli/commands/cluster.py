@@ -48,9 +48,10 @@ from core.keys.inventory import list_keys
 from core.metrics import write_textfile
 from core.policy.files import save_policy_file
 from core.policy.generate import MODES
+from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
-from tui.cli.trust_options import allow_http_option, policy_from_flags, stacked, trust_options
+from tui.cli.trust_options import allow_http_option, stacked, trust_args_from_flags, trust_options
 
 
 _scope_flags = stacked(
@@ -132,9 +133,9 @@ def sweep(ctx: click.Context, kubeconfig: str | None, context: str | None, names
           **flags: Any) -> None:
     """Verify every image running in the clusters, once per unique digest. Exit 1 unless all is verified."""
     sc = signet_context(ctx)
-    policy = policy_from_flags(sc, flags)
+    verifier = Verifier.for_args(sc, trust_args_from_flags(flags))
     targets = cluster_targets(sc.config, context=context, kubeconfig=kubeconfig)
-    report = run_sweep(sc, policy, targets, namespaces=_namespaces(namespaces, all_namespaces),
+    report = run_sweep(sc, verifier, targets, namespaces=_namespaces(namespaces, all_namespaces),
                        progress=_progress() if sys.stderr.isatty() else None, allow_http=allow_http_registry)
     if prometheus_textfile:
         write_textfile(sc, prometheus_textfile)

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Sequence
 
 from core.conditions.outcome import AttestationCondition, ConditionOutcome
+from core.context import SignetContext
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
 from core.history.records import record_verification
 from core.registry.reference import ImageReference, parse_reference
 from core.sigstore.attestation import AttestationSummary, Statement, parse_statement, summarize
 from core.sigstore.dsse import MAX_ENVELOPE_BYTES, load_envelope
-from core.sigstore.referrers import FoundBundle, find_bundles
-from core.sigstore.trust import sigstore_trust
 from core.sigstore.verifier import SigstoreTrust, VerifiedSignature, verify_bundle, verify_cosign_attestation
 from core.verify.cosign_signatures import signature_repository
+from core.verify.policy import TrustPolicy
 from core.verify.session import VerifySession
+from core.verify.sigstore_bundles import FoundBundle, find_bundles
+from core.verify.verifier import Verifier
 
 ATTESTATION_LAYER = "application/vnd.dsse.envelope.v1+json"
 SOURCE_ATT = "cosign-att"
@@ -78,17 +81,18 @@ class AttestationResult:
                 "duration_ms": round(self.duration_ms, 3)}
 
 
-def verify_attestations(ctx: Any, reference: str | ImageReference, policy: Any, *, predicate_type: str,
-                        allow_http: bool = False, conditions: Sequence[AttestationCondition] = ()) -> AttestationResult:
+def verify_attestations(ctx: SignetContext, reference: str | ImageReference, verifier: Verifier, *,
+                        predicate_type: str, allow_http: bool = False,
+                        conditions: Sequence[AttestationCondition] = ()) -> AttestationResult:
     """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)
     and record the outcome in the verification history. With `conditions`, an attestation counts only
     when every condition holds on its verified statement (core/conditions)."""
-    result = _verify(ctx, reference, policy, predicate_type, allow_http, tuple(conditions))
+    result = _verify(ctx, reference, verifier, predicate_type, allow_http, tuple(conditions))
     _record(ctx, result)
     return result
 
 
-def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_type: str,
+def _verify(ctx: SignetContext, reference: str | ImageReference, verifier: Verifier, predicate_type: str,
             allow_http: bool, conditions: tuple[AttestationCondition, ...]) -> AttestationResult:
     started = time.perf_counter()
     text, digest = str(reference), None
@@ -97,7 +101,7 @@ def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_ty
         ref = reference if isinstance(reference, ImageReference) else parse_reference(reference)
         text = str(ref)
         digest = session.source_for(ref).resolve(ref).digest
-        trust = sigstore_trust(policy)
+        policy, trust = verifier.policy, verifier.attestation_trust
         now = ctx.clock()
         wanted = _Wanted(predicate_type, conditions)
         checks, transient = _classic(session, ref, digest, policy, trust, now, wanted)
@@ -115,7 +119,7 @@ def _verify(ctx: Any, reference: str | ImageReference, policy: Any, predicate_ty
         session.close()
 
 
-def _record(ctx: Any, result: AttestationResult) -> None:
+def _record(ctx: SignetContext, result: AttestationResult) -> None:
     details = {"predicate_type": result.predicate_type,
                "attestations": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
                                  "key": c.key_fingerprint, "identity": c.identity,
@@ -129,7 +133,7 @@ def _record(ctx: Any, result: AttestationResult) -> None:
 
 
 def _decide(text: str, digest: str, predicate_type: str, checks: list[AttestationCheck], transient: bool,
-            policy: Any, started: float) -> AttestationResult:
+            policy: TrustPolicy, started: float) -> AttestationResult:
     duration = (time.perf_counter() - started) * 1000
     of_type = [c for c in checks if c.predicate_type == predicate_type]
     signers = {c.identity or c.key_fingerprint for c in of_type if c.ok}
@@ -156,8 +160,8 @@ class _Wanted:
     conditions: tuple[AttestationCondition, ...]
 
 
-def _classic(session: VerifySession, ref: ImageReference, digest: str, policy: Any, trust: SigstoreTrust,
-             now: Any, wanted: _Wanted) -> tuple[list[AttestationCheck], bool]:
+def _classic(session: VerifySession, ref: ImageReference, digest: str, policy: TrustPolicy, trust: SigstoreTrust,
+             now: datetime, wanted: _Wanted) -> tuple[list[AttestationCheck], bool]:
     att_ref = signature_repository(ref, policy)
     source = session.source_for(att_ref)
     try:
@@ -189,7 +193,7 @@ def _classic(session: VerifySession, ref: ImageReference, digest: str, policy: A
     return checks, transient
 
 
-def _bundles(session: VerifySession, ref: ImageReference, digest: str, trust: SigstoreTrust, now: Any,
+def _bundles(session: VerifySession, ref: ImageReference, digest: str, trust: SigstoreTrust, now: datetime,
              wanted: _Wanted) -> tuple[list[AttestationCheck], bool]:
     found: list[FoundBundle] = find_bundles(session.source_for(ref), ref.repository, digest, limits=session.limits)
     checks = []

@@ -1,28 +1,27 @@
-"""From core/verify's TrustPolicy to the SigstoreTrust the verifiers take.
+"""From a TrustPolicy to the SigstoreTrust the core/sigstore verifiers take.
 
 The trusted root file is read once per (path, size, mtime): verifying ten thousand images does not
-re-parse it, and an edited file is picked up.
+re-parse it, and an edited file is picked up by the next Verifier.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import Any
 
 from core.errors import InputError
-from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.trusted_root import TrustedRoot, load_trusted_root
 from core.sigstore.verifier import SigstoreTrust
+from core.verify.policy import TrustPolicy
 
 
-def uses_sigstore(policy: Any) -> bool:
+def uses_sigstore(policy: TrustPolicy) -> bool:
     """Sigstore material is consulted once the policy names keyless identities, a trusted root, or
     demands a transparency log; a key-only policy keeps the plain key check of classic signatures."""
     return bool(policy.identities or policy.trusted_root or policy.require_tlog)
 
 
-def sigstore_trust(policy: Any) -> SigstoreTrust:
+def sigstore_trust(policy: TrustPolicy) -> SigstoreTrust:
     """Keyless needs a trusted root; the log is required for keyless signatures unless
     `--insecure-ignore-tlog`, and for key-based ones only when asked (`--require-tlog`)."""
     root = trusted_root_at(policy.trusted_root) if policy.trusted_root else None
@@ -39,19 +38,6 @@ def sigstore_trust(policy: Any) -> SigstoreTrust:
     ignore = policy.ignore_tlog or (root is None and not policy.identities and not policy.require_tlog)
     return SigstoreTrust(root=root, identities=tuple(policy.identities), keys=tuple(policy.keys),
                          require_tlog=False if ignore else policy.require_tlog, ignore_tlog=ignore)
-
-
-def configured_identities(config: Any, *, identity: str = "", identity_regexp: str = "", issuer: str = "",
-                          issuer_regexp: str = "") -> tuple[CertificateIdentity, ...]:
-    """The keyless identity from the flags, else `[trust] certificate_identity` / `certificate_oidc_issuer`;
-    () when neither names one. A half-given identity (no issuer) is an InputError."""
-    if identity or identity_regexp or issuer or issuer_regexp:
-        return (CertificateIdentity(identity=identity, identity_regexp=identity_regexp, issuer=issuer,
-                                    issuer_regexp=issuer_regexp),)
-    trust = config.trust
-    if trust.certificate_identity or trust.certificate_oidc_issuer:
-        return (CertificateIdentity(identity=trust.certificate_identity, issuer=trust.certificate_oidc_issuer),)
-    return ()
 
 
 def trusted_root_at(path: str) -> TrustedRoot:

@@ -1,5 +1,5 @@
 """Sigstore bundles attached to an image as OCI 1.1 referrers (cosign-formats.md §3.4-§3.5), and the
-signature source core/verify counts them with.
+signature source the Verifier counts them with (the checks themselves are core/sigstore's).
 
 Discovery goes through the registry client's `referrers()` (the referrers API, else the
 `sha256-<hex>` fallback tag). The index is only a list of manifest digests: its artifactType and
@@ -11,15 +11,19 @@ bundle layer; anything else listed there (SBOMs pushed by other tools, …) is n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from core.config.model import LimitsConfig
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, RegistryError, SignetError
+from core.registry.client import RegistrySource
 from core.sigstore.attestation import COSIGN_SIGN_PREDICATE, parse_statement
 from core.sigstore.bundle import MAX_BUNDLE_BYTES, MEDIA_TYPE_PREFIX, Bundle, parse_bundle
-from core.sigstore.trust import sigstore_trust, uses_sigstore
-from core.sigstore.verifier import VerifiedSignature, verify_bundle
+from core.sigstore.verifier import SigstoreTrust, VerifiedSignature, verify_bundle
 from core.verify.outcome import ImageTarget, SourceOutcome
+from core.verify.policy import TrustPolicy
 from core.verify.result import SignatureCheck
+from core.verify.session import VerifySession
 
 SOURCE = "sigstore-bundle"
 MANIFEST_TYPES = frozenset({"application/vnd.oci.image.manifest.v1+json"})
@@ -47,7 +51,7 @@ class FoundBundle:
             return True
 
 
-def find_bundles(source: Any, repository: str, digest: str, *, limits: Any) -> list[FoundBundle]:
+def find_bundles(source: RegistrySource, repository: str, digest: str, *, limits: LimitsConfig) -> list[FoundBundle]:
     found: list[FoundBundle] = []
     for index, descriptor in enumerate(source.referrers(repository, digest)):
         ref_digest = str(descriptor.get("digest", ""))
@@ -56,7 +60,8 @@ def find_bundles(source: Any, repository: str, digest: str, *, limits: Any) -> l
         try:
             manifest = source.get_manifest(repository, ref_digest)
             doc = manifest.json()
-            subject = doc.get("subject") if isinstance(doc.get("subject"), dict) else {}
+            claimed = doc.get("subject")
+            subject = claimed if isinstance(claimed, dict) else {}
             if subject.get("digest") != digest:
                 continue  # listed for this digest, but is not about it
             layers = [layer for layer in manifest.descriptors("layers", max_count=limits.max_layers)
@@ -79,39 +84,40 @@ def find_bundles(source: Any, repository: str, digest: str, *, limits: Any) -> l
     return found
 
 
-def check_sigstore_bundles(session: Any, image: ImageTarget, policy: Any) -> SourceOutcome:
-    """Signature source for core/verify: every bundle signature referring to the image digest."""
-    if not uses_sigstore(policy):
+def check_sigstore_bundles(session: VerifySession, image: ImageTarget, policy: TrustPolicy,
+                           sigstore: SigstoreTrust | None) -> SourceOutcome:
+    """Signature source for the Verifier: every bundle signature referring to the image digest."""
+    if sigstore is None:
         return SourceOutcome(found=False, location="referrers (not consulted: no trusted root or identity)")
     location = f"{image.reference.name}@{image.digest[:19]}… referrers"
     source = session.source_for(image.reference)
     try:
-        trust = sigstore_trust(policy)
         found = [b for b in find_bundles(source, image.reference.repository, image.digest, limits=session.limits)
                  if b.is_signature()]
     except RegistryError as exc:
         check = SignatureCheck(SOURCE, 0, False, f"referrers could not be listed: {exc}")
         return SourceOutcome(found=True, checks=(check,), location=location, transient=True)
     now = session.ctx.clock()
-    checks = []
+    checks: list[SignatureCheck] = []
     for item in found[:session.limits.max_signatures]:
-        details = {"referrer": item.manifest_digest}
+        details: dict[str, Any] = {"referrer": item.manifest_digest}
         if item.bundle is None:
             checks.append(SignatureCheck(SOURCE, item.index, False, item.error, details=details))
             continue
         key = (SOURCE, image.digest, item.manifest_digest, policy.fingerprint)
-        cached = session.cache.verdicts.get(key)
+        cached: SignatureCheck | None = session.cache.verdicts.get(key)
         if cached is None:
-            cached = _check(item, image.digest, policy, trust, now, details)
+            cached = _check(item, item.bundle, image.digest, policy, sigstore, now, details)
             session.cache.verdicts.put(key, cached)
         checks.append(cached)
     return SourceOutcome(found=bool(found), checks=tuple(checks), location=location,
                          transient=any(b.transient for b in found))
 
 
-def _check(item: FoundBundle, digest: str, policy: Any, trust: Any, now: Any, details: dict) -> SignatureCheck:
+def _check(item: FoundBundle, bundle: Bundle, digest: str, policy: TrustPolicy, trust: SigstoreTrust, now: datetime,
+           details: dict[str, Any]) -> SignatureCheck:
     try:
-        verified: VerifiedSignature = verify_bundle(item.bundle, digest=digest, trust=trust, now=now)
+        verified: VerifiedSignature = verify_bundle(bundle, digest=digest, trust=trust, now=now)
         _check_claims(verified, digest, policy)
     except CheckFailed as exc:
         return SignatureCheck(SOURCE, item.index, False, str(exc), details=details)
@@ -121,7 +127,7 @@ def _check(item: FoundBundle, digest: str, policy: Any, trust: Any, now: Any, de
                                    "signed_at": [t.isoformat() for t in verified.signed_at]})
 
 
-def _check_claims(verified: VerifiedSignature, digest: str, policy: Any) -> None:
+def _check_claims(verified: VerifiedSignature, digest: str, policy: TrustPolicy) -> None:
     """On the verified statement: cosign's signature type, and the `-a key=value` annotations the
     policy requires (cosign v3 puts them on the subject). A message signature carries no claims, so
     it cannot satisfy required annotations."""
