@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.clock import FixedClock  # noqa: E402
 from core.context import open_context  # noqa: E402
-from core.history.records import RESULTS, record_verifications  # noqa: E402
+from core.history.records import record_verifications  # noqa: E402
+from core.results import RESULTS  # noqa: E402
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 SPAN = timedelta(days=365)

@@ -21,8 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest, write_to_textf
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.clock import iso, parse_iso
-
-FAILURE_RESULTS = ("unsigned", "invalid", "error")
+from core.results import BYPASSED, FAILURE_RESULTS
 MAX_SERIES = 50_000  # label combinations per family: a bound on output size, not expected in practice
 
 
@@ -84,7 +83,7 @@ class StoreCollector:
                 for result, n in sorted(counts.items()):
                     images.add_metric([result, sweep["cluster"], namespace], n)
                 unsigned.add_metric([sweep["cluster"], namespace], counts.get("unsigned", 0))
-                bypassed.add_metric([sweep["cluster"], namespace], counts.get("bypassed", 0))
+                bypassed.add_metric([sweep["cluster"], namespace], counts.get(BYPASSED, 0))
         yield from (images, unsigned, bypassed, last)
 
     def _clusters(self, query: Any) -> Iterator[Metric]:

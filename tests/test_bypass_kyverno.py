@@ -8,7 +8,8 @@ import pytest
 from core.bypass.kyverno_exception import exception_name, policy_exception, ttl_label_value
 from core.bypass.model import BypassState
 from core.bypass.reaper import reap
-from core.bypass.service import active_bypass_for, approve_bypass, get_bypass, request_bypass, revoke_bypass
+from core.bypass.coverage import active_bypass_for
+from core.bypass.service import approve_bypass, get_bypass, request_bypass, revoke_bypass
 from core.config.model import ClusterConfig
 from tests.support.bypass_world import DIGEST, JUSTIFICATION, NEIGHBOUR, BypassWorld
 from tests.support.kube_api import KubeApiServer, closed_port_url, pod, write_kubeconfig

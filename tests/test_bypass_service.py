@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from core.audit.chain import list_entries, verify_chain
+from core.bypass.coverage import Standing, active_bypass_for, standing_at
 from core.bypass.model import BypassState
-from core.bypass.service import (active_bypass_for, approve_bypass, deny_bypass, get_bypass, list_bypasses,
-                                 request_bypass, revoke_bypass, settle_due)
+from core.bypass.service import (approve_bypass, deny_bypass, get_bypass, list_bypasses, request_bypass,
+                                 revoke_bypass, settle_due)
 from core.errors import InputError, InvalidState, PermissionDenied, ReadOnlyMode
 from tests.support.bypass_world import DIGEST, JUSTIFICATION, NEIGHBOUR, BypassWorld
 
@@ -99,6 +100,22 @@ def test_bypass_matches_its_digest_and_not_the_neighbour(world):
     assert active_bypass_for(ctx, digest=DIGEST, function="checkout2", region="eu-west-1") is None
     assert active_bypass_for(ctx, digest=DIGEST, function="checkout", region=None) is None
     assert active_bypass_for(ctx, digest=DIGEST.upper(), function="checkout", region="eu-west-1") is None
+
+
+def test_standing_is_bypassed_only_where_the_bypass_covers_a_digest_that_is_not_verified(world):
+    """The rule the sweep, the Lambda listing and the release gate apply (core/bypass/coverage.py)."""
+    bypass = _request(world.as_("dev"))
+    approve_bypass(world.as_("alice"), bypass.id)
+    ctx = world.as_("gate")
+    here = {"function": "checkout", "region": "eu-west-1"}
+    assert standing_at(ctx, "unsigned", "no signatures found", DIGEST, **here) == Standing(
+        "bypassed", f"not verified (unsigned: no signatures found); covered by bypass {bypass.id}", bypass.id)
+    assert standing_at(ctx, "verified", "signed", DIGEST, **here) == Standing("verified", "signed")  # never downgraded
+    assert standing_at(ctx, "invalid", "bad", NEIGHBOUR, **here) == Standing("invalid", "bad")
+    assert standing_at(ctx, "error", "no digest", None, **here) == Standing("error", "no digest")
+    assert standing_at(ctx, "invalid", "bad", DIGEST, function="checkout", region="eu-west-2").result == "invalid"
+    world.clock.advance(hours=2)  # the bypass's end: nothing is covered any more
+    assert standing_at(ctx, "unsigned", "none", DIGEST, **here) == Standing("unsigned", "none")
 
 
 def test_one_second_past_the_end_is_not_honoured_even_before_the_reaper(world):

@@ -17,13 +17,14 @@ from typing import Any, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.aws.accounts import AwsTarget, aws_reason, client_for
-from core.bypass.service import active_bypass_for
+from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext
 from core.config.model import Config
 from core.errors import AwsError, InputError, LimitExceeded
 from core.history.records import record_verifications
 from core.registry.reference import ImageReference, parse_reference
+from core.results import ERROR
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
@@ -140,16 +141,10 @@ def verify_functions(ctx: SignetContext, functions: Sequence[LambdaFunction], ve
     checked = []
     for f in functions:
         verdict = results.get(f.reference or "")
-        if verdict is None:
-            f = replace(f, result="error", reason=f.problem or "no running digest")
-        else:
-            f = replace(f, result=verdict.result, reason=verdict.reason)
-        if f.result != "verified" and f.digest:
-            bypass = active_bypass_for(ctx, digest=f.digest, function=f.name, region=f.region)
-            if bypass is not None:
-                f = replace(f, result="bypassed", bypass_id=bypass.id,
-                            reason=f"not verified ({f.result}: {f.reason}); covered by bypass {bypass.id}")
-        checked.append(f)
+        result, reason = (ERROR, f.problem or "no running digest") if verdict is None else (verdict.result,
+                                                                                           verdict.reason)
+        standing = standing_at(ctx, result, reason, f.digest, function=f.name, region=f.region)
+        checked.append(replace(f, result=standing.result, reason=standing.reason, bypass_id=standing.bypass_id))
     record_functions(ctx, checked, results)
     return checked
 

@@ -22,12 +22,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from core.aws.accounts import AwsTarget, aws_reason, client_for
 from core.aws.lambda_inventory import LambdaFunction, describe_function, save_function
-from core.bypass.service import active_bypass_for
+from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import record_verification
 from core.identity import Role
 from core.registry.reference import parse_reference
+from core.results import BYPASSED, VERIFIED
 from core.verify.result import VerificationResult
 from core.verify.service import verify_image
 from core.verify.verifier import Verifier
@@ -66,21 +67,18 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
     current = describe_function(client, target, function)  # raises when missing or not an image function
     verdict = verify_image(ctx, ref, verifier, source="gate", record=False, allow_http=allow_http)
     pinned = str(ref.with_tag(None).with_digest(verdict.digest)) if verdict.digest else None
-    result, reason, bypass_id = verdict.result, verdict.reason, None
-    if result != "verified" and verdict.digest:
-        bypass = active_bypass_for(ctx, digest=verdict.digest, function=current.name, region=target.region)
-        if bypass is not None:
-            result, bypass_id = "bypassed", bypass.id
-            reason = f"not verified ({verdict.result}: {verdict.reason}); deployed under bypass {bypass.id}"
+    standing = standing_at(ctx, verdict.result, verdict.reason, verdict.digest, function=current.name,
+                           region=target.region)
+    result, reason, bypass_id = standing.result, standing.reason, standing.bypass_id
     deployed, revision, aws_error = False, "", ""
-    if result in ("verified", "bypassed") and pinned:
+    if result in (VERIFIED, BYPASSED) and pinned:
         try:
             answer = client.update_function_code(FunctionName=current.name, ImageUri=pinned)
             deployed, revision = True, str(answer.get("RevisionId", ""))
         except (ClientError, BotoCoreError) as exc:
             aws_error = aws_reason(exc)
             reason = f"{result}, but Lambda did not take the update: {aws_error}"
-    elif result not in ("verified", "bypassed"):
+    elif result not in (VERIFIED, BYPASSED):
         reason = f"refused: {reason}"
     decision = GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
                             digest=verdict.digest, image_uri=pinned, result=result, deployed=deployed, reason=reason,

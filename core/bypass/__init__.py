@@ -3,8 +3,10 @@
 - model.py: states (requested -> approved/denied/lapsed, approved -> active -> expired/revoked), scope.
 - validation.py: digest only (no tags, globs, "all"), exact names, meaningful justification, ticket
   pattern, duration capped by `[policy] max_bypass_duration` (config only).
-- service.py: request/approve/deny/revoke and `active_bypass_for` (the use-time check sweeps, the
-  Lambda gate and the console call; never honours a bypass at or past its end).
+- service.py: request/approve/deny/revoke.
+- coverage.py: the rule, `active_bypass_for` (does an active bypass cover digest D at place P, now?
+  never honours a bypass at or past its end) and `standing_at` (a verdict as reported there: not
+  verified + covered = `bypassed`), used by the sweep, the Lambda listing, the release gate and the reaper.
 - kyverno_exception.py / cluster_exceptions.py: the kyverno.io/v2 PolicyException for cluster scope,
   created on activation and deleted on revoke/expiry.
 - reaper.py: records due expiries, retries pending exceptions, deletes stale ones, reports foreign

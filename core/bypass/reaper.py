@@ -20,7 +20,8 @@ from core.bypass.kyverno_exception import (BYPASS_ID_LABEL, MANAGED_BY, MANAGED_
                                           ttl_label_value)
 from core.bypass.model import Bypass, BypassState, ScopeKind
 from core.bypass.records import select_bypasses
-from core.bypass.service import activate, active_bypass_for, remove_exception, settle_due
+from core.bypass.coverage import active_bypass_for
+from core.bypass.service import activate, remove_exception, settle_due
 from core.bypass.targets import find_cluster
 from core.clock import iso
 from core.config.model import ClusterConfig

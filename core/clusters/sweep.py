@@ -20,11 +20,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from core.bypass.service import active_bypass_for
+from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext
 from core.clusters.inventory import ClusterInventory, ClusterTarget, read_inventories, running_reference
-from core.history.records import RESULTS, record_verifications
+from core.history.records import record_verifications
+from core.results import ERROR, RESULTS, VERIFIED
 from core.verify.service import VerifyStats, verify_images
 from core.verify.verifier import Verifier
 
@@ -90,7 +91,7 @@ class SweepReport:
     @property
     def ok(self) -> bool:
         """True only when every cluster was read completely and every container is verified."""
-        return all(c.complete for c in self.clusters) and all(f.result == "verified" for f in self.findings)
+        return all(c.complete for c in self.clusters) and all(f.result == VERIFIED for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         counts = Counter(f.result for f in self.findings)
@@ -158,20 +159,16 @@ def _finding(ctx: SignetContext, g: dict[str, Any], by_reference: dict) -> Sweep
     verdict = by_reference.get(g["reference"]) if g["reference"] else None
     if verdict is None:
         reason = f"spec image '{g['image'][:200]}' is not a valid image reference" if g["digest"] else NO_DIGEST_REASON
-        result, matched = "error", ()
+        result, matched = ERROR, ()
     else:
         result, reason, matched = verdict.result, verdict.reason, verdict.matched_keys
-    bypass_id = None
-    if result != "verified" and g["digest"]:
-        bypass = active_bypass_for(ctx, digest=g["digest"], cluster=g["cluster"], namespace=g["namespace"],
-                                   workload=g["workload"])
-        if bypass is not None:
-            result, reason, bypass_id = "bypassed", f"not verified ({result}: {reason}); covered by bypass " \
-                                                    f"{bypass.id}", bypass.id
+    standing = standing_at(ctx, result, reason, g["digest"], cluster=g["cluster"], namespace=g["namespace"],
+                           workload=g["workload"])
     return SweepFinding(cluster=g["cluster"], namespace=g["namespace"],
                         workload_kind=g["workload_kind"], workload=g["workload"], container=g["container"],
-                        image=g["image"], reference=g["reference"], digest=g["digest"], result=result,
-                        reason=reason, pods=g["pods"], matched_keys=tuple(matched), bypass_id=bypass_id)
+                        image=g["image"], reference=g["reference"], digest=g["digest"], result=standing.result,
+                        reason=standing.reason, pods=g["pods"], matched_keys=tuple(matched),
+                        bypass_id=standing.bypass_id)
 
 
 def _status(inv: ClusterInventory) -> ClusterStatus:

@@ -12,8 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from core.clock import iso
 from core.errors import InputError
-
-RESULTS = ("verified", "unsigned", "invalid", "error", "bypassed")
+from core.results import RESULTS
 SOURCES = ("cli", "tui", "sweep", "gate", "demo", "rotation")
 
 

@@ -1,12 +1,8 @@
 """What a verification says, for one image and for each signature looked at.
 
-`result` is one of:
-- `verified`: at least `threshold` distinct trusted keys each signed this exact digest;
-- `unsigned`: no signature was found for the digest;
-- `invalid`: signatures were found but not enough of them are valid for the trusted keys (each
-  `SignatureCheck` says why);
-- `error`: the registry, network or a limit failed, so nothing could be decided (fail closed);
-- `bypassed`: not verified, but an active bypass covers it (set by sweeps and the gate, never here).
+`result` is one of core/results.py's RESULTS (`verified`, `unsigned`, `invalid` — each
+`SignatureCheck` says why —, `error`); `bypassed` is set where a bypass applies (core/bypass/coverage.py),
+never by a verification.
 """
 
 from __future__ import annotations
@@ -14,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-RESULTS = ("verified", "unsigned", "invalid", "error", "bypassed")
+from core.results import RESULTS, VERIFIED
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,7 @@ class VerificationResult:
 
     @property
     def verified(self) -> bool:
-        return self.result == "verified"
+        return self.result == VERIFIED
 
     def as_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "digest": self.digest, "result": self.result,

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from core.clock import parse_iso
 from core.console.dashboard import DashboardSummary, KeyDue, dashboard_summary, format_time_left, keys_due
 from core.console.registries import RegistryProbe, probe_registry
-from core.history.records import RESULTS
+from core.results import RESULTS
 from tui.screens.base import ViewScreen
 from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest, short_reference
 

@@ -48,6 +48,7 @@ from core.keys.inventory import list_keys
 from core.metrics import write_textfile
 from core.policy.files import save_policy_file
 from core.policy.generate import MODES
+from core.results import RESULTS
 from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
@@ -171,8 +172,7 @@ def _cluster_line(cluster: str, reachable: bool, error: str, forbidden: tuple[st
 def _print_report(report: SweepReport) -> None:
     for c in report.clusters:
         _cluster_line(c.cluster, c.reachable, c.error, c.forbidden_namespaces, c.warnings)
-    counts = ("verified", "unsigned", "invalid", "error", "bypassed")
-    emit_table(["cluster", "namespace", *counts], [(n["cluster"], n["namespace"], *(n[k] for k in counts))
+    emit_table(["cluster", "namespace", *RESULTS], [(n["cluster"], n["namespace"], *(n[k] for k in RESULTS))
                                                    for n in report.by_namespace()], title="by namespace")
     emit_table(["result", "cluster", "namespace", "workload", "container", "reference", "reason", "bypass"],
                [(f.result, f.cluster, f.namespace, f"{f.workload_kind}/{f.workload}", f.container,

@@ -16,7 +16,8 @@ import click
 from core.clock import iso, parse_iso
 from core.config import parse_duration
 from core.errors import InputError, UsageError
-from core.history.records import CSV_COLUMNS, RESULTS, SOURCES, HistoryFilter, csv_row, iter_history
+from core.history.records import CSV_COLUMNS, SOURCES, HistoryFilter, csv_row, iter_history
+from core.results import RESULTS
 from tui.cli.context import signet_context
 from tui.cli.output import emit_csv, emit_json, emit_table
 
