@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -253,3 +257,41 @@ def test_signet_sign_with_secrets_manager_and_kms_keys(home, registry, aws_endpo
         assert json.loads(signed.stdout)["key_fingerprint"] == fingerprint
         verified = run("verify", f"{registry.host}/team/{name}:v1", "--key", name, "--json")
         assert verified.exit_code == 0 and json.loads(verified.stdout)[0]["matched_keys"] == [fingerprint]
+
+
+def _signet_without_a_terminal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`signet ARGS` with stdin at its end and no controlling terminal (a new session), as in CI."""
+    return subprocess.run([sys.executable, "-m", "tui.cli.main", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, env=env, start_new_session=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_prompt_nobody_can_answer_is_a_usage_error_naming_the_flag(home, tmp_path, monkeypatch):
+    run("key", "generate", "--name", "prod")
+    backup_file = tmp_path / "prod.json"
+    run("key", "backup", "prod", "--shares", "2-of-3", "--out", str(backup_file))
+    monkeypatch.delenv("SIGNET_PASSWORD")
+    env = {k: v for k, v in os.environ.items()}
+    cases = [(("key", "backup", "test", str(backup_file)), "--share-file"),
+             (("key", "import", str(FIXTURES / "cosign-encrypted-keys/policy-controller-example/cosign.key"),
+               "--name", "pc"), "--passphrase-file"),
+             (("key", "generate", "--name", "other"), "--passphrase-file")]
+    for args, flag in cases:
+        done = _signet_without_a_terminal(*args, env=env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert flag in done.stderr and "nobody can answer" in done.stderr
+        assert "GetPassWarning" not in done.stderr and "Aborted" not in done.stderr and "echoed" not in done.stderr
+        in_process = CliRunner().invoke(cli, list(args), input="")  # the same through click's own prompt
+        assert in_process.exit_code == 2 and flag in in_process.stderr, in_process.output
+    assert [k["name"] for k in json.loads(run("key", "list", "--json").stdout)] == ["prod"]
+
+
+def test_piped_shares_still_answer_the_prompts_without_a_terminal(home, tmp_path):
+    run("key", "generate", "--name", "prod")
+    backup_file = tmp_path / "prod.json"
+    shares = _shares_from(run("key", "backup", "prod", "--shares", "2-of-3", "--out", str(backup_file)).stdout)
+    done = subprocess.run([sys.executable, "-m", "tui.cli.main", "key", "backup", "test", str(backup_file), "--json"],
+                          input=f"{shares[0]}\n{shares[2]}\n", capture_output=True, text=True, env=dict(os.environ),
+                          start_new_session=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ok"] is True and "echoed" not in done.stderr and shares[0] not in done.stderr

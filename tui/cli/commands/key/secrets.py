@@ -12,7 +12,7 @@ from core.errors import InputError
 from core.keys.backup import CreatedBackup, PassphraseScheme, ShareScheme, read_backup_file
 from core.keys.local_store import read_limited_file
 from tui.cli.output import emit_line
-from tui.cli.passphrases import passphrase_provider
+from tui.cli.passphrases import ask_hidden, passphrase_provider
 
 MAX_SHARE_FILE = 64 * 1024
 STORE_CHOICE = click.Choice(["local", "secretsmanager", "kms"])
@@ -21,13 +21,14 @@ STORE_CHOICE = click.Choice(["local", "secretsmanager", "kms"])
 def new_passphrase(passphrase_file: str | None, what: str) -> bytes:
     if passphrase_file or "SIGNET_PASSWORD" in os.environ:
         return passphrase_provider(passphrase_file)(what)
-    return click.prompt(f"New passphrase for {what}", hide_input=True, confirmation_prompt=True, err=True).encode()
+    return ask_hidden(f"New passphrase for {what}", instead="--passphrase-file FILE (or SIGNET_PASSWORD)",
+                      confirm=True).encode()
 
 
 def backup_passphrase(path: str | None, *, confirm: bool) -> bytes:
     if path:
         return passphrase_provider(path)("backup")
-    return click.prompt("Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True).encode()
+    return ask_hidden("Backup passphrase", instead="--backup-passphrase-file FILE", confirm=confirm).encode()
 
 
 def read_shares(files: tuple[str, ...], needed: int | None) -> list[str]:
@@ -37,7 +38,7 @@ def read_shares(files: tuple[str, ...], needed: int | None) -> list[str]:
         shares += [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
     if not files:
         for i in range(needed or 0):
-            shares.append(click.prompt(f"Share {i + 1} of {needed}", hide_input=True, err=True))
+            shares.append(ask_hidden(f"Share {i + 1} of {needed}", instead="--share-file FILE (one share per line)"))
     return shares
 
 
