@@ -331,3 +331,22 @@ def test_hostile_trusted_root_file_is_a_usage_error(home, tmp_path, trusted_root
 def test_malformed_key_name_creates_nothing(home, name):
     before = snapshot(home)
     assert_clean_usage_error(run("key", "generate", "--name", name), before, home)
+
+
+@pytest.mark.parametrize("ref", ["/nonexistent.pub", "./missing/cosign.pub", "~/no-such-key.pem", "cosign.pub"])
+def test_a_missing_key_file_is_named_as_a_missing_file(home, ref):
+    result = CliRunner().invoke(cli, ["verify", "--key", ref, "localhost:1/x:y"])
+    assert result.exit_code == 2
+    assert result.stderr == f"signet: error: key file {ref} does not exist\n"
+    by_name = CliRunner().invoke(cli, ["verify", "--key", "release-z", "localhost:1/x:y"])
+    assert by_name.exit_code == 2 and "no key with id, name or fingerprint prefix 'release-z'" in by_name.stderr
+
+
+def test_an_image_that_cannot_be_checked_says_why_on_stderr_too(home):
+    result = CliRunner().invoke(cli, ["verify", "--key", str(PUBLIC_KEY), "localhost:1/x:y"])
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    assert line.startswith("signet: localhost:1/x:y: ") and "localhost:1" in line[len("signet: localhost:1/x:y"):]
+    assert "error" in result.stdout  # the table still says it
+    as_json = CliRunner().invoke(cli, ["verify", "--key", str(PUBLIC_KEY), "localhost:1/x:y", "--json"])
+    assert as_json.exit_code == 3 and len(as_json.stderr.splitlines()) == 1

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from core.config.model import TrustConfig
 from core.context import SignetContext
 from core.crypto.public_keys import MAX_PEM_BYTES, TrustedKey, load_public_key
-from core.errors import InputError
+from core.errors import InputError, NotFound
 from core.keys.inventory import KeyRecord, find_key
 from core.registry.reference import ImageReference, parse_repository
 from core.sigstore.certificate_identity import CertificateIdentity  # keyless signers (validated, matched there)
@@ -88,8 +88,18 @@ def resolve_key_reference(ctx: SignetContext, ref: str) -> tuple[TrustedKey, Key
         except OSError as exc:
             raise InputError(f"cannot read key file {ref}: {exc.strerror}") from None
         return load_public_key(data, name=path.name), None
-    record = find_key(ctx, ref)
+    try:
+        record = find_key(ctx, ref)
+    except NotFound:
+        if _looks_like_a_path(ref):
+            raise NotFound(f"key file {ref} does not exist") from None
+        raise
     return record.trusted_key(), record
+
+
+def _looks_like_a_path(ref: str) -> bool:
+    """Key names and fingerprints have no '/' and no file suffix; `./k.pub`, `~/k.pem`, `k.pub` do."""
+    return "/" in ref or ref.startswith(("~", ".")) or Path(ref).suffix.lower() in (".pub", ".pem", ".der", ".key")
 
 
 def load_trusted_key(ctx: SignetContext, ref: str) -> TrustedKey:

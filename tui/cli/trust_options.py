@@ -20,6 +20,7 @@ import click
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.verify.policy import TrustArgs
+from tui.cli.output import diagnostic
 
 IDENTITY_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer",
                   "certificate_oidc_issuer_regexp")
@@ -77,6 +78,14 @@ def trust_args_from_flags(flags: dict[str, Any], **args: Any) -> TrustArgs:
     return TrustArgs(keys=flags.pop("keys"), threshold=flags.pop("threshold"), identities=identities,
                      trusted_root=flags.pop("trusted_root"), require_tlog=flags.pop("require_tlog"),
                      ignore_tlog=flags.pop("insecure_ignore_tlog"), **args)
+
+
+def diagnose_errors(results: Iterable[Any]) -> None:
+    """One stderr line per image that could not be checked at all (`error`): why it exits 3 is then
+    on stderr too, not only in the table or JSON on stdout."""
+    for r in results:
+        if r.result == "error":
+            diagnostic(f"{r.reference}: {r.reason}")
 
 
 def verdict_exit_code(verdicts: Iterable[str]) -> int:

@@ -34,7 +34,7 @@ from core.verify.service import verify_images
 from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import trust_args_from_flags, trust_options, verdict_exit_code
+from tui.cli.trust_options import diagnose_errors, trust_args_from_flags, trust_options, verdict_exit_code
 
 
 @click.command("verify")
@@ -65,6 +65,7 @@ def command(ctx: click.Context, images: tuple[str, ...], annotations: tuple[str,
         emit_json([r.as_dict() for r in results])
     else:
         _table(results)
+    diagnose_errors(results)
     sys.exit(verdict_exit_code(r.result for r in results))
 
 

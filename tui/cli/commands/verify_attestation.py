@@ -35,7 +35,7 @@ from core.verify.attestations import AttestationResult, verify_attestations
 from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import trust_args_from_flags, trust_options, verdict_exit_code
+from tui.cli.trust_options import diagnose_errors, trust_args_from_flags, trust_options, verdict_exit_code
 
 
 @click.command("verify-attestation")
@@ -73,6 +73,7 @@ def command(ctx: click.Context, image: str, type_: str, signature_repository: st
         emit_json(result.as_dict())
     else:
         _table(result)
+    diagnose_errors([result])
     sys.exit(verdict_exit_code([result.result]))
 
 
