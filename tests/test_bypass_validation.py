@@ -97,3 +97,20 @@ def test_reason_rules():
     with pytest.raises(InputError):
         validate_reason("x" * 501, required=False)
     assert validate_reason("", required=False) == ""
+
+
+def test_duration_errors_are_written_as_people_write_durations():
+    with pytest.raises(InputError) as over:
+        validate_duration("48h", PolicyConfig(max_bypass_seconds=86400))
+    assert str(over.value) == "duration 48h is over the configured maximum of 24h (policy.max_bypass_duration)"
+    with pytest.raises(InputError) as short:
+        validate_duration("30s", PolicyConfig())
+    assert str(short.value) == "duration must be at least 1m"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(172800, "48h"), (86400, "24h"), (5400, "1h30m"), (600, "10m"),
+                                               (90, "1m30s"), (45, "45s"), (3661, "1h1m1s")])
+def test_the_duration_formatter_writes_what_parse_duration_reads(seconds, text):
+    from core.config import format_duration, parse_duration
+
+    assert format_duration(seconds) == text and parse_duration(text) == seconds

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from core.bypass.model import BypassScope, ScopeKind
-from core.config.loader import parse_duration
+from core.config.loader import format_duration, parse_duration
 from core.config.model import PolicyConfig
 from core.errors import ConfigError, InputError
 from core.text import has_control_chars
@@ -109,10 +109,10 @@ def validate_duration(duration: str | int, policy: PolicyConfig) -> int:
     except ConfigError:
         raise InputError(f"'{_shown(str(duration))}' is not a duration like 30m, 2h or 1d") from None
     if seconds < MIN_DURATION_SECONDS:
-        raise InputError(f"duration must be at least {MIN_DURATION_SECONDS} seconds")
+        raise InputError(f"duration must be at least {format_duration(MIN_DURATION_SECONDS)}")
     if seconds > policy.max_bypass_seconds:
-        raise InputError(f"duration {seconds}s is over the configured maximum of {policy.max_bypass_seconds}s "
-                         "(policy.max_bypass_duration)")
+        raise InputError(f"duration {format_duration(seconds)} is over the configured maximum of "
+                         f"{format_duration(policy.max_bypass_seconds)} (policy.max_bypass_duration)")
     return seconds
 
 

@@ -1,6 +1,6 @@
 from core.config.model import (AwsConfig, ClusterConfig, Config, LimitsConfig, PolicyConfig, RegistryConfig,
                                TrustConfig)
-from core.config.loader import load_config, parse_duration, masked_config
+from core.config.loader import format_duration, load_config, masked_config, parse_duration
 
 __all__ = ["AwsConfig", "ClusterConfig", "Config", "LimitsConfig", "PolicyConfig", "RegistryConfig",
-           "TrustConfig", "load_config", "parse_duration", "masked_config"]
+           "TrustConfig", "format_duration", "load_config", "parse_duration", "masked_config"]

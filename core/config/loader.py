@@ -43,6 +43,15 @@ def parse_duration(text: str | int, *, field: str = "duration") -> int:
     return seconds
 
 
+def format_duration(seconds: int) -> str:
+    """A duration as people write it (and `parse_duration` reads it back): 48h, 1h30m, 10m, 45s, 1m30s."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return text or "0s"
+
+
 class _Reader:
     """Typed access to a TOML table that reports file:line:field on the first problem."""
 

@@ -16,7 +16,7 @@ approvers, decisions[{approver,decision,reason,at}]).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable
 
 import click
@@ -24,6 +24,7 @@ import click
 from core.bypass.model import Bypass, BypassOutcome, BypassState, ScopeKind
 from core.bypass.reaper import reap
 from core.bypass.service import approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass
+from core.console.dashboard import format_time_left
 from core.errors import CheckFailed, ClusterError
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
@@ -168,12 +169,12 @@ def _time_header(group: str) -> str:
 
 def _row(bypass: Bypass, now: datetime, group: str) -> list[str]:
     if group == "pending":
-        when = _span(bypass.request_expires_at - now)
+        when = format_time_left((bypass.request_expires_at - now).total_seconds())
     elif group == "history":
         when = _when(bypass.closed_at) if bypass.closed_at else bypass.effective_state(now).value
     else:
         remaining = bypass.remaining(now)
-        when = _span(remaining) if remaining is not None else ""
+        when = format_time_left(remaining.total_seconds() if remaining is not None else None)
         if bypass.scope.kind is ScopeKind.CLUSTER and not bypass.exception_ref:
             when += " (PolicyException pending)"
     state = bypass.effective_state(now).value
@@ -183,9 +184,3 @@ def _row(bypass: Bypass, now: datetime, group: str) -> list[str]:
 
 def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _span(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
