@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 from textual.color import Color
+from textual.errors import NoWidget
 
 from core.clock import iso
 from core.history.records import record_verifications
-from tests.support.console import NOW, console_context, screen_text, settle
+from tests.support.console import NOW, console_context, press, running, screen_text, settle
 from tui.app import SignetApp
 from tui.screens import VIEW_NAMES
 from tui.screens.cli_log import CliLogModal
@@ -299,3 +300,40 @@ async def test_history_columns_filter_label_and_empty_results(ctx):
         assert any("unknown filter key 'foo'" in str(n.message) and n.severity == "error"
                    for n in app._notifications)
         assert view.filt.image.startswith("no-such-image")  # the filter shown before is kept
+
+
+def _on_screen(app, widget) -> bool:
+    """The widget is drawn where it sits: the compositor finds it at its region's corners."""
+    region = widget.region
+    try:
+        return bool(region.area) and all(app.screen.get_widget_at(x, y)[0] is widget for x, y in
+                                         ((region.x, region.y), (region.right - 1, region.bottom - 1)))
+    except NoWidget:  # off the terminal
+        return False
+
+
+async def test_80x24_forms_scroll_to_the_focused_field_and_keep_their_buttons(ctx):
+    async with running(ctx, "bypasses", size=(80, 24)) as (app, pilot):
+        await press(app, pilot, "n")
+        form = app.screen
+        for _ in range(8):  # tab down to the last field, Duration
+            await press(app, pilot, "tab")
+        assert form.focused is form.query_one("#field-duration")
+        assert _on_screen(app, form.focused)
+        assert _on_screen(app, form.query_one("#submit")) and _on_screen(app, form.query_one("#cancel"))
+        await press(app, pilot, "shift+tab", "shift+tab", "shift+tab", "shift+tab", "shift+tab", "shift+tab",
+                    "shift+tab", "shift+tab")
+        assert form.focused is form.query_one("#field-digest") and _on_screen(app, form.focused)
+
+
+async def test_80_columns_footer_shows_the_views_own_keys(ctx):
+    async with running(ctx, "keys", size=(80, 24)) as (app, pilot):
+        footer = screen_text(app).splitlines()[-1]
+        assert "o Rotate" in footer and "n Rotation step" in footer and "b Backup" in footer
+
+
+async def test_cli_log_uses_a_wide_terminal(ctx):
+    async with running(ctx, "history", size=(200, 40)) as (app, pilot):
+        await press(app, pilot, "at")
+        assert isinstance(app.screen, CliLogModal)
+        assert app.screen.query_one("#form").region.width >= 180

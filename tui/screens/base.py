@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
@@ -26,18 +26,31 @@ from tui.widgets.detail_pane import DetailPane
 from tui.widgets.status_bar import StatusBar
 
 
+# Every view's keys; in the footer they come after the view's own (see ViewScreen._merge_bindings).
+SHARED_BINDINGS = [
+    Binding("colon", "app.switch_view", "Views", id="views"),
+    Binding("slash", "filter", "Filter", id="filter"),
+    Binding("r", "refresh", "Refresh", id="refresh"),
+    Binding("escape", "back", "Back", id="back"),
+    Binding("question_mark", "app.help", "Help", id="help"),
+]
+
+
 class ViewScreen(Screen):
     VIEW_NAME: ClassVar[str] = ""
     AUTO_FOCUS = None  # views focus their main widget in prepare(); never the hidden filter bar
-    BINDINGS = [
-        Binding("colon", "app.switch_view", "Views", id="views"),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("r", "refresh", "Refresh", id="refresh"),
-        Binding("escape", "back", "Back", id="back"),
-        Binding("question_mark", "app.help", "Help", id="help"),
-    ]
+    BINDINGS = SHARED_BINDINGS
     # State-changing actions of this view and the role each needs (None: any writer).
     GATED: ClassVar[dict[str, Role | None]] = {}
+
+    @classmethod
+    def _merge_bindings(cls) -> BindingsMap:
+        """The view's own keys first, the shared ones after them: the footer shows bindings in
+        this order and cuts what does not fit, and at 80 columns the view's actions must stay."""
+        merged = super()._merge_bindings().key_to_bindings
+        shared = {binding.key for binding in SHARED_BINDINGS}
+        return BindingsMap.from_keys({**{k: v for k, v in merged.items() if k not in shared},
+                                      **{k: v for k, v in merged.items() if k in shared}})
 
     def __init__(self, context: SignetContext, *, initial_filter: str = "") -> None:
         super().__init__()

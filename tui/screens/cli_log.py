@@ -20,7 +20,7 @@ class CliLogModal(ModalScreen[None]):
         self.entries = entries
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="form"):
+        with Vertical(id="form", classes="wide"):
             title = "Command-line equivalents of this session's actions (newest last; esc closes)"
             yield Static(Text(title, style="bold"), id="form-title")
             if not self.entries:

@@ -73,6 +73,19 @@ class FormField:
     checkbox: bool = False
 
 
+FORM_HEIGHT = 0.9  # of the terminal, as #form's max-height in app.tcss
+
+
+def fit_body(modal: ModalScreen) -> None:
+    """Give the modal's #form-body the rows #form has left after its other parts, so on a short
+    terminal the body scrolls instead of pushing the buttons out of sight."""
+    form = modal.query_one("#form")
+    body = modal.query_one("#form-body")
+    chrome = form.styles.border.spacing.height + form.styles.padding.height
+    others = sum(w.outer_size.height + w.styles.margin.height for w in form.children if w is not body)
+    body.styles.max_height = max(3, int(modal.size.height * FORM_HEIGHT) - chrome - others)
+
+
 class FormModal(ModalScreen[dict[str, str] | None]):
     """Dismisses with {field: value} when confirmed, None when cancelled."""
 
@@ -92,37 +105,42 @@ class FormModal(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
             yield Static(Text(self.title_text, style="bold"), id="form-title")
-            if self.explanation.plain:
-                with VerticalScroll(id="form-explanation"):
-                    yield Static(self.explanation)
-            with VerticalScroll(id="form-fields"):
-                for spec in self.fields:
-                    if spec.checkbox:
-                        yield Checkbox(Text(spec.label), value=spec.value == "yes", id=f"field-{spec.name}")
-                        continue
-                    yield Label(Text(spec.label))
-                    validators = list(spec.validators)
-                    if spec.required:
-                        validators.insert(0, Length(minimum=1, failure_description=f"{spec.label} is required"))
-                    if spec.form_check is not None:
-                        validators.append(FormCheck(spec.form_check, lambda: self.values() if self._built else None,
-                                                    spec.name))
-                    yield Input(value=spec.value, placeholder=spec.placeholder, password=spec.password,
-                                id=f"field-{spec.name}", validators=validators, max_length=spec.max_length,
-                                valid_empty=not spec.required)
-                if self.confirm_word:
-                    yield Label(Text.assemble("Type ", (self.confirm_word, "bold"), " to confirm"))
-                    yield Input(placeholder=self.confirm_word, id="confirm-word",
-                                max_length=len(self.confirm_word) + 10)
+            with VerticalScroll(id="form-body"):  # scrolls when the terminal is short (see _fit)
+                if self.explanation.plain:
+                    with VerticalScroll(id="form-explanation"):
+                        yield Static(self.explanation)
+                yield from self._compose_fields()
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button(self.submit_label, id="submit", variant="error" if self.danger else "primary",
                              disabled=True)
                 yield Button("Cancel", id="cancel")
 
+    def _compose_fields(self) -> ComposeResult:
+        with Vertical(id="form-fields"):
+            for spec in self.fields:
+                if spec.checkbox:
+                    yield Checkbox(Text(spec.label), value=spec.value == "yes", id=f"field-{spec.name}")
+                    continue
+                yield Label(Text(spec.label))
+                validators = list(spec.validators)
+                if spec.required:
+                    validators.insert(0, Length(minimum=1, failure_description=f"{spec.label} is required"))
+                if spec.form_check is not None:
+                    validators.append(FormCheck(spec.form_check, lambda: self.values() if self._built else None,
+                                                spec.name))
+                yield Input(value=spec.value, placeholder=spec.placeholder, password=spec.password,
+                            id=f"field-{spec.name}", validators=validators, max_length=spec.max_length,
+                            valid_empty=not spec.required)
+            if self.confirm_word:
+                yield Label(Text.assemble("Type ", (self.confirm_word, "bold"), " to confirm"))
+                yield Input(placeholder=self.confirm_word, id="confirm-word",
+                            max_length=len(self.confirm_word) + 10)
+
     def on_mount(self) -> None:
         self._built = True
         self._update()
+        self.call_after_refresh(self._fit)
         first = self.query(Input).first() if self.query(Input) else None
         (first or self.query_one("#cancel", Button)).focus()
 
@@ -152,6 +170,16 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         problems = self._problems()
         self.query_one("#submit", Button).disabled = bool(problems)
         self.query_one("#form-error", Static).update(Text("; ".join(problems[:3]), style="italic"))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Keep the title, the error line and the buttons on screen: the body (explanation and fields)
+        gets the height left and scrolls, following the focused field."""
+        fit_body(self)
+        if self.focused is not None:
+            self.focused.scroll_visible(animate=False)
 
     @on(Input.Changed)
     def _changed(self) -> None:
@@ -192,10 +220,13 @@ class MessageModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
             yield Static(Text(self.title_text, style="bold"), id="form-title")
-            with VerticalScroll(id="form-explanation"):
+            with VerticalScroll(id="form-body"):
                 yield Static(self.body, id="message-body")
             with Horizontal(id="form-buttons"):
                 yield Button(self.close_label, id="close", variant="primary")
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(fit_body, self)
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()

@@ -48,9 +48,12 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def _shares_field(label: str = "Backup shares (M-of-N)") -> FormField:
-    """M-of-N, checked in the form by the service's own rule against the custodians field."""
-    return FormField("shares", label, value="2-of-3", validators=(CoreCheck(ShareScheme.parse),),
+def _shares_field(custodians: tuple[str, ...], label: str = "Backup shares (M-of-N)") -> FormField:
+    """M-of-N, checked in the form by the service's own rule against the custodians field; the
+    default gives each of the key's custodians one share."""
+    count = len(custodians)
+    default = "2-of-3" if not count else "1-of-1" if count == 1 else f"2-of-{count}"
+    return FormField("shares", label, value=default, validators=(CoreCheck(ShareScheme.parse),),
                      form_check=lambda v: validate_scheme(ShareScheme.parse(v["shares"], _names(v["custodians"]))))
 
 
@@ -166,7 +169,7 @@ class KeysView(TableView):
             return
         key = row.key
         fields = (
-            _shares_field("Shares (M-of-N)"),
+            _shares_field(key.custodians, "Shares (M-of-N)"),
             FormField("custodians", "Custodians, one per share, comma separated",
                       value=", ".join(key.custodians)),
             FormField("passphrase", f"Passphrase of key {key.name}", password=True),
@@ -281,7 +284,7 @@ class KeysView(TableView):
             FormField("new_name", "Name of the new key", value=f"{key.name}-next"),
             FormField("passphrase", "Passphrase for the new key", password=True,
                       validators=(CoreCheck(lambda v: check_new_passphrase(v.encode())),)),
-            _shares_field("Backup shares of the new key (M-of-N)"),
+            _shares_field(key.custodians, "Backup shares of the new key (M-of-N)"),
             FormField("custodians", "Custodians, one per share, comma separated", value=", ".join(key.custodians)),
         )
         explanation = Text("Steps: " + " → ".join(STEPS) + ". This runs the stage step now (new key, its backup "
@@ -320,8 +323,9 @@ class KeysView(TableView):
         if rotation.step in ("stage", "resign"):
             fields.append(FormField("passphrase", "Passphrase of the new key", password=True))
         if rotation.step == "stage":  # resuming an interrupted stage makes a fresh backup
-            fields += [_shares_field(), FormField("custodians", "Custodians, comma separated",
-                                                  value=", ".join(rotation.old_key.custodians))]
+            custodians = rotation.old_key.custodians
+            fields += [_shares_field(custodians),
+                       FormField("custodians", "Custodians, comma separated", value=", ".join(custodians))]
         if rotation.status == "blocked":
             fields.append(FormField("reason", "Reason to retire despite low coverage (recorded; empty: re-check)",
                                     required=False))
