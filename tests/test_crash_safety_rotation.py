@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from core.audit.chain import verify_chain
-from core.keys.backup import ShareScheme
+from core.aws.client import aws_client
 from core.keys import aws_keys
+from core.keys.backup import ShareScheme
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, list_rotations
 from tests.support.crash import assert_store_intact, kill_at_marker
@@ -75,7 +76,7 @@ def test_kill_before_a_secrets_manager_key_commits_then_resume(signet_home, tmp_
 
     ctx = custodian_context(signet_home)
     [crashed] = list_rotations(ctx, open_only=True)
-    client = aws_keys.aws_client("secretsmanager", ctx.config.limits)
+    client = aws_client("secretsmanager", ctx.config.limits)
     left = client.describe_secret(SecretId=aws_keys.SECRET_PREFIX + "new")
     assert {"Key": aws_keys.KEY_ID_TAG, "Value": crashed.details["staging_key_id"]} in left["Tags"]
     assert ctx.store.query("SELECT id FROM keys WHERE name = 'new'") == []

@@ -8,6 +8,7 @@ import stat
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from core.aws.client import aws_client
 from core.crypto.public_keys import fingerprint, load_public_key, verify_signature
 from core.errors import InputError, InvalidState, NotFound, PermissionDenied, WrongPassphrase
 from core.keys import aws_keys
@@ -156,7 +157,7 @@ def test_state_transitions_and_trusted_keys(ctx):
 def test_secrets_manager_key_stores_only_the_encrypted_pem(ctx, aws_endpoint):
     record = generate_key(ctx, name="sm-key", passphrase=PASS, placement=KeyPlacement(store="secretsmanager"))
     assert record.location == "secretsmanager" and record.location_ref.startswith("arn:aws:secretsmanager:")
-    client = aws_keys.aws_client("secretsmanager", ctx.config.limits)
+    client = aws_client("secretsmanager", ctx.config.limits)
     secret = client.get_secret_value(SecretId=record.location_ref)["SecretString"].encode()
     assert is_encrypted_cosign_pem(secret) and b"BEGIN PRIVATE KEY" not in secret
     assert fingerprint(open_private_key(ctx, record, lambda _n: PASS).public_key()) == record.fingerprint
@@ -167,7 +168,7 @@ def test_secrets_manager_key_stores_only_the_encrypted_pem(ctx, aws_endpoint):
 def test_kms_key_signs_in_kms_and_pins_the_arn(ctx, aws_endpoint):
     record = generate_key(ctx, name="kms-key", placement=KeyPlacement(store="kms"))
     assert record.location == "kms" and ":key/" in record.location_ref and "alias" not in record.location_ref
-    client = aws_keys.aws_client("kms", ctx.config.limits)
+    client = aws_client("kms", ctx.config.limits)
     signature = aws_keys.kms_sign(client, record.location_ref, b"payload")
     assert verify_signature(record.trusted_key().key, signature, b"payload")
     with pytest.raises(InvalidState, match="cannot be read"):
@@ -176,7 +177,7 @@ def test_kms_key_signs_in_kms_and_pins_the_arn(ctx, aws_endpoint):
 
 
 def test_import_kms_key_by_arn_refuses_aliases_and_wrong_specs(ctx, aws_endpoint):
-    client = aws_keys.aws_client("kms", ctx.config.limits)
+    client = aws_client("kms", ctx.config.limits)
     arn = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     record = import_kms_key(ctx, name="adopted", arn=f"awskms:///{arn}")
     assert record.location_ref == arn
@@ -198,7 +199,7 @@ def test_secrets_manager_secret_is_removed_when_the_inventory_refuses_the_key(ct
     import_key(ctx, name="first", pem=pem, passphrase=b"hello", placement=placement)
     with pytest.raises(InvalidState, match="fingerprint"):
         import_key(ctx, name="second", pem=pem, passphrase=b"hello", placement=placement)  # same key again
-    client = aws_keys.aws_client("secretsmanager", ctx.config.limits)
+    client = aws_client("secretsmanager", ctx.config.limits)
     names = [s["Name"] for s in client.list_secrets()["SecretList"]]
     assert names == ["signet/keys/first"]
     # Deleted without a recovery window, so the name is free again.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.aws.client import aws_client
 from core.crypto.public_keys import verify_signature
 from core.errors import InvalidState, WrongPassphrase
-from core.keys import aws_keys
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.inventory import set_key_state
 from core.keys.local_store import write_secret_file
@@ -74,7 +74,7 @@ def test_kms_key_signs_by_store_reference_and_by_arn_uri(ctx, aws_endpoint):
 
 def test_kms_signer_refuses_a_key_whose_public_key_changed(ctx, aws_endpoint):
     record = generate_key(ctx, name="kms", placement=KeyPlacement(store="kms"))
-    client = aws_keys.aws_client("kms", ctx.config.limits)
+    client = aws_client("kms", ctx.config.limits)
     other = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     with ctx.store.write() as db:
         db.execute("UPDATE keys SET location_ref = ? WHERE id = ?", (other, record.id))

@@ -10,13 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from core.aws.accounts import AwsTarget
-from core.aws.lambda_inventory import running_image
-from core.aws.release_gate import deploy_function_image
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import FixedClock
 from core.context import open_context
 from core.history.records import HistoryFilter, list_history
 from core.identity import principal_for
+from core.lambdas.inventory import running_image
+from core.lambdas.release_gate import deploy_function_image
 from core.verify.verifier import Verifier
 from tests.support.cluster_world import START, push_signed
 from tests.support.oci import new_key, push_image, write_public_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from core.keys import aws_keys
+from core.aws.client import aws_client
 from core.keys.backup import ShareScheme, list_backups
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.inventory import find_key
@@ -34,7 +34,7 @@ def test_secrets_manager_key_rotates_to_a_kms_key(ctx, registry, aws_endpoint, t
     assert status.details["resign"]["signed"] == 1 and status.coverage == 1.0
     assert isinstance(signer_for(ctx, "new-kms", passphrase_provider=lambda _n: b""), KmsSigner)
     assert find_key(ctx, "old").state == "revoked"
-    client = aws_keys.aws_client("secretsmanager", ctx.config.limits)
+    client = aws_client("secretsmanager", ctx.config.limits)
     assert "DeletedDate" in client.describe_secret(SecretId=old.location_ref)
     assert "recovery window" in status.details["revoke"]["destroyed"]
 
@@ -80,7 +80,7 @@ def test_emergency_revoke_of_kms_key_disables_it_and_sm_keys_back_up(ctx, aws_en
     assert drill_backup(ctx, created.path, passphrase=b"backup passphrase").ok
     report = emergency_revoke(ctx, "kms", reason="KMS key policy was opened to everyone", policy_dir=tmp_path / "pol")
     assert report.destroyed.startswith("KMS key disabled")
-    meta = aws_keys.aws_client("kms", ctx.config.limits).describe_key(KeyId=kms.location_ref)["KeyMetadata"]
+    meta = aws_client("kms", ctx.config.limits).describe_key(KeyId=kms.location_ref)["KeyMetadata"]
     assert meta["KeyState"] == "PendingDeletion"
     assert policy_key_fingerprints(yaml.safe_load((tmp_path / "pol/kyverno-clusterpolicy.yaml")
                                                                 .read_text())) == {find_key(ctx, "sm").fingerprint}

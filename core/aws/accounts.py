@@ -3,7 +3,7 @@
 `[aws] profiles` (empty = the default credential chain) and `[aws] regions` (empty = the profile's
 own region, e.g. AWS_DEFAULT_REGION or the profile's `region`). Endpoints follow boto3's usual
 chain, so AWS_ENDPOINT_URL (moto, LocalStack) is honoured. Clients come from
-`core.keys.aws_keys.aws_client` (connect/read timeouts, bounded retries); boto3 clients are
+`core.aws.client.aws_client` (connect/read timeouts, bounded retries); boto3 clients are
 thread-safe once created, sessions are not, so callers create clients before fanning out.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.aws.client import aws_client
 from core.config.model import Config
 from core.errors import AwsError, ConfigError
-from core.keys.aws_keys import aws_client
 
 MAX_TARGETS = 200
 

@@ -3,8 +3,8 @@ view has content without calling AWS; listing live is an explicit refresh."""
 
 from __future__ import annotations
 
-from core.aws.lambda_inventory import LambdaFunction, running_image
 from core.context import SignetContext
+from core.lambdas.inventory import LambdaFunction, running_image
 
 MAX_STORED = 10_000
 

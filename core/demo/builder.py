@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable
 
 from core.aws.accounts import aws_targets
-from core.aws.lambda_inventory import list_image_functions, verify_functions
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import Clock, system_clock
 from core.clusters.inventory import cluster_targets
@@ -43,6 +42,7 @@ from core.keys.backup import PassphraseScheme, ShareScheme, create_backup, drill
 from core.keys.custody import generate_key
 from core.keys.local_store import write_secret_file
 from core.keys.signers import signer_for_record
+from core.lambdas.inventory import list_image_functions, verify_functions
 from core.paths import SignetPaths
 from core.registry.layout import OciLayout
 from core.sign.service import sign_image

@@ -13,11 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.config.model import LimitsConfig
 from core.crypto.public_keys import TrustedKey, load_public_key
 from core.errors import AwsError, InputError
 from core.keys.cosign_format import is_encrypted_cosign_pem
@@ -36,16 +33,6 @@ _ARN_REGION_RE = re.compile(r"^arn:aws[a-z-]*:[a-z]+:([a-z0-9-]+):")
 class KmsKey:
     arn: str
     public: TrustedKey
-
-
-def aws_client(service: str, limits: LimitsConfig, *, region: str | None = None, profile: str | None = None) -> Any:
-    config = BotoConfig(connect_timeout=limits.connect_timeout, read_timeout=limits.read_timeout,
-                        retries={"max_attempts": 3, "mode": "standard"})
-    try:
-        session = boto3.session.Session(profile_name=profile or None)
-        return session.client(service, region_name=region or None, config=config)
-    except BotoCoreError as exc:
-        raise AwsError(f"cannot create the AWS {service} client: {exc}") from None
 
 
 def region_of_arn(arn: str) -> str | None:

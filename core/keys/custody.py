@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from core.aws.client import aws_client
 from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey, fingerprint, load_public_key, public_key_pem
 from core.errors import InputError, InvalidState
@@ -65,7 +66,7 @@ def generate_key(ctx: SignetContext, *, name: str, passphrase: bytes | None = No
         raise InputError(f"unknown key store '{placement.store}' (one of {', '.join(STORES)})")
     key_id = key_id or new_key_id()
     if placement.store == "kms":
-        client = aws_keys.aws_client("kms", ctx.config.limits, region=placement.region, profile=placement.profile)
+        client = aws_client("kms", ctx.config.limits, region=placement.region, profile=placement.profile)
         kms_key = aws_keys.create_kms_key(client, name=name)
         try:
             return _record_new_key(ctx, key_id=key_id, name=name, trusted=kms_key.public, location="kms",
@@ -107,7 +108,7 @@ def import_kms_key(ctx: SignetContext, *, name: str, arn: str, profile: str | No
     validate_name(name)
     _require_free(ctx, name)
     arn = aws_keys.kms_key_arn(arn)
-    client = aws_keys.aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn), profile=profile)
+    client = aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn), profile=profile)
     kms_key = aws_keys.kms_public_key(client, arn, name=name)
     return _record_new_key(ctx, key_id=new_key_id(), name=name, trusted=kms_key.public, location="kms",
                            location_ref=kms_key.arn, state=state, custodians=custodians, action="key.import",
@@ -119,7 +120,7 @@ def read_encrypted_key(ctx: SignetContext, record: KeyRecord) -> bytes:
     if record.location == "local":
         return key_store(ctx).read_private(record.id)
     if record.location == "secretsmanager":
-        client = aws_keys.aws_client("secretsmanager", ctx.config.limits,
+        client = aws_client("secretsmanager", ctx.config.limits,
                                      region=aws_keys.region_of_arn(record.location_ref or ""))
         return aws_keys.get_secret_key(client, record.location_ref or "")
     raise InvalidState(f"key {record.name} lives in {record.location}; its private key cannot be read")
@@ -159,11 +160,11 @@ def destroy_private_key(ctx: SignetContext, record: KeyRecord, *, recovery_days:
         return "local encrypted key file deleted"
     arn = record.location_ref or ""
     if record.location == "secretsmanager":
-        client = aws_keys.aws_client("secretsmanager", ctx.config.limits, region=aws_keys.region_of_arn(arn))
+        client = aws_client("secretsmanager", ctx.config.limits, region=aws_keys.region_of_arn(arn))
         aws_keys.delete_secret_key(client, arn, recovery_days=recovery_days)
         return f"secret scheduled for deletion ({recovery_days}-day recovery window)"
     if record.location == "kms":
-        client = aws_keys.aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
+        client = aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
         aws_keys.disable_kms_key(client, arn, pending_days=recovery_days)
         return f"KMS key disabled; deletion scheduled in {recovery_days} days"
     return "no private material held"
@@ -173,7 +174,7 @@ def _place_encrypted(ctx: SignetContext, *, key_id: str, name: str, encrypted: b
                      placement: KeyPlacement, state: str, custodians: Sequence[str], action: str,
                      audit_details: dict[str, Any] | None) -> KeyRecord:
     if placement.store == "secretsmanager":
-        client = aws_keys.aws_client("secretsmanager", ctx.config.limits, region=placement.region,
+        client = aws_client("secretsmanager", ctx.config.limits, region=placement.region,
                                      profile=placement.profile)
         arn = aws_keys.put_secret_key(client, name=name, encrypted_pem=encrypted, fingerprint=trusted.fingerprint,
                                       key_id=key_id)
@@ -203,7 +204,7 @@ def discard_unrecorded_key(ctx: SignetContext, key_id: str, *, name: str, placem
     if ctx.store.query("SELECT 1 FROM keys WHERE id = ?", (key_id,)):
         raise InvalidState(f"key {key_id} is recorded; it is not an interrupted creation")
     if placement.store == "secretsmanager":
-        client = aws_keys.aws_client("secretsmanager", ctx.config.limits, region=placement.region,
+        client = aws_client("secretsmanager", ctx.config.limits, region=placement.region,
                                      profile=placement.profile)
         return aws_keys.delete_unrecorded_secret(client, name=name, key_id=key_id)
     return key_store(ctx).remove(key_id, keep_public=False)

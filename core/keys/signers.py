@@ -11,13 +11,15 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.aws.client import aws_client
 from core.context import SignetContext
 from core.errors import InvalidState
 from core.keys import aws_keys
+from core.keys.cosign_format import decrypt_cosign_private_key
 from core.keys.custody import PassphraseProvider, open_private_key
 from core.keys.inventory import SIGNING_STATES, KeyRecord, find_key
 from core.keys.local_store import read_secret_file
-from core.sign.service import LocalKeySigner, Signer, signer_from_key_file
+from core.sign.service import LocalKeySigner, Signer
 
 
 class KmsSigner:
@@ -45,7 +47,7 @@ def signer_for(ctx: SignetContext, key_ref_or_path: str, *, passphrase_provider:
     `allowed_states` (default: active only)."""
     if key_ref_or_path.startswith("awskms://"):
         arn = aws_keys.kms_key_arn(key_ref_or_path)
-        client = aws_keys.aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
+        client = aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
         return _known_state_allows(ctx, KmsSigner(client, arn), allowed_states)
     path = Path(os.path.expanduser(key_ref_or_path))
     if path.is_file():
@@ -53,6 +55,11 @@ def signer_for(ctx: SignetContext, key_ref_or_path: str, *, passphrase_provider:
         return _known_state_allows(ctx, signer, allowed_states)
     return signer_for_record(ctx, find_key(ctx, key_ref_or_path), passphrase_provider=passphrase_provider,
                              allowed_states=allowed_states)
+
+
+def signer_from_key_file(pem: bytes, passphrase: bytes, *, key_id: str | None = None) -> LocalKeySigner:
+    """A signer for a cosign encrypted private key file (the fallback when no key store is involved)."""
+    return LocalKeySigner(decrypt_cosign_private_key(pem, passphrase), key_id=key_id)
 
 
 def _known_state_allows(ctx: SignetContext, signer: Signer, allowed_states: Sequence[str]) -> Signer:
@@ -71,7 +78,7 @@ def signer_for_record(ctx: SignetContext, record: KeyRecord, *, passphrase_provi
         raise InvalidState(f"key {record.name} is {record.state}; only {', '.join(allowed_states)} keys may sign")
     if record.location == "kms":
         arn = record.location_ref or ""
-        client = aws_keys.aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
+        client = aws_client("kms", ctx.config.limits, region=aws_keys.region_of_arn(arn))
         return KmsSigner(client, arn, key_id=record.id, expected_fingerprint=record.fingerprint, name=record.name)
     # open_private_key checks the decrypted key against the recorded fingerprint.
     return LocalKeySigner(open_private_key(ctx, record, passphrase_provider), key_id=record.id)

@@ -183,9 +183,10 @@ def run_credential_helper(helper: str, server: str) -> Credentials | None:
 
 def ecr_credentials(host: str, config: Config) -> Credentials:
     """ECR's short-lived basic credentials for the account and region named by the host."""
+    # boto3/botocore load only when an ECR registry is used: they cost every other command start-up
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from core.keys.aws_keys import aws_client
+    from core.aws.client import aws_client
 
     match = ECR_HOST.match(host)
     if not match:

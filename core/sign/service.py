@@ -153,10 +153,3 @@ def _config_blob(layers: list[dict[str, Any]]) -> bytes:
                     "history": [{"created": _ZERO_TIME} for _ in layers], "os": "",
                     "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
                     "config": {}})
-
-
-def signer_from_key_file(pem: bytes, passphrase: bytes, *, key_id: str | None = None) -> LocalKeySigner:
-    """A signer for a cosign encrypted private key file (the fallback when no key store is involved)."""
-    from core.keys.cosign_format import decrypt_cosign_private_key
-
-    return LocalKeySigner(decrypt_cosign_private_key(pem, passphrase), key_id=key_id)

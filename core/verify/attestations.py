@@ -11,7 +11,7 @@ Every call writes one verification-history row (source = the context's interface
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -20,7 +20,7 @@ from core.context import SignetContext
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
 from core.history.records import record_verification
 from core.registry.reference import ImageReference, parse_reference
-from core.sigstore.attestation import AttestationSummary, Statement, parse_statement, summarize
+from core.sigstore.attestation import AttestationSummary, parse_statement, summarize
 from core.sigstore.dsse import MAX_ENVELOPE_BYTES, load_envelope
 from core.sigstore.verifier import SigstoreTrust, VerifiedSignature, verify_bundle, verify_cosign_attestation
 from core.verify.cosign_signatures import signature_repository
@@ -213,16 +213,18 @@ def _bundles(session: VerifySession, ref: ImageReference, digest: str, trust: Si
 
 
 def _passed(source: str, index: int, verified: VerifiedSignature, wanted: _Wanted) -> AttestationCheck:
-    statement: Statement = verified.statement  # type: ignore[assignment]
-    common = dict(predicate_type=statement.predicate_type, key_fingerprint=verified.key_fingerprint,
-                  identity=verified.identity or None, issuer=verified.issuer or None)
+    statement = verified.statement
+    if statement is None:  # a message signature attests nothing
+        return AttestationCheck(source, index, False, "not an attestation (a message signature)")
+    refused = AttestationCheck(source, index, False, f"predicate type {statement.predicate_type[:120]} is not "
+                               f"the requested {wanted.predicate_type[:120]}", statement.predicate_type,
+                               key_fingerprint=verified.key_fingerprint, identity=verified.identity or None,
+                               issuer=verified.issuer or None)
     if statement.predicate_type != wanted.predicate_type:
-        return AttestationCheck(source, index, False, f"predicate type {statement.predicate_type[:120]} is not "
-                                f"the requested {wanted.predicate_type[:120]}", **common)
+        return refused
     outcomes = tuple(condition.evaluate(statement) for condition in wanted.conditions)
     unmet = [o.describe() for o in outcomes if o.status != "passed"]
-    return AttestationCheck(source, index, not unmet, "; ".join(unmet), summary=summarize(statement),
-                            conditions=outcomes, **common)
+    return replace(refused, ok=not unmet, reason="; ".join(unmet), summary=summarize(statement), conditions=outcomes)
 
 
 def _claimed(payload: bytes, fallback: str = "") -> str:

@@ -49,9 +49,9 @@ class Verifier:
         self.sources: tuple[tuple[str, SignatureSource], ...] = tuple(sources)
 
     @classmethod
-    def for_args(cls, ctx: SignetContext, args: TrustArgs = TrustArgs()) -> Verifier:
-        """The Verifier for what was asked plus the configuration (`policy_for`)."""
-        return cls(policy_for(ctx, args))
+    def for_args(cls, ctx: SignetContext, args: TrustArgs | None = None) -> Verifier:
+        """The Verifier for what was asked (nothing: the configuration alone) plus the configuration."""
+        return cls(policy_for(ctx, args or TrustArgs()))
 
     @property
     def threshold(self) -> int:

@@ -14,11 +14,11 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.aws.accounts import AwsTarget, aws_targets
-from core.aws.lambda_inventory import LambdaFunction, LambdaInventory, list_image_functions, verify_functions
-from core.aws.release_gate import GateDecision, deploy_function_image
 from core.console.lambdas import stored_functions
 from core.errors import SignetError
 from core.identity import Role
+from core.lambdas.inventory import LambdaFunction, LambdaInventory, list_image_functions, verify_functions
+from core.lambdas.release_gate import GateDecision, deploy_function_image
 from core.verify.verifier import Verifier
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal

@@ -25,9 +25,9 @@ from typing import Any
 import click
 
 from core.aws.accounts import aws_targets, client_for
-from core.aws.lambda_inventory import describe_function, list_image_functions, verify_functions
-from core.aws.release_gate import deploy_function_image
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL, UsageError
+from core.lambdas.inventory import describe_function, list_image_functions, verify_functions
+from core.lambdas.release_gate import deploy_function_image
 from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table

@@ -21,12 +21,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.aws.accounts import AwsTarget, aws_reason, client_for
-from core.aws.lambda_inventory import LambdaFunction, describe_function, save_function
 from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import record_verification
 from core.identity import Role
+from core.lambdas.inventory import LambdaFunction, describe_function, save_function
 from core.registry.reference import parse_reference
 from core.results import BYPASSED, VERIFIED
 from core.verify.result import VerificationResult

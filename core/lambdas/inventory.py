@@ -19,8 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.aws.accounts import AwsTarget, aws_reason, client_for
 from core.bypass.coverage import standing_at
 from core.clock import iso
-from core.context import SignetContext
 from core.config.model import Config
+from core.context import SignetContext
 from core.errors import AwsError, InputError, LimitExceeded
 from core.history.records import record_verifications
 from core.registry.reference import ImageReference, parse_reference
