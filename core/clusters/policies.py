@@ -81,8 +81,8 @@ def _read_one(target: ClusterTarget, keys: Sequence[KeyRecord], timeout: tuple[f
         return ClusterPolicies(target.context, target.context, reachable=False, error=inventory.error)
     try:
         with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
-            policies, unreadable = _list_policies(api)
-            labels = _namespace_labels(api)
+            policies, unreadable = list_policies(api)
+            labels = namespace_labels(api)
     except SignetError as exc:
         return ClusterPolicies(target.context, target.context, reachable=False, error=str(exc))
     issues = unreadable + find_policy_drift(policies, keys, inventory, labels)
@@ -90,7 +90,7 @@ def _read_one(target: ClusterTarget, keys: Sequence[KeyRecord], timeout: tuple[f
                            issues=tuple(issues))
 
 
-def _list_policies(api: KubeApi) -> tuple[list[AdmissionPolicy], list[DriftIssue]]:
+def list_policies(api: KubeApi) -> tuple[list[AdmissionPolicy], list[DriftIssue]]:
     found: list[AdmissionPolicy] = []
     unreadable: list[DriftIssue] = []
     sources = [(KYVERNO[0], KYVERNO[1], "clusterpolicies"), (KYVERNO[0], KYVERNO[1], "policies")]
@@ -110,7 +110,7 @@ def _list_policies(api: KubeApi) -> tuple[list[AdmissionPolicy], list[DriftIssue
     return found, unreadable
 
 
-def _namespace_labels(api: KubeApi) -> dict[str, dict[str, str]]:
+def namespace_labels(api: KubeApi) -> dict[str, dict[str, str]]:
     try:
         return {(n.get("metadata") or {}).get("name", ""): dict((n.get("metadata") or {}).get("labels") or {})
                 for n in api.list(resource_path("", "v1", "namespaces"))}

@@ -126,7 +126,7 @@ def run_sweep(ctx: SignetContext, verifier: Verifier, targets: Sequence[ClusterT
     started = time.perf_counter()
     sweep_id = "sweep_" + secrets.token_hex(6)
     inventories = read_inventories(ctx.config, targets, namespaces=namespaces, templates=False)
-    groups = _group_containers(inventories)
+    groups = group_containers(inventories)
     references = sorted({g["reference"] for g in groups.values() if g["reference"]})
     results = verify_images(ctx, references, verifier, source="sweep", progress=progress, record=False,
                             allow_http=allow_http, stats=stats) if references else []
@@ -139,7 +139,8 @@ def run_sweep(ctx: SignetContext, verifier: Verifier, targets: Sequence[ClusterT
     return report
 
 
-def _group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, dict[str, Any]]:
+def group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, dict[str, Any]]:
+    """One entry per (cluster, namespace, workload, container, image, running reference), counting its pods."""
     groups: dict[tuple, dict[str, Any]] = {}
     for inv in inventories:
         for pod in inv.pods:

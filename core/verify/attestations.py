@@ -83,12 +83,14 @@ class AttestationResult:
 
 def verify_attestations(ctx: SignetContext, reference: str | ImageReference, verifier: Verifier, *,
                         predicate_type: str, allow_http: bool = False,
-                        conditions: Sequence[AttestationCondition] = ()) -> AttestationResult:
+                        conditions: Sequence[AttestationCondition] = (), record: bool = True) -> AttestationResult:
     """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)
     and record the outcome in the verification history. With `conditions`, an attestation counts only
-    when every condition holds on its verified statement (core/conditions)."""
+    when every condition holds on its verified statement (core/conditions). `record=False`: a question about
+    a hypothetical policy (the what-if), not a verification, so no history row."""
     result = _verify(ctx, reference, verifier, predicate_type, allow_http, tuple(conditions))
-    _record(ctx, result)
+    if record:
+        _record(ctx, result)
     return result
 
 

@@ -1,0 +1,117 @@
+"""What is true of each running digest whatever the policy: which known keys validly signed it, and which
+keys attested a given type on it with every condition holding.
+
+Every policy the what-if compares is a question over these sets, so each digest is verified once, with
+one policy holding every key involved (the configured ones, every key in Signet's inventory and the
+keys a change names) and a threshold of all of them, so no signature source stops early and every
+valid signer is counted. Answers are cached in-process per trust-policy fingerprint and reference
+(the registry's own caches sit below): a second what-if, or a console recount, verifies nothing again.
+A digest whose verification failed (registry error) has no signers and says why: fail closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from core.context import SignetContext
+from core.crypto.public_keys import TrustedKey
+from core.keys.inventory import list_keys
+from core.verify.attestations import verify_attestations
+from core.verify.policy import MAX_THRESHOLD, TrustPolicy, policy_for
+from core.verify.service import VerifyStats, verify_images
+from core.verify.verifier import Verifier
+from core.whatif.change import AttestationRequirement
+
+MAX_CACHED = 200_000
+
+
+@dataclass(frozen=True)
+class SignatureFacts:
+    signers: frozenset[str]   # fingerprints of known keys with a valid signature on the digest
+    result: str               # the verification under the all-keys policy: verified | unsigned | invalid | error
+    reason: str
+
+    @property
+    def failed(self) -> bool:
+        """The registry or something else failed: nothing is known about its signers."""
+        return self.result == "error"
+
+
+@dataclass(frozen=True)
+class AttestationFacts:
+    attested_by: frozenset[str]  # keys whose attestation of the type verified with every condition holding
+    reason: str                  # why none did ("" when some did)
+    failed: bool = False         # could not check (registry error)
+
+
+_lock = threading.Lock()
+_signatures: dict[tuple[str, str], SignatureFacts] = {}
+_attestations: dict[tuple[str, str, str], AttestationFacts] = {}
+
+
+def known_keys(ctx: SignetContext, extra: Iterable[TrustedKey] = ()) -> dict[str, TrustedKey]:
+    """Every key a policy could name that Signet can check signatures with: configured, inventory, given."""
+    keys: dict[str, TrustedKey] = {}
+    for key in [*policy_for(ctx).keys, *(r.trusted_key() for r in list_keys(ctx)), *extra]:
+        keys.setdefault(key.fingerprint, key)
+    return keys
+
+
+def facts_policy(ctx: SignetContext, keys: dict[str, TrustedKey]) -> TrustPolicy:
+    """All the keys (at most MAX_THRESHOLD, sorted), each required, with the configured payload claims."""
+    chosen = tuple(keys[f] for f in sorted(keys)[:MAX_THRESHOLD])
+    return replace(policy_for(ctx), keys=chosen, threshold=max(1, len(chosen)), identities=())
+
+
+def signature_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy, *,
+                    allow_http: bool = False, stats: VerifyStats | None = None) -> dict[str, SignatureFacts]:
+    wanted = sorted(set(references))
+    with _lock:
+        known = {r: _signatures[(policy.fingerprint, r)] for r in wanted if (policy.fingerprint, r) in _signatures}
+    missing = [r for r in wanted if r not in known]
+    if missing and policy.keys:
+        results = verify_images(ctx, missing, Verifier(policy), source="cli", record=False, allow_http=allow_http,
+                                stats=stats)
+        fresh = {r: SignatureFacts(frozenset(v.matched_keys), v.result, v.reason)
+                 for r, v in zip(missing, results, strict=True)}
+        with _lock:
+            if len(_signatures) + len(fresh) > MAX_CACHED:
+                _signatures.clear()
+            _signatures.update({(policy.fingerprint, r): f for r, f in fresh.items()})
+        known.update(fresh)
+    for r in missing:
+        known.setdefault(r, SignatureFacts(frozenset(), "unsigned", "no key is known to check signatures with"))
+    return known
+
+
+def attestation_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy,
+                      requirement: AttestationRequirement, *, allow_http: bool = False) -> dict[str, AttestationFacts]:
+    wanted = sorted(set(references))
+    key = (policy.fingerprint, requirement.key)
+    with _lock:
+        known = {r: _attestations[(*key, r)] for r in wanted if (*key, r) in _attestations}
+    missing = [r for r in wanted if r not in known]
+    if missing and policy.keys:
+        verifier = Verifier(replace(policy, threshold=1))
+
+        def check(reference: str) -> tuple[str, AttestationFacts]:
+            result = verify_attestations(ctx, reference, verifier, predicate_type=requirement.predicate_type,
+                                         conditions=requirement.conditions, allow_http=allow_http, record=False)
+            by = frozenset(c.key_fingerprint for c in result.checks
+                           if c.ok and c.key_fingerprint and c.predicate_type == requirement.predicate_type)
+            return reference, AttestationFacts(by, "" if by else result.reason, result.result == "error" and not by)
+
+        workers = max(1, min(ctx.config.limits.concurrency, len(missing)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatif-att") as pool:
+            fresh = dict(pool.map(check, missing))
+        with _lock:
+            if len(_attestations) + len(fresh) > MAX_CACHED:
+                _attestations.clear()
+            _attestations.update({(*key, r): f for r, f in fresh.items()})
+        known.update(fresh)
+    for r in missing:
+        known.setdefault(r, AttestationFacts(frozenset(), "no key is known to check attestations with"))
+    return known

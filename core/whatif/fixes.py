@@ -1,0 +1,83 @@
+"""The cheapest fix for a workload a change would deny, as a step someone can run.
+
+Cheapest first: re-sign the digest with a key the gate trusts (only when a known key already signed it:
+the image went through a signing pipeline once; an unsigned or tampered image is never "fixed" by
+signing it blind), attach the missing attestation, narrow the new policy's scope (when the policy, not
+the image, is what changed), and last a time-limited bypass. The prefilled `signet bypass request ...`
+line is always offered as the fallback.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from core.keys.inventory import KeyRecord
+from core.sigstore.attestation import PREDICATE_TYPES
+from core.whatif.evaluate import Failure, Verdict
+from core.whatif.facts import SignatureFacts
+from core.whatif.world import RunningWorkload
+
+SIGNING_STATES = ("active",)
+_TYPE_NAMES = {uri: name for name, uri in reversed(list(PREDICATE_TYPES.items()))}
+
+
+@dataclass(frozen=True)
+class Fix:
+    kind: str        # re-sign | attest | narrow-scope | bypass
+    text: str
+    command: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "command": self.command}
+
+
+def bypass_command(w: RunningWorkload, why: str) -> str:
+    if not w.digest:
+        return ""
+    place = (["--function", w.name, "--region", w.namespace] if w.place == "lambda" else
+             ["--cluster", w.cluster, "--namespace", w.namespace, "--workload", w.name])
+    justification = f"what-if: {why}"[:200]
+    return shlex.join(["signet", "bypass", "request", *place, "--digest", w.digest, "--ticket", "TICKET",
+                       "--duration", "4h", "--justification", justification])
+
+
+def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signatures: SignatureFacts | None,
+                   keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str) -> tuple[Fix, ...]:
+    """One step per distinct blocking failure (all of them are needed); () when nothing blocks."""
+    blocking = [f for f in after.failures if f.enforced]
+    if after.allowed or not blocking:
+        return ()
+    steps: list[Fix] = []
+    for failure in blocking:
+        fix = _fix_for(w, failure, before, signatures, keys, predicate_type, change_label)
+        if fix not in steps:
+            steps.append(fix)
+    if any(s.kind == "bypass" for s in steps):  # a bypass covers everything: nothing else is needed
+        return tuple(s for s in steps if s.kind == "bypass")[:1]
+    return tuple(steps)
+
+
+def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signatures: SignatureFacts | None,
+             keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str) -> Fix:
+    signing = _signing_key(f.keys, keys)
+    if f.missing == "signature" and signing and signatures is not None and signatures.signers and w.reference:
+        return Fix("re-sign", f"re-sign {w.reference} with {signing.name}",
+                   shlex.join(["signet", "sign", w.reference, "--key", signing.name]))
+    if f.missing == "attestation" and signing and w.reference and predicate_type:
+        type_name = _TYPE_NAMES.get(predicate_type, predicate_type)
+        return Fix("attest", f"attach a {type_name} attestation signed by {signing.name}",
+                   shlex.join(["cosign", "attest", "--key", signing.name, "--type", type_name,
+                               "--predicate", "PREDICATE.json", w.reference]))
+    if f.namespace_scoped and before.allowed:
+        return Fix("narrow-scope", f"exclude namespace {w.namespace} from {f.gate} (exclude.resources.namespaces), "
+                   "or keep it out of Enforce until the workload is signed")
+    why = f"{change_label} would deny {w.label}: {f.reason}"
+    return Fix("bypass", f"request a time-limited bypass ({f.reason[:120]})", bypass_command(w, why))
+
+
+def _signing_key(trusted: frozenset[str], keys: Mapping[str, KeyRecord]) -> KeyRecord | None:
+    candidates: Sequence[KeyRecord] = sorted((keys[fp] for fp in trusted if fp in keys
+                                              and keys[fp].state in SIGNING_STATES), key=lambda k: k.name)
+    return candidates[0] if candidates else None

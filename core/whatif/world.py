@@ -1,0 +1,143 @@
+"""What runs, and what guards it: every running workload container of every configured cluster and every
+Lambda function, with each cluster's admission policies and namespace labels.
+
+Live (`read_world`): the ordinary cluster inventory, policy readers and Lambda listing. Offline
+(`world_from_last_sweep`): the workloads the last sweep recorded and the Lambda functions last listed;
+no cluster is asked, so the clusters' admission policies are unknown and each cluster workload is judged
+by Signet's `[trust]`, as the sweep judged it (said in the report's notes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from core.aws.accounts import aws_targets
+from core.aws.lambda_inventory import list_image_functions
+from core.clusters.admission import AdmissionPolicy
+from core.clusters.inventory import ClusterTarget, read_inventories
+from core.clusters.kube import KubeApi
+from core.clusters.policies import list_policies, namespace_labels
+from core.clusters.sweep import group_containers
+from core.context import SignetContext
+from core.errors import InputError, NotFound, SignetError
+from core.registry.reference import parse_reference
+
+MAX_WORKLOADS = 1_000_000
+
+
+@dataclass(frozen=True)
+class RunningWorkload:
+    """One container of one workload (replicas folded), or one Lambda function."""
+
+    place: str            # cluster | lambda
+    cluster: str          # kube context; "" for Lambda
+    namespace: str        # Lambda: the region
+    kind: str             # Deployment, StatefulSet, ... or Function
+    name: str
+    container: str
+    image: str
+    reference: str | None  # repository@digest that runs; None when it cannot be told
+    digest: str | None
+    pods: int = 1
+
+    @property
+    def label(self) -> str:
+        if self.place == "lambda":
+            return f"lambda:{self.namespace}/{self.name}"
+        return f"{self.cluster}/{self.namespace}/{self.kind}/{self.name}:{self.container}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"place": self.place, "cluster": self.cluster, "namespace": self.namespace, "kind": self.kind,
+                "name": self.name, "container": self.container, "image": self.image, "reference": self.reference,
+                "digest": self.digest, "pods": self.pods}
+
+
+@dataclass(frozen=True)
+class World:
+    workloads: tuple[RunningWorkload, ...]
+    policies: dict[str, tuple[AdmissionPolicy, ...]]            # kube context -> policies
+    labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # context -> ns -> labels
+    problems: tuple[str, ...] = ()    # clusters or accounts that could not be read (never hidden)
+    offline: bool = False
+    recorded_signers: dict[str, frozenset[str]] = field(default_factory=dict)  # offline: digest -> keys
+
+
+def read_world(ctx: SignetContext, targets: Sequence[ClusterTarget], *, lambdas: bool = True) -> World:
+    inventories = read_inventories(ctx.config, targets, templates=False)
+    problems: list[str] = []
+    workloads = [RunningWorkload("cluster", g["cluster"], g["namespace"], g["workload_kind"], g["workload"],
+                                 g["container"], g["image"], g["reference"], g["digest"], g["pods"])
+                 for _, g in sorted(group_containers(inventories).items())]
+    policies: dict[str, tuple[AdmissionPolicy, ...]] = {}
+    labels: dict[str, dict[str, dict[str, str]]] = {}
+    timeout = (ctx.config.limits.connect_timeout, ctx.config.limits.read_timeout)
+    for target, inv in zip(targets, inventories, strict=True):
+        if not inv.reachable:
+            problems.append(f"cluster {target.context}: {inv.error}")
+            continue
+        if inv.forbidden:
+            problems.append(f"cluster {target.context}: namespaces not readable: {', '.join(inv.forbidden)}")
+        try:
+            with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+                found, unreadable = list_policies(api)
+                labels[target.context] = namespace_labels(api)
+        except SignetError as exc:
+            problems.append(f"cluster {target.context}: policies not readable: {exc}")
+            continue
+        problems.extend(f"cluster {target.context}: {issue.detail}" for issue in unreadable)
+        policies[target.context] = tuple(found)
+    if lambdas and (ctx.config.aws.regions or ctx.config.aws.demo_lambda):
+        for inventory in list_image_functions(ctx.config, aws_targets(ctx.config)):
+            if inventory.error:
+                problems.append(inventory.error)
+            workloads += [RunningWorkload("lambda", "", f.region, "Function", f.name, "", f.image_uri, f.reference,
+                                          f.digest) for f in inventory.functions]
+    if len(workloads) > MAX_WORKLOADS:
+        raise InputError(f"more than {MAX_WORKLOADS} running workloads")
+    return World(tuple(workloads), policies, labels, tuple(problems))
+
+
+def world_from_last_sweep(ctx: SignetContext) -> World:
+    """The last sweep's workloads and the last listed Lambda functions, with the keys that signed each
+    digest as recorded then (a verified image records the signers that met the threshold, so this can
+    be fewer than all its signers)."""
+    last = ctx.store.query("SELECT details FROM verifications WHERE source = 'sweep' ORDER BY at DESC, id DESC LIMIT 1")
+    if not last:
+        raise NotFound("no sweep recorded yet: run `signet cluster sweep` first, or leave out --from-last-sweep")
+    sweep_id = json.loads(last[0]["details"] or "{}").get("sweep")
+    rows = [r for r in ctx.store.query(
+        "SELECT reference, digest, matched_keys, cluster, namespace, details FROM verifications "
+        "WHERE source = 'sweep' AND details LIKE ? ORDER BY id", (f'%"{sweep_id}"%',))
+        if json.loads(r["details"] or "{}").get("sweep") == sweep_id]
+    workloads: list[RunningWorkload] = []
+    signers: dict[str, frozenset[str]] = {}
+    for r in rows:
+        if r["digest"]:
+            signers[r["digest"]] = signers.get(r["digest"], frozenset()) | frozenset(json.loads(r["matched_keys"]))
+        for entry in json.loads(r["details"] or "{}").get("workloads", []):
+            kind_name, _, container = str(entry).rpartition(":")
+            kind, _, name = kind_name.partition("/")
+            workloads.append(RunningWorkload("cluster", r["cluster"] or "", r["namespace"] or "", kind, name,
+                                             container, r["reference"], r["reference"] if r["digest"] else None,
+                                             r["digest"]))
+    for f in ctx.store.query("SELECT region, name, image_uri, resolved_digest FROM lambda_functions ORDER BY name"):
+        reference = _pinned(f["image_uri"], f["resolved_digest"])
+        workloads.append(RunningWorkload("lambda", "", f["region"], "Function", f["name"], "", f["image_uri"],
+                                         reference, f["resolved_digest"] if reference else None))
+        if f["resolved_digest"] and f["resolved_digest"] not in signers:
+            recorded = ctx.store.query("SELECT matched_keys FROM verifications WHERE digest = ? "
+                                       "ORDER BY at DESC, id DESC LIMIT 1", (f["resolved_digest"],))
+            signers[f["resolved_digest"]] = frozenset(json.loads(recorded[0]["matched_keys"])) if recorded \
+                else frozenset()
+    return World(tuple(workloads), {}, {}, (), offline=True, recorded_signers=signers)
+
+
+def _pinned(image_uri: str, digest: str | None) -> str | None:
+    if not digest:
+        return None
+    try:
+        return str(parse_reference(image_uri, default_tag=None).with_tag(None).with_digest(digest))
+    except SignetError:
+        return None
