@@ -71,7 +71,7 @@ async def test_lambda_verify_honours_the_active_bypass(tmp_path):
     ctx = demo_context(tmp_path / "demo")
     async with running(ctx, "lambda") as (app, pilot):
         view = app.view
-        assert {f.name for f in view.shown} == {"payments-fn", "hotfix-worker", "ledger-batch"}
+        assert {f.name for f in view.shown} == {"payments-fn", "hotfix-worker", "ledger-batch", "report-fn"}
         await press(app, pilot, "v")  # at the top: every function of every profile/region
         results = {f.name: f for f in view.shown}
         assert results["payments-fn"].result == "verified"

@@ -51,7 +51,8 @@ def test_demo_lambda_lists_verifies_and_the_gate_deploys_only_verified_digests(d
     (region,) = json.loads(listed.stdout)
     assert not region["error"]
     results = {f["name"]: f["result"] for f in region["functions"]}
-    assert results == {"payments-fn": "verified", "hotfix-worker": "bypassed", "ledger-batch": "unsigned"}
+    assert results == {"payments-fn": "verified", "hotfix-worker": "bypassed", "ledger-batch": "unsigned",
+                       "report-fn": "verified"}
 
     checkout = demo.references["checkout:v2.0.0"]
     deployed = _run(demo, "lambda", "deploy", "payments-fn", checkout, "--json")

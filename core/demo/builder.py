@@ -6,7 +6,7 @@
     DIR/cluster.json       the demo cluster's objects (core/demo/cluster_api.py; workloads.py says what runs)
     DIR/lambda.json        the demo's Lambda functions (core/demo/lambda_api.py)
     DIR/signet.db          history, audit log, keys, backups, bypasses
-    DIR/registry/<repo>/   OCI layouts: images signed by two keys, by one, unsigned, tampered
+    DIR/registry/<repo>/   OCI layouts: images signed by two keys, by one, unsigned, tampered; vuln attestations
     DIR/keys/              the demo key store (cosign-encrypted keys only, 0600 files, 0700 dir)
     DIR/backups/           encrypted key backups
     DIR/demo-passphrase    the demo keys' passphrase (0600): generated per build, kept only here
@@ -32,7 +32,7 @@ from core.clusters.inventory import cluster_targets
 from core.clusters.sweep import run_sweep
 from core.context import SignetContext, open_context
 from core.demo.cluster_api import file_url, write_cluster_file
-from core.demo.images import copy_signature, write_image
+from core.demo.images import copy_signature, write_attestation, write_image
 from core.demo.lambda_api import write_functions_file
 from core.demo.workloads import LAMBDA_REGION, cluster_objects, lambda_functions
 from core.errors import InputError
@@ -46,6 +46,7 @@ from core.lambdas.inventory import list_image_functions, verify_functions
 from core.paths import SignetPaths
 from core.registry.layout import OciLayout
 from core.sign.service import sign_image
+from core.sigstore.attestation import PREDICATE_TYPES
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
 
@@ -125,7 +126,10 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
                 for name in KEY_NAMES]
         progress("registry")
         references, digests = _build_registry(ctx, root / "registry", keys, passphrase)
-        write_cluster_file(root / "cluster.json", cluster_objects(references, digests), version=DEMO_CLUSTER_VERSION)
+        _vulnerability_scans(ctx, root / "registry", keys[0], passphrase, digests)
+        write_cluster_file(root / "cluster.json", cluster_objects(
+            references, digests, [k.trusted_key() for k in keys], image_glob=f"oci:{root / 'registry'}/*"),
+            version=DEMO_CLUSTER_VERSION)
         write_functions_file(root / "lambda.json", lambda_functions(references, digests))
         progress("backups")
         create_backup(ctx, keys[0].id, ShareScheme(2, 3, ("alice", "carol", "dave")),
@@ -235,6 +239,30 @@ def _build_registry(ctx: SignetContext, registry: Path, keys, passphrase: bytes)
     copy_signature(layouts["payments-api"], digests["payments-api:v1.4.2"], layouts["web-frontend"],
                    digests["web-frontend:v3.1.0"], max_bytes=ctx.config.limits.max_blob_bytes)
     return references, digests
+
+
+# Self-made scan results (the shape of `trivy image --format cosign-vuln`), attested by release-a: the
+# current payments-api is clean up to HIGH; the older one has a CRITICAL finding (what --max-severity HIGH
+# refuses in the what-if).
+SCANS = {"payments-api:v1.4.2": ("LOW", "HIGH"), "payments-api:v1.4.1": ("MEDIUM", "CRITICAL")}
+
+
+def _vulnerability_scans(ctx: SignetContext, registry: Path, key, passphrase: bytes, digests: dict[str, str]) -> None:
+    signer = signer_for_record(ctx, key, passphrase_provider=lambda _name: passphrase)
+    for name, severities in SCANS.items():
+        repository = name.split(":")[0]
+        report = {"SchemaVersion": 2, "ArtifactName": name, "Results": [{
+            "Target": f"{name} (debian 12.5)", "Class": "os-pkgs", "Type": "debian",
+            "Vulnerabilities": [{"VulnerabilityID": f"CVE-2026-{4100 + i}", "PkgName": "libdemo", "Severity": s}
+                                for i, s in enumerate(severities)]}]}
+        statement = {"_type": "https://in-toto.io/Statement/v1", "predicateType": PREDICATE_TYPES["vuln"],
+                     "subject": [{"name": repository, "digest": {"sha256": digests[name].split(":", 1)[1]}}],
+                     "predicate": {"scanner": {"uri": "pkg:github/aquasecurity/trivy@v0.58.0", "version": "0.58.0",
+                                               "result": report},
+                                   "metadata": {"scanStartedOn": "2026-12-01T10:00:00Z",
+                                                "scanFinishedOn": "2026-12-01T10:00:05Z"}}}
+        write_attestation(OciLayout(str(registry / repository), limits=ctx.config.limits), digests[name], statement,
+                          signer.sign)
 
 
 def _bypasses(ctx: SignetContext, root: Path, digests: dict[str, str], clock: Clock) -> tuple[str, str]:

@@ -8,10 +8,12 @@ naming the digest that runs) and the functions the demo's Lambda file answers wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from core.config.model import PolicyConfig
+from core.crypto.public_keys import TrustedKey
 from core.demo.cluster_api import store_key
+from core.policy.generate import kyverno_cluster_policy
 from core.registry.reference import parse_reference
 
 KYVERNO_NAMESPACE = PolicyConfig().exception_namespace  # where approved bypasses put their PolicyExceptions
@@ -45,7 +47,15 @@ FUNCTIONS = (
     DemoFunction("payments-fn", "payments-api:v1.4.2"),
     DemoFunction("hotfix-worker", "hotfix-worker:v0.1.0-hotfix"),  # unsigned, under the active bypass
     DemoFunction("ledger-batch", "ledger:v0.9.0"),                  # unsigned, no bypass
+    DemoFunction("report-fn", "payments-api:v1.4.1"),  # signed by release-a only; its vuln scan has a CRITICAL
 )
+
+# Admission policies in the demo cluster (what `signet what-if` changes): the cluster-wide rule is still in
+# Audit (so --enforce shows what it would refuse); the reporting namespace already enforces (so dropping a
+# key or requiring a clean vulnerability scan shows what it would refuse there).
+AUDIT_POLICY = "signet-verify-images"
+ENFORCED_POLICY = "reporting-verify-images"
+ENFORCED_NAMESPACE = "reporting"
 
 
 def pinned(reference: str, digest: str) -> str:
@@ -53,11 +63,19 @@ def pinned(reference: str, digest: str) -> str:
     return str(parse_reference(reference, default_tag=None).with_tag(None).with_digest(digest))
 
 
-def cluster_objects(references: dict[str, str], digests: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """The demo cluster's objects, keyed as the cluster file stores them."""
+def cluster_objects(references: dict[str, str], digests: dict[str, str], keys: Sequence[TrustedKey] = (),
+                    image_glob: str = "*") -> dict[str, list[dict[str, Any]]]:
+    """The demo cluster's objects, keyed as the cluster file stores them (with `keys`, its admission policies)."""
     objects: dict[str, list[dict[str, Any]]] = {store_key("", "namespaces"): [], store_key("", "pods"): [],
                                                 store_key("apps", "deployments"): [],
                                                 store_key("apps", "replicasets"): []}
+    if keys:
+        objects[store_key("kyverno.io", "clusterpolicies")] = [
+            kyverno_cluster_policy(keys, name=AUDIT_POLICY, image_globs=[image_glob], mode="Audit")]
+        enforced = kyverno_cluster_policy(keys, name=ENFORCED_POLICY, image_globs=[image_glob], mode="Enforce")
+        enforced["kind"] = "Policy"
+        enforced["metadata"]["namespace"] = ENFORCED_NAMESPACE
+        objects[store_key("kyverno.io", "policies")] = [enforced]
     for namespace in sorted({w.namespace for w in WORKLOADS} | {KYVERNO_NAMESPACE}):
         labels = {"kubernetes.io/metadata.name": namespace}
         objects[store_key("", "namespaces")].append({"metadata": {"name": namespace, "labels": labels}})

@@ -44,14 +44,16 @@ def bypass_command(w: RunningWorkload, why: str) -> str:
 
 
 def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signatures: SignatureFacts | None,
-                   keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str) -> tuple[Fix, ...]:
-    """One step per distinct blocking failure (all of them are needed); () when nothing blocks."""
+                   keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str, *,
+                   scope_changed: bool = False) -> tuple[Fix, ...]:
+    """One step per distinct blocking failure (all of them are needed); () when nothing blocks.
+    `scope_changed`: the change applies or enforces a policy (so narrowing its scope is a way out)."""
     blocking = [f for f in after.failures if f.enforced]
     if after.allowed or not blocking:
         return ()
     steps: list[Fix] = []
     for failure in blocking:
-        fix = _fix_for(w, failure, before, signatures, keys, predicate_type, change_label)
+        fix = _fix_for(w, failure, before, signatures, keys, predicate_type, change_label, scope_changed)
         if fix not in steps:
             steps.append(fix)
     if any(s.kind == "bypass" for s in steps):  # a bypass covers everything: nothing else is needed
@@ -60,7 +62,7 @@ def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signatur
 
 
 def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signatures: SignatureFacts | None,
-             keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str) -> Fix:
+             keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str, scope_changed: bool) -> Fix:
     signing = _signing_key(f.keys, keys)
     if f.missing == "signature" and signing and signatures is not None and signatures.signers and w.reference:
         return Fix("re-sign", f"re-sign {w.reference} with {signing.name}",
@@ -70,11 +72,12 @@ def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signatures: Signat
         return Fix("attest", f"attach a {type_name} attestation signed by {signing.name}",
                    shlex.join(["cosign", "attest", "--key", signing.name, "--type", type_name,
                                "--predicate", "PREDICATE.json", w.reference]))
-    if f.namespace_scoped and before.allowed:
+    if f.namespace_scoped and before.allowed and scope_changed:
         return Fix("narrow-scope", f"exclude namespace {w.namespace} from {f.gate} (exclude.resources.namespaces), "
                    "or keep it out of Enforce until the workload is signed")
     why = f"{change_label} would deny {w.label}: {f.reason}"
-    return Fix("bypass", f"request a time-limited bypass ({f.reason[:120]})", bypass_command(w, why))
+    rebuild = "rebuild without the findings, or " if f.missing == "attestation-condition" else ""
+    return Fix("bypass", f"{rebuild}request a time-limited bypass ({f.reason[:120]})", bypass_command(w, why))
 
 
 def _signing_key(trusted: frozenset[str], keys: Mapping[str, KeyRecord]) -> KeyRecord | None:

@@ -118,7 +118,8 @@ class WhatIf:
             bypass = ""
             if not now.allowed:
                 fixes = cheapest_fixes(w, now, before, self.signatures.get(w.reference or ""), self.keys,
-                                       requirement.predicate_type if requirement else None, label)
+                                       requirement.predicate_type if requirement else None, label,
+                                       scope_changed=any(c.kind in ("policy", "enforce") for c in changes))
                 bypass = bypass_command(w, f"{label} would deny {w.label}")
             outcomes.append(WorkloadOutcome(w, before, now, fixes, bypass))
         notes = (OFFLINE_NOTE,) if self.world.offline else ()
