@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from core.bypass.service import active_bypass_for
+from core.bypass.coverage import active_bypass_for
 from core.clusters.inventory import ClusterTarget
 from core.context import SignetContext
 from core.errors import InputError
