@@ -13,7 +13,7 @@ import tomlkit
 from click.testing import CliRunner
 
 from core.aws.accounts import aws_targets
-from core.aws.lambda_inventory import list_image_functions, verify_functions
+from core.lambdas.inventory import list_image_functions, verify_functions
 from core.clusters.inventory import cluster_targets
 from core.clusters.kube import KubeApi, resource_path
 from core.clusters.policy_apply import apply_policy

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from core.aws.accounts import aws_targets
-from core.aws.lambda_inventory import list_image_functions
+from core.lambdas.inventory import list_image_functions
 from core.clusters.admission import AdmissionPolicy
 from core.clusters.inventory import ClusterTarget, read_inventories
 from core.clusters.kube import KubeApi
