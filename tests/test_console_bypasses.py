@@ -176,3 +176,44 @@ async def test_own_request_cannot_be_approved_and_the_key_says_why(tmp_path):
         assert "time left: 1h30m" in view.query_one("#detail").text
         assert view.table.get_cell(theirs.id, "time left").plain == "1h30m"
     alice.close()
+
+
+async def test_request_form_takes_the_target_with_the_digest_and_warns_when_the_target_runs_another(tmp_path):
+    from core.bypass.service import request_bypass
+
+    running_digest = "sha256:" + "d2" * 32
+    alice = console_context(tmp_path, "alice")
+    with alice.store.write() as db:
+        for name, digest in (("f1", DIGEST), ("payments-api", running_digest)):
+            db.conn.execute("INSERT INTO lambda_functions (profile, region, name, image_uri, resolved_digest) "
+                            "VALUES ('', 'eu-west-1', ?, ?, ?)", (name, f"1.dkr.ecr/x/{name}:v1", digest))
+    first = request_bypass(alice, digest=DIGEST, function="f1", region="eu-west-1", justification=JUSTIFICATION,
+                           ticket="INC-1", duration="2h")
+    async with running(alice, "bypasses") as (app, pilot):
+        await press(app, pilot, "n")
+        form = app.screen
+        values = form.values()
+        # the selected bypass's digest comes with its own target, not alone
+        assert (values["digest"], values["function"], values["region"]) == (DIGEST, "f1", "eu-west-1")
+        assert form.query_one("#form-warning").content.plain == ""  # f1 runs that digest
+        fill(app, function="payments-api")
+        await pilot.pause()
+        warning = form.query_one("#form-warning").content.plain
+        assert "is not what lambda:eu-west-1/payments-api runs" in warning and running_digest[:19] in warning
+        fill(app, function="nowhere")
+        await pilot.pause()
+        assert "no record of what lambda:eu-west-1/nowhere runs" in form.query_one("#form-warning").content.plain
+        fill(app, function="payments-api", justification="a justification long enough to explain", ticket="INC-9")
+        await submit(app, pilot)  # a warning, not a refusal
+        mismatched = next(b for b in list_bypasses(alice) if b.id != first.id)
+        assert mismatched.scope.function == "payments-api" and mismatched.digest == DIGEST
+    alice.close()
+    # the approver sees the same warning in the approve dialog
+    bob = console_context(tmp_path, "bob")
+    async with running(bob, "bypasses") as (app, pilot):
+        await press(app, pilot, *["down"] * app.view.table.get_row_index(mismatched.id))
+        assert selected_key(app) == mismatched.id
+        await press(app, pilot, "a")
+        assert "warning: " + DIGEST[:19] + "… is not what lambda:eu-west-1/payments-api runs" in \
+            app.screen.explanation.plain
+    bob.close()

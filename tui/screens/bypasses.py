@@ -13,11 +13,13 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.bypass.model import Bypass, BypassOutcome
+from core.bypass.running import RunningDigests, running_digests
 from core.bypass.service import (approve_bypass, decision_refusal, deny_bypass, list_bypasses, request_bypass,
                                  revoke_bypass)
 from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_reason,
-                                    validate_ticket)
+                                    validate_scope, validate_ticket)
 from core.console.dashboard import format_seconds, format_time_left
+from core.errors import SignetError
 from core.identity import Role
 from core.text import safe_text
 from tui.screens.base import TableView
@@ -26,6 +28,7 @@ from tui.widgets.cells import cell, short_digest
 from tui.widgets.detail_pane import DetailPane
 
 COUNTDOWN_TICK_S = 1.0
+_PLACE = ("cluster", "namespace", "workload", "function", "region")  # the request form's target fields
 GROUP_ORDER = {"expiring_soon": 0, "active": 1, "pending": 2, "history": 3}
 GROUP_STYLES = {"expiring_soon": "bold yellow", "active": "bold green", "pending": "bold cyan", "history": "dim"}
 
@@ -45,6 +48,7 @@ class BypassesView(TableView):
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
         self.bypasses: list[Bypass] = []
+        self.running = RunningDigests()  # what each target runs, as last recorded: for the digest warnings
 
     def filter_hint(self) -> str:
         return "filter: id, requester, digest, scope or ticket text"
@@ -64,7 +68,7 @@ class BypassesView(TableView):
 
     def refresh_view(self) -> None:
         context = self.context
-        self.run_job("bypass-list", lambda: list_bypasses(context, include_closed=True))
+        self.run_job("bypass-list", lambda: (list_bypasses(context, include_closed=True), running_digests(context)))
 
     def apply_filter(self, text: str) -> None:
         self._show_rows()
@@ -72,6 +76,7 @@ class BypassesView(TableView):
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "bypass-list":
             now = self.context.clock()
+            value, self.running = value
             self.bypasses = sorted(value, key=lambda b: (GROUP_ORDER[b.listing_group(now)],
                                                          -(b.requested_at.timestamp())))
             self._show_rows()
@@ -148,14 +153,17 @@ class BypassesView(TableView):
             return
         selected = self._selected()
         policy = self.context.config.policy
+        # The selected bypass's digest comes with its target (never alone): a digest belongs to one target.
+        scope = selected.scope if selected else None
         fields = (
             FormField("digest", "Image digest (sha256:…)", value=selected.digest if selected else "",
                       validators=(CoreCheck(validate_digest),)),
-            FormField("cluster", "Cluster (kube context) — or leave empty for a Lambda function", required=False),
-            FormField("namespace", "Namespace", required=False),
-            FormField("workload", "Workload (optional)", required=False),
-            FormField("function", "Lambda function", required=False),
-            FormField("region", "Lambda region", required=False),
+            FormField("cluster", "Cluster (kube context) — or leave empty for a Lambda function", required=False,
+                      value=scope and scope.cluster or ""),
+            FormField("namespace", "Namespace", required=False, value=scope and scope.namespace or ""),
+            FormField("workload", "Workload (optional)", required=False, value=scope and scope.workload or ""),
+            FormField("function", "Lambda function", required=False, value=scope and scope.function or ""),
+            FormField("region", "Lambda region", required=False, value=scope and scope.region or ""),
             FormField("justification", "Justification (why this cannot wait for a signature)",
                       validators=(CoreCheck(validate_justification),)),
             FormField("ticket", "Ticket", validators=(CoreCheck(validate_ticket),)),
@@ -169,7 +177,7 @@ class BypassesView(TableView):
         def submitted(values: dict[str, str] | None) -> None:
             if values:
                 context = self.context
-                place = {k: values[k] or None for k in ("cluster", "namespace", "workload", "function", "region")}
+                place = {k: values[k] or None for k in _PLACE}
                 self._act("requested", lambda: BypassOutcome(request_bypass(
                     context, digest=values["digest"], justification=values["justification"],
                     ticket=values["ticket"], duration=values["duration"], **place)),
@@ -177,8 +185,19 @@ class BypassesView(TableView):
                      "--digest", values["digest"], "--justification", values["justification"],
                      "--ticket", values["ticket"], "--duration", values["duration"]])
 
+        if selected:
+            explanation += f" Digest and target are filled in from bypass {selected.id}."
         self.app.push_screen(FormModal("Request a bypass", fields, explanation=explanation,
-                                       submit_label="Request"), submitted)
+                                       submit_label="Request", warn=self._digest_warning), submitted)
+
+    def _digest_warning(self, values: dict[str, str]) -> str:
+        """A warning when the digest is not what the target ran when last recorded (from memory)."""
+        try:
+            digest = validate_digest(values["digest"])
+            scope = validate_scope(**{k: values[k] or None for k in _PLACE})
+        except SignetError:
+            return ""  # the fields' own checks say what is wrong
+        return self.running.warning(scope, digest)
 
     def action_approve(self) -> None:
         bypass = self._selected()
@@ -228,6 +247,9 @@ class BypassesView(TableView):
             explanation.append(safe_text(value, max_len=2000) + "\n")
         if window is not None:
             explanation.append_text(window)
+        warning = self.running.warning(bypass.scope, bypass.digest)
+        if warning:
+            explanation.append(f"warning: {warning}\n", style="bold yellow")
 
         def submitted(values: dict[str, str] | None) -> None:
             if values is not None:

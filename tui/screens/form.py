@@ -92,7 +92,9 @@ class FormModal(ModalScreen[dict[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, fields: tuple[FormField, ...] = (), *, explanation: Text | str = "",
-                 confirm_word: str = "", submit_label: str = "Confirm", danger: bool = False) -> None:
+                 confirm_word: str = "", submit_label: str = "Confirm", danger: bool = False,
+                 warn: Callable[[dict[str, str]], str] | None = None) -> None:
+        """`warn`: a caution about the values that does not block submitting (shown as they change)."""
         super().__init__(classes="form-modal")
         self.title_text = title
         self.fields = fields
@@ -101,6 +103,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         self.submit_label = submit_label
         self.danger = danger
         self._built = False  # True once every field exists (form checks read the other fields)
+        self.warn = warn
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -111,6 +114,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
                         yield Static(self.explanation)
                 yield from self._compose_fields()
             yield Static("", id="form-error")
+            yield Static("", id="form-warning")
             with Horizontal(id="form-buttons"):
                 yield Button(self.submit_label, id="submit", variant="error" if self.danger else "primary",
                              disabled=True)
@@ -170,6 +174,8 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         problems = self._problems()
         self.query_one("#submit", Button).disabled = bool(problems)
         self.query_one("#form-error", Static).update(Text("; ".join(problems[:3]), style="italic"))
+        if self.warn is not None:
+            self.query_one("#form-warning", Static).update(Text(self.warn(self.values())))
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fit)
