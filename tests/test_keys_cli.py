@@ -150,7 +150,7 @@ def test_rotation_through_the_cli(home, registry, tmp_path):
     not_yet = run("key", "rotate", "revoke", rid)
     assert not_yet.exit_code == 2 and "last step" in not_yet.stderr
     for expected in ("switch", "resign", "soak", "retire"):
-        step = run("key", "rotate", "next", rid, "--passphrase-file", str(tmp_path / "newpass"), "--json")
+        step = run("key", "rotate", "next", rid, "--passphrase-file", str(tmp_path / "newpass"), "--json", "--yes")
         assert step.exit_code == 0, step.stderr
         assert json.loads(step.stdout)["step"] == expected
     retired = run("key", "rotate", "retire", rid, "--json")
@@ -197,7 +197,7 @@ def test_rotate_resume_stage_and_blocked_retire_exit_code(home, registry, tmp_pa
                  "--backup-out", str(tmp_path / "no-dir" / "b.json"))
     assert failed.exit_code == 3 and "cannot write" in failed.stderr
     [row] = json.loads(run("key", "rotate", "status", "--json").stdout)
-    assert row["step"] == "stage" and row["status"] == "running"
+    assert row["step"] == "stage" and row["status"] == "failed"
     resumed = run("key", "rotate", "resume", row["id"], *common, "--backup-out", str(tmp_path / "b.json"))
     assert resumed.exit_code == 0, resumed.stderr
     assert len(_shares_from(resumed.stdout)) == 2  # the fresh backup's shares, printed once

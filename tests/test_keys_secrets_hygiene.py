@@ -90,7 +90,7 @@ def test_no_secret_leaks_anywhere(signet_home, registry, tmp_path, tmp_path_fact
     new_key_file = next(p for p in (signet_home / "keys").glob("*.key") if p.read_bytes() != old_pem)
     secrets += _scalar_forms(new_key_file.read_bytes(), NEW_PASS)
     for _ in range(6):
-        run("key", "rotate", "next", rid, "--passphrase-file", str(inputs / "new"))
+        run("key", "rotate", "next", rid, "--passphrase-file", str(inputs / "new"), "--yes")
 
     new_key_file.unlink()  # lost disk: bring the new key back from its backup
     for i, share in enumerate(new_shares[1:]):

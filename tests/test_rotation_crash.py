@@ -14,11 +14,12 @@ import httpx
 
 from core.keys.backup import ShareScheme
 from core.keys.custody import generate_key
-from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, rotation_status, start_rotation
+from core.keys.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation
 from core.keys.signers import signer_for
 from core.sign.service import sign_image
 from tests.support.keys import custodian_context
 from tests.support.oci import push_image, signature_tag
+from tests.support.rotation import next_step
 
 REPO = Path(__file__).resolve().parent.parent
 NEW_PASS = b"new key passphrase"
@@ -27,7 +28,7 @@ CHILD = r"""
 import sys, threading
 from pathlib import Path
 from core.context import open_context
-from core.keys.rotation import AdvanceOptions, advance_rotation
+from core.keys.rotation import AdvanceOptions, advance_rotation, resign_plan
 from core.keys.signers import signer_for
 
 ctx = open_context()
@@ -43,7 +44,7 @@ class StallingSigner:
         self.count += 1
         return real.sign(data)
 
-advance_rotation(ctx, sys.argv[1], AdvanceOptions(signer=StallingSigner()))
+advance_rotation(ctx, sys.argv[1], AdvanceOptions(signer=StallingSigner(), resign_plan=resign_plan(ctx, sys.argv[1])))
 """
 
 
@@ -64,8 +65,8 @@ def test_sigkill_mid_resign_then_resume(signet_home, registry, tmp_path):
     stage = StageInputs(new_name="new", backup=ShareScheme(2, 2), new_passphrase=NEW_PASS,
                         backup_out=tmp_path / "b.json")
     status = start_rotation(ctx, "old", stage, policy_dir=tmp_path / "pol").status
-    status = advance_rotation(ctx, status.id, AdvanceOptions())
-    status = advance_rotation(ctx, status.id, AdvanceOptions())
+    status = next_step(ctx, status.id)
+    status = next_step(ctx, status.id)
     assert status.step == "resign"
 
     marker = tmp_path / "stalled"
@@ -82,8 +83,8 @@ def test_sigkill_mid_resign_then_resume(signet_home, registry, tmp_path):
     crashed = rotation_status(ctx, status.id)
     assert crashed.step == "resign" and crashed.status == "running"
     assert sorted(_layers(registry, repo, d) for repo, d in digests.items()) == [1, 1, 2]
-    resumed = advance_rotation(ctx, status.id, AdvanceOptions(passphrase_provider=lambda _n: NEW_PASS))
+    resumed = next_step(ctx, status.id, AdvanceOptions(passphrase_provider=lambda _n: NEW_PASS))
     assert resumed.step == "soak"
-    assert resumed.details["resign"]["already_verified"] == 1 and resumed.details["resign"]["signed"] == 2
+    assert resumed.details["resign"]["already_carried"] == 1 and resumed.details["resign"]["signed"] == 2
     assert all(_layers(registry, repo, d) == 2 for repo, d in digests.items())
     ctx.close()

@@ -19,7 +19,6 @@ from core.keys.inventory import find_key
 from core.keys.rotation import (
     AdvanceOptions,
     StageInputs,
-    advance_rotation,
     list_rotations,
     retire_rotation,
     rotation_status,
@@ -30,6 +29,7 @@ from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
 from tests.support.keys import ctx, custodian_context  # noqa: F401 (ctx is a fixture)
 from tests.support.oci import push_image, signature_tag
+from tests.support.rotation import next_step
 
 OLD_PASS = b"old key passphrase"
 NEW_PASS = b"new key passphrase"
@@ -78,7 +78,7 @@ def test_full_rotation_walks_every_step(ctx, world, tmp_path):
     assert backup.last_test_result == "ok"  # test-restored before first use
     assert status.details["smoke_test"] == "ok"
 
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     assert status.step == "switch"
     for name in ("kyverno-clusterpolicy.yaml", "sigstore-clusterimagepolicy.yaml"):
         assert _fingerprints(world["policies"] / name) == {world["old"].fingerprint, new.fingerprint}
@@ -87,35 +87,38 @@ def test_full_rotation_walks_every_step(ctx, world, tmp_path):
     assert find_key(ctx, "new").trusted_by == ("ClusterImagePolicy/signet-verify-images",
                                                "ClusterPolicy/signet-verify-images")
 
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     assert status.step == "resign"
     assert find_key(ctx, "new").state == "active" and find_key(ctx, "old").state == "retiring"
     with pytest.raises(InvalidState, match="old is retiring"):
         signer_for(ctx, "old", passphrase_provider=lambda _n: OLD_PASS)
 
     seen = []
-    status = advance_rotation(ctx, status.id, _opts(progress=lambda d, t: seen.append((d, t))))
+    status = next_step(ctx, status.id, _opts(progress=lambda d, t: seen.append((d, t))))
     assert status.step == "soak"
-    assert status.details["resign"] == {"in_use": 3, "already_verified": 0, "signed": 3, "failed": 0, "failures": {}}
+    resign = status.details["resign"]
+    assert (resign["in_use"], resign["verified_under_old"], resign["signed"], resign["already_carried"],
+            resign["not_carried_over"], resign["failed"]) == (3, 3, 3, 0, 0, 0)
+    assert sorted(c["reference"] for c in resign["carried"]) == sorted(world["refs"])
     assert seen[-1] == (3, 3)
     assert all(_layers(world["registry"], ref) == 2 for ref in world["refs"])  # old signature kept, new appended
 
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     assert status.step == "retire" and status.coverage == 1.0
 
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     assert status.step == "revoke" and find_key(ctx, "old").state == "retired"
     assert _fingerprints(world["policies"] / "kyverno-clusterpolicy.yaml") == {new.fingerprint}
     assert _fingerprints(world["policies"] / "sigstore-clusterimagepolicy.yaml") == {new.fingerprint}
     assert find_key(ctx, "old").trusted_by == ()
 
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     assert status.status == "done" and status.finished
     old = find_key(ctx, "old")
     assert old.state == "revoked" and not (ctx.paths.key_store / f"{old.id}.key").exists()
     assert status.details["revoke"]["destroyed"] == "local encrypted key file deleted"
     with pytest.raises(InvalidState, match="done"):
-        advance_rotation(ctx, status.id, _opts())
+        next_step(ctx, status.id, _opts())
 
     actions = [r["action"] for r in ctx.store.query("SELECT action FROM audit WHERE subject = ? ORDER BY seq",
                                                     (status.id,))]
@@ -141,23 +144,23 @@ class FlakySigner:
 
 def _to_resign(ctx, tmp_path, world):
     status = start_rotation(ctx, "old", _stage(tmp_path), policy_dir=world["policies"]).status
-    status = advance_rotation(ctx, status.id, _opts())
-    return advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
+    return next_step(ctx, status.id, _opts())
 
 
 def test_resign_crash_resumes_without_signing_twice(ctx, world, tmp_path):
     status = _to_resign(ctx, tmp_path, world)
     real = signer_for(ctx, "new", passphrase_provider=lambda _n: NEW_PASS)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        advance_rotation(ctx, status.id, _opts(signer=FlakySigner(real, limit=1)))
+        next_step(ctx, status.id, _opts(signer=FlakySigner(real, limit=1)))
     status = rotation_status(ctx, status.id)
     assert status.step == "resign" and status.status == "running"
     assert "resume" in status.next_action
     assert sorted(_layers(world["registry"], ref) for ref in world["refs"]) == [1, 1, 2]
 
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     assert status.step == "soak"
-    assert status.details["resign"]["already_verified"] == 1 and status.details["resign"]["signed"] == 2
+    assert status.details["resign"]["already_carried"] == 1 and status.details["resign"]["signed"] == 2
     assert all(_layers(world["registry"], ref) == 2 for ref in world["refs"])  # nobody signed twice
     begins = ctx.store.query("SELECT COUNT(*) AS n FROM audit WHERE action = 'key.rotation.resign.begin'")
     assert begins[0]["n"] == 1  # resumed, not restarted
@@ -169,14 +172,15 @@ def test_stage_interrupted_resumes_with_the_same_key(ctx, world, tmp_path):
     with pytest.raises(StoreError, match="cannot write"):
         start_rotation(ctx, "old", bad, policy_dir=world["policies"])
     [status] = list_rotations(ctx, open_only=True)
-    assert status.step == "stage" and status.status == "running" and status.new_key.state == "staged"
+    assert status.step == "stage" and status.status == "failed" and status.new_key.state == "staged"
+    assert "cannot write" in status.next_action
     first_key = status.new_key.id
     with pytest.raises(InputError, match="stage step needs"):
-        advance_rotation(ctx, status.id, _opts())
+        next_step(ctx, status.id, _opts())
     with pytest.raises(InputError, match="on_backup"):
-        advance_rotation(ctx, status.id, _opts(stage=_stage(tmp_path)))  # its shares would be lost
+        next_step(ctx, status.id, _opts(stage=_stage(tmp_path)))  # its shares would be lost
     handed_out = []
-    status = advance_rotation(ctx, status.id, _opts(stage=_stage(tmp_path), on_backup=handed_out.append))
+    status = next_step(ctx, status.id, _opts(stage=_stage(tmp_path), on_backup=handed_out.append))
     assert status.step == "publish" and status.new_key.id == first_key
     assert len(handed_out[0].shares) == 3 and status.details["backup"]["id"] == handed_out[0].record.id
     with pytest.raises(InvalidState, match="already being rotated"):
@@ -189,8 +193,9 @@ def test_soak_blocks_retirement_below_full_coverage_unless_forced_with_reason(ct
         record_verification(db, at=ctx.clock(), actor="sweeper", source="sweep", reference=ghost,
                             digest="sha256:" + "ab" * 32, result="error", reason="manifest unknown")
     status = _to_resign(ctx, tmp_path, world)
-    status = advance_rotation(ctx, status.id, _opts())
-    assert status.details["resign"]["failed"] == 1 and ghost in status.details["resign"]["failures"]
+    status = next_step(ctx, status.id, _opts())
+    assert status.details["resign"]["not_carried_over"] == 1  # never signed: it cannot be checked
+    assert status.details["resign"]["not_carried"][ghost].startswith("error:")
     status = retire_rotation(ctx, status.id, _opts())
     assert status.step == "soak" and status.status == "blocked" and status.coverage == 0.75
     assert status.details["soak"]["uncovered_images"] == [ghost]
@@ -245,13 +250,13 @@ def test_step_bookkeeping_refuses_when_the_rotation_was_aborted_meanwhile(ctx, w
 
     class RevokingSigner(FlakySigner):
         def sign(self, data):
-            if self.count == 0:
+            if self.count == 2:  # the last signature: no re-check under the (now revoked) old key follows
                 emergency_revoke(other, "old", reason="leaked while rotating", policy_dir=world["policies"])
             self.count += 1
             return self.inner.sign(data)
 
     with pytest.raises(InvalidState, match="changed while its 'resign' step ran"):
-        advance_rotation(ctx, status.id, _opts(signer=RevokingSigner(real, limit=99)))
+        next_step(ctx, status.id, _opts(signer=RevokingSigner(real, limit=99)))
     final = rotation_status(ctx, status.id)
     assert final.status == "aborted" and "leaked while rotating" in final.details["aborted"]
     assert "resign" not in final.details  # the aborted rotation's record was not overwritten
@@ -267,12 +272,13 @@ def test_rotation_refusals(ctx, world, tmp_path):
     status = start_rotation(ctx, "old", _stage(tmp_path), policy_dir=world["policies"]).status
     with pytest.raises(InvalidState, match="retiring comes after the soak step"):
         retire_rotation(ctx, status.id, _opts())
-    status = advance_rotation(ctx, status.id, _opts())
-    status = advance_rotation(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
+    status = next_step(ctx, status.id, _opts())
     with pytest.raises(InputError, match="needs the passphrase of the new key"):
-        advance_rotation(ctx, status.id, AdvanceOptions())
-    assert rotation_status(ctx, status.id).status == "running"  # refused inside the step: resumable
-    status = advance_rotation(ctx, status.id, _opts())
+        next_step(ctx, status.id, AdvanceOptions())
+    failed = rotation_status(ctx, status.id)  # refused inside the step: failed, with why, and retried as is
+    assert failed.status == "failed" and "needs the passphrase" in failed.next_action
+    status = next_step(ctx, status.id, _opts())
     assert status.step == "soak"
     with ctx.store.write() as db:
         set_key_state(ctx, db, spare.id, "revoked")

@@ -9,12 +9,13 @@ from core.aws.client import aws_client
 from core.keys.backup import ShareScheme, list_backups
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.inventory import find_key
-from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, rotation_status, start_rotation
+from core.keys.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation
 from core.keys.signers import KmsSigner, signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
 from tests.support.keys import ctx  # noqa: F401 (fixture)
 from tests.support.oci import push_image
+from tests.support.rotation import next_step
 
 OLD_PASS = b"old key passphrase"
 
@@ -30,7 +31,7 @@ def test_secrets_manager_key_rotates_to_a_kms_key(ctx, registry, aws_endpoint, t
     assert new.location == "kms" and new.state == "staged" and list_backups(ctx, new.id) == []
     status = started.status
     while not status.finished:
-        status = advance_rotation(ctx, status.id, AdvanceOptions())  # KMS signs: no passphrase needed
+        status = next_step(ctx, status.id, AdvanceOptions())  # KMS signs: no passphrase needed
     assert status.details["resign"]["signed"] == 1 and status.coverage == 1.0
     assert isinstance(signer_for(ctx, "new-kms", passphrase_provider=lambda _n: b""), KmsSigner)
     assert find_key(ctx, "old").state == "revoked"
@@ -57,10 +58,10 @@ def test_failing_publish_hook_leaves_the_step_resumable(ctx, tmp_path, exc):
     status = start_rotation(ctx, "old", stage, policy_dir=tmp_path / "pol").status
     hook = Hook(fail_times=1, exc=exc)
     with pytest.raises(exc):
-        advance_rotation(ctx, status.id, AdvanceOptions(publish_hook=hook))
+        next_step(ctx, status.id, AdvanceOptions(publish_hook=hook))
     interrupted = rotation_status(ctx, status.id)
     assert interrupted.step == "publish" and interrupted.status == "running"
-    status = advance_rotation(ctx, status.id, AdvanceOptions(publish_hook=hook))
+    status = next_step(ctx, status.id, AdvanceOptions(publish_hook=hook))
     assert status.step == "switch" and status.details["publish"]["applied"] is True
     assert len(hook.calls) == 2
     kinds = [doc["kind"] for doc in hook.calls[-1]]

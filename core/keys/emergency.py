@@ -21,6 +21,7 @@ from core.identity import Role
 from core.keys.custody import destroy_private_key
 from core.keys.in_use import in_use_images
 from core.keys.inventory import TRUSTED_STATES, KeyRecord, find_key, list_keys, set_key_state, set_trusted_by
+from core.keys.key_policy import fresh_key_verifier
 from core.keys.publish import (
     DEFAULT_IMAGE_GLOBS,
     KYVERNO_FILE,
@@ -30,7 +31,7 @@ from core.keys.publish import (
     file_verifiers,
     publish_policies,
 )
-from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of, fresh_key_verifier
+from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of
 from core.keys.trust_config import TrustListing, trust_listings
 from core.policy.files import forget_policy_file
 from core.verify.service import verify_images

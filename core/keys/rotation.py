@@ -4,9 +4,11 @@ Steps, in order (keys-bypass-anchors.md §1.3):
   stage    new key generated (state staged), backed up, the backup test-restored, a sign/verify smoke test
   publish  verifier policy files list old and new keys (Kyverno count: 1, one CIP authority per key)
   switch   new key active (signs from now on), old key retiring (may no longer sign)
-  resign   every in-use image (core/keys/in_use.py) signed with the new key, each verified with the new key alone
-  soak     coverage = in-use images verifiable with the new key alone / all in-use images; below the
-           configured minimum (default 100%) the rotation is blocked unless forced with a recorded reason
+  resign   the in-use images (core/keys/in_use.py) that verify now under the old key, and only those, signed
+           with the new key after their plan was confirmed (core/keys/resign.py); the rest are "not carried over"
+  soak     coverage = of the in-use images that verify under the old key (or cannot be checked), those that verify
+           with the new key alone; below the configured minimum (default 100%) the rotation is blocked unless
+           forced with a recorded reason
   retire   old key retired and removed from the policy files
   revoke   old key revoked and its private material destroyed
 then the rotation is `done`.
@@ -14,13 +16,14 @@ then the rotation is `done`.
 Each step is: mark "running" (committed) -> idempotent work -> mark done and move to the next step
 (committed with its audit entry). A crash or Ctrl-C leaves the step "running"; running it again redoes
 only what is missing (a key already generated is reused, images already verifying with the new key are
-not signed again, DB state changes are no-ops when already applied). No step is ever skipped.
+not signed again, DB state changes are no-ops when already applied). A step that stops on an error
+(a wrong passphrase, a refused input) is recorded "failed" with the reason, and is run again the same
+way once the cause is fixed. No step is ever skipped.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,23 +53,26 @@ from core.keys.custody import (
 )
 from core.keys.in_use import in_use_images
 from core.keys.inventory import KeyRecord, find_key, get_key, new_key_id, set_key_state, validate_name
+from core.keys.key_policy import fresh_key_verifier
 from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
+from core.keys.resign import (
+    MAX_LISTED,
+    Progress,
+    ResignPlan,
+    carry_over,
+    old_key_verdicts,
+    old_signatures,
+    plan_resign,
+)
 from core.keys.signers import signer_for_record
 from core.keys.trust_config import CONFIG_LABEL, apply_rotation_config_edit, trust_listings
-from core.registry.cache import source_key
-from core.registry.reference import parse_reference, parse_repository
-from core.sign.service import Signer, sign_image
-from core.verify.cosign_signatures import signature_repository, signature_tag
-from core.verify.policy import TrustPolicy
+from core.sign.service import Signer
 from core.verify.service import verify_images
-from core.verify.verifier import Verifier
 
 STEPS = ("stage", "publish", "switch", "resign", "soak", "retire", "revoke")
-OPEN_STATUSES = ("pending", "running", "blocked")
+OPEN_STATUSES = ("pending", "running", "blocked", "failed")
+_OPEN_SQL = "('pending','running','blocked','failed')"
 MAX_REASON_LEN = 500
-MAX_LISTED = 200  # images named per list in details; counts are always exact
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class RotationStatus:
     old_key: KeyRecord
     new_key: KeyRecord | None
     step: str          # the step to run next (or running / blocked); "done" when finished
-    status: str        # pending | running | blocked | done | aborted
+    status: str        # pending | running | blocked | failed | done | aborted
     started_at: str
     updated_at: str
     details: dict[str, Any]
@@ -108,6 +114,9 @@ class RotationStatus:
             return f"nothing: rotation aborted ({self.details.get('aborted', '')})"
         if self.status == "running":
             return f"resume the interrupted '{self.step}' step"
+        if self.status == "failed":
+            reason = (self.details.get("failure") or {}).get("reason", "")
+            return f"the '{self.step}' step failed ({reason}); fix that and run the step again"
         if self.status == "blocked":
             return ("coverage below the minimum: fix the uncovered images and run the soak again, "
                     "or retire with --force --reason")
@@ -143,6 +152,8 @@ class AdvanceOptions:
     # The `[trust] keys` change shown to the user for this step (trust_config.rotation_config_edit): written
     # before the step runs, refused if the file changed since. None: the configuration is left alone.
     config_edit: ConfigEdit | None = None
+    # The re-sign step signs only what this confirmed plan (`resign_plan()`, shown to a person) carries over.
+    resign_plan: ResignPlan | None = None
 
 
 def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
@@ -165,7 +176,7 @@ def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
                "policy_dir": str(Path(policy_dir) if policy_dir else default_policy_dir(ctx)),
                "new_name": stage.new_name, "store": stage.placement.store}
     with ctx.store.write() as db:
-        busy = db.execute("SELECT id FROM rotations WHERE old_key_id = ? AND status IN ('pending','running','blocked')",
+        busy = db.execute(f"SELECT id FROM rotations WHERE old_key_id = ? AND status IN {_OPEN_SQL}",
                           (old.id,)).fetchone()
         if busy:
             raise InvalidState(f"key {old.name} is already being rotated by {busy[0]}; resume that rotation")
@@ -174,7 +185,11 @@ def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
                                 "details": json.dumps(details)})
         ctx.audit("key.rotation.start", rotation_id, {"old_key": old.id, "old_fingerprint": old.fingerprint,
                                                       "new_name": stage.new_name, "store": stage.placement.store})
-    backup = _stage(ctx, rotation_status(ctx, rotation_id), stage)
+    try:
+        backup = _stage(ctx, rotation_status(ctx, rotation_id), stage)
+    except SignetError as exc:
+        _record_failure(ctx, rotation_id, "stage", exc)
+        raise
     return RotationStarted(status=rotation_status(ctx, rotation_id), backup=backup)
 
 
@@ -188,6 +203,16 @@ def advance_rotation(ctx: SignetContext, rotation_id: str,
     step = status.step
     if options.config_edit is not None:
         apply_rotation_config_edit(ctx, status, options.config_edit, step=step)
+    try:
+        _run_step(ctx, status, options)
+    except SignetError as exc:  # a crash (not a SignetError) leaves the step running, to be resumed
+        _record_failure(ctx, rotation_id, step, exc)
+        raise
+    return rotation_status(ctx, rotation_id)
+
+
+def _run_step(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -> None:
+    step = status.step
     if step == "stage":
         if options.stage is None:
             raise InputError("the stage step needs the new key's passphrase and backup scheme again")
@@ -208,7 +233,15 @@ def advance_rotation(ctx: SignetContext, rotation_id: str,
         _publish(ctx, status, options, step="retire")
     elif step == "revoke":
         _revoke(ctx, status)
-    return rotation_status(ctx, rotation_id)
+
+
+def resign_plan(ctx: SignetContext, rotation_id: str, *, allow_http: bool = False,
+                progress: Progress | None = None) -> ResignPlan:
+    """What the rotation's re-sign step would carry over and what not (read-only), to show and confirm."""
+    status = rotation_status(ctx, rotation_id)
+    if status.step != "resign" or status.finished:
+        raise InvalidState(f"rotation {rotation_id} is at '{status.step}' ({status.status}), not at the re-sign step")
+    return plan_resign(ctx, status.id, status.old_key, _new_key(status), allow_http=allow_http, progress=progress)
 
 
 def retire_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOptions = AdvanceOptions()) -> RotationStatus:
@@ -235,7 +268,7 @@ def rotation_status(ctx: SignetContext, rotation_id: str) -> RotationStatus:
 
 
 def list_rotations(ctx: SignetContext, *, open_only: bool = False) -> list[RotationStatus]:
-    sql = "SELECT id FROM rotations" + (" WHERE status IN ('pending','running','blocked')" if open_only else "")
+    sql = "SELECT id FROM rotations" + (f" WHERE status IN {_OPEN_SQL}" if open_only else "")
     return [rotation_status(ctx, row["id"]) for row in ctx.store.query(sql + " ORDER BY started_at")]
 
 
@@ -331,55 +364,50 @@ def _switch(ctx: SignetContext, status: RotationStatus) -> None:
 
 
 def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -> None:
-    _begin(ctx, status, "resign")
+    plan = options.resign_plan
+    if plan is None:
+        raise InputError("the re-sign step signs only a confirmed plan: show resign_plan() and confirm it first")
     new = _new_key(status)
-    images = in_use_images(ctx)
-    refs = [image.reference for image in images]
-    verifier = fresh_key_verifier(ctx, [new], refs)
-    # Idempotence: an image that already verifies with the new key alone (signed before a crash) is not signed again.
-    before = (verify_images(ctx, refs, verifier, source="rotation", record=False, allow_http=options.allow_http)
-              if refs else [])
-    todo = [ref for ref, result in zip(refs, before, strict=True) if result.result != "verified"]
-    if todo:
+    if (plan.rotation_id, plan.old_key.fingerprint, plan.new_key.fingerprint) != (
+            status.id, status.old_key.fingerprint, new.fingerprint):
+        raise InvalidState(f"the re-sign plan given is not for rotation {status.id}")
+    _begin(ctx, status, "resign")
+    if plan.to_sign:
         # Checked here, not per image: a missing role must stop the step, not count as image failures.
         ctx.require_write(Role.OPERATOR, action="re-signing in-use images")
-    signer = options.signer
-    if todo and signer is None:
+
+    def signer() -> Signer:
+        if options.signer is not None:
+            return options.signer
         if options.passphrase_provider is None and new.location != "kms":
             raise InputError(f"re-signing needs the passphrase of the new key {new.name}")
-        signer = signer_for_record(ctx, new, passphrase_provider=options.passphrase_provider or (lambda _n: b""))
-    failed: dict[str, str] = {}
-    for done, ref in enumerate(todo, start=1):
-        try:
-            sign_image(ctx, ref, signer, allow_http=options.allow_http)
-        except SignetError as exc:  # one image's registry failing does not stop the others; soak counts it
-            failed[ref] = str(exc)[:300]
-        if options.progress is not None:
-            options.progress(done, len(todo))
-    after = (verify_images(ctx, todo, verifier, source="rotation", record=True, allow_http=options.allow_http)
-             if todo else [])
-    for ref, result in zip(todo, after, strict=True):
-        if result.result != "verified":
-            failed.setdefault(ref, f"{result.result}: {result.reason}"[:300])
+        return signer_for_record(ctx, new, passphrase_provider=options.passphrase_provider or (lambda _n: b""))
+
+    outcome = carry_over(ctx, plan, signer, allow_http=options.allow_http, progress=options.progress)
     details = dict(status.details)
-    details["resign"] = {"in_use": len(refs), "already_verified": len(refs) - len(todo),
-                         "signed": len(todo) - len(failed), "failed": len(failed),
-                         "failures": dict(list(sorted(failed.items()))[:MAX_LISTED])}
-    _finish(ctx, status.id, "resign", details, {k: v for k, v in details["resign"].items() if k != "failures"})
+    details["resign"] = outcome.as_details()
+    audit = {k: v for k, v in details["resign"].items() if k not in ("not_carried", "failures")}
+    _finish(ctx, status.id, "resign", details, audit)
 
 
 def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -> None:
     _begin(ctx, status, "soak")
     new = _new_key(status)
     refs = [image.reference for image in in_use_images(ctx)]
-    results = verify_images(ctx, refs, fresh_key_verifier(ctx, [new], refs), source="rotation",
-                            allow_http=options.allow_http, progress=options.progress) if refs else []
+    # Coverage is over what the old key vouched for: what verifies under it now, and (failing closed)
+    # what could not be checked. Unsigned, tampered or foreign-signed images are no part of it.
+    verdicts = old_key_verdicts(ctx, status.old_key, refs, allow_http=options.allow_http)
+    vouched = [ref for ref, result in zip(refs, verdicts, strict=True)
+               if old_signatures(result, status.old_key) or result.result == "error"]
+    results = verify_images(ctx, vouched, fresh_key_verifier(ctx, [new], vouched), source="rotation",
+                            allow_http=options.allow_http, progress=options.progress) if vouched else []
     uncovered = sorted(r.reference for r in results if r.result != "verified")
-    coverage = (len(refs) - len(uncovered)) / len(refs) if refs else 1.0
+    coverage = (len(vouched) - len(uncovered)) / len(vouched) if vouched else 1.0
     minimum = ctx.config.policy.rotation_soak_min_coverage
     details = dict(status.details)
-    details["soak"] = {"coverage": coverage, "in_use": len(refs), "uncovered": len(uncovered),
-                       "uncovered_images": uncovered[:MAX_LISTED], "minimum": minimum, "measured_at": iso(ctx.clock())}
+    details["soak"] = {"coverage": coverage, "in_use": len(refs), "vouched_by_old": len(vouched),
+                       "uncovered": len(uncovered), "uncovered_images": uncovered[:MAX_LISTED], "minimum": minimum,
+                       "measured_at": iso(ctx.clock())}
     if coverage < minimum:
         if not options.force:
             with ctx.store.write() as db:
@@ -395,7 +423,7 @@ def _soak(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions) -
 
 
 def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
-    if status.status != "running":  # a resumed revoke already revoked the key: finish it
+    if status.status not in ("running", "failed"):  # a resumed revoke already revoked the key: finish it
         listings = trust_listings(ctx, status.old_key, status.new_key)
         if listings:
             hint = (f"\n`signet key rotate config {status.id} --apply` makes the {CONFIG_LABEL} change"
@@ -423,24 +451,6 @@ def _revoke(ctx: SignetContext, status: RotationStatus) -> None:
                                                 "backups_to_destroy": [b["id"] for b in backups]})
 
 
-def fresh_key_verifier(ctx: SignetContext, keys: Sequence[KeyRecord], refs: Sequence[str]) -> Verifier:
-    """A Verifier trusting only `keys`, after dropping this process's cached `.sig` tags of `refs`.
-
-    Rotation decisions (sign again or not, coverage, exposure) must see signatures another process
-    added seconds ago (a crashed run being resumed), not the up-to-30-second-old tag cache. The
-    signature repository follows `$COSIGN_REPOSITORY`, as `sign_image` does.
-    """
-    repo_text = os.environ.get("COSIGN_REPOSITORY") or None
-    policy = TrustPolicy(keys=tuple(k.trusted_key() for k in keys),
-                         signature_repository=parse_repository(repo_text) if repo_text else None)
-    cache = ctx.registry_cache
-    for text in refs:
-        ref = parse_reference(text, default_tag=None)
-        sig_ref = signature_repository(ref, policy)
-        cache.tags.forget((source_key(sig_ref), sig_ref.repository, signature_tag(ref.digest or "")))
-    return Verifier(policy)
-
-
 # --- bookkeeping ----------------------------------------------------------------------------------
 
 
@@ -460,10 +470,27 @@ def _begin(ctx: SignetContext, status: RotationStatus, step: str) -> None:
         ctx.audit(f"key.rotation.{step}.begin", status.id, {})
 
 
+def _record_failure(ctx: SignetContext, rotation_id: str, step: str, exc: SignetError) -> None:
+    """A step that began and stopped on an error is "failed" with the reason (not "interrupted"), so
+    the user is told what to fix; one that never began, or was moved on meanwhile, is left as it is."""
+    reason = str(exc)[:MAX_REASON_LEN]
+    with ctx.store.write() as db:
+        row = db.execute("SELECT details FROM rotations WHERE id = ? AND step = ? AND status = 'running'",
+                         (rotation_id, step)).fetchone()
+        if row is None:
+            return
+        details = {**json.loads(row[0] or "{}"),
+                   "failure": {"step": step, "reason": reason, "at": iso(ctx.clock()), "by": ctx.actor}}
+        _update(db, ctx, rotation_id, expect_step=step, expect_status="running", step=step, status="failed",
+                details=details)
+        ctx.audit(f"key.rotation.{step}.failed", rotation_id, {"reason": reason})
+
+
 def _finish(ctx: SignetContext, rotation_id: str, step: str, details: dict[str, Any],
             audit_details: dict[str, Any]) -> None:
     index = STEPS.index(step)
     last = index == len(STEPS) - 1
+    details = {k: v for k, v in details.items() if k != "failure"}  # the step succeeded after all
     with ctx.store.write() as db:
         _update(db, ctx, rotation_id, expect_step=step, step="done" if last else STEPS[index + 1],
                 status="done" if last else "pending", details={**details, "completed": [
@@ -490,7 +517,7 @@ def _update(db: Any, ctx: SignetContext, rotation_id: str, *, expect_step: str, 
 def abort_rotations_of(ctx: SignetContext, db: Any, key_id: str, reason: str) -> list[str]:
     """Mark open rotations involving `key_id` aborted (emergency revocation); returns their ids."""
     rows = list(db.query("SELECT id, details FROM rotations WHERE (old_key_id = ? OR new_key_id = ?) AND "
-                         "status IN ('pending','running','blocked')", (key_id, key_id)))
+                         f"status IN {_OPEN_SQL}", (key_id, key_id)))
     for row in rows:
         details = {**json.loads(row["details"] or "{}"), "aborted": reason[:MAX_REASON_LEN]}
         db.execute("UPDATE rotations SET status = 'aborted', updated_at = ?, details = ? WHERE id = ?",

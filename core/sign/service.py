@@ -88,8 +88,11 @@ class SignResult:
 
 def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
                annotations: dict[str, str] | None = None, signature_repository: str | None = None,
-               allow_http: bool = False) -> SignResult:
-    """Sign the digest `reference` resolves to; raises SignetError when anything fails (nothing recorded)."""
+               allow_http: bool = False, provenance: dict[str, Any] | None = None) -> SignResult:
+    """Sign the digest `reference` resolves to; raises SignetError when anything fails (nothing recorded).
+
+    `provenance` (why this signature was made, e.g. the rotation and the old signature it carries over)
+    is recorded with the history row and the audit entry."""
     ctx.require_write(Role.OPERATOR, action="signing an image")
     ref = reference if isinstance(reference, ImageReference) else parse_reference(reference)
     repo_text = signature_repository or os.environ.get("COSIGN_REPOSITORY") or None
@@ -129,11 +132,13 @@ def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
         record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface, reference=str(ref),
                             digest=digest, result=check.result, reason=f"after signing: {check.reason}",
                             matched_keys=check.matched_keys, duration_ms=check.duration_ms,
-                            details={"action": "sign", "signature_manifest": manifest_digest})
+                            details={"action": "sign", "signature_manifest": manifest_digest,
+                                     **({"provenance": provenance} if provenance else {})})
         ctx.audit("image.sign", f"{ref.name}@{digest}",
                   {"digest": digest, "key_fingerprint": signer.fingerprint, "key_id": signer.key_id,
                    "signature_tag": f"{sig_ref.name}:{tag}", "signature_manifest": manifest_digest,
-                   "annotations": sorted((annotations or {}).keys()), "readback": check.result})
+                   "annotations": sorted((annotations or {}).keys()), "readback": check.result,
+                   **({"provenance": provenance} if provenance else {})})
     return result
 
 

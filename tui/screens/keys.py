@@ -20,8 +20,9 @@ from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_ba
                               validate_scheme)
 from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
+from core.keys.resign import ResignPlan
 from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
-                                advance_rotation, list_rotations, start_rotation)
+                                advance_rotation, list_rotations, resign_plan, start_rotation)
 from core.keys.trust_config import rotation_config_edit
 from tui.screens.base import TableView
 from tui.screens.form import CoreCheck, FormField, FormModal
@@ -112,14 +113,14 @@ class KeysView(TableView):
                         markup=False)
             self.refresh_view()
         elif kind == "rotation-config":
-            self._rotation_step_form(token, value)
+            self._rotation_step_form(token, *value)
         elif kind == "key-drill":
             self.notify(f"restore drill passed for backup {value.backup_id}: {value.reason}", title="drill",
                         markup=False)
             self.refresh_view()
 
     def job_failed(self, kind: str, error: BaseException | None) -> None:
-        if kind in ("key-drill", "rotation-start", "rotation-step"):
+        if kind in ("key-drill", "rotation-start", "rotation-step", "rotation-config"):
             self.refresh_view()  # a failed drill or step is recorded too
 
     def _show_rows(self) -> None:
@@ -314,13 +315,19 @@ class KeysView(TableView):
         if rotation is None or rotation.finished:
             self.notify(f"key {row.key.name} has no open rotation (o starts one)", severity="warning", markup=False)
             return
-        context = self.context  # the [trust] keys change that goes with the step is read from disk first
-        self.run_job("rotation-config", lambda: rotation_config_edit(context, rotation, step=rotation.step),
-                     token=rotation)
+        # Read first: the [trust] keys change that goes with the step, and at the re-sign step its plan
+        # (what verifies under the old key, so is carried over, and what is not).
+        context = self.context
+        if rotation.step == "resign":
+            self.notify("checking which in-use images verify under the old key...", title="rotation", markup=False)
+        self.run_job("rotation-config", lambda: (
+            rotation_config_edit(context, rotation, step=rotation.step),
+            resign_plan(context, rotation.id) if rotation.step == "resign" else None), token=rotation)
 
-    def _rotation_step_form(self, rotation: RotationStatus, config_edit: ConfigEdit | None) -> None:
+    def _rotation_step_form(self, rotation: RotationStatus, config_edit: ConfigEdit | None,
+                            plan: ResignPlan | None) -> None:
         fields: list[FormField] = []
-        if rotation.step in ("stage", "resign"):
+        if rotation.step == "stage" or (plan is not None and plan.to_sign):
             fields.append(FormField("passphrase", "Passphrase of the new key", password=True))
         if rotation.step == "stage":  # resuming an interrupted stage makes a fresh backup
             custodians = rotation.old_key.custodians
@@ -330,6 +337,8 @@ class KeysView(TableView):
             fields.append(FormField("reason", "Reason to retire despite low coverage (recorded; empty: re-check)",
                                     required=False))
         explanation = rotation_steps(rotation)
+        if plan is not None:  # first, so it is what the form shows; plain text: references are outside text
+            explanation = Text("\n".join(plan.lines(rows=3)) + "\n\n").append_text(explanation)
         if config_edit is not None:
             explanation.append(f"\nThis step changes {config_edit.label} in {config_edit.path}:\n", style="bold")
             explanation.append_text(diff_text(config_edit.diff))
@@ -349,15 +358,16 @@ class KeysView(TableView):
                                     new_passphrase=passphrase, custodians=custodians)
             options = AdvanceOptions(passphrase_provider=lambda _name: passphrase,
                                      progress=self.progress_reporter("rotation-step"), force=bool(reason),
-                                     reason=reason, stage=stage,
+                                     reason=reason, stage=stage, resign_plan=plan,
                                      config_edit=config_edit if values.get("update_config") else None)
             context = self.context
             self.run_job("rotation-step", lambda: advance_rotation(context, rotation.id, options),
                          cli=[_rotation_step_command(rotation, values)])
 
+        label = f"Sign {plan.to_sign} image(s)" if plan is not None and plan.to_sign else f"Run {rotation.step}"
         self.app.push_screen(FormModal(f"Rotation {rotation.id}: {rotation.next_action}", tuple(fields),
-                                       explanation=explanation, confirm_word=rotation.step,
-                                       submit_label=f"Run {rotation.step}"), submitted)
+                                       explanation=explanation, confirm_word=rotation.step, submit_label=label),
+                             submitted)
 
 
 def diff_text(diff: str) -> Text:
@@ -404,4 +414,6 @@ def _rotation_step_command(rotation: RotationStatus, values: dict[str, str]) -> 
     update = ("--update-config",) if values.get("update_config") else ()
     if rotation.status == "blocked" and values.get("reason"):
         return ("key", "rotate", "retire", rotation.id, "--force", "--reason", values["reason"], *passphrase, *update)
-    return ("key", "rotate", "resume" if rotation.status == "running" else "next", rotation.id, *passphrase, *update)
+    confirmed = ("--yes",) if rotation.step == "resign" else ()  # the console showed the plan and was confirmed
+    return ("key", "rotate", "resume" if rotation.status == "running" else "next", rotation.id, *passphrase, *update,
+            *confirmed)

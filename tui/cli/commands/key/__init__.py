@@ -6,6 +6,10 @@ passphrase comes from `--backup-passphrase-file` or a prompt; shares from `--sha
 per line) or hidden prompts. Secrets are never printed, except the shares of a new backup, printed
 once to stdout by `key backup` / `key rotate start`: hand each to its custodian.
 
+The re-sign step (`rotate next` / `rotate resume` there) first prints its plan: the in-use images that
+verify under the old key (their signature is carried over to the new key) and those that do not (never
+signed), then asks; `--yes` answers for scripts. A prompt no one can answer is exit 2.
+
 JSON (`--json`):
   key list        [{id, name, fingerprint, algorithm, location, location_ref, state, created_at,
                     activated_at, retired_at, revoked_at, custodians, trusted_by, backup_status,

@@ -21,14 +21,16 @@ from core.identity import Role
 from core.keys.backup import CreatedBackup
 from core.keys.custody import KeyPlacement
 from core.keys.emergency import emergency_revoke
-from core.keys.publish import PublishHook, cluster_apply_hook
 from core.config.edit import ConfigEdit
+from core.keys.publish import PublishHook, cluster_apply_hook
+from core.keys.resign import ResignPlan
 from core.keys.rotation import (
     AdvanceOptions,
     RotationStatus,
     StageInputs,
     advance_rotation,
     list_rotations,
+    resign_plan,
     retire_rotation,
     rotation_status,
     start_rotation,
@@ -110,11 +112,37 @@ def rotate_status(ctx: click.Context, rotation_id: str | None, as_json: bool) ->
 
 def _advance_options(passphrase_file: str | None, allow_http: bool, *, force: bool = False, reason: str = "",
                      stage: StageInputs | None = None, on_backup: Callable[[CreatedBackup], None] | None = None,
-                     hook: PublishHook | None = None, config_edit: ConfigEdit | None = None) -> AdvanceOptions:
+                     hook: PublishHook | None = None, config_edit: ConfigEdit | None = None,
+                     plan: ResignPlan | None = None) -> AdvanceOptions:
     return AdvanceOptions(passphrase_provider=passphrase_provider(passphrase_file), allow_http=allow_http,
                           progress=lambda done, total: diagnostic(f"{done}/{total} images"), force=force,
                           reason=reason, stage=stage, on_backup=on_backup, publish_hook=hook,
-                          config_edit=config_edit)
+                          config_edit=config_edit, resign_plan=plan)
+
+
+yes_option = click.option("--yes", is_flag=True,
+                          help="Re-sign step: sign the printed plan without asking (needed when no one can answer).")
+
+
+def _confirmed_plan(sc: SignetContext, status: RotationStatus, allow_http: bool, yes: bool,
+                    as_json: bool) -> ResignPlan | None:
+    """At the re-sign step: print what will be carried over and what not, and ask before signing."""
+    if status.step != "resign":
+        return None
+    plan = resign_plan(sc, status.id, allow_http=allow_http,
+                       progress=lambda done, total: diagnostic(f"checked {done}/{total} images under the old key"))
+    for line in plan.lines():
+        (diagnostic if as_json else emit_line)(line)  # --json keeps stdout for the status document
+    if plan.to_sign == 0 or yes:
+        return plan
+    try:
+        agreed = click.confirm(f"Sign these {plan.to_sign} image(s) with {plan.new_key.name}?", err=True)
+    except click.exceptions.Abort:  # no terminal / end of input: nobody can answer
+        raise InputError("the re-sign plan needs a confirmation no one can give here: read it, then pass --yes") \
+            from None
+    if not agreed:
+        raise InputError("re-sign plan not confirmed: nothing was signed")
+    return plan
 
 
 _update_config_option = click.option(
@@ -192,18 +220,21 @@ _with_advance_flags = stacked(
 @rotate.command("next")
 @click.argument("rotation_id")
 @_with_advance_flags
+@yes_option
 @_apply_options
 @_update_config_option
 @click.pass_context
 def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | None, allow_http_registry: bool,
-                as_json: bool, apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
-                update_config: bool) -> None:
-    """Run the rotation's next step."""
+                as_json: bool, yes: bool, apply_to: tuple[str, ...], kubeconfig: str | None,
+                engines: tuple[str, ...], update_config: bool) -> None:
+    """Run the rotation's next step (the re-sign step shows its plan and asks first)."""
     sc = signet_context(ctx)
+    sc.require_write(Role.CUSTODIAN, action="key rotation")
     hook = _hook(sc, apply_to, kubeconfig, engines)
+    plan = _confirmed_plan(sc, rotation_status(sc, rotation_id), allow_http_registry, yes, as_json)
     edit = _step_config_edit(sc, rotation_id, update_config, as_json)
     status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http_registry, hook=hook,
-                                                                config_edit=edit))
+                                                                config_edit=edit, plan=plan))
     _emit_step_result(sc, status, edit, as_json)
     _fail_if_blocked(status)
 
@@ -213,10 +244,11 @@ def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | Non
 @_stage_options
 @allow_http_option
 @click.option("--json", "as_json", is_flag=True)
+@yes_option
 @_apply_options
 @_update_config_option
 @click.pass_context
-def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: bool, as_json: bool,
+def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: bool, as_json: bool, yes: bool,
                   apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
                   update_config: bool, **stage: object) -> None:
     """Re-run an interrupted step (the stage step needs the same options as `start`)."""
@@ -227,8 +259,9 @@ def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: boo
     inputs = _stage_inputs(**stage) if current.step == "stage" else None  # type: ignore[arg-type]
     made: list[CreatedBackup] = []
     edit = _step_config_edit(sc, rotation_id, update_config, as_json)
+    plan = _confirmed_plan(sc, current, allow_http_registry, yes, as_json)
     options = _advance_options(passphrase_file, allow_http_registry, stage=inputs, on_backup=made.append,
-                               hook=_hook(sc, apply_to, kubeconfig, engines), config_edit=edit)
+                               hook=_hook(sc, apply_to, kubeconfig, engines), config_edit=edit, plan=plan)
     status = advance_rotation(sc, rotation_id, options)
     _emit_step_result(sc, status, edit, as_json, made[0] if made else None, shares=True)
     _fail_if_blocked(status)
