@@ -20,6 +20,7 @@ from core.keys.trust_config import rotation_config_edit
 from core.sign.service import sign_image
 from tests.support.keys import custodian_context
 from tests.support.oci import push_image
+from tests.support.rotation import next_step
 from tui.cli.main import cli
 
 OLD_PASS = b"old key passphrase"
@@ -59,7 +60,7 @@ def test_rotation_on_the_demo_updates_the_config_file_and_verify_works_after_rev
     assert config.read_text() == overlap  # comments, order and layout kept
 
     for expected in ("resign", "soak", "retire"):
-        step = run("key", "rotate", "next", rid, "--passphrase-file", passphrase, "--json")
+        step = run("key", "rotate", "next", rid, "--passphrase-file", passphrase, "--json", "--yes")
         assert step.exit_code == 0, step.stderr
         data = json.loads(step.stdout)
         assert data["step"] == expected and data["config_change"] is None  # already what the step needs
@@ -124,7 +125,7 @@ def _start(world):
 
 def _advance_to(ctx, rid, step):
     while rotation_status(ctx, rid).step != step:
-        advance_rotation(ctx, rid, AdvanceOptions(passphrase_provider=lambda _n: NEW_PASS))
+        next_step(ctx, rid, AdvanceOptions(passphrase_provider=lambda _n: NEW_PASS))
 
 
 def test_a_config_file_changed_after_the_diff_is_not_written_and_the_step_does_not_run(world):
