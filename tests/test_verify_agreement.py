@@ -157,8 +157,8 @@ def cli_verdict(config: Path, db: Path, reference: str) -> tuple[str, str, int]:
     """(result, reason, exit code); for a refusal ("", message, exit code)."""
     run = CliRunner().invoke(cli, ["--config", str(config), "--db", str(db), "verify", reference, "--json"])
     if run.exit_code == 2:
-        return "", run.output.strip(), run.exit_code
-    (row,) = json.loads(run.output)
+        return "", run.stderr.strip(), run.exit_code
+    (row,) = json.loads(run.stdout)  # stderr carries the one-line reason of an unverifiable image
     return row["result"], row["reason"], run.exit_code
 
 
