@@ -16,6 +16,8 @@ from core.verify.session import VerifySession
 class ImageTarget:
     reference: ImageReference  # as the user named it (registry/repository locate the signatures)
     digest: str                # the digest that was resolved and is being verified
+    media_type: str = ""       # of that manifest, and its size: Notary Project payloads name all three
+    size: int = -1
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class SourceOutcome:
     checks: tuple[SignatureCheck, ...] = ()
     location: str = ""                 # where it was looked for, for messages ("repo:sha256-….sig")
     transient: bool = False            # a check failed for outside reasons: the image is "error", not "invalid"
+    note: str = ""                     # signatures exist that the policy does not cover (said when "unsigned")
 
 
 class SignatureSource(Protocol):

@@ -21,6 +21,7 @@ from core.context import SignetContext
 from core.crypto.public_keys import MAX_PEM_BYTES, TrustedKey, load_public_key
 from core.errors import InputError, NotFound
 from core.keys.inventory import KeyRecord, find_key
+from core.notation.config import NotationTrust, load_notation_trust
 from core.registry.reference import ImageReference, parse_repository
 from core.sigstore.certificate_identity import CertificateIdentity  # keyless signers (validated, matched there)
 
@@ -40,6 +41,7 @@ class TrustPolicy:
     trusted_root: str | None = None
     require_tlog: bool | None = None
     ignore_tlog: bool = False
+    notation: NotationTrust | None = None  # notation's trust policy + trust store, when one is configured
 
     def __post_init__(self) -> None:
         if not 1 <= self.threshold <= MAX_THRESHOLD:
@@ -58,6 +60,7 @@ class TrustPolicy:
             "sigrepo": str(self.signature_repository or ""),
             "identities": sorted([i.identity, i.issuer, i.identity_regexp, i.issuer_regexp] for i in self.identities),
             "root": self.trusted_root or "", "tlog": [self.require_tlog, self.ignore_tlog],
+            "notation": [self.notation.fingerprint, self.notation.scope] if self.notation else None,
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -124,6 +127,8 @@ class TrustArgs:
     trusted_root: str | None = None
     require_tlog: bool = False
     ignore_tlog: bool = False
+    notation_config: str | None = None       # notation's config directory; else [trust], else notation's default
+    notation_scope: str | None = None        # registry scope for OCI layouts (notation's --scope)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
@@ -155,7 +160,9 @@ def policy_for(ctx: SignetContext, args: TrustArgs = TrustArgs()) -> TrustPolicy
         signature_repository=parse_repository(repo_text) if repo_text else None,
         identities=args.identities or configured_identities(trust),
         trusted_root=args.trusted_root or trust.trusted_root or None,
-        require_tlog=True if args.require_tlog else None, ignore_tlog=args.ignore_tlog)
+        require_tlog=True if args.require_tlog else None, ignore_tlog=args.ignore_tlog,
+        notation=load_notation_trust(args.notation_config or trust.notation_config or None,
+                                     scope=args.notation_scope))
 
 
 def configured_identities(trust: TrustConfig) -> tuple[CertificateIdentity, ...]:

@@ -114,7 +114,7 @@ def _verify_one(session: VerifySession, reference: str | ImageReference, verifie
         manifest = src.resolve(ref)
         digest = manifest.digest
         platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
-        image = ImageTarget(reference=ref, digest=digest)
+        image = ImageTarget(reference=ref, digest=digest, media_type=manifest.media_type, size=len(manifest.raw))
         return _decide(text, image, verifier, session, platform_digest, started)
     except SignetError as exc:
         return _result(text, digest, "error", str(exc), started)
@@ -170,8 +170,9 @@ def _decide(text: str, image: ImageTarget, verifier: Verifier, session: VerifySe
     matched = _matched(outcomes)
     details = {"signature_locations": [o.location for o in outcomes]}
     if not any(o.found for o in outcomes):
-        return _result(text, image.digest, "unsigned", f"no signatures found ({outcomes[0].location})", started,
-                       (), checks, platform_digest, details)
+        notes = "".join(f"; {o.note}" for o in outcomes if o.note)
+        return _result(text, image.digest, "unsigned", f"no signatures found ({outcomes[0].location}){notes}",
+                       started, (), checks, platform_digest, details)
     if matched:
         reason = f"only {len(matched)} of the {verifier.threshold} required trusted keys signed this digest"
     else:
@@ -211,7 +212,8 @@ def _record(ctx: SignetContext, results: Sequence[VerificationResult], source: s
              "duration_ms": r.duration_ms, "bypass_id": r.bypass_id,
              "details": {"platform_digest": r.platform_digest,
                          "signatures": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
-                                         "key": c.key_fingerprint} for c in r.signatures[:20]]}}
+                                         "key": c.key_fingerprint, "identity": c.identity}
+                                        for c in r.signatures[:20]]}}
             for r in results)
     with ctx.store.write() as db:
         record_verifications(db, rows)

@@ -8,6 +8,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.support.oci import OCI_MANIFEST, descriptor, push_blob, push_manifest
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 P256 = ec.SECP256R1()
@@ -151,3 +154,41 @@ def signature_manifest(subject: dict[str, Any], envelope_digest: str, envelope_s
                        "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
             "layers": [{"mediaType": envelope_media_type, "digest": envelope_digest, "size": envelope_size}],
             "subject": subject}
+
+
+def attach_to_registry(base_url: str, repository: str, image_digest: str, image_size: int, envelope: bytes,
+                       *, envelope_media_type: str = "application/jose+json") -> str:
+    """Push a notation signature for an image to a real registry as `notation sign` does on a registry
+    without the referrers API: envelope blob, signature manifest (subject = the image), and the
+    `sha256-<hex>` referrers fallback index listing it. Returns the signature manifest digest."""
+    push_blob(base_url, repository, envelope)
+    push_blob(base_url, repository, b"{}")
+    raw = json.dumps(signature_manifest({"mediaType": OCI_MANIFEST, "digest": image_digest, "size": image_size},
+                                        descriptor(envelope, envelope_media_type)["digest"], len(envelope),
+                                        envelope_media_type)).encode()
+    digest = push_manifest(base_url, repository, descriptor(raw, OCI_MANIFEST)["digest"], raw)
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw),
+         "artifactType": "application/vnd.cncf.notary.signature"}]}).encode()
+    push_manifest(base_url, repository, image_digest.replace(":", "-"), index,
+                  "application/vnd.oci.image.index.v1+json")
+    return digest
+
+
+def write_notation_config(directory: Path, store_certs: dict[str, list[x509.Certificate]],
+                          statements: list[dict[str, Any]]) -> Path:
+    """A notation config directory: trustpolicy.json and truststore/x509/<type>/<name>/ with PEM files."""
+    for name, certs in store_certs.items():
+        kind, store = name.split(":")
+        folder = directory / "truststore" / "x509" / kind / store
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, cert in enumerate(certs):
+            (folder / f"cert{i}.crt").write_bytes(cert.public_bytes(Encoding.PEM))
+    (directory / "trustpolicy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": statements}))
+    return directory
+
+
+def statement(name: str = "all", scopes: tuple[str, ...] = ("*",), stores: tuple[str, ...] = ("ca:corp",),
+              level: str = "strict", identities: tuple[str, ...] = ("*",)) -> dict[str, Any]:
+    return {"name": name, "registryScopes": list(scopes), "signatureVerification": {"level": level},
+            "trustStores": list(stores), "trustedIdentities": list(identities)}

@@ -9,6 +9,10 @@ Keyless (Sigstore) flags, cosign's spelling:
 `--certificate-identity[-regexp]` with `--certificate-oidc-issuer[-regexp]` (both required for keyless;
 regexps are unanchored like cosign's — write ^…$), `--trusted-root FILE` (else `[trust] trusted_root`),
 `--require-tlog` / `--insecure-ignore-tlog` (the log is required by default for keyless).
+
+Notary Project (notation, AWS Signer): `--notation-config DIR` (notation's trust policy and trust store;
+else `[trust] notation_config`, else notation's own config directory), `--notation-scope REGISTRY/REPO`
+(the registry scope an `oci:` layout is matched against, as notation's `--scope`).
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ trust_options = stacked(
     click.option("--require-tlog", is_flag=True, help="Require a transparency-log entry for key-based signatures too."),
     click.option("--insecure-ignore-tlog", is_flag=True,
                  help="Do not look at transparency-log entries (keyless certificates must then be valid now)."),
+    click.option("--notation-config", default=None, metavar="DIR",
+                 help="notation's config directory: trustpolicy.oci.json/trustpolicy.json and truststore/ "
+                      "(default: [trust] notation_config, else notation's own)."),
+    click.option("--notation-scope", default=None, metavar="REGISTRY/REPO",
+                 help="For an oci: layout, the registry scope notation's trust policy is matched against."),
 )
 
 
@@ -77,7 +86,8 @@ def trust_args_from_flags(flags: dict[str, Any], **args: Any) -> TrustArgs:
                                           issuer_regexp=given["certificate_oidc_issuer_regexp"]),)
     return TrustArgs(keys=flags.pop("keys"), threshold=flags.pop("threshold"), identities=identities,
                      trusted_root=flags.pop("trusted_root"), require_tlog=flags.pop("require_tlog"),
-                     ignore_tlog=flags.pop("insecure_ignore_tlog"), **args)
+                     ignore_tlog=flags.pop("insecure_ignore_tlog"), notation_config=flags.pop("notation_config"),
+                     notation_scope=flags.pop("notation_scope"), **args)
 
 
 def diagnose_errors(results: Iterable[Any]) -> None:
