@@ -16,6 +16,7 @@ from core.context import SignetContext
 from core.errors import InputError
 from core.sigstore.verifier import SigstoreTrust
 from core.verify.cosign_signatures import check_cosign_signatures
+from core.verify.notation_signatures import check_notation
 from core.verify.outcome import SignatureSource
 from core.verify.policy import TrustArgs, TrustPolicy, policy_for
 from core.verify.sigstore_bundles import check_sigstore_bundles
@@ -26,6 +27,7 @@ from core.verify.sigstore_trust import sigstore_trust, uses_sigstore
 SIGNATURE_SOURCES: tuple[tuple[str, SignatureSource], ...] = (
     ("cosign-sig", check_cosign_signatures),
     ("sigstore-bundle", check_sigstore_bundles),
+    ("notation", check_notation),
 )
 
 
@@ -34,10 +36,10 @@ class Verifier:
 
     def __init__(self, policy: TrustPolicy, *,
                  sources: Sequence[tuple[str, SignatureSource]] = SIGNATURE_SOURCES) -> None:
-        if not policy.keys and not policy.identities:
+        if not policy.keys and not policy.identities and policy.notation is None:
             raise InputError("no trusted keys: give --key (a public key file or key-store id) or set [trust] keys "
-                             "(or a keyless identity and trusted root)")
-        if policy.keys and policy.threshold > len(policy.keys):
+                             "(or a keyless identity and trusted root, or a notation trust policy)")
+        if policy.keys and policy.notation is None and policy.threshold > len(policy.keys):
             raise InputError(f"threshold {policy.threshold} is more than the {len(policy.keys)} distinct trusted "
                              "key(s) given")
         self.policy = policy
