@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest, write_to_textf
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.clock import iso, parse_iso
+from core.context import SignetContext
 from core.results import BYPASSED, FAILURE_RESULTS
 MAX_SERIES = 50_000  # label combinations per family: a bound on output size, not expected in practice
 
@@ -28,7 +29,7 @@ MAX_SERIES = 50_000  # label combinations per family: a bound on output size, no
 class StoreCollector:
     """Reads the store on every collect(); register it in a CollectorRegistry."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: SignetContext) -> None:
         self.ctx = ctx
 
     def collect(self) -> Iterator[Metric]:
@@ -94,18 +95,18 @@ class StoreCollector:
         yield up
 
 
-def metrics_registry(ctx: Any) -> CollectorRegistry:
+def metrics_registry(ctx: SignetContext) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(ctx))
     return registry
 
 
-def exposition(ctx: Any) -> bytes:
+def exposition(ctx: SignetContext) -> bytes:
     """The text exposition format, as `signet metrics` prints and a Prometheus scrape would read."""
     return generate_latest(metrics_registry(ctx))
 
 
-def write_textfile(ctx: Any, path: str) -> None:
+def write_textfile(ctx: SignetContext, path: str) -> None:
     """For node_exporter's textfile collector: written to a temp file and renamed (atomic for readers)."""
     write_to_textfile(path, metrics_registry(ctx))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from core.clusters.inventory import ClusterInventory
+from core.context import SignetContext
 from core.errors import SignetError
 from core.registry.reference import parse_reference
 from core.verify.session import VerifySession
@@ -39,7 +40,8 @@ class ImageDrift:
                 "status": self.status, "reason": self.reason}
 
 
-def find_drift(ctx: Any, inventories: Sequence[ClusterInventory], *, allow_http: bool = False) -> list[ImageDrift]:
+def find_drift(ctx: SignetContext, inventories: Sequence[ClusterInventory], *,
+               allow_http: bool = False) -> list[ImageDrift]:
     """One entry per running container of every reachable cluster."""
     uses = [(inv.cluster, pod, c) for inv in inventories if inv.reachable for pod in inv.pods for c in pod.containers]
     wanted = sorted({c.image for _, _, c in uses if c.image and not c.spec_digest})
@@ -62,7 +64,7 @@ def find_drift(ctx: Any, inventories: Sequence[ClusterInventory], *, allow_http:
     return found
 
 
-def _resolve_all(ctx: Any, images: Sequence[str], *, allow_http: bool) -> dict[str, tuple[str | None, str]]:
+def _resolve_all(ctx: SignetContext, images: Sequence[str], *, allow_http: bool) -> dict[str, tuple[str | None, str]]:
     session = VerifySession(ctx, allow_http=allow_http)
 
     def resolve(image: str) -> tuple[str, tuple[str | None, str]]:

@@ -16,12 +16,14 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from core.context import SignetContext
 from core.crypto.ed25519ph import sign_ed25519ph
 from core.crypto.public_keys import (CURVE_HASH, PublicKey, fingerprint, load_public_key, public_key_pem,
                                      verify_signature)
 from core.errors import InputError, LimitExceeded, NotFound
 from core.history.records import record_verification
 from core.identity import Role
+from core.registry.cache import CachedSource
 from core.registry.manifest import OCI_CONFIG, OCI_MANIFEST, sha256_digest
 from core.registry.reference import ImageReference, parse_reference, parse_repository
 from core.verify.cosign_signatures import signature_tag
@@ -29,8 +31,8 @@ from core.verify.policy import TrustPolicy
 from core.verify.result import VerificationResult
 from core.verify.service import verify_image
 from core.verify.session import VerifySession
-from core.verify.verifier import Verifier
 from core.verify.simple_signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, build_payload, go_json
+from core.verify.verifier import Verifier
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what go-containerregistry writes for an empty image's config
 
@@ -86,7 +88,7 @@ class SignResult:
                 "verification": self.verification.as_dict()}
 
 
-def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
+def sign_image(ctx: SignetContext, reference: str | ImageReference, signer: Signer, *,
                annotations: dict[str, str] | None = None, signature_repository: str | None = None,
                allow_http: bool = False, provenance: dict[str, Any] | None = None) -> SignResult:
     """Sign the digest `reference` resolves to; raises SignetError when anything fails (nothing recorded).
@@ -142,7 +144,7 @@ def sign_image(ctx: Any, reference: str | ImageReference, signer: Signer, *,
     return result
 
 
-def _existing_layers(source: Any, repository: str, tag: str, max_layers: int) -> list[dict[str, Any]]:
+def _existing_layers(source: CachedSource, repository: str, tag: str, max_layers: int) -> list[dict[str, Any]]:
     """Layers of the current `.sig` manifest, exactly as they are (read fresh, not from the tag cache)."""
     source.forget_tag(repository, tag)
     try:

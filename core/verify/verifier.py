@@ -43,6 +43,7 @@ class Verifier:
             raise InputError(f"threshold {policy.threshold} is more than the {len(policy.keys)} distinct trusted "
                              "key(s) given")
         self.policy = policy
+        self.threshold = policy.threshold  # read per image on the hot path: a plain attribute
         trust = sigstore_trust(policy)  # validates the keyless parts and loads the trusted root once
         # Attestations (DSSE) are always checked through core/sigstore; signatures only when the
         # policy involves Sigstore (None: the plain key check of classic signatures).
@@ -54,7 +55,3 @@ class Verifier:
     def for_args(cls, ctx: SignetContext, args: TrustArgs | None = None) -> Verifier:
         """The Verifier for what was asked (nothing: the configuration alone) plus the configuration."""
         return cls(policy_for(ctx, args or TrustArgs()))
-
-    @property
-    def threshold(self) -> int:
-        return self.policy.threshold
