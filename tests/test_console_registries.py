@@ -3,7 +3,7 @@ unreachable registry shown as such while the app stays usable."""
 
 from __future__ import annotations
 
-from tests.support.console import confirm, demo_context, press, running, screen_text
+from tests.support.console import confirm, demo_context, press, running, screen_text, selected_key
 
 
 async def open_repo(app, pilot, name: str) -> None:
@@ -46,9 +46,13 @@ async def test_browse_verify_and_come_back(tmp_path):
         assert results == {"verified"} and len(view.tags) == 2
         detail = view.query_one("#detail").text
         assert "signature cosign-sig#" in detail and "ok" in detail
+        # v on the second tag: the cursor stays on it once the result is shown
+        second = view.shown_tags[1]
+        await press(app, pilot, "down", "v")
+        assert selected_key(app) == second.tag and second.tag in view.query_one("#detail").text
         # history recorded the console's verifications
         rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'tui'")
-        assert rows[0]["n"] == 3
+        assert rows[0]["n"] == 4
         await press(app, pilot, "escape", "escape")
         assert view.level == 0
     ctx.close()

@@ -309,13 +309,19 @@ class TableView(ViewScreen):
             table.add_column(label, width=width, key=label)
         return table
 
-    def replace_rows(self, rows: Iterable[tuple[str, Sequence[Any]]]) -> DataTable:
+    def replace_rows(self, rows: Iterable[tuple[str, Sequence[Any]]], *,
+                     columns: Sequence[tuple[str, int]] | None = None) -> DataTable:
         """Replace the table's rows (`(key, cells)` pairs), keeping the cursor on the row with the
         same key: a refresh after an action must not move the selection to another item. When that
-        row is gone the cursor stays at the same position. The detail pane follows the cursor."""
+        row is gone the cursor stays at the same position. The detail pane follows the cursor.
+        `columns`: the list's columns (views with drill levels); other columns than shown mean
+        another list, which starts at its first row."""
         table = self.table
         index = table.cursor_row
         selected = self.selected_key
+        if columns is not None and [(str(c.label), c.width) for c in table.columns.values()] != list(columns):
+            self.reset_columns(*columns)
+            index, selected = 0, None
         table.clear()
         for key, cells in rows:
             table.add_row(*cells, key=key)

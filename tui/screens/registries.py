@@ -150,8 +150,7 @@ class RegistriesView(TableView):
         self._set_info(f"{len(self.repos)} repositories")
 
     def _show_tags(self) -> None:
-        table = self.reset_columns(("tag", 16), ("status", 9), ("digest", 19), ("keys", 13), ("checked", 16),
-                                  ("reason", 50))
+        rows = []
         for tag in self.shown_tags:
             verified = self.verified.get(tag.reference)
             last = self.results.get(tag.digest or "")
@@ -161,11 +160,12 @@ class RegistriesView(TableView):
                 status, keys, at, reason = last.result, last.matched_keys, last.at[:16], last.reason
             else:
                 status, keys, at, reason = ("error" if tag.error else "unknown"), (), "", tag.error or "not checked"
-            table.add_row(cell(tag.tag), badge(status), short_digest(tag.digest), cell(",".join(k[:12] for k in keys)),
-                          cell(at), cell(reason))
+            rows.append((tag.tag, (cell(tag.tag), badge(status), short_digest(tag.digest),
+                                   cell(",".join(k[:12] for k in keys)), cell(at), cell(reason))))
         self._set_info(f"{len(self.tags)} tags (signature tags hidden)  v verifies the selection, V all shown")
-        if self.shown_tags:
-            self.show_detail(min(self.table.cursor_row, len(self.shown_tags) - 1))
+        # after v, a or p the cursor stays on the tag acted on
+        self.replace_rows(rows, columns=(("tag", 16), ("status", 9), ("digest", 19), ("keys", 13), ("checked", 16),
+                                         ("reason", 50)))
 
     def _set_info(self, text: str) -> None:
         crumbs = " › ".join(x for x in (self.registry.name if self.registry and self.level else "",
