@@ -13,13 +13,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# Debian packages the tests need: the real registry (distribution v2), and venv support.
+# Debian packages the tests need: the real registry (distribution v2), PostgreSQL 15's server binaries
+# (tests run their own throwaway server from them) and venv support. No system service is started or
+# left configured: policy-rc.d refuses every start during the install, and no default cluster is made.
+PG_BIN := /usr/lib/postgresql/15/bin
 system-packages:
-	@if ! command -v docker-registry >/dev/null || ! $(PY) -c 'import ensurepip' 2>/dev/null; then \
+	@if ! command -v docker-registry >/dev/null || ! [ -x $(PG_BIN)/initdb ] || ! $(PY) -c 'import ensurepip' 2>/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry python3-venv >/dev/null; \
+	    policy=/usr/sbin/policy-rc.d; \
+	    if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; trap 'rm -f '$$policy EXIT; fi; \
+	    mkdir -p /etc/postgresql-common; \
+	    [ -e /etc/postgresql-common/createcluster.conf ] || echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold \
+	      docker-registry postgresql python3-venv >/dev/null; \
 	  else \
-	    echo "missing Debian packages: run 'sudo apt-get install docker-registry python3-venv'" >&2; exit 1; \
+	    echo "missing Debian packages: run 'sudo apt-get install docker-registry postgresql python3-venv'" >&2; exit 1; \
 	  fi; \
 	fi
 

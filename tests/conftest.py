@@ -45,6 +45,38 @@ def signet_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL 15 server for the session (unix socket only), stopped at the end."""
+    from tests.support.postgres import PostgresServer
+
+    server = PostgresServer()
+    previous = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(server.pgpass)  # test logins' passwords, for every process we start
+    yield server
+    if previous is None:
+        os.environ.pop("PGPASSFILE", None)
+    else:
+        os.environ["PGPASSFILE"] = previous
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request) -> str:
+    """Runs the test once per store backend."""
+    return request.param
+
+
+@pytest.fixture
+def store_target(store_backend, tmp_path, request) -> str | Path:
+    """Where the test's store lives: a SQLite file path, or the URL of a fresh initialised team database."""
+    if store_backend == "sqlite":
+        return tmp_path / "signet.db"
+    from tests.support.store import fresh_team_database
+
+    return fresh_team_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture(scope="session")
 def registry_binary() -> str:
     path = shutil.which("docker-registry")
     if path is None:
