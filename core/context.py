@@ -12,7 +12,7 @@ from core.config.model import Config
 from core.identity import Principal, Role, principal_for
 from core.paths import SignetPaths, resolve_paths
 from core.registry.cache import RegistryCache
-from core.store.database import Store, open_store
+from core.store import Store, open_store
 
 
 @dataclass
@@ -39,7 +39,7 @@ class SignetContext:
 
     def audit(self, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditEntry:
         """Append an audit entry; must be called inside `store.write()` with the change it records."""
-        return append_entry(self.store.db, actor=self.actor, action=action, subject=subject,
+        return append_entry(self.store.current(), actor=self.actor, action=action, subject=subject,
                             details=details or {}, clock=self.clock)
 
     def require_write(self, role: Role | None = None, *, action: str = "this action") -> None:
@@ -49,11 +49,21 @@ class SignetContext:
         self.store.close()
 
 
+def store_location(paths: SignetPaths, config: Config) -> str:
+    """--db / SIGNET_DB win; else [store] url names a team database; else the local file."""
+    return paths.store_url or config.store.url or str(paths.db)
+
+
 def open_context(*, db: str | None = None, config: str | None = None, read_only: bool = False,
                  interface: str = "cli", clock: Clock = system_clock) -> SignetContext:
     paths = resolve_paths(db=db, config=config)
     paths.check_db_location()
     cfg = load_config(paths.config, read_only_flag=read_only, required=config is not None)
-    store = open_store(paths.db)
-    return SignetContext(config=cfg, store=store, principal=principal_for(cfg), paths=paths, clock=clock,
+    store = open_store(store_location(paths, cfg))
+    try:
+        principal = principal_for(cfg, store)
+    except BaseException:
+        store.close()
+        raise
+    return SignetContext(config=cfg, store=store, principal=principal, paths=paths, clock=clock,
                          interface=interface)

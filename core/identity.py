@@ -1,8 +1,12 @@
 """Who is acting, and what they may do.
 
-This is a local guard against mistakes (a custodian step run by the wrong person, an approver
-approving their own request). It is not a security boundary against the operator of this machine,
-who can edit the config; the cluster's RBAC and AWS IAM remain the hard boundary (see README).
+On a local SQLite file this is a guard against mistakes (a custodian step run by the wrong person,
+an approver approving their own request), not a security boundary against the operator of this
+machine, who can edit the config; the cluster's RBAC and AWS IAM remain the hard boundary (see README).
+
+On a team store the database decides: the identity is the login the server authenticated
+(`session_user`) and the roles are its memberships in the signet_* group roles. A configured identity
+that disagrees is refused rather than silently used; `[roles]` is ignored there (with a note).
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import getpass
 import os
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from core.config.model import Config
-from core.errors import PermissionDenied, ReadOnlyMode
+from core.errors import ConfigError, PermissionDenied, ReadOnlyMode
 
 
 class Role(str, Enum):
@@ -27,6 +32,7 @@ class Principal:
     identity: str
     roles: frozenset[Role]
     read_only: bool = False
+    notes: tuple[str, ...] = ()  # things the person should know about how this was decided
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -56,7 +62,25 @@ def current_identity(config: Config) -> str:
         return f"uid:{os.getuid()}"
 
 
-def principal_for(config: Config) -> Principal:
+GROUP_ROLE_PREFIX = "signet_"
+
+
+def principal_for(config: Config, store: Any = None) -> Principal:
+    """From the team store when `store` is one (it has a `login`), else from the configuration."""
+    login = getattr(store, "login", None)
+    if login:
+        return _team_principal(config, login, store.held_roles)
     identity = current_identity(config)
     roles = frozenset(Role(r) for r, members in config.roles.items() if identity in members)
     return Principal(identity=identity, roles=roles, read_only=config.read_only)
+
+
+def _team_principal(config: Config, login: str, held_roles: frozenset[str]) -> Principal:
+    if config.identity and config.identity != login:
+        raise ConfigError(f"identity '{config.identity}' (SIGNET_IDENTITY or identity =) disagrees with the team "
+                          f"store's login '{login}'; on a team store the database says who you are: unset it")
+    roles = frozenset(Role(name.removeprefix(GROUP_ROLE_PREFIX)) for name in held_roles
+                      if name.removeprefix(GROUP_ROLE_PREFIX) in Role._value2member_map_)
+    notes = ("[roles] in the config file is ignored on a team store: roles are memberships in the "
+             "signet_* database roles",) if config.roles else ()
+    return Principal(identity=login, roles=roles, read_only=config.read_only, notes=notes)

@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from core.clock import iso, parse_iso
 from core.context import SignetContext
 from core.results import BYPASSED, FAILURE_RESULTS
+from core.store.session import json_text
+
 MAX_SERIES = 50_000  # label combinations per family: a bound on output size, not expected in practice
 
 
@@ -67,8 +69,9 @@ class StoreCollector:
                                      labels=["cluster", "namespace"])
         last = GaugeMetricFamily("signet_last_sweep_timestamp_seconds", "When each cluster was last swept",
                                  labels=["cluster"])
+        sweep_of = json_text(self.ctx.store.backend, "details", "sweep")
         latest = query(
-            "SELECT cluster, at, json_extract(details, '$.sweep') AS sweep FROM verifications v "
+            f"SELECT cluster, at, {sweep_of} AS sweep FROM verifications v "
             "WHERE source = 'sweep' AND cluster IS NOT NULL AND id = (SELECT id FROM verifications w "
             "WHERE w.source = 'sweep' AND w.cluster = v.cluster ORDER BY at DESC, id DESC LIMIT 1) "
             "ORDER BY cluster LIMIT ?", (MAX_SERIES,))
@@ -77,7 +80,7 @@ class StoreCollector:
             per_namespace: dict[str, dict[str, int]] = {}
             for row in query("SELECT namespace, result, COUNT(DISTINCT COALESCE(digest, reference)) AS n "
                              "FROM verifications WHERE source = 'sweep' AND cluster = ? "
-                             "AND json_extract(details, '$.sweep') = ? GROUP BY 1, 2 ORDER BY 1, 2",
+                             f"AND {sweep_of} = ? GROUP BY 1, 2 ORDER BY 1, 2",
                              (sweep["cluster"], sweep["sweep"])):
                 per_namespace.setdefault(row["namespace"] or "", {})[row["result"]] = row["n"]
             for namespace, counts in sorted(per_namespace.items()):

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from core.errors import UsageError
+from core.store.target import is_team_store
 
 APP_NAME = "signet"
 
@@ -24,6 +25,12 @@ class SignetPaths:
     config: Path
     key_store: Path
     db_explicit: bool = False  # named by --db or SIGNET_DB (not the platform default)
+    store_url: str = ""  # a team database named by --db or SIGNET_DB (then `db` is only the local default)
+
+    @property
+    def store(self) -> str:
+        """What to open: the team database URL if one was named, else the SQLite file."""
+        return self.store_url or str(self.db)
 
     def check_db_location(self) -> None:
         """Refuse an explicit database path whose directory is missing (the default one is created)."""
@@ -42,11 +49,12 @@ def default_paths() -> SignetPaths:
 def resolve_paths(*, db: str | os.PathLike[str] | None = None,
                   config: str | os.PathLike[str] | None = None) -> SignetPaths:
     defaults = default_paths()
-    db_path = (Path(db) if db else Path(os.environ["SIGNET_DB"]) if os.environ.get("SIGNET_DB")
-               else defaults.db)
+    named = str(db) if db else os.environ.get("SIGNET_DB", "")
+    store_url = named if is_team_store(named) else ""
+    db_path = Path(named) if named and not store_url else defaults.db
     config_path = (Path(config) if config else Path(os.environ["SIGNET_CONFIG"])
                    if os.environ.get("SIGNET_CONFIG") else defaults.config)
     key_store = (Path(os.environ["SIGNET_KEY_STORE"]) if os.environ.get("SIGNET_KEY_STORE")
                  else db_path.parent / "keys")
     return SignetPaths(db=db_path.expanduser(), config=config_path.expanduser(), key_store=key_store.expanduser(),
-                       db_explicit=bool(db or os.environ.get("SIGNET_DB")))
+                       db_explicit=bool(named) and not store_url, store_url=store_url)

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from core.clock import iso
 from core.crypto.public_keys import fingerprint
 from core.errors import InputError
-from core.history.records import list_history
 from core.sigstore.attestation import PREDICATE_TYPES, predicate_type_for
 from core.sigstore.certificate_identity import CertificateIdentity
 from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, pae
@@ -25,6 +24,7 @@ from tests.support.referrers import GGCR_EMPTY_MANIFEST, attach_bundle, manifest
 from tests.support.sigstore_factory import envelope, statement
 from tests.support.sigstore_fixtures import OCI_BUNDLE
 from tests.support.sigstore_world import ALICE, ctx, registry, root_file, sigstore  # noqa: F401 (fixtures)
+from tests.support.store import history
 from tui.cli.main import cli
 
 CODY = CertificateIdentity(identity="cody@soyland.com", issuer="https://github.com/login/oauth")
@@ -134,7 +134,7 @@ def test_every_attestation_check_is_written_to_the_history(ctx, registry, tmp_pa
     verify_attestations(ctx, f"{registry.host}/att-history:v1", policy, predicate_type=SLSA1)
     ctx.interface = "tui"
     verify_attestations(ctx, "127.0.0.1:1/nowhere:v1", policy, predicate_type=SPDX)
-    error, unsigned, verified = list_history(ctx.store.db)
+    error, unsigned, verified = history(ctx.store)
     assert (verified.source, verified.result, verified.digest) == ("cli", "verified", digest)
     assert verified.reference == f"{registry.host}/att-history:v1" and verified.actor == ctx.actor
     assert verified.matched_keys == [fingerprint(key.public_key())]

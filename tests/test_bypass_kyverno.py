@@ -189,9 +189,9 @@ def test_post_expiry_check_for_lambda_uses_inventory(world):
                             duration="1h", function="checkout", region="eu-west-1")
     approve_bypass(world.as_("bob"), bypass.id)
     with world.store.write() as db:
-        db.conn.execute("INSERT INTO lambda_functions (region, name, resolved_digest) VALUES (?, ?, ?)",
+        db.execute("INSERT INTO lambda_functions (region, name, resolved_digest) VALUES (?, ?, ?)",
                         ("eu-west-1", "checkout", DIGEST))
-        db.conn.execute("INSERT INTO lambda_functions (region, name, resolved_digest) VALUES (?, ?, ?)",
+        db.execute("INSERT INTO lambda_functions (region, name, resolved_digest) VALUES (?, ?, ?)",
                         ("eu-west-1", "other", DIGEST))
     world.clock.advance(hours=1)
     report = reap(world.as_("dev"))

@@ -6,18 +6,26 @@ import threading
 
 import pytest
 
-from core.audit.chain import list_entries, verify_chain
 from core.bypass.coverage import Standing, active_bypass_for, standing_at
 from core.bypass.model import BypassState
 from core.bypass.service import (approve_bypass, deny_bypass, get_bypass, list_bypasses, request_bypass,
                                  revoke_bypass, settle_due)
 from core.errors import InputError, InvalidState, PermissionDenied, ReadOnlyMode
 from tests.support.bypass_world import DIGEST, JUSTIFICATION, NEIGHBOUR, BypassWorld
+from tests.support.store import audit_entries, chain_status
 
 
 @pytest.fixture
-def world(tmp_path):
-    w = BypassWorld(tmp_path)
+def new_world(tmp_path, store_target, request):
+    """BypassWorld(**options) on the test's backend; on the team store each person logs in as their
+    own database role."""
+    server = request.getfixturevalue("postgres_server") if isinstance(store_target, str) else None
+    return lambda **options: BypassWorld(tmp_path, target=store_target, server=server, **options)
+
+
+@pytest.fixture
+def world(new_world):
+    w = new_world()
     yield w
     w.close()
 
@@ -30,7 +38,7 @@ def _request(ctx, **overrides):
 
 
 def _actions(world, bypass_id):
-    entries = list_entries(world.store.db, limit=1000)
+    entries = audit_entries(world.store, limit=1000)
     return [e.action for e in reversed(entries) if e.subject == f"bypass:{bypass_id}"]
 
 
@@ -152,8 +160,8 @@ def test_request_just_before_ttl_can_be_approved(world):
     assert approve_bypass(world.as_("alice"), bypass.id).bypass.state is BypassState.ACTIVE
 
 
-def test_two_distinct_approvers_needed_when_configured(tmp_path):
-    world = BypassWorld(tmp_path, approvals=2)
+def test_two_distinct_approvers_needed_when_configured(new_world):
+    world = new_world(approvals=2)
     try:
         bypass = _request(world.as_("dev"))
         first = approve_bypass(world.as_("alice"), bypass.id).bypass
@@ -207,13 +215,13 @@ def test_every_transition_audited_and_chain_intact(world):
     approve_bypass(world.as_("alice"), bypass.id)
     world.clock.advance(hours=3)
     settle_due(world.as_("reaper"))
-    entries = [e for e in reversed(list_entries(world.store.db, limit=100)) if e.subject == f"bypass:{bypass.id}"]
+    entries = [e for e in reversed(audit_entries(world.store, limit=100)) if e.subject == f"bypass:{bypass.id}"]
     assert [(e.actor, e.action) for e in entries] == [
         ("dev", "bypass.request"), ("alice", "bypass.approve"), ("alice", "bypass.activate"),
         ("reaper", "bypass.expire")]
     assert entries[1].details["to"] == "approved" and entries[3].details["from"] == "active"
     assert entries[0].details["justification"] == JUSTIFICATION and entries[0].details["ticket"] == "INC-1234"
-    status = verify_chain(world.store.db)
+    status = chain_status(world.store)
     assert status.intact and status.entries == 4
 
 
@@ -226,8 +234,8 @@ def test_list_open_and_all(world):
     assert {b.id for b in list_bypasses(ctx, include_closed=True)} == {open_one.id, closed.id}
 
 
-def test_concurrent_approvers_reach_threshold_once(tmp_path):
-    world = BypassWorld(tmp_path, approvals=2)
+def test_concurrent_approvers_reach_threshold_once(new_world):
+    world = new_world(approvals=2)
     try:
         bypass = _request(world.as_("dev"))
         errors: list[Exception] = []
@@ -255,12 +263,12 @@ def test_concurrent_approvers_reach_threshold_once(tmp_path):
         world.close()
 
 
-def test_lambda_region_defaults_to_the_only_configured_region(tmp_path):
+def test_lambda_region_defaults_to_the_only_configured_region(new_world):
     from dataclasses import replace
 
     from core.config.model import AwsConfig
 
-    world = BypassWorld(tmp_path)
+    world = new_world()
     try:
         world.config = replace(world.config, aws=AwsConfig(regions=("eu-west-1",)))
         assert _request(world.as_("dev"), region=None).scope.region == "eu-west-1"

@@ -8,7 +8,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from core.audit.chain import verify_chain
 from core.clock import FixedClock
 from core.clusters.inventory import ClusterTarget
 from core.clusters.policies import image_validating_policy, kyverno_rules, read_policies, sigstore_policy
@@ -18,6 +17,7 @@ from core.keys.inventory import insert_key, list_keys
 from tests.support.cluster_world import START
 from tests.support.kube_api import KubeApiServer, pod, write_kubeconfig
 from tests.support.oci import new_key, public_pem
+from tests.support.store import chain_status
 from tui.cli.main import cli
 
 D = "sha256:" + "d" * 64
@@ -191,7 +191,7 @@ def test_generate_writes_trusted_keys_and_apply_is_audited_for_custodians(setup,
     audit = fresh.store.query("SELECT action, subject, details FROM audit WHERE action = 'cluster.policy.apply'")
     assert [(a["subject"], json.loads(a["details"])["outcome"]) for a in audit] == [
         ("prod-eu:ClusterPolicy/signet-verify-images", "applied")]
-    assert verify_chain(fresh.store.db).intact
+    assert chain_status(fresh.store).intact
     trusted_by = {k.name: k.trusted_by for k in list_keys(fresh)}
     assert trusted_by["active-2026"] == ("prod-eu:ClusterPolicy/signet-verify-images",)
     assert trusted_by["retired-2024"] == ()

@@ -11,11 +11,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.bypass.service import approve_bypass, request_bypass
 from core.clusters.inventory import cluster_targets
 from core.clusters.sweep import run_sweep
-from core.history.records import HistoryFilter, list_history
+from core.history.records import HistoryFilter
 from core.metrics import exposition
 from core.verify.verifier import Verifier
 from tests.support.cluster_world import build_world
 from tests.support.kube_api import KubeApiServer, closed_port_url, pod
+from tests.support.store import history
 from tui.cli.main import cli
 
 
@@ -47,7 +48,7 @@ def test_sweep_verifies_each_unique_image_once_and_reports_per_workload(world):
     assert not dead.reachable and "refused" in dead.error.lower()
     namespaces = {(n["cluster"], n["namespace"]): n for n in report.by_namespace()}
     assert namespaces[("prod-eu", "prod")]["unsigned"] == 1 and namespaces[("prod-eu", "staging")]["verified"] == 1
-    rows = list_history(ctx.store.db, HistoryFilter(source="sweep"))
+    rows = history(ctx.store, HistoryFilter(source="sweep"))
     assert {(r.namespace, r.result) for r in rows} == {("prod", "verified"), ("prod", "unsigned"),
                                                         ("prod", "invalid"), ("staging", "verified")}
     assert all(r.cluster == "prod-eu" and r.details["sweep"] == report.sweep_id for r in rows)
@@ -70,7 +71,7 @@ def test_an_approved_bypass_covers_exactly_its_workload(world):
     assert by_workload["other-tool"].result == "unsigned" and by_workload["other-tool"].bypass_id is None
     assert by_workload["db"].result == "invalid"  # the bypass names another digest
     assert not report.ok  # bypassed is never verified
-    rows = list_history(ctx.store.db, HistoryFilter(result="bypassed"))
+    rows = history(ctx.store, HistoryFilter(result="bypassed"))
     assert [(r.bypass_id, r.digest) for r in rows] == [(bypass.id, unsigned)]
 
 

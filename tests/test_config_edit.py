@@ -8,12 +8,12 @@ import stat
 
 import pytest
 
-from core.audit.chain import verify_chain
 from core.config.edit import apply_config_edit, config_string_list, plan_list_edit
 from core.config.loader import load_config
 from core.errors import ConfigError, InvalidState, PermissionDenied
 from core.context import open_context
 from tests.support.keys import write_config
+from tests.support.store import chain_status
 
 TRUST = '''
 # Keys every `signet verify` trusts by default.
@@ -61,7 +61,7 @@ def test_adding_after_an_entry_keeps_comments_and_shows_the_exact_diff(home):
         [entry] = _audit(ctx, "config.edit")
         assert entry["subject"] == str(path) and entry["field"] == "trust.keys"
         assert entry["added"] == ["ra2"] and entry["removed"] == [] and entry["rotation"] == "rot_1"
-        assert verify_chain(ctx.store.db).intact
+        assert chain_status(ctx.store).intact
         assert not [p for p in home.iterdir() if p.name.endswith(".tmp")]
     finally:
         ctx.close()

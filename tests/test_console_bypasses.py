@@ -185,7 +185,7 @@ async def test_request_form_takes_the_target_with_the_digest_and_warns_when_the_
     alice = console_context(tmp_path, "alice")
     with alice.store.write() as db:
         for name, digest in (("f1", DIGEST), ("payments-api", running_digest)):
-            db.conn.execute("INSERT INTO lambda_functions (profile, region, name, image_uri, resolved_digest) "
+            db.execute("INSERT INTO lambda_functions (profile, region, name, image_uri, resolved_digest) "
                             "VALUES ('', 'eu-west-1', ?, ?, ?)", (name, f"1.dkr.ecr/x/{name}:v1", digest))
     first = request_bypass(alice, digest=DIGEST, function="f1", region="eu-west-1", justification=JUSTIFICATION,
                            ticket="INC-1", duration="2h")

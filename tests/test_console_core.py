@@ -12,8 +12,9 @@ from core.clock import iso
 from core.console.export import export_history
 from core.console.filters import describe_filter, parse_history_filter
 from core.errors import InputError
-from core.history.records import HistoryFilter, _where, list_history, record_verifications
+from core.history.records import HistoryFilter, _where, record_verifications
 from tests.support.console import NOW, console_context
+from tests.support.store import history
 
 
 def test_filter_words_and_loose_text():
@@ -54,9 +55,10 @@ def ctx(tmp_path):
 
 def test_digest_prefix_filter_matches_and_uses_the_digest_index(ctx):
     filt = parse_history_filter("sha256:" + "0" * 62 + "1", now=NOW)  # prefix of ids 16..31 (0x10-0x1f)
-    rows = list_history(ctx.store.db, filt, limit=1000)
+    rows = history(ctx.store, filt, limit=1000)
     assert sorted(int(r.digest[7:], 16) for r in rows) == list(range(16, 32))
-    clauses, params = _where(filt)
+    with ctx.store.read() as db:
+        clauses, params = _where(db, filt)
     plan = ctx.store.query("EXPLAIN QUERY PLAN SELECT * FROM verifications WHERE " + " AND ".join(clauses), params)
     assert any("verifications_digest" in step["detail"] for step in plan), plan
 

@@ -15,12 +15,12 @@ import threading
 
 import pytest
 
-from core.audit.chain import verify_chain
 from core.context import open_context
 from tests.support.cluster_world import build_world
 from tests.support.kube_api import KubeApiServer
 from tests.support.oci import RewritingProxy
 from tests.support.pty_console import CONSOLE, PtyConsole, cpu_seconds, wait_gone
+from tests.support.store import chain_status
 
 GONE_WITHIN_S = 5.0
 MAX_CPU_AFTER_HANGUP_S = 1.0  # the shutdown itself; the old busy loop burnt a CPU second per second
@@ -65,7 +65,7 @@ def assert_database_free_and_whole(path) -> None:
         conn.close()
     ctx = open_context()
     try:
-        assert verify_chain(ctx.store.db).intact
+        assert chain_status(ctx.store).intact
     finally:
         ctx.close()
 

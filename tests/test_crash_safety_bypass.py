@@ -17,12 +17,12 @@ import os
 
 import pytest
 
-from core.audit.chain import verify_chain
 from core.bypass.reaper import reap
 from core.bypass.service import get_bypass, request_bypass
 from core.context import open_context
 from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.kube_api import KubeApiServer, write_kubeconfig
+from tests.support.store import chain_status
 
 DIGEST = "sha256:" + "ab" * 32
 LINE_TIMEOUT_S = 30.0
@@ -120,7 +120,7 @@ def test_kill_before_the_policy_exception_resumes_through_reap(world, monkeypatc
     report = reap(ctx, check_workloads=False)
     assert report.activated == [bypass_id], report
     assert get_bypass(ctx, bypass_id).state.value == "active" and len(exceptions(server)) == 1
-    assert verify_chain(ctx.store.db).intact
+    assert chain_status(ctx.store).intact
     ctx.close()
 
 
@@ -135,5 +135,5 @@ def test_kill_after_the_policy_exception_adopts_it_on_reap(world, monkeypatch):
     assert [e["metadata"]["name"] for e in exceptions(server)] == [left_behind["metadata"]["name"]]
     bypass = get_bypass(ctx, bypass_id)
     assert bypass.state.value == "active" and bypass.exception_ref
-    assert verify_chain(ctx.store.db).intact
+    assert chain_status(ctx.store).intact
     ctx.close()

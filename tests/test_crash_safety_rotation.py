@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from core.audit.chain import verify_chain
 from core.aws.client import aws_client
 from core.keys import aws_keys
 from core.keys.backup import ShareScheme
@@ -22,6 +21,7 @@ from core.keys.custody import KeyPlacement, generate_key
 from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, list_rotations
 from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import custodian_context
+from tests.support.store import chain_status
 
 NEW_PASS = b"new key passphrase"
 LINE_TIMEOUT_S = 60.0
@@ -89,7 +89,7 @@ def test_kill_before_a_secrets_manager_key_commits_then_resume(signet_home, tmp_
     recreated = client.describe_secret(SecretId=aws_keys.SECRET_PREFIX + "new")
     assert recreated["ARN"] == resumed.new_key.location_ref and "DeletedDate" not in recreated
     assert len(ctx.store.query("SELECT 1 FROM audit WHERE action = 'key.rotation.stage.discarded'")) == 1
-    assert verify_chain(ctx.store.db).intact
+    assert chain_status(ctx.store).intact
     ctx.close()
 
 
@@ -127,7 +127,7 @@ def test_kill_in_the_stage_step_then_resume(signet_home, tmp_path, point):
         discarded = ctx.store.query("SELECT details FROM audit WHERE action = 'key.rotation.stage.discarded'")
         assert len(discarded) == 1 and crashed.details["staging_key_id"] in discarded[0]["details"]
     assert _key_files(ctx) == _recorded_ids(ctx)  # no key file that no row names
-    assert verify_chain(ctx.store.db).intact
+    assert chain_status(ctx.store).intact
     ctx.close()
 
 

@@ -66,7 +66,7 @@ def test_ambiguous_fingerprint_prefix_is_refused(ctx):
     target = generate_key(ctx, name="real", passphrase=PASS)
     # A public-only row whose fingerprint shares the first 6 digits of the real key.
     with ctx.store.write() as db:
-        db["keys"].insert({"id": "key_000000000000", "name": "twin", "fingerprint": target.fingerprint[:6] + "0" * 58,
+        db.insert("keys", {"id": "key_000000000000", "name": "twin", "fingerprint": target.fingerprint[:6] + "0" * 58,
                            "algorithm": "ecdsa-p256", "location": "public", "public_pem": target.public_pem,
                            "state": "retired", "created_at": target.created_at})
     with pytest.raises(InputError, match="ambiguous: it matches real, twin"):

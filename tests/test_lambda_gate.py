@@ -13,13 +13,14 @@ from core.aws.accounts import AwsTarget
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import FixedClock
 from core.context import open_context
-from core.history.records import HistoryFilter, list_history
+from core.history.records import HistoryFilter
 from core.identity import principal_for
 from core.lambdas.inventory import running_image
 from core.lambdas.release_gate import deploy_function_image
 from core.verify.verifier import Verifier
 from tests.support.cluster_world import START, push_signed
 from tests.support.oci import new_key, push_image, write_public_key
+from tests.support.store import history
 from tui.cli.main import cli
 
 D1 = "sha256:" + "1" * 64
@@ -74,7 +75,7 @@ def test_deploy_verified_image_pins_the_digest_and_records_it(gate):
     assert decision["deployed"] and decision["result"] == "verified" and decision["image_uri"] == pinned
     assert _uri(gate["lambda"], "checkout") == pinned
     ctx = open_context()
-    (row,) = list_history(ctx.store.db, HistoryFilter(source="gate"))
+    (row,) = history(ctx.store, HistoryFilter(source="gate"))
     assert row.result == "verified" and row.digest == gate["images"]["signed"] and row.details["deployed"] is True
     audit = ctx.store.query("SELECT subject, details FROM audit WHERE action = 'lambda.deploy'")
     assert audit[0]["subject"] == "lambda:us-east-1/checkout" and json.loads(audit[0]["details"])["deployed"]
@@ -88,7 +89,7 @@ def test_unsigned_image_is_refused_and_the_function_is_untouched(gate):
     assert not decision["deployed"] and decision["result"] == "unsigned" and decision["reason"].startswith("refused")
     assert _uri(gate["lambda"], "checkout") == before
     ctx = open_context()
-    (row,) = list_history(ctx.store.db, HistoryFilter(source="gate"))
+    (row,) = history(ctx.store, HistoryFilter(source="gate"))
     assert row.result == "unsigned" and row.details["deployed"] is False
     details = json.loads(ctx.store.query("SELECT details FROM audit WHERE action = 'lambda.deploy'")[0]["details"])
     assert details["deployed"] is False and details["result"] == "unsigned"

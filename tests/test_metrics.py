@@ -44,7 +44,7 @@ def test_counters_cover_every_source_and_gauges_only_the_latest_sweep(signet_hom
             _row(at=START.replace(hour=13), cluster="east", namespace="b", result="bypassed", bypass_id="bp-1",
                  details={"sweep": "sweep_new"}),
         ])
-        db.conn.execute("INSERT INTO bypasses (id, state, requester, scope_kind, cluster, namespace, digest, "
+        db.execute("INSERT INTO bypasses (id, state, requester, scope_kind, cluster, namespace, digest, "
                         "justification, ticket, duration_seconds, requested_at, request_expires_at, starts_at, "
                         "ends_at) VALUES ('bp-1', 'active', 'dev', 'cluster', 'east', 'b', ?, 'j', 'T-1', 3600, ?, ?,"
                         " ?, ?)", (D, iso(START), iso(START), iso(START), iso(START.replace(hour=14))))

@@ -1,5 +1,5 @@
 """Key rotation end to end against a real registry: every step, resume after a crash, the soak gate,
-and emergency revocation."""
+and emergency revocation; on both store backends (on the team store each person logs in as themselves)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import httpx
 import pytest
 import yaml
 
-from core.audit.chain import verify_chain
 from core.errors import InputError, InvalidState, PermissionDenied, StoreError
 from core.history.records import record_verification
 from core.keys.backup import ShareScheme, list_backups
@@ -27,12 +26,20 @@ from core.keys.rotation import (
 from core.keys.signers import signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
-from tests.support.keys import ctx, custodian_context  # noqa: F401 (ctx is a fixture)
+from tests.support.keys import custodian_context, team  # noqa: F401 (team is a fixture)
 from tests.support.oci import push_image, signature_tag
 from tests.support.rotation import next_step
+from tests.support.store import chain_status
 
 OLD_PASS = b"old key passphrase"
 NEW_PASS = b"new key passphrase"
+
+
+@pytest.fixture
+def ctx(signet_home, team):
+    context = custodian_context(signet_home, team=team)
+    yield context
+    context.close()
 
 
 @pytest.fixture
@@ -125,7 +132,7 @@ def test_full_rotation_walks_every_step(ctx, world, tmp_path):
     assert actions[0] == "key.rotation.start"
     for step in ("stage", "publish", "switch", "resign", "soak", "retire", "revoke"):
         assert f"key.rotation.{step}.done" in actions
-    assert verify_chain(ctx.store.db).intact
+    assert chain_status(ctx.store).intact
 
 
 class FlakySigner:
@@ -210,7 +217,7 @@ def test_soak_blocks_retirement_below_full_coverage_unless_forced_with_reason(ct
     assert forced[-1]["forced"]["by"] == "alice"
 
 
-def test_rotation_preconditions_and_roles(ctx, world, tmp_path, signet_home):
+def test_rotation_preconditions_and_roles(ctx, world, tmp_path, signet_home, team):
     with pytest.raises(InputError, match="at least 8"):
         start_rotation(ctx, "old", StageInputs(new_name="new", backup=ShareScheme(2, 3), new_passphrase=b"x"))
     with pytest.raises(InputError, match="M >= 2"):
@@ -218,7 +225,7 @@ def test_rotation_preconditions_and_roles(ctx, world, tmp_path, signet_home):
     with pytest.raises(InvalidState, match="already exists"):
         start_rotation(ctx, "old", StageInputs(new_name="old", backup=ShareScheme(2, 3), new_passphrase=NEW_PASS))
     assert list_rotations(ctx) == []  # nothing half-open after refused inputs
-    other = custodian_context(signet_home, identity="mallory")
+    other = custodian_context(signet_home, identity="mallory", team=team)
     with pytest.raises(PermissionDenied, match="custodian"):
         start_rotation(other, "old", _stage(tmp_path))
     other.close()
@@ -243,9 +250,9 @@ def test_emergency_revoke_lists_images_signed_only_by_the_compromised_key(ctx, w
         emergency_revoke(ctx, "spare", reason="  ")
 
 
-def test_step_bookkeeping_refuses_when_the_rotation_was_aborted_meanwhile(ctx, world, tmp_path, signet_home):
+def test_step_bookkeeping_refuses_when_the_rotation_was_aborted_meanwhile(ctx, world, tmp_path, signet_home, team):
     status = _to_resign(ctx, tmp_path, world)
-    other = custodian_context(signet_home)  # a second process (own connection) on the same store
+    other = custodian_context(signet_home, team=team)  # a second process (own connection) on the same store
     real = signer_for(ctx, "new", passphrase_provider=lambda _n: NEW_PASS)
 
     class RevokingSigner(FlakySigner):

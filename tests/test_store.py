@@ -1,24 +1,40 @@
-"""The store: WAL, busy timeout, foreign keys, versioned migrations."""
+"""The store: WAL, busy timeout, foreign keys, versioned migrations; the generic behaviour on both
+backends (`store_target`), the SQLite file's own pragmas and locking on SQLite."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from core.errors import SchemaTooNew, StoreError
 from core.store.database import SCHEMA_VERSION, open_store
-from core.store.migrations import Migration, current_version, load_migrations, migrate
+from core.store.migrations import (POSTGRESQL_SCHEMA, Migration, current_version, load_migrations, migrate)
+from tests.support.store import open_target, raw_connection
 
 EXPECTED_TABLES = {"registries", "clusters", "lambda_functions", "images", "image_tags", "keys", "key_events",
                    "backups", "rotations", "bypasses", "bypass_approvals", "verifications", "audit"}
 
 
-def test_new_database_is_migrated_to_latest_with_all_tables(tmp_path):
-    store = open_store(tmp_path / "s.db")
-    assert current_version(store.conn) == SCHEMA_VERSION
-    assert EXPECTED_TABLES <= set(store.db.table_names())
+def test_new_database_is_migrated_to_latest_with_all_tables(store_target):
+    store = open_target(store_target)
+    with store.read() as db:
+        assert EXPECTED_TABLES <= set(db.table_names())
     store.close()
+    if isinstance(store_target, Path):
+        conn = sqlite3.connect(store_target)
+        assert current_version(conn) == SCHEMA_VERSION
+        conn.close()
+    else:
+        with raw_connection(store_target) as conn:
+            version = conn.execute("SELECT value FROM signet_meta WHERE key = 'schema_version'").fetchone()[0]
+        assert int(version) == load_migrations(POSTGRESQL_SCHEMA)[-1].version
+
+
+def test_both_dialects_carry_the_same_migration_numbers():
+    """"Schema version N" means the same tables on a file and on a team store."""
+    assert [m.version for m in load_migrations()] == [m.version for m in load_migrations(POSTGRESQL_SCHEMA)]
 
 
 def test_pragmas_wal_busy_timeout_foreign_keys(tmp_path):
@@ -26,9 +42,15 @@ def test_pragmas_wal_busy_timeout_foreign_keys(tmp_path):
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    with pytest.raises(sqlite3.IntegrityError):
+    store.close()
+
+
+def test_foreign_keys_are_enforced(store_target):
+    store = open_target(store_target)
+    with pytest.raises(Exception, match="(?i)foreign key"):
         with store.write() as db:
-            db.conn.execute("INSERT INTO key_events (key_id, at, actor, event) VALUES ('nope', 'x', 'a', 'e')")
+            db.execute("INSERT INTO key_events (key_id, at, actor, event) VALUES ('nope', 'x', 'a', 'e')")
+    assert store.query("SELECT COUNT(*) AS n FROM key_events") == [{"n": 0}]
     store.close()
 
 
@@ -77,11 +99,11 @@ def test_not_a_database_is_a_store_error(tmp_path):
         open_store(path)
 
 
-def test_write_rolls_back_on_error(tmp_path):
-    store = open_store(tmp_path / "s.db")
+def test_write_rolls_back_on_error(store_target):
+    store = open_target(store_target)
     with pytest.raises(RuntimeError):
         with store.write() as db:
-            db.conn.execute("INSERT INTO registries (name, url, created_at) VALUES ('a', 'u', 't')")
+            db.execute("INSERT INTO registries (name, url, created_at) VALUES ('a', 'u', 't')")
             raise RuntimeError("boom")
     assert store.query("SELECT COUNT(*) AS n FROM registries")[0]["n"] == 0
     store.close()
@@ -101,7 +123,7 @@ def test_locked_database_waits_for_the_writer_instead_of_failing(tmp_path):
     def writer():
         locked.set()
         with store.write() as db:
-            db.conn.execute("INSERT INTO registries (name, url, created_at) VALUES ('w', 'u', 't')")
+            db.execute("INSERT INTO registries (name, url, created_at) VALUES ('w', 'u', 't')")
         done.set()
 
     thread = threading.Thread(target=writer)

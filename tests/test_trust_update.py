@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core.audit.chain import verify_chain
 from core.context import open_context
 from core.trustroot.tuf_update import root_age_warning
 from tests.support.tuf_repo import LocalTufRepo
+from tests.support.store import chain_status
 from tui.cli.main import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -59,7 +59,7 @@ def test_first_update_from_a_mirror_directory_then_follow_updates(custodian, rep
         entries = [e for e in ctx.store.query("SELECT action, subject FROM audit ORDER BY seq")
                    if e["action"] == "trust update"]
         assert len(entries) == 3 and entries[0]["subject"] == str(out)
-        verify_chain(ctx.store.db)
+        chain_status(ctx.store)
     finally:
         ctx.close()
     assert root_age_warning(str(out), 30 * 86400, datetime.now(timezone.utc)) == ""

@@ -8,7 +8,6 @@ import pytest
 
 from core.context import open_context
 from core.crypto.public_keys import fingerprint
-from core.history.records import list_history
 from core.registry.cache import RegistryCache
 from core.sign.service import LocalKeySigner, sign_image
 from core.verify.policy import TrustArgs
@@ -18,6 +17,7 @@ from tests.support.oci import (RewritingProxy, SignatureLayer, cosign_payload, d
                                push_image, push_index, push_manifest, push_signatures, sign, signature_layer,
                                signature_tag, write_public_key)
 from tests.support.processes import free_port
+from tests.support.store import history
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_signed_by_one_trusted_key(ctx, registry, keys):
     assert result.digest == digest
     assert result.matched_keys == (fingerprint(made["alice"].public_key()),)
     assert result.duration_ms > 0
-    rows = list_history(ctx.store.db)
+    rows = history(ctx.store)
     assert [(r.reference, r.digest, r.result, r.source) for r in rows] == [(ref, digest, "verified", "cli")]
     assert rows[0].matched_keys == list(result.matched_keys)
 
@@ -320,7 +320,7 @@ def test_results_keep_order_and_bad_references_are_errors(ctx, registry, keys):
                             Verifier.for_args(ctx, TrustArgs(keys=[paths["alice"]])))
     assert [r.result for r in results] == ["error", "verified", "error"]
     assert "not found" in results[2].reason
-    assert len(list_history(ctx.store.db)) == 3
+    assert len(history(ctx.store)) == 3
 
 
 def test_progress_reports_every_image_once_done(ctx, registry, keys):

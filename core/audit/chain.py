@@ -64,21 +64,21 @@ def append_entry(db: Any, *, actor: str, action: str, subject: str, details: dic
     details_json = canonical_json(details or {})
     if len(details_json.encode("utf-8")) > MAX_DETAILS_BYTES:
         raise InputError(f"audit details larger than {MAX_DETAILS_BYTES} bytes")
-    conn = db.conn
-    if not conn.in_transaction:
+    if not db.in_transaction:
         raise RuntimeError("append_entry must run inside a write transaction")
-    last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     at = iso(clock())
     digest = entry_hash(seq, at, actor, action, subject, details_json, prev)
-    conn.execute(
+    db.execute(
         "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
         (seq, at, actor, action, subject, details_json, prev, digest))
     return AuditEntry(seq, at, actor, action, subject, json.loads(details_json), prev, digest)
 
 
-def _rows(conn: Any, batch: int = 5000) -> Iterator[tuple]:
-    cursor = conn.execute("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY rowid")
+def _rows(db: Any, batch: int = 5000) -> Iterator[tuple]:
+    # Storage order is sequence order on both backends (seq is SQLite's rowid; the primary key here).
+    cursor = db.execute("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY seq")
     while rows := cursor.fetchmany(batch):
         yield from rows
 
@@ -88,7 +88,7 @@ def verify_chain(db: Any) -> ChainStatus:
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
-    for seq, at, actor, action, subject, details, prev_hash, stored_hash in _rows(db.conn):
+    for seq, at, actor, action, subject, details, prev_hash, stored_hash in _rows(db):
         count += 1
         if seq != expected_seq:
             return ChainStatus(False, count, seq, f"expected sequence {expected_seq}, found {seq} "
@@ -107,7 +107,7 @@ def verify_chain(db: Any) -> ChainStatus:
 
 
 def export_entries(db: Any) -> Iterator[AuditEntry]:
-    for seq, at, actor, action, subject, details, prev_hash, stored_hash in _rows(db.conn):
+    for seq, at, actor, action, subject, details, prev_hash, stored_hash in _rows(db):
         try:
             parsed = json.loads(details)
         except ValueError:
@@ -123,5 +123,5 @@ def list_entries(db: Any, *, before_seq: int | None = None, limit: int = 200) ->
         sql += " WHERE seq < ?"
         params = (before_seq,)
     sql += " ORDER BY seq DESC LIMIT ?"
-    rows = db.conn.execute(sql, params + (limit,)).fetchall()
+    rows = db.execute(sql, params + (limit,)).fetchall()
     return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]

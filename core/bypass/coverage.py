@@ -43,7 +43,7 @@ def active_bypass_for(ctx: SignetContext, *, digest: str, cluster: str | None = 
     states = tuple(s.value for s in GRANTED_STATES)
     with ctx.store.read() as db:
         candidates = select_bypasses(
-            db.conn, "digest = ? AND state IN (?, ?) AND starts_at <= ? AND ends_at > ?",
+            db, "digest = ? AND state IN (?, ?) AND starts_at <= ? AND ends_at > ?",
             (digest, *states, stamp, stamp))
     matching = [b for b in candidates if b.honoured_at(now) and _covers(ctx, b, cluster=cluster, namespace=namespace,
                                                                        workload=workload, function=function,

@@ -103,7 +103,7 @@ def _remove(ctx: SignetContext, report: ReapReport, bypass: Bypass, ref: str | N
 
 def _retry_pending(ctx: SignetContext, report: ReapReport) -> None:
     with ctx.store.read() as db:
-        pending = select_bypasses(db.conn, "state = ? AND scope_kind = ? AND exception_ref IS NULL",
+        pending = select_bypasses(db, "state = ? AND scope_kind = ? AND exception_ref IS NULL",
                                   (BypassState.APPROVED.value, ScopeKind.CLUSTER.value))
     for bypass in pending:
         outcome = activate(ctx, bypass)
@@ -165,14 +165,14 @@ def _bypass_by_id(ctx: SignetContext, bypass_id: str) -> Bypass | None:
     if not bypass_id:
         return None
     with ctx.store.read() as db:
-        found = select_bypasses(db.conn, "id = ?", (bypass_id,), limit=1)
+        found = select_bypasses(db, "id = ?", (bypass_id,), limit=1)
     return found[0] if found else None
 
 
 def _post_expiry_check(ctx: SignetContext, report: ReapReport) -> None:
     since = iso(ctx.clock() - LINGER_WINDOW)
     with ctx.store.read() as db:
-        ended = select_bypasses(db.conn, "state IN (?, ?) AND closed_at >= ?",
+        ended = select_bypasses(db, "state IN (?, ?) AND closed_at >= ?",
                                 (BypassState.EXPIRED.value, BypassState.REVOKED.value, since))
     pods: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
     for bypass in ended:

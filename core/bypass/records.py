@@ -10,12 +10,12 @@ from core.errors import NotFound
 MAX_LISTED = 1000  # bound on one listing; history beyond it is in the audit log
 
 
-def _decisions(conn: Any, ids: Iterable[str]) -> dict[str, tuple]:
+def _decisions(db: Any, ids: Iterable[str]) -> dict[str, tuple]:
     ids = list(ids)
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    cursor = conn.execute(f"SELECT * FROM bypass_approvals WHERE bypass_id IN ({marks}) ORDER BY at, approver", ids)
+    cursor = db.execute(f"SELECT * FROM bypass_approvals WHERE bypass_id IN ({marks}) ORDER BY at, approver", ids)
     names = [c[0] for c in cursor.description]
     out: dict[str, list] = {}
     for raw in cursor.fetchall():
@@ -24,24 +24,24 @@ def _decisions(conn: Any, ids: Iterable[str]) -> dict[str, tuple]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def select_bypasses(conn: Any, where: str = "1", params: tuple = (), *, limit: int = MAX_LISTED) -> list[Bypass]:
+def select_bypasses(db: Any, where: str = "TRUE", params: tuple = (), *, limit: int = MAX_LISTED) -> list[Bypass]:
     """Rows matching `where` (SQL over table bypasses), newest request first, with their decisions."""
-    cursor = conn.execute(f"SELECT * FROM bypasses WHERE {where} ORDER BY requested_at DESC, id LIMIT ?",
+    cursor = db.execute(f"SELECT * FROM bypasses WHERE {where} ORDER BY requested_at DESC, id LIMIT ?",
                           params + (limit,))
     names = [c[0] for c in cursor.description]
     rows = [dict(zip(names, raw, strict=True)) for raw in cursor.fetchall()]
-    decisions = _decisions(conn, (r["id"] for r in rows))
+    decisions = _decisions(db, (r["id"] for r in rows))
     return [bypass_from_row(r, decisions.get(r["id"], ())) for r in rows]
 
 
-def load_bypass(conn: Any, bypass_id: str) -> Bypass:
-    found = select_bypasses(conn, "id = ?", (bypass_id,), limit=1)
+def load_bypass(db: Any, bypass_id: str) -> Bypass:
+    found = select_bypasses(db, "id = ?", (bypass_id,), limit=1)
     if not found:
         raise NotFound(f"no bypass with id '{bypass_id}'")
     return found[0]
 
 
-def set_state(conn: Any, bypass_id: str, state: BypassState, **columns: Any) -> None:
+def set_state(db: Any, bypass_id: str, state: BypassState, **columns: Any) -> None:
     """Update the state and the named columns of one bypass (column names are ours, never input)."""
     assignments = ", ".join(["state = ?"] + [f"{name} = ?" for name in columns])
-    conn.execute(f"UPDATE bypasses SET {assignments} WHERE id = ?", (state.value, *columns.values(), bypass_id))
+    db.execute(f"UPDATE bypasses SET {assignments} WHERE id = ?", (state.value, *columns.values(), bypass_id))

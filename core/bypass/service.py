@@ -51,7 +51,7 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
     expires = now + timedelta(seconds=ctx.config.policy.bypass_request_ttl_seconds)
     bypass_id = "bp-" + secrets.token_hex(6)
     with ctx.store.write() as db:
-        db.conn.execute(
+        db.execute(
             "INSERT INTO bypasses (id, state, requester, scope_kind, cluster, namespace, workload, function_name,"
             " region, digest, justification, ticket, duration_seconds, requested_at, request_expires_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -62,13 +62,13 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
                   {"to": BypassState.REQUESTED.value, "scope": scope.as_dict(), "digest": digest,
                    "justification": justification, "ticket": ticket, "duration_seconds": seconds,
                    "request_expires_at": iso(expires)})
-        (created,) = select_bypasses(db.conn, "id = ?", (bypass_id,), limit=1)
+        (created,) = select_bypasses(db, "id = ?", (bypass_id,), limit=1)
     return created
 
 
 def get_bypass(ctx: SignetContext, bypass_id: str) -> Bypass:
     with ctx.store.read() as db:
-        return load_bypass(db.conn, bypass_id)
+        return load_bypass(db, bypass_id)
 
 
 def list_bypasses(ctx: SignetContext, *, include_closed: bool = False, limit: int = MAX_LISTED) -> list[Bypass]:
@@ -78,27 +78,27 @@ def list_bypasses(ctx: SignetContext, *, include_closed: bool = False, limit: in
     """
     with ctx.store.read() as db:
         if include_closed:
-            return select_bypasses(db.conn, limit=limit)
+            return select_bypasses(db, limit=limit)
         states = (BypassState.REQUESTED.value, *(s.value for s in GRANTED_STATES))
-        return select_bypasses(db.conn, "state IN (?, ?, ?)", states, limit=limit)
+        return select_bypasses(db, "state IN (?, ?, ?)", states, limit=limit)
 
 
-def _settle(ctx: SignetContext, conn, bypass_id: str) -> Bypass:
+def _settle(ctx: SignetContext, db, bypass_id: str) -> Bypass:
     """Load a bypass inside a write transaction, first recording a lapse or expiry that is due."""
-    bypass = load_bypass(conn, bypass_id)
+    bypass = load_bypass(db, bypass_id)
     now = ctx.clock()
     due = bypass.effective_state(now)
     if due is not bypass.state:
         reason = "request not approved in time" if due is BypassState.LAPSED else "end of the approved window"
-        close_bypass(ctx, conn, bypass, due, reason=reason)
-        bypass = load_bypass(conn, bypass_id)
+        close_bypass(ctx, db, bypass, due, reason=reason)
+        bypass = load_bypass(db, bypass_id)
     return bypass
 
 
-def close_bypass(ctx: SignetContext, conn, bypass: Bypass, state: BypassState, *, reason: str) -> None:
+def close_bypass(ctx: SignetContext, db, bypass: Bypass, state: BypassState, *, reason: str) -> None:
     """Move `bypass` to a closed state and audit it, inside the caller's write transaction."""
     now = ctx.clock()
-    set_state(conn, bypass.id, state, closed_at=iso(now), closed_by=ctx.actor, close_reason=reason)
+    set_state(db, bypass.id, state, closed_at=iso(now), closed_by=ctx.actor, close_reason=reason)
     ctx.audit(AUDIT_PREFIX + _ACTIONS[state], subject_of(bypass.id),
               {"from": bypass.state.value, "to": state.value, "reason": reason})
 
@@ -120,22 +120,22 @@ def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
     threshold = ctx.config.policy.bypass_approvals
     refusal: SignetError | None = None
     with ctx.store.write() as db:
-        bypass = _settle(ctx, db.conn, bypass_id)
+        bypass = _settle(ctx, db, bypass_id)
         refusal = decision_refusal(ctx, bypass, "approve")
         if refusal is None:
             now = ctx.clock()
-            db.conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
+            db.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
                             " VALUES (?, ?, 'approve', NULL, ?)", (bypass.id, ctx.actor, iso(now)))
             approvals = len(bypass.approvers) + 1
             details: dict[str, Any] = {"approvals": approvals, "threshold": threshold}
             if approvals >= threshold:
                 ends = now + timedelta(seconds=bypass.duration_seconds)
-                set_state(db.conn, bypass.id, BypassState.APPROVED, approved_at=iso(now), starts_at=iso(now),
+                set_state(db, bypass.id, BypassState.APPROVED, approved_at=iso(now), starts_at=iso(now),
                           ends_at=iso(ends))
                 details.update({"from": bypass.state.value, "to": BypassState.APPROVED.value,
                                 "starts_at": iso(now), "ends_at": iso(ends)})
             ctx.audit(AUDIT_PREFIX + "approve", subject_of(bypass.id), details)
-            bypass = load_bypass(db.conn, bypass.id)
+            bypass = load_bypass(db, bypass.id)
     if refusal is not None:
         raise refusal
     if bypass.state is BypassState.APPROVED:
@@ -150,13 +150,13 @@ def deny_bypass(ctx: SignetContext, bypass_id: str, *, reason: str) -> BypassOut
     reason = validate_reason(reason, required=True)
     refusal: SignetError | None = None
     with ctx.store.write() as db:
-        bypass = _settle(ctx, db.conn, bypass_id)
+        bypass = _settle(ctx, db, bypass_id)
         refusal = decision_refusal(ctx, bypass, "deny")
         if refusal is None:
-            db.conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
+            db.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
                             " VALUES (?, ?, 'deny', ?, ?)", (bypass.id, ctx.actor, reason, iso(ctx.clock())))
-            close_bypass(ctx, db.conn, bypass, BypassState.DENIED, reason=reason)
-            bypass = load_bypass(db.conn, bypass.id)
+            close_bypass(ctx, db, bypass, BypassState.DENIED, reason=reason)
+            bypass = load_bypass(db, bypass.id)
     if refusal is not None:
         raise refusal
     return BypassOutcome(bypass)
@@ -191,16 +191,16 @@ def activate(ctx: SignetContext, bypass: Bypass) -> BypassOutcome:
                        "workload. Signet honours the bypass until its end; `signet bypass reap` retries.")
     stale = False
     with ctx.store.write() as db:
-        current = load_bypass(db.conn, bypass.id)
+        current = load_bypass(db, bypass.id)
         if warning:
             ctx.audit(AUDIT_PREFIX + "exception_pending", subject_of(bypass.id), {"error": warning})
         elif current.state is BypassState.APPROVED and current.honoured_at(ctx.clock()):
-            set_state(db.conn, bypass.id, BypassState.ACTIVE, exception_ref=applied)
+            set_state(db, bypass.id, BypassState.ACTIVE, exception_ref=applied)
             ctx.audit(AUDIT_PREFIX + "activate", subject_of(bypass.id),
                       {"from": current.state.value, "to": BypassState.ACTIVE.value, "exception": applied})
         elif not current.honoured_at(ctx.clock()):
             stale = applied is not None  # revoked or ended while we were creating it
-        current = load_bypass(db.conn, bypass.id)
+        current = load_bypass(db, bypass.id)
     if stale:
         remove_exception(ctx, current, applied)
     return BypassOutcome(current, warning)
@@ -216,15 +216,15 @@ def revoke_bypass(ctx: SignetContext, bypass_id: str, *, reason: str = "") -> By
     reason = validate_reason(reason, required=False) or "revoked"
     refusal: SignetError | None = None
     with ctx.store.write() as db:
-        bypass = _settle(ctx, db.conn, bypass_id)
+        bypass = _settle(ctx, db, bypass_id)
         if bypass.state not in GRANTED_STATES:
             refusal = InvalidState(f"bypass {bypass.id} is {bypass.state.value}; only an approved or active "
                                    "bypass can be revoked")
         elif ctx.actor != bypass.requester and not ctx.principal.has(Role.APPROVER):
             refusal = PermissionDenied(f"only the requester or an approver can revoke bypass {bypass.id}")
         else:
-            close_bypass(ctx, db.conn, bypass, BypassState.REVOKED, reason=reason)
-            bypass = load_bypass(db.conn, bypass.id)
+            close_bypass(ctx, db, bypass, BypassState.REVOKED, reason=reason)
+            bypass = load_bypass(db, bypass.id)
     if refusal is not None:
         raise refusal
     return BypassOutcome(bypass, remove_exception(ctx, bypass, bypass.exception_ref))
@@ -255,7 +255,7 @@ def settle_due(ctx: SignetContext) -> list[Bypass]:
     stamp = iso(ctx.clock())
     with ctx.store.write() as db:
         due = select_bypasses(
-            db.conn, "(state = ? AND request_expires_at <= ?) OR (state IN (?, ?) AND ends_at <= ?)",
+            db, "(state = ? AND request_expires_at <= ?) OR (state IN (?, ?) AND ends_at <= ?)",
             (BypassState.REQUESTED.value, stamp, *(s.value for s in GRANTED_STATES), stamp))
-        closed = [_settle(ctx, db.conn, b.id) for b in due]
+        closed = [_settle(ctx, db, b.id) for b in due]
     return closed

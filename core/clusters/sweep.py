@@ -193,7 +193,7 @@ def _record(ctx: SignetContext, report: SweepReport, targets: Sequence[ClusterTa
     with ctx.store.write() as db:
         record_verifications(db, rows.values())
         for c in report.clusters:
-            db.conn.execute(
+            db.execute(
                 "INSERT INTO clusters (context, kubeconfig, last_seen_at, last_error, created_at) VALUES (?,?,?,?,?) "
                 "ON CONFLICT(context) DO UPDATE SET last_seen_at = COALESCE(excluded.last_seen_at, last_seen_at), "
                 "last_error = excluded.last_error",

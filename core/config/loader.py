@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from core.config.model import (ENVIRONMENT_TIERS, AwsConfig, ClusterConfig, Config, EnvironmentConfig, LimitsConfig,
-                               PolicyConfig, RegistryConfig, TrustConfig)
+                               PolicyConfig, RegistryConfig, StoreConfig, TrustConfig)
 from core.errors import ConfigError
+from core.store.target import is_team_store
 from core.text import has_control_chars
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -23,7 +24,7 @@ ROLES = ("operator", "custodian", "approver")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOP_KEYS = {"identity", "read_only", "roles", "registries", "clusters", "aws", "trust", "policy", "limits",
-             "environment"}
+             "environment", "store"}
 MAX_ENVIRONMENT_NAME = 40
 
 
@@ -193,9 +194,13 @@ def parse_config_text(path: str, text: str) -> Config:
         raise reader.fail(f"at most {MAX_ENVIRONMENT_NAME} characters", "environment.name")
     if environment.tier and environment.tier not in ENVIRONMENT_TIERS:
         raise reader.fail(f"must be one of {', '.join(ENVIRONMENT_TIERS)}", "environment.tier")
+    store = _parse_table(reader, reader.get(raw, "store", dict, {}, "store"), StoreConfig, "store")
+    if store.url and not is_team_store(store.url):
+        raise reader.fail("must be a postgresql:// URL or a libpq service (service=NAME); a local file is "
+                          "named by --db or SIGNET_DB", "store.url")
     return Config(identity=identity, read_only=read_only, roles=roles, registries=tuple(registries),
                   clusters=tuple(clusters), aws=aws, trust=trust, policy=policy, limits=limits,
-                  environment=environment, source=path)
+                  environment=environment, store=store, source=path)
 
 
 def read_config_text(path: Path) -> str:

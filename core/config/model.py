@@ -96,6 +96,13 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Where state lives when neither --db nor SIGNET_DB says: a team database URL (postgresql://...)."""
+
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     identity: str = ""
     read_only: bool = False
@@ -107,6 +114,7 @@ class Config:
     policy: PolicyConfig = PolicyConfig()
     limits: LimitsConfig = LimitsConfig()
     environment: EnvironmentConfig = EnvironmentConfig()
+    store: StoreConfig = StoreConfig()
     source: str = ""  # the file it came from, if any
 
     def registry_for(self, host: str) -> RegistryConfig | None:

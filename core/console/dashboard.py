@@ -10,6 +10,7 @@ from core.bypass.records import select_bypasses
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import count_by_result
+from core.store.session import POSTGRESQL
 
 FAILING_RESULTS = ("invalid", "error", "unsigned")
 OPEN_BYPASS_STATES = (BypassState.REQUESTED.value, *(s.value for s in GRANTED_STATES))
@@ -68,23 +69,31 @@ def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours
     now = ctx.clock()
     since = iso(now - window)
     with ctx.store.read() as db:
-        open_bypasses = select_bypasses(db.conn, "state IN (?, ?, ?)", OPEN_BYPASS_STATES)
+        open_bypasses = select_bypasses(db, "state IN (?, ?, ?)", OPEN_BYPASS_STATES)
     bypasses = sorted((_time_left(b, now) for b in open_bypasses if b.remaining(now) is not None),
                       key=lambda b: b.seconds_left)[:limit]
     pending = sum(1 for b in open_bypasses if b.listing_group(now) == "pending")
     with ctx.store.read() as db:
         counts = count_by_result(db, since=since)
-        attention = [Attention(r["reference"], r["digest"], r["result"], r["reason"], r["at"]) for r in db.query(
-            # SQLite returns the other columns from the row holding MAX(at): the newest result per image
-            # (by digest; rows without one, e.g. unreachable registries, by reference).
-            "SELECT reference, digest, result, reason, MAX(at) AS at FROM verifications WHERE at >= ? "
-            "GROUP BY COALESCE(digest, reference) HAVING result IN (?, ?, ?) ORDER BY at DESC LIMIT ?",
-            (since, *FAILING_RESULTS, limit))]
+        attention = [Attention(r["reference"], r["digest"], r["result"], r["reason"], r["at"])
+                     for r in db.query(_newest_failing_sql(db.dialect), (since, *FAILING_RESULTS, limit))]
         # Sweeps record each cluster's last error; registries are probed live by the console.
         unreachable = [Unreachable("cluster", r["name"], r["last_error"], r["last_seen_at"]) for r in db.query(
             "SELECT context AS name, last_error, last_seen_at FROM clusters WHERE last_error IS NOT NULL LIMIT ?",
             (limit,))]
     return DashboardSummary(since, counts, attention, bypasses, pending, unreachable)
+
+
+def _newest_failing_sql(dialect: str) -> str:
+    """The newest result per image (by digest; rows without one, e.g. unreachable registries, by
+    reference) since a time, when it is a failing one."""
+    if dialect == POSTGRESQL:
+        return ("SELECT * FROM (SELECT DISTINCT ON (COALESCE(digest, reference)) reference, digest, result, reason, "
+                "at FROM verifications WHERE at >= ? ORDER BY COALESCE(digest, reference), at DESC, id DESC) newest "
+                "WHERE result IN (?, ?, ?) ORDER BY at DESC LIMIT ?")
+    # SQLite returns the other columns from the row holding MAX(at).
+    return ("SELECT reference, digest, result, reason, MAX(at) AS at FROM verifications WHERE at >= ? "
+            "GROUP BY COALESCE(digest, reference) HAVING result IN (?, ?, ?) ORDER BY at DESC LIMIT ?")
 
 
 def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:

@@ -183,7 +183,7 @@ def create_backup(ctx: SignetContext, key_ref: str, scheme: ShareScheme | Passph
            "drill_due_at": doc["created_at"]}
     try:
         with ctx.store.write() as db:
-            db["backups"].insert(row)
+            db.insert("backups", row)
             record_key_event(ctx, db, record.id, "backup", {"backup_id": backup_id, "scheme": row["scheme"]})
             ctx.audit("key.backup", record.id, {"backup_id": backup_id, "fingerprint": record.fingerprint,
                                                 "scheme": row["scheme"], "threshold": row["threshold"],

@@ -12,12 +12,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import sqlite_utils
-
 from core.clock import iso
 from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey, load_public_key
 from core.errors import InputError, InvalidState, NotFound
+from core.store.session import StoreSession
 
 STATES = ("staged", "active", "retiring", "retired", "revoked")
 LOCATIONS = ("local", "secretsmanager", "kms", "public")
@@ -124,7 +123,7 @@ def trusted_keys(ctx: SignetContext, states: Sequence[str] = TRUSTED_STATES) -> 
     return [record.trusted_key() for record in list_keys(ctx, states=states)]
 
 
-def insert_key(ctx: SignetContext, db: sqlite_utils.Database, *, key_id: str, name: str, trusted: TrustedKey,
+def insert_key(ctx: SignetContext, db: StoreSession, *, key_id: str, name: str, trusted: TrustedKey,
                location: str, location_ref: str | None, state: str,
                custodians: Sequence[str] = ()) -> KeyRecord:
     """Add a key row and its 'created' event; call inside `ctx.store.write()` next to `ctx.audit`."""
@@ -136,7 +135,7 @@ def insert_key(ctx: SignetContext, db: sqlite_utils.Database, *, key_id: str, na
     if clash:
         raise InvalidState(f"key '{clash[0]}' already has this name or fingerprint {trusted.fingerprint[:16]}")
     now = iso(ctx.clock())
-    db["keys"].insert({
+    db.insert("keys", {
         "id": key_id, "name": name, "fingerprint": trusted.fingerprint, "algorithm": trusted.algorithm,
         "location": location, "location_ref": location_ref, "public_pem": trusted.pem().decode(),
         "state": state, "created_at": now, "activated_at": now if state == "active" else None,
@@ -146,7 +145,7 @@ def insert_key(ctx: SignetContext, db: sqlite_utils.Database, *, key_id: str, na
     return _fetch(db, key_id)
 
 
-def set_key_state(ctx: SignetContext, db: sqlite_utils.Database, key_id: str, state: str,
+def set_key_state(ctx: SignetContext, db: StoreSession, key_id: str, state: str,
                   details: dict[str, Any] | None = None) -> KeyRecord:
     """Move a key to `state` (allowed transitions only; same state is a no-op so steps can be re-run)."""
     row = db.execute("SELECT state FROM keys WHERE id = ?", (key_id,)).fetchone()
@@ -165,17 +164,17 @@ def set_key_state(ctx: SignetContext, db: sqlite_utils.Database, key_id: str, st
     return _fetch(db, key_id)
 
 
-def set_trusted_by(db: sqlite_utils.Database, key_id: str, verifiers: Sequence[str]) -> None:
+def set_trusted_by(db: StoreSession, key_id: str, verifiers: Sequence[str]) -> None:
     db.execute("UPDATE keys SET trusted_by = ? WHERE id = ?", (json.dumps(sorted(set(verifiers))), key_id))
 
 
-def record_key_event(ctx: SignetContext, db: sqlite_utils.Database, key_id: str, event: str,
+def record_key_event(ctx: SignetContext, db: StoreSession, key_id: str, event: str,
                      details: dict[str, Any]) -> None:
-    db["key_events"].insert({"key_id": key_id, "at": iso(ctx.clock()), "actor": ctx.actor, "event": event,
+    db.insert("key_events", {"key_id": key_id, "at": iso(ctx.clock()), "actor": ctx.actor, "event": event,
                              "details": json.dumps(details, sort_keys=True)})
 
 
-def _fetch(db: sqlite_utils.Database, key_id: str) -> KeyRecord:
+def _fetch(db: StoreSession, key_id: str) -> KeyRecord:
     return _record(next(db.query("SELECT * FROM keys WHERE id = ?", (key_id,))))
 
 

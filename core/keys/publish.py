@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import sqlite_utils
-
 from core.clusters.inventory import cluster_targets
 from core.clusters.policy_apply import apply_policy
 from core.context import SignetContext
@@ -21,6 +19,7 @@ from core.errors import InputError, StoreError
 from core.keys.inventory import TRUSTED_STATES, list_keys, set_trusted_by
 from core.policy.files import write_policy_file
 from core.policy.generate import kyverno_cluster_policy, sigstore_cluster_image_policy
+from core.store.session import StoreSession
 
 DEFAULT_IMAGE_GLOBS = ("**",)
 KYVERNO_FILE = "kyverno-clusterpolicy.yaml"
@@ -81,7 +80,7 @@ def policy_documents(ctx: SignetContext, image_globs: Sequence[str] = DEFAULT_IM
             sigstore_cluster_image_policy(keys, name=name, image_globs=image_globs)]
 
 
-def publish_policies(ctx: SignetContext, db: sqlite_utils.Database, *, directory: Path, source: str,
+def publish_policies(ctx: SignetContext, db: StoreSession, *, directory: Path, source: str,
                      image_globs: Sequence[str] = DEFAULT_IMAGE_GLOBS) -> PublishedPolicies:
     """Write both policy files for the current trust set (recorded as written by `source`) and update
     each key's `trusted_by`.

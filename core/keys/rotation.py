@@ -180,7 +180,7 @@ def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
                           (old.id,)).fetchone()
         if busy:
             raise InvalidState(f"key {old.name} is already being rotated by {busy[0]}; resume that rotation")
-        db["rotations"].insert({"id": rotation_id, "old_key_id": old.id, "new_key_id": None, "step": "stage",
+        db.insert("rotations", {"id": rotation_id, "old_key_id": old.id, "new_key_id": None, "step": "stage",
                                 "status": "pending", "started_at": now, "updated_at": now,
                                 "details": json.dumps(details)})
         ctx.audit("key.rotation.start", rotation_id, {"old_key": old.id, "old_fingerprint": old.fingerprint,

@@ -165,7 +165,7 @@ def record_functions(ctx: SignetContext, functions: Sequence[LambdaFunction],
 
 
 def save_function(db: Any, f: LambdaFunction, at: str) -> None:
-    db.conn.execute(
+    db.execute(
         "INSERT INTO lambda_functions (profile, region, name, arn, image_uri, resolved_digest, last_result, "
         "last_checked_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(profile, region, name) DO UPDATE SET "
         "arn = excluded.arn, image_uri = excluded.image_uri, resolved_digest = excluded.resolved_digest, "

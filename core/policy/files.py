@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import sqlite_utils
 import yaml
 
 from core.atomic_files import write_atomically
@@ -22,6 +21,7 @@ from core.clock import iso
 from core.context import SignetContext
 from core.errors import InputError, SignetError
 from core.policy.generate import policy_key_fingerprints, to_yaml
+from core.store.session import StoreSession
 
 MAX_POLICY_FILE_BYTES = 4 * 1024 * 1024
 MAX_POLICY_DOCUMENTS = 100
@@ -44,7 +44,7 @@ class PolicyFileContent:
     error: str = ""                # unreadable or not a policy file: what it trusts is unknown
 
 
-def write_policy_file(ctx: SignetContext, db: sqlite_utils.Database, path: Path | str,
+def write_policy_file(ctx: SignetContext, db: StoreSession, path: Path | str,
                       docs: Sequence[dict[str, Any]], *, source: str) -> str:
     """Write `docs` as YAML to `path` (atomically, keeping an existing file's permissions) and record it.
     Call inside `ctx.store.write()` with the caller's audit entry. Returns the absolute path."""
@@ -56,10 +56,10 @@ def write_policy_file(ctx: SignetContext, db: sqlite_utils.Database, path: Path 
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
     write_atomically(target, to_yaml(docs).encode("utf-8"), mode=mode)
-    db["policy_files"].upsert({
+    db.upsert("policy_files", {
         "path": str(target), "objects": json.dumps([_label(doc) for doc in docs]),
         "fingerprints": json.dumps(sorted({fp for doc in docs for fp in policy_key_fingerprints(doc)})),
-        "source": source, "written_at": iso(ctx.clock()), "written_by": ctx.actor}, pk="path")
+        "source": source, "written_at": iso(ctx.clock()), "written_by": ctx.actor}, key="path")
     return str(target)
 
 
@@ -72,7 +72,7 @@ def save_policy_file(ctx: SignetContext, path: Path | str, docs: Sequence[dict[s
     return written
 
 
-def forget_policy_file(db: sqlite_utils.Database, path: Path | str) -> None:
+def forget_policy_file(db: StoreSession, path: Path | str) -> None:
     """Drop the record of a file Signet deleted."""
     db.execute("DELETE FROM policy_files WHERE path = ?", (str(Path(os.path.realpath(path))),))
 

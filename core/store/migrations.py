@@ -1,7 +1,10 @@
-"""Ordered forward migrations, shipped as SQL files in data/schema/NNNN_name.sql.
+"""Ordered forward migrations, shipped as SQL files per dialect: data/schema/NNNN_name.sql (SQLite)
+and data/schema/postgresql/NNNN_name.sql (the team store, applied by core/store/postgres_schema.py).
 
-`PRAGMA user_version` holds the number of the last applied migration. Each migration runs in its
-own transaction together with the version bump, so a crash leaves either the old or the new schema.
+Both dialects carry the same migration numbers (a test checks), so "schema version N" means the same
+tables everywhere. On SQLite `PRAGMA user_version` holds the number of the last applied migration.
+Each migration runs in its own transaction together with the version bump, so a crash leaves either
+the old or the new schema.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from itertools import pairwise
 from core.errors import SchemaTooNew, StoreError
 from core.data_files import shipped
 
-SCHEMA = shipped("schema")
+SQLITE_SCHEMA = shipped("schema")
+POSTGRESQL_SCHEMA = shipped("schema", "postgresql")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -26,7 +30,7 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Traversable = SCHEMA) -> list[Migration]:
+def load_migrations(directory: Traversable = SQLITE_SCHEMA) -> list[Migration]:
     found: list[Migration] = []
     for entry in sorted(directory.iterdir(), key=lambda e: e.name):
         match = _NAME.match(entry.name)
@@ -40,6 +44,11 @@ def load_migrations(directory: Traversable = SCHEMA) -> list[Migration]:
     return found
 
 
+def too_new(what: str, version: int, latest: int) -> SchemaTooNew:
+    return SchemaTooNew(f"{what} has schema version {version}, newer than this Signet understands "
+                        f"({latest}); upgrade Signet instead of opening it with an older one")
+
+
 def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -50,9 +59,7 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None,
     latest = migrations[-1].version if migrations else 0
     version = current_version(conn)
     if version > latest:
-        raise SchemaTooNew(
-            f"database {path or ''} has schema version {version}, newer than this Signet understands "
-            f"({latest}); upgrade Signet instead of opening it with an older one".replace("  ", " "))
+        raise too_new(f"database {path}".strip(), version, latest)
     for migration in migrations:
         if migration.version <= version:
             continue

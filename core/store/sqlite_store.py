@@ -1,6 +1,6 @@
-"""The one local SQLite file, opened through sqlite-utils: WAL, busy timeout, foreign keys on.
+"""The local SQLite file: WAL, busy timeout, foreign keys on.
 
-Writes go through `Store.write()`, a `BEGIN IMMEDIATE` transaction: it takes the write lock up
+Writes go through `SqliteStore.write()`, a `BEGIN IMMEDIATE` transaction: it takes the write lock up
 front, so two processes never interleave a read-then-write (the audit chain relies on this), and a
 busy database waits up to the busy timeout instead of failing at once.
 """
@@ -12,65 +12,103 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-
-import sqlite_utils
+from typing import Any, Iterable, Iterator, Sequence
 
 from core.errors import StoreError
-from core.store.migrations import load_migrations, migrate
+from core.store.migrations import migrate
+from core.store.session import SQLITE, insert_sql, rows_as_dicts, upsert_sql
 
 BUSY_TIMEOUT_S = 30.0
-SCHEMA_VERSION = load_migrations()[-1].version
 
 
-class Store:
+class SqliteSession:
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        return rows_as_dicts(self.conn.execute(sql, tuple(params)))
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self.conn.execute(insert_sql(table, row), tuple(row.values()))
+
+    def upsert(self, table: str, row: dict[str, Any], *, key: str) -> None:
+        self.execute(upsert_sql(table, row, key), tuple(row.values()))
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
+class SqliteStore:
+    backend = SQLITE
+    login = None  # a local file authenticates nobody: identity comes from the configuration
+    held_roles: frozenset[str] = frozenset()
+
     def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
         self.path = path
+        self.location = str(path)
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+        self.session = SqliteSession(conn)
         self.read_only = read_only
         # One connection may be shared by console threads; sqlite3 objects are not re-entrant.
         self._lock = threading.RLock()
         self._depth = 0
+        self._writing = False
 
     @contextmanager
-    def write(self) -> Iterator[sqlite_utils.Database]:
+    def write(self) -> Iterator[SqliteSession]:
         """A write transaction. Nested use joins the outer transaction."""
         with self._lock:
             if self._depth:
                 self._depth += 1
                 try:
-                    yield self.db
+                    yield self.session
                 finally:
                     self._depth -= 1
                 return
             self._begin_immediate()
-            self._depth = 1
+            self._depth, self._writing = 1, True
             try:
-                yield self.db
+                yield self.session
             except BaseException:
-                self._depth = 0
+                self._depth, self._writing = 0, False
                 self.conn.execute("ROLLBACK")
                 raise
-            self._depth = 0
+            self._depth, self._writing = 0, False
             self._commit()
 
     @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
+    def read(self) -> Iterator[SqliteSession]:
         """A consistent snapshot for several reads (WAL readers never block the writer)."""
         with self._lock:
             if self._depth:
-                yield self.db
+                yield self.session
                 return
             self.conn.execute("BEGIN")
             try:
-                yield self.db
+                yield self.session
             finally:
                 self.conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self.db.query(sql, params))
+            return list(self.session.query(sql, params))
+
+    def current(self) -> SqliteSession:
+        if not self._writing:
+            raise RuntimeError("no write transaction is open (use `with store.write()`)")
+        return self.session
 
     def close(self) -> None:
         with self._lock:
@@ -100,8 +138,8 @@ class Store:
             raise StoreError(f"database {self.path}: commit failed: {exc}") from None
 
 
-def open_store(path: str | Path, *, read_only: bool = False, migrate_schema: bool = True) -> Store:
-    """Open (creating if needed) and migrate the database at `path`."""
+def open_sqlite_store(path: str | Path, *, read_only: bool = False, migrate_schema: bool = True) -> SqliteStore:
+    """Open (creating if needed) and migrate the database file at `path`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -124,4 +162,4 @@ def open_store(path: str | Path, *, read_only: bool = False, migrate_schema: boo
     except BaseException:
         conn.close()
         raise
-    return Store(path, conn, read_only=read_only)
+    return SqliteStore(path, conn, read_only=read_only)

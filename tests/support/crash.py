@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 from typing import Mapping
 
-from core.audit.chain import verify_chain
 from core.context import SignetContext
+from tests.support.store import chain_status
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -39,4 +39,4 @@ def kill_at_marker(code: str, *args: str, env: Mapping[str, str] | None = None, 
 def assert_store_intact(ctx: SignetContext) -> None:
     """After a crash: SQLite's integrity check is ok and the audit chain verifies."""
     assert ctx.store.conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert verify_chain(ctx.store.db).intact
+    assert chain_status(ctx.store).intact

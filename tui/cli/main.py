@@ -68,7 +68,9 @@ class SignetGroup(click.Group):
 @click.group(cls=SignetGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, "--version", prog_name="signet")
-@click.option("--db", "db", metavar="PATH", help="SQLite database (else $SIGNET_DB, else the platform data dir).")
+@click.option("--db", "db", metavar="PATH|URL",
+              help="SQLite file, or a team store postgresql://user@host/db (no password in it: libpq reads "
+                   "PGPASSWORD/.pgpass); else $SIGNET_DB, else [store] url, else the platform data dir.")
 @click.option("--config", "config", metavar="PATH",
               help="Config file (else $SIGNET_CONFIG, else the platform config dir).")
 @click.option("--read-only", is_flag=True, help="Refuse every state-changing action.")

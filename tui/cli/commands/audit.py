@@ -28,7 +28,8 @@ def command() -> None:
 def verify(ctx: click.Context, as_json: bool) -> None:
     """Walk the hash chain; exit 0 when intact, 1 naming the first bad sequence number."""
     sc = signet_context(ctx)
-    status = verify_chain(sc.store.db)
+    with sc.store.read() as db:
+        status = verify_chain(db)
     if as_json:
         emit_json({"intact": status.intact, "entries": status.entries, "first_bad_seq": status.first_bad_seq,
                    "reason": status.reason, "head_hash": status.head_hash})
@@ -43,7 +44,8 @@ def verify(ctx: click.Context, as_json: bool) -> None:
 def export(ctx: click.Context) -> None:
     """Write every entry as JSON lines, oldest first."""
     sc = signet_context(ctx)
-    emit_json_lines(e.as_dict() for e in export_entries(sc.store.db))
+    with sc.store.read() as db:  # one snapshot: the export is one consistent prefix of the chain
+        emit_json_lines(e.as_dict() for e in export_entries(db))
 
 
 @command.command("list")
@@ -52,6 +54,7 @@ def export(ctx: click.Context) -> None:
 def list_(ctx: click.Context, limit: int) -> None:
     """Newest entries first."""
     sc = signet_context(ctx)
-    entries = list_entries(sc.store.db, limit=limit)
+    with sc.store.read() as db:
+        entries = list_entries(db, limit=limit)
     emit_table(["seq", "at", "actor", "action", "subject"],
                [(e.seq, e.at, e.actor, e.action, e.subject) for e in entries])

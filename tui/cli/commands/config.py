@@ -1,7 +1,7 @@
 """`signet config show`: the effective configuration, secrets masked.
 
 Always JSON: the fields of core/config/model.py `Config` (`identity`, `read_only`, `roles`, `source`,
-and the sections `registries`, `clusters`, `aws`, `trust`, `policy`, `limits`, `environment` (name, tier)
+and the sections `registries`, `clusters`, `aws`, `trust`, `policy`, `limits`, `environment` (name, tier), `store` (url)
 with their field names),
 registry usernames masked, plus `effective_identity` (str), `effective_roles` (list of role names)
 and `paths` {db, config, key_store}.

@@ -1,0 +1,242 @@
+"""The team store: one PostgreSQL database shared by every Signet of a team (psycopg 3).
+
+Transactions mirror the SQLite store's: `write()` begins a transaction and takes one
+transaction-scoped advisory lock, so writers are serialized exactly as `BEGIN IMMEDIATE` serializes
+them on SQLite (services' read-then-write checks and the audit chain rely on that); `read()` is a
+REPEATABLE READ, READ ONLY snapshot. Each thread gets its own pooled connection for the length of
+its outermost transaction (psycopg-pool), so console workers do not queue behind one another.
+
+Errors become SignetErrors with one line: the server unreachable or the connection lost is a
+StoreError (exit 3); a refusal by the database's grants or guards is PermissionDenied (exit 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from core.errors import ConfigError, PermissionDenied, SignetError, StoreError
+from core.store.session import POSTGRESQL, insert_sql, rows_as_dicts, upsert_sql
+from core.store.target import TeamTarget
+
+CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_MS = 30_000
+STATEMENT_TIMEOUT_MS = 120_000
+POOL_SIZE = 4
+# pg_advisory_xact_lock key every write transaction takes (an arbitrary constant: "SIGNET" in ASCII).
+WRITE_LOCK = 0x5349474E4554
+
+
+@functools.lru_cache(maxsize=1024)
+def to_pyformat(sql: str) -> str:
+    """`?` placeholders to psycopg's `%s` (outside quotes and comments); a literal `%` becomes `%%`."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch == "%":
+            out.append("%%")
+        elif quote:
+            out.append(ch)
+            if ch == quote:
+                quote = ""
+        elif ch in ("'", '"'):
+            quote = ch
+            out.append(ch)
+        elif ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = len(sql) if end < 0 else end
+            out.append(sql[i:end].replace("%", "%%"))
+            i = end
+            continue
+        elif ch == "?":
+            out.append("%s")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def server_error(exc: psycopg.Error, where: str) -> SignetError:
+    """One line for people from a psycopg error."""
+    diag = getattr(exc, "diag", None)
+    text = (diag.message_primary if diag is not None and diag.message_primary else str(exc)).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, (pg_errors.InsufficientPrivilege, pg_errors.RaiseException)):
+        return PermissionDenied(f"the team store refused: {text}")
+    if isinstance(exc, pg_errors.LockNotAvailable):
+        return StoreError(f"team store {where} stayed locked for {LOCK_TIMEOUT_MS // 1000}s; "
+                          "another Signet is holding it")
+    return StoreError(f"team store {where} unreachable: {text}")
+
+
+def connect_error(exc: psycopg.Error, where: str) -> SignetError:
+    """Connecting failed: bad credentials or names are configuration (exit 2), the rest the server (3)."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    text = text.removeprefix("FATAL:").strip()
+    lowered = text.lower()
+    if any(s in lowered for s in ("password authentication failed", "no password supplied",
+                                  "does not exist", "authentication failed", "not permitted to log in",
+                                  "permission denied for database", "definition of service")):
+        return ConfigError(f"team store {where}: {text}")
+    return StoreError(f"team store {where} unreachable: {text}")
+
+
+class PostgresSession:
+    dialect = POSTGRESQL
+
+    def __init__(self, conn: psycopg.Connection, where: str) -> None:
+        self.conn = conn
+        self._where = where
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
+        try:
+            return self.conn.execute(to_pyformat(sql), tuple(params))
+        except (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.InsufficientPrivilege,
+                pg_errors.RaiseException) as exc:
+            raise server_error(exc, self._where) from None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(to_pyformat(sql), [tuple(r) for r in rows])
+        except (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.InsufficientPrivilege,
+                pg_errors.RaiseException) as exc:
+            raise server_error(exc, self._where) from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        return rows_as_dicts(self.execute(sql, params))
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self.execute(insert_sql(table, row), tuple(row.values()))
+
+    def upsert(self, table: str, row: dict[str, Any], *, key: str) -> None:
+        self.execute(upsert_sql(table, row, key), tuple(row.values()))
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
+
+
+class PostgresStore:
+    backend = POSTGRESQL
+
+    def __init__(self, target: TeamTarget, pool: ConnectionPool, *, login: str, held_roles: frozenset[str],
+                 read_only: bool = False) -> None:
+        self.target = target
+        self.login = login
+        self.held_roles = held_roles
+        self.location = target.shown
+        self.read_only = read_only
+        self._pool = pool
+        self._local = threading.local()
+
+    @contextmanager
+    def write(self) -> Iterator[PostgresSession]:
+        """A write transaction, serialized with every other Signet's. Nested use joins the outer one."""
+        with self._transaction(write=True) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[PostgresSession]:
+        """One consistent snapshot for several reads."""
+        with self._transaction(write=False) as session:
+            yield session
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._transaction(write=False) as session:
+            return list(session.query(sql, params))
+
+    def current(self) -> PostgresSession:
+        state = getattr(self._local, "state", None)
+        if state is None or not state[2]:
+            raise RuntimeError("no write transaction is open (use `with store.write()`)")
+        return state[0]
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[PostgresSession]:
+        state = getattr(self._local, "state", None)
+        if state is not None:  # nested: join the transaction open on this thread
+            yield state[0]
+            return
+        with self._connection() as conn:
+            session = PostgresSession(conn, self.location)
+            try:
+                if write:
+                    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                else:
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            except psycopg.Error as exc:
+                raise server_error(exc, self.location) from None
+            self._local.state = (session, conn, write)
+            try:
+                yield session
+            except BaseException:
+                self._local.state = None
+                self._rollback(conn)
+                raise
+            self._local.state = None
+            try:
+                conn.execute("COMMIT")
+            except psycopg.Error as exc:
+                self._rollback(conn)
+                raise server_error(exc, self.location) from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT_S + LOCK_TIMEOUT_MS / 1000) as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreError(f"team store {self.location} unreachable: no connection within "
+                             f"{CONNECT_TIMEOUT_S}s") from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise server_error(exc, self.location) from None
+
+    @staticmethod
+    def _rollback(conn: psycopg.Connection) -> None:
+        if conn.closed:
+            return  # a lost connection rolled back on the server; the pool discards it
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass  # the connection is broken; the pool replaces it
+
+
+def connect(target: TeamTarget, **kwargs: Any) -> psycopg.Connection:
+    """One direct autocommit connection (no pool), with Signet's timeouts; one-line errors."""
+    try:
+        return psycopg.connect(target.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                               options=f"-c lock_timeout={LOCK_TIMEOUT_MS} "
+                                       f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                               application_name="signet", **kwargs)
+    except psycopg.Error as exc:
+        raise connect_error(exc, target.shown) from None
+
+
+def open_pool(target: TeamTarget) -> ConnectionPool:
+    def configure(conn: psycopg.Connection) -> None:
+        conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+        conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        conn.execute("SET application_name = 'signet'")
+
+    pool = ConnectionPool(target.conninfo, min_size=1, max_size=POOL_SIZE, open=False,
+                          kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                          configure=configure, check=ConnectionPool.check_connection, name="signet")
+    pool.open(wait=False)
+    return pool
