@@ -53,12 +53,14 @@ def postgres_server():
     server = PostgresServer()
     previous = os.environ.get("PGPASSFILE")
     os.environ["PGPASSFILE"] = str(server.pgpass)  # test logins' passwords, for every process we start
-    yield server
-    if previous is None:
-        os.environ.pop("PGPASSFILE", None)
-    else:
-        os.environ["PGPASSFILE"] = previous
-    server.destroy()
+    try:
+        yield server
+    finally:
+        if previous is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = previous
+        server.destroy()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -79,8 +79,10 @@ def server_error(exc: psycopg.Error, where: str) -> SignetError:
 
 def connect_error(exc: psycopg.Error, where: str) -> SignetError:
     """Connecting failed: bad credentials or names are configuration (exit 2), the rest the server (3)."""
-    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    text = text.removeprefix("FATAL:").strip()
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+    # libpq: "connection to server ... failed: FATAL:  <reason>", sometimes followed by notes.
+    text = next((line for line in lines if "FATAL:" in line), lines[0])
+    text = text.split("FATAL:", 1)[-1].strip() if "FATAL:" in text else text
     lowered = text.lower()
     if any(s in lowered for s in ("password authentication failed", "no password supplied",
                                   "does not exist", "authentication failed", "not permitted to log in",
