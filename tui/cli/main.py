@@ -19,7 +19,7 @@ from tui.cli.output import diagnostic
 # Command groups, each in tui/cli/commands/<module>.py exposing `command`.
 COMMAND_MODULES = (
     "locate", "config", "audit", "history", "verify", "verify_attestation", "sign", "key", "bypass", "cluster",
-    "lambda_", "registry", "metrics", "demo", "trust", "what_if",
+    "lambda_", "registry", "metrics", "demo", "trust", "what_if", "store",
 )
 
 
