@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from core.context import open_context
-from core.history.records import list_history
 from tests.support.notation import (attach_to_registry, jws_envelope, make_signer, payload_for, statement,
                                     write_notation_config)
 from tests.support.oci import (build_image, new_key, push_blob, push_image, push_manifest, push_signatures,
                                signature_layer, write_public_key)
+from tests.support.store import history
 from tests.test_notation_core import CASES, FIXTURES, notation_config
 from tui.cli.main import cli
 
@@ -92,7 +92,7 @@ def test_notation_signed_image_in_a_real_registry(signet_home, registry_session,
     assert result.exit_code == 0 and doc["result"] == "verified", doc["reason"]
     ctx = open_context()
     try:
-        (row,) = list_history(ctx.store.db, limit=1)
+        (row,) = history(ctx.store, limit=1)
         (signature,) = [s for s in row.details["signatures"] if s["ok"]]
         assert signature["source"] == "notation-jws" and signature["identity"].startswith("CN=e2e")
     finally:
