@@ -7,12 +7,14 @@ notation trust are reported as such; hostile referrers stay bounded."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from core.context import open_context
+from tests.support.console import console_context, press, running
 from tests.support.notation import (attach_to_registry, jws_envelope, make_signer, payload_for, statement,
                                     write_notation_config)
 from tests.support.oci import (build_image, new_key, push_blob, push_image, push_manifest, push_signatures,
@@ -128,3 +130,27 @@ def test_threshold_counts_cosign_keys_and_notation_signers_together(signet_home,
                  "--allow-http-registry")
     (doc,) = json.loads(one.stdout)
     assert one.exit_code == 1 and doc["result"] == "invalid" and "only 1 of the 2" in doc["reason"]
+
+
+async def test_console_shows_each_notation_signature_format_signer_and_statement(tmp_path):
+    """Registries view on an oci: registry holding the notation CLI's signed layout, notation trust configured."""
+    registry = tmp_path / "registry"
+    shutil.copytree(LAYOUTS / "e2e-valid-signature", registry / "e2e")
+    (tmp_path / "notation").mkdir()
+    config = notation_config(tmp_path / "notation", FIXTURES / "trustpolicies" / "trustpolicy.json",
+                             {"ca:e2e": ["trust/localkeys/e2e.crt"]})
+    extra = (f'[[registries]]\nname = "notary"\nurl = {json.dumps("oci:" + str(registry))}\nauth = "anonymous"\n\n'
+             f'[trust]\nnotation_config = {json.dumps(str(config))}\n')
+    (tmp_path / "home").mkdir()
+    ctx = console_context(tmp_path / "home", extra=extra)
+    async with running(ctx, "registries") as (app, pilot):
+        view = app.view
+        await press(app, pilot, "enter")  # into "notary"
+        await press(app, pilot, "enter")  # into repository e2e
+        assert [t.tag for t in view.tags] == ["v1"]
+        await press(app, pilot, "v")
+        assert view.verified[view.tags[0].reference].result == "verified"
+        detail = view.query_one("#detail").text
+        assert "signature notation-jws#0" in detail and "identity CN=e2e,O=Notary" in detail
+        assert "trust policy statement e2e" in detail and "signed at 2023-06-27T13:30:33+08:00" in detail
+    ctx.close()

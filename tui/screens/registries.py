@@ -18,7 +18,7 @@ from core.console.registries import (LastResult, RegistryProbe, RepositoryEntry,
                                      signature_payloads)
 from core.sigstore.attestation import predicate_type_for
 from core.verify.attestations import AttestationResult, verify_attestations
-from core.verify.result import VerificationResult
+from core.verify.result import SignatureCheck, VerificationResult
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
 from tui.screens.base import TableView
@@ -197,12 +197,7 @@ class RegistriesView(TableView):
             fields += [("result", verified.result), ("reason", verified.reason),
                        ("matched keys", "\n  " + "\n  ".join(verified.matched_keys) if verified.matched_keys else "")]
             for check in verified.signatures:
-                fields.append((f"signature {check.source}#{check.index}",
-                               ("ok" if check.ok else f"not counted: {check.reason}")
-                               + (f"\n  key {check.key_fingerprint}" if check.key_fingerprint else "")
-                               + (f"\n  identity {check.identity} ({check.issuer})" if check.identity else "")
-                               + (f"\n  {json.dumps(check.details, indent=2, sort_keys=True)}" if check.details
-                                  else "")))
+                fields.append((f"signature {check.source}#{check.index}", _signature_text(check)))
             if verified.details:
                 fields.append(("details", json.dumps(verified.details, indent=2, sort_keys=True)))
         elif last is not None:
@@ -288,3 +283,18 @@ class RegistriesView(TableView):
         tag, context = self.shown_tags[row], self.context
         digest = tag.digest or ""
         self.run_job("payloads", lambda: (tag.reference, signature_payloads(context, tag.reference, digest)))
+
+
+# Notary Project checks carry these; they are shown as lines of their own, the rest as JSON.
+_SIGNATURE_FACTS = (("statement", "trust policy statement"), ("signing_time", "signed at"), ("expiry", "expires"))
+
+
+def _signature_text(check: SignatureCheck) -> str:
+    facts = {k: v for k, v in check.details.items() if k not in dict(_SIGNATURE_FACTS) and k != "format"}
+    return (("ok" if check.ok else f"not counted: {check.reason}")
+            + (f"\n  key {check.key_fingerprint}" if check.key_fingerprint else "")
+            + (f"\n  identity {check.identity}" + (f" ({check.issuer})" if check.issuer else "")
+               if check.identity else "")
+            + "".join(f"\n  {label} {check.details[key]}" for key, label in _SIGNATURE_FACTS
+                      if check.details.get(key))
+            + (f"\n  {json.dumps(facts, indent=2, sort_keys=True)}" if facts else ""))
