@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -356,9 +356,10 @@ def write_config(home: Path, *, limits: dict | None = None, registries: list[dic
 
 
 def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | None = None,
-           trusted_root: str | None = None, **config):
+           trusted_root: str | None = None, notation: Any = None, **config):
     """One verification in this process, on a thread, failing the test on a hang or an escaped exception.
-    `trusted_root` (a trusted_root.json path) makes the policy consult Sigstore bundle referrers too."""
+    `trusted_root` (a trusted_root.json path) makes the policy consult Sigstore bundle referrers too;
+    `notation` (a NotationTrust) checks Notary Project signatures."""
     from core.context import open_context
     from core.crypto.public_keys import load_public_key
     from core.verify.policy import TrustPolicy
@@ -367,7 +368,7 @@ def verify(home: Path, reference: str, public_pem: bytes, *, platform: str | Non
 
     write_config(home, **config)
     ctx = open_context(db=str(home / "signet.db"), config=str(home / "config.toml"))
-    policy = Verifier(TrustPolicy(keys=(load_public_key(public_pem),), trusted_root=trusted_root))
+    policy = Verifier(TrustPolicy(keys=(load_public_key(public_pem),), trusted_root=trusted_root, notation=notation))
     box: dict = {}
 
     def run() -> None:
