@@ -7,6 +7,7 @@ core/clusters/ratify.py.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -107,17 +108,16 @@ def keys_from_pem_text(text: str) -> list[PolicyKey]:
     return keys
 
 
-def _match_forms(image: str, *, sigstore: bool) -> list[str]:
+@functools.lru_cache(maxsize=65536)  # the what-if matches the same images against policies on every recount
+def _match_forms(image: str, *, sigstore: bool) -> tuple[str, ...]:
     """The image as written and normalised (with and without tag/digest), as each engine sees it."""
-    forms = [image]
     try:
         ref = parse_reference(image)
     except SignetError:
-        return forms
+        return (image,)
     host = "index.docker.io" if sigstore and ref.registry == DOCKER_HUB else ref.registry
     name = f"{host}/{ref.repository}"
-    forms += [name, str(ref).replace(ref.name, name, 1)]
-    return forms
+    return (image, name, str(ref).replace(ref.name, name, 1))
 
 
 def _sigstore_glob(glob: str) -> re.Pattern[str]:

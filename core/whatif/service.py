@@ -102,6 +102,7 @@ class WhatIf:
     keys: dict[str, Any]
     problems: tuple[str, ...] = ()
     _bypasses: dict[tuple, str | None] = field(default_factory=dict)
+    _before: list[Verdict] = field(default_factory=list)   # the baseline's verdicts, judged once
 
     def evaluate(self, changes: Sequence[Change]) -> WhatIfReport:
         started = time.perf_counter()
@@ -110,9 +111,11 @@ class WhatIf:
         facts_before = Facts(self.signatures, {})
         facts_after = Facts(self.signatures, self.attestations.get(requirement.key, {}) if requirement else {})
         label = "; ".join(c.label for c in changes) or "no change"
+        if not self._before:
+            self._before = [judge(w, self.baseline, facts_before, self.world.labels, self._bypass,
+                                  offline=self.world.offline) for w in self.world.workloads]
         outcomes = []
-        for w in self.world.workloads:
-            before = judge(w, self.baseline, facts_before, self.world.labels, self._bypass, offline=self.world.offline)
+        for w, before in zip(self.world.workloads, self._before, strict=True):
             now = judge(w, after, facts_after, self.world.labels, self._bypass, offline=self.world.offline)
             fixes: tuple[Fix, ...] = ()
             bypass = ""

@@ -16,6 +16,7 @@ VIEWS: dict[str, tuple[str, str, str]] = {
     "lambda": ("tui.screens.lambda_", "LambdaView", "Lambda functions and the release gate"),
     "keys": ("tui.screens.keys", "KeysView", "Signing keys: rotation, backups, restore drills"),
     "bypasses": ("tui.screens.bypasses", "BypassesView", "Emergency bypasses: request, approve, revoke"),
+    "whatif": ("tui.screens.whatif", "WhatIfView", "What a trust change would deny, before it is made"),
     "history": ("tui.screens.history", "HistoryView", "Every verification, newest first"),
     "audit": ("tui.screens.audit", "AuditView", "The hash-chained audit log"),
 }

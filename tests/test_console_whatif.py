@@ -1,0 +1,58 @@
+"""The :whatif view on the demo: toggling a change moves the counts (judged again from cached facts, no
+second verification), the detail pane names the fix, and applying Enforce really changes the cluster
+(custodian only; audited), after which the baseline itself denies what the what-if predicted."""
+
+from __future__ import annotations
+
+import json
+
+from core.demo.workloads import AUDIT_POLICY
+from tests.support.console import confirm, demo_context, press, running, screen_text
+
+
+def _index(view, label_start: str) -> int:
+    return next(i for i, c in enumerate(view.prepared.candidates) if c.label.startswith(label_start))
+
+
+async def test_toggle_changes_and_watch_the_counts_move(tmp_path):
+    ctx = demo_context(tmp_path / "demo")
+    async with running(ctx, "whatif") as (app, pilot):
+        view = app.view
+        assert view.report.counts()["newly-denied"] == 0 and not any(view.active)
+        drop = _index(view, "drop key release-a")
+        facts = view.prepared.signatures
+        await press(app, pilot, str(drop + 1))
+        assert view.report.counts()["newly-denied"] == 2
+        assert {o.workload.name for o in view.report.newly_denied} == {"settlement-report", "report-fn"}
+        assert view.prepared.signatures is facts  # recounted from the cached facts
+        assert "[x]" in screen_text(app) and "newly denied 2" in screen_text(app)
+        detail = {o.workload.name: o for o in view.report.newly_denied}["report-fn"]
+        assert detail.fixes[0].command.endswith("--key release-b")
+        enforce = _index(view, f"enforce ClusterPolicy/{AUDIT_POLICY}")
+        await press(app, pilot, str(enforce + 1))
+        assert view.report.counts()["newly-denied"] == 4
+        await press(app, pilot, str(drop + 1))
+        assert {o.workload.name for o in view.report.newly_denied} == {"ledger", "web-frontend"}
+    ctx.close()
+
+
+async def test_apply_enforce_from_the_console_changes_the_cluster(tmp_path):
+    root = tmp_path / "demo"
+    bob = demo_context(root, identity="bob")  # approver, not custodian: apply is refused
+    async with running(bob, "whatif") as (app, pilot):
+        await press(app, pilot, str(_index(app.view, "enforce") + 1), "a")
+        assert app.view.gate_reason("apply") and "custodian" in screen_text(app)
+    bob.close()
+    ctx = demo_context(root)
+    async with running(ctx, "whatif") as (app, pilot):
+        view = app.view
+        await press(app, pilot, str(_index(view, f"enforce ClusterPolicy/{AUDIT_POLICY}") + 1), "a")
+        await confirm(app, pilot, "apply")
+        cluster = json.loads((root / "cluster.json").read_text())
+        (policy,) = cluster["objects"]["kyverno.io/clusterpolicies"]
+        assert policy["spec"]["rules"][0]["verifyImages"][0]["failureAction"] == "Enforce"
+        # reloaded: the cluster now enforces, so what was newly denied is denied already
+        assert {o.workload.name for o in view.report.outcomes if o.status == "denied"} >= {"ledger", "web-frontend"}
+    audited = ctx.store.query("SELECT subject, details FROM audit WHERE action = 'cluster.policy.apply'")
+    assert any(AUDIT_POLICY in r["subject"] and '"applied"' in r["details"] for r in audited)
+    ctx.close()
