@@ -83,6 +83,12 @@ async def test_lambda_verify_honours_the_active_bypass(tmp_path):
         assert results["hotfix-worker"].result == "bypassed" and results["hotfix-worker"].bypass_id
         await press(app, pilot, "enter")
         assert view.level == 1 and "bypassed" in screen_text(app)
+        # v again from the last function: the cursor stays on it when the results come back
+        last = view.shown[-1].name
+        await press(app, pilot, *["down"] * (len(view.shown) - 1))
+        assert selected_key(app) == last
+        await press(app, pilot, "v")
+        assert selected_key(app) == last and f"lambda {last}" in view.query_one("#detail").text
     ctx.close()
 
 

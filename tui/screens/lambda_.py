@@ -119,24 +119,25 @@ class LambdaView(TableView):
         self.show_level()
 
     def show_level(self) -> None:
+        rows: list[tuple[str, tuple]] = []
         if self.level == 0:
             self.target = None
-            table = self.reset_columns(("profile/region", 24), ("functions", 9), ("verified", 9),
-                                       ("not verified", 12), ("unchecked", 9), ("listing", 40))
+            columns = (("profile/region", 24), ("functions", 9), ("verified", 9), ("not verified", 12),
+                       ("unchecked", 9), ("listing", 40))
             for t in self.shown_targets:
                 mine = [f for f in self.shown if (f.profile, f.region) == (t.profile, t.region)]
                 results = [f.result for f in mine if f.result]
                 error = self.errors.get(t.label)
-                table.add_row(cell(t.label), cell(len(mine)), cell(results.count("verified")),
-                              cell(len(results) - results.count("verified")), cell(len(mine) - len(results)),
-                              cell(error, style="bold red") if error else cell("live" if self.live else "as recorded"))
+                rows.append((t.label, (cell(t.label), cell(len(mine)), cell(results.count("verified")),
+                                       cell(len(results) - results.count("verified")), cell(len(mine) - len(results)),
+                                       cell(error, style="bold red") if error else
+                                       cell("live" if self.live else "as recorded"))))
             info = Text(f"{len(self.targets)} profile/regions, {len(self.functions)} functions "
                         f"({'live' if self.live else 'as last recorded; r lists live'}); enter lists functions")
         else:
-            table = self.reset_columns(("function", 24), ("status", 9), ("digest", 19), ("image", 60))
-            for f in self.shown:
-                table.add_row(cell(f.name), badge(f.result or "unknown"), short_digest(f.digest),
-                              cell(short_reference(f.image_uri)))
+            columns = (("function", 24), ("status", 9), ("digest", 19), ("image", 60))
+            rows = [(f.name, (cell(f.name), badge(f.result or "unknown"), short_digest(f.digest),
+                              cell(short_reference(f.image_uri)))) for f in self.shown]
             label = self.target.label if self.target else ""
             info = Text(f"{label}: {len(self.shown)} functions (v verifies them, g is the release gate)")
             if label in self.errors:
@@ -144,8 +145,7 @@ class LambdaView(TableView):
                 info.append(self.errors[label])
         self.set_info(info)
         self.query_one("#status-bar").set_crumbs(self.target.label if self.target else "")  # type: ignore[attr-defined]
-        if table.row_count:
-            self.show_detail(min(table.cursor_row, table.row_count - 1))
+        self.replace_rows(rows, columns=columns)  # after v or a reload the cursor stays on its row
 
     def show_detail(self, index: int) -> None:
         pane = self.query_one(DetailPane)
