@@ -44,6 +44,11 @@ class TrustConfig:
     threshold: int = 1
     annotations: tuple[str, ...] = ()      # "key=value": required in the signed payload
     payload_types: tuple[str, ...] = ()    # accepted critical.type values (default: cosign's)
+    # Does a verified index signature cover the platform children the index lists? On by default:
+    # the signed index names each child by digest (so it binds them), and admission (Kyverno,
+    # policy-controller) verifies the tag's index and so admits its children. False: cosign's rule,
+    # a digest counts only with its own signature. README "Multi-arch images" explains both.
+    index_signature_covers_children: bool = True
 
 
 @dataclass(frozen=True)

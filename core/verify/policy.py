@@ -42,6 +42,9 @@ class TrustPolicy:
     require_tlog: bool | None = None
     ignore_tlog: bool = False
     notation: NotationTrust | None = None  # notation's trust policy + trust store, when one is configured
+    # A verified signature on an index also covers the children its manifest lists (what Kyverno
+    # admits); False: only a digest's own signatures count (what `cosign verify` does)
+    index_covers_children: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.threshold <= MAX_THRESHOLD:
@@ -61,6 +64,7 @@ class TrustPolicy:
             "identities": sorted([i.identity, i.issuer, i.identity_regexp, i.issuer_regexp] for i in self.identities),
             "root": self.trusted_root or "", "tlog": [self.require_tlog, self.ignore_tlog],
             "notation": [self.notation.fingerprint, self.notation.scope] if self.notation else None,
+            "index_covers_children": self.index_covers_children,
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -162,7 +166,8 @@ def policy_for(ctx: SignetContext, args: TrustArgs = TrustArgs()) -> TrustPolicy
         trusted_root=args.trusted_root or trust.trusted_root or None,
         require_tlog=True if args.require_tlog else None, ignore_tlog=args.ignore_tlog,
         notation=load_notation_trust(args.notation_config or trust.notation_config or None,
-                                     scope=args.notation_scope))
+                                     scope=args.notation_scope),
+        index_covers_children=trust.index_signature_covers_children)
 
 
 def configured_identities(trust: TrustConfig) -> tuple[CertificateIdentity, ...]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.results import RESULTS, VERIFIED
+from core.verify.platforms import PlatformVerdict
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class VerificationResult:
     platform_digest: str | None = None
     bypass_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    platforms: tuple[PlatformVerdict, ...] = ()  # an index's children, when asked for (verify_images platforms=)
 
     def __post_init__(self) -> None:
         if self.result not in RESULTS:
@@ -57,4 +59,5 @@ class VerificationResult:
         return {"reference": self.reference, "digest": self.digest, "result": self.result,
                 "reason": self.reason, "matched_keys": list(self.matched_keys),
                 "signatures": [s.as_dict() for s in self.signatures], "duration_ms": round(self.duration_ms, 3),
-                "platform_digest": self.platform_digest, "bypass_id": self.bypass_id, "details": self.details}
+                "platform_digest": self.platform_digest, "bypass_id": self.bypass_id, "details": self.details,
+                "platforms": [p.as_dict() for p in self.platforms]}

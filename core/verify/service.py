@@ -4,7 +4,9 @@ Flow per image (never raises; every failure is a result):
 1. Parse the reference; fetch its manifest (by digest if given, else by tag) and compute the digest
    over the bytes received. Everything after uses that digest only (no second look at the tag).
 2. For an index, the index digest is what is verified (what cosign signs); `platform` picks a
-   child that is reported as `platform_digest`.
+   child that is reported as `platform_digest`. With `platforms=True` each child (bounded by
+   `limits.max_layers`) is also checked for its own signatures and reported with what covers it
+   (core/verify/platforms.py); the image's verdict stays the index's.
 3. Each signature source of the Verifier (core/verify/verifier.py) returns checks; the image is
    `verified` when the ok checks come from at least `policy.threshold` distinct trusted keys.
    Sources are consulted in order and the first ones to reach the threshold end the search (more signers cannot change a
@@ -21,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from core.clock import iso
@@ -29,10 +31,10 @@ from core.context import SignetContext
 from core.errors import InputError, SignetError
 from core.history.records import record_verifications
 from core.registry.deadline import deadline_for_thread
-from core.registry.manifest import Manifest
 from core.registry.reference import ImageReference, parse_reference
 from core.verify.cosign_signatures import cached_cosign_signatures
 from core.verify.outcome import ImageTarget, SourceOutcome
+from core.verify.platforms import PlatformChild, PlatformVerdict, index_children, platform_verdict, select_platform
 from core.verify.result import SignatureCheck, VerificationResult
 from core.verify.session import VerifySession
 from core.verify.verifier import Verifier
@@ -51,13 +53,16 @@ class VerifyStats:
 def verify_images(ctx: SignetContext, references: Sequence[str | ImageReference], verifier: Verifier, *,
                   source: str = "cli", platform: str | None = None,
                   progress: Callable[[int, int], None] | None = None, record: bool = True,
-                  allow_http: bool = False, stats: VerifyStats | None = None) -> list[VerificationResult]:
-    """Verify every reference with `verifier`; results in the order given."""
+                  allow_http: bool = False, stats: VerifyStats | None = None,
+                  platforms: bool = False) -> list[VerificationResult]:
+    """Verify every reference with `verifier`; results in the order given. `platforms`: report each
+    child of an index (its own signatures, and whether the index's signature covers it)."""
     if len(references) > MAX_IMAGES:
         raise InputError(f"at most {MAX_IMAGES} images per call")
     session = VerifySession(ctx, allow_http=allow_http)
     total = len(references)
-    results: list[VerificationResult | None] = [_from_cache(session, r, verifier, platform) for r in references]
+    results: list[VerificationResult | None] = [
+        None if platforms else _from_cache(session, r, verifier, platform) for r in references]
     pending = [i for i, r in enumerate(results) if r is None]
     done = total - len(pending)
     if progress is not None and done:
@@ -70,7 +75,7 @@ def verify_images(ctx: SignetContext, references: Sequence[str | ImageReference]
         for i in indices:
             # total_timeout bounds each registry request; image_timeout bounds all of one image's
             with deadline_for_thread(time.monotonic() + session.limits.image_timeout):
-                results[i] = _verify_one(session, references[i], verifier, platform)
+                results[i] = _verify_one(session, references[i], verifier, platform, platforms)
         if progress is not None:
             with progress_lock:
                 done += len(indices)
@@ -103,7 +108,7 @@ def verify_image(ctx: SignetContext, reference: str | ImageReference, verifier: 
 
 
 def _verify_one(session: VerifySession, reference: str | ImageReference, verifier: Verifier,
-                platform: str | None) -> VerificationResult:
+                platform: str | None, platforms: bool = False) -> VerificationResult:
     started = time.perf_counter()
     text = str(reference)
     digest: str | None = None
@@ -113,9 +118,14 @@ def _verify_one(session: VerifySession, reference: str | ImageReference, verifie
         src = session.source_for(ref)
         manifest = src.resolve(ref)
         digest = manifest.digest
-        platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
+        platform_digest = select_platform(manifest, platform, session.limits.max_layers) if platform else None
         image = ImageTarget(reference=ref, digest=digest, media_type=manifest.media_type, size=len(manifest.raw))
-        return _decide(text, image, verifier, session, platform_digest, started)
+        decided = _decide(text, image, verifier, session, platform_digest, started)
+        if platforms and manifest.is_index:
+            children = tuple(_platform(session, ref, verifier, child, decided) for child in
+                             index_children(manifest, session.limits.max_layers))
+            decided = replace(decided, platforms=children)
+        return decided
     except SignetError as exc:
         return _result(text, digest, "error", str(exc), started)
     except Exception as exc:  # fail closed on anything unexpected, and say what it was
@@ -140,7 +150,7 @@ def _from_cache(session: VerifySession, reference: str | ImageReference, verifie
         outcome = cached_cosign_signatures(session.cache, image, verifier.policy)
         if outcome is None or len(_matched([outcome])) < verifier.threshold:
             return None
-        platform_digest = _select_platform(manifest, platform, session.limits.max_layers) if platform else None
+        platform_digest = select_platform(manifest, platform, session.limits.max_layers) if platform else None
     except SignetError:
         return None  # the full path reports it
     return _verified(str(ref), image, verifier.threshold, [outcome], platform_digest, started)
@@ -182,19 +192,17 @@ def _decide(text: str, image: ImageTarget, verifier: Verifier, session: VerifySe
     return _result(text, image.digest, result, reason, started, matched, checks, platform_digest, details)
 
 
-def _select_platform(manifest: Manifest, platform: str, max_entries: int) -> str:
-    """Digest of the index child matching `os/arch[/variant]`; a single-platform image reports itself."""
-    wanted = platform.split("/")
-    if not 2 <= len(wanted) <= 3 or not all(wanted):
-        raise InputError(f"--platform '{platform[:80]}' is not os/arch[/variant]")
-    if not manifest.is_index:
-        return manifest.digest
-    for child in manifest.descriptors("manifests", max_count=max_entries):
-        p = child.platform or {}
-        have = [p.get("os", ""), p.get("architecture", "")] + ([p.get("variant", "")] if len(wanted) == 3 else [])
-        if have == wanted:
-            return child.digest
-    raise InputError(f"platform {platform[:80]} is not in index {manifest.digest[:19]}")
+def _platform(session: VerifySession, ref: ImageReference, verifier: Verifier, child: PlatformChild,
+              index: VerificationResult) -> PlatformVerdict:
+    """One child of an index: its own signatures (the same sources and threshold), then what covers it."""
+    target = ImageTarget(reference=ref, digest=child.digest, media_type=child.media_type, size=child.size)
+    try:
+        own = _decide(str(ref), target, verifier, session, None, time.perf_counter())
+        own_result, own_reason = own.result, own.reason
+    except SignetError as exc:  # this child could not be checked: "error", the index's verdict stands
+        own_result, own_reason = "error", str(exc)
+    return platform_verdict(child, own_result, own_reason, index.digest or "", index.result,
+                            verifier.policy.index_covers_children)
 
 
 def _result(text: str, digest: str | None, result: str, reason: str, started: float,

@@ -17,7 +17,11 @@ unreadable key file, malformed -a, a malformed image reference).
   referrer), `index`, `ok`, `reason`, `key_fingerprint` (keyless: the certificate's key), `identity` and
   `issuer` (keyless), `details` (`layer_digest`; for bundles `referrer`, `tlog_indexes`, `signed_at`);
 - `duration_ms` (float), `platform_digest` (str|null: the `--platform` child of an index),
-  `bypass_id` (always null here), `details` (e.g. `signature_locations`).
+  `bypass_id` (always null here), `details` (e.g. `signature_locations`);
+- `platforms` (list; empty unless the image is an index): per child `platform` (os/arch[/variant]),
+  `digest`, `result` (the child's standing), `covered_by` (`own`: its own trusted signatures;
+  `index sha256:...`: the index's verified signature, when `[trust] index_signature_covers_children`
+  is true; null: nothing covers it), `reason`. The image's `result` and exit code stay the index's.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def command(ctx: click.Context, images: tuple[str, ...], annotations: tuple[str,
         flags, annotations=parse_annotations(annotations), allowed_payload_types=payload_types,
         signature_repository=signature_repository))
     results = verify_images(sc, references, verifier, source=sc.interface, platform=platform,
-                            allow_http=allow_http_registry)
+                            allow_http=allow_http_registry, platforms=True)
     if as_json:
         emit_json([r.as_dict() for r in results])
     else:
@@ -78,4 +82,6 @@ def _table(results: list[VerificationResult]) -> None:
         if not r.verified:
             rows.extend(("", f"  signature #{c.index}", "", (c.key_fingerprint or "")[:12], c.reason)
                         for c in r.signatures if not c.ok)
+        rows.extend(("", f"  {p.platform}", p.digest[:19], p.covered_by or "", f"{p.result}: {p.reason}")
+                    for p in r.platforms)
     emit_table(["result", "reference", "digest", "signers", "reason"], rows)
