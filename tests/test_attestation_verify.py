@@ -18,8 +18,8 @@ from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, pae
 from core.verify.attestations import verify_attestations
 from core.verify.policy import TrustArgs
 from core.verify.verifier import Verifier
-from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, descriptor, new_key, push_blob, push_image, push_manifest,
-                               sign, write_public_key)
+from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, descriptor, new_key, push_blob, push_image, push_index,
+                               push_manifest, sign, write_public_key)
 from tests.support.referrers import GGCR_EMPTY_MANIFEST, attach_bundle, manifest_size, push_ggcr_empty_image
 from tests.support.sigstore_factory import envelope, statement
 from tests.support.sigstore_fixtures import OCI_BUNDLE
@@ -223,3 +223,24 @@ def test_malformed_reference_and_unknown_type_are_usage_errors(signet_home):
     assert bad_ref.exit_code == 2 and "\x1b" not in bad_ref.stderr
     bad_type = CliRunner().invoke(cli, ["verify-attestation", "127.0.0.1:1/app:v1", "--type", "sbom"])
     assert bad_type.exit_code == 2 and "unknown attestation type" in bad_type.stderr
+
+
+def test_platform_checks_the_attestations_of_that_index_child(ctx, registry, sigstore, root_file):
+    index, children = push_index(registry.url, "att-multi", "v1")
+    arm = children["linux/arm64"]
+    push_attestations(registry.url, "att-multi", arm, [sigstore.classic_attestation(sigstore.leaf(), slsa(arm))])
+    policy = Verifier.for_args(ctx, TrustArgs(identities=(ALICE,), trusted_root=root_file))
+    ref = f"{registry.host}/att-multi:v1"
+    child = verify_attestations(ctx, ref, policy, predicate_type=SLSA1, platform="linux/arm64")
+    assert child.result == "verified" and child.digest == arm, child.reason
+    whole = verify_attestations(ctx, ref, policy, predicate_type=SLSA1)
+    assert whole.result == "unsigned" and whole.digest == index  # the index itself has no attestation
+    other = verify_attestations(ctx, ref, policy, predicate_type=SLSA1, platform="linux/amd64")
+    assert other.result == "unsigned" and other.digest == children["linux/amd64"]
+    missing = verify_attestations(ctx, ref, policy, predicate_type=SLSA1, platform="windows/amd64")
+    assert missing.result == "error" and "not in index" in missing.reason
+    run = CliRunner().invoke(cli, ["verify-attestation", ref, "--type", "slsaprovenance1", "--platform", "linux/arm64",
+                                   "--trusted-root", str(root_file), "--certificate-identity", ALICE.identity,
+                                   "--certificate-oidc-issuer", ALICE.issuer, "--allow-http-registry", "--json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["digest"] == arm

@@ -24,6 +24,7 @@ from core.sigstore.attestation import AttestationSummary, parse_statement, summa
 from core.sigstore.dsse import MAX_ENVELOPE_BYTES, load_envelope
 from core.sigstore.verifier import SigstoreTrust, VerifiedSignature, verify_bundle, verify_cosign_attestation
 from core.verify.cosign_signatures import signature_repository
+from core.verify.platforms import select_platform
 from core.verify.policy import TrustPolicy
 from core.verify.session import VerifySession
 from core.verify.sigstore_bundles import FoundBundle, find_bundles
@@ -83,26 +84,32 @@ class AttestationResult:
 
 def verify_attestations(ctx: SignetContext, reference: str | ImageReference, verifier: Verifier, *,
                         predicate_type: str, allow_http: bool = False,
-                        conditions: Sequence[AttestationCondition] = (), record: bool = True) -> AttestationResult:
+                        conditions: Sequence[AttestationCondition] = (), record: bool = True,
+                        platform: str | None = None) -> AttestationResult:
     """Verify the attestations of `predicate_type` (a full URI: see attestation.predicate_type_for)
     and record the outcome in the verification history. With `conditions`, an attestation counts only
     when every condition holds on its verified statement (core/conditions). `record=False`: a question about
-    a hypothetical policy (the what-if), not a verification, so no history row."""
-    result = _verify(ctx, reference, verifier, predicate_type, allow_http, tuple(conditions))
+    a hypothetical policy (the what-if), not a verification, so no history row. `platform`
+    (os/arch[/variant]): when the reference is an index, the attestations of that child are checked
+    (each platform image carries its own, e.g. buildx provenance), and `digest` is the child's."""
+    result = _verify(ctx, reference, verifier, predicate_type, allow_http, tuple(conditions), platform)
     if record:
         _record(ctx, result)
     return result
 
 
 def _verify(ctx: SignetContext, reference: str | ImageReference, verifier: Verifier, predicate_type: str,
-            allow_http: bool, conditions: tuple[AttestationCondition, ...]) -> AttestationResult:
+            allow_http: bool, conditions: tuple[AttestationCondition, ...], platform: str | None) -> AttestationResult:
     started = time.perf_counter()
     text, digest = str(reference), None
     session = VerifySession(ctx, allow_http=allow_http)
     try:
         ref = reference if isinstance(reference, ImageReference) else parse_reference(reference)
         text = str(ref)
-        digest = session.source_for(ref).resolve(ref).digest
+        manifest = session.source_for(ref).resolve(ref)
+        digest = manifest.digest
+        if platform:
+            digest = select_platform(manifest, platform, session.limits.max_layers)
         policy, trust = verifier.policy, verifier.attestation_trust
         now = ctx.clock()
         wanted = _Wanted(predicate_type, conditions)

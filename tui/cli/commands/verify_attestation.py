@@ -13,6 +13,9 @@ must all hold on an attestation's verified statement for it to count; a conditio
 Exit codes: 0 verified; 1 unsigned (no attestation of that type) or invalid; 3 registry error;
 2 bad arguments (unknown --type, malformed reference, unusable trust flags).
 
+`--platform OS/ARCH[/VARIANT]`: for an index, the attestations of that platform child are checked (an
+index and its children each carry their own); `digest` is then the child's.
+
 `--json` prints one object: `reference`, `digest`, `predicate_type`, `result` (verified | unsigned |
 invalid | error), `reason`, `duration_ms`, and `attestations`: per attestation `source`
 (cosign-att | sigstore-bundle), `index`, `ok`, `reason`, `predicate_type`, `key_fingerprint`,
@@ -55,11 +58,14 @@ from tui.cli.trust_options import diagnose_errors, trust_args_from_flags, trust_
 @click.option("--slsa-builder-id", default=None, metavar="ID", help="SLSA provenance: the builder id must be ID.")
 @click.option("--slsa-source-repo", default=None, metavar="REPO",
               help="SLSA provenance: built from this source repository.")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="For an index, check the attestations of this platform's image (its digest is reported).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_context
 def command(ctx: click.Context, image: str, type_: str, signature_repository: str | None,
             conditions: tuple[str, ...], max_severity: str | None, slsa_builder_id: str | None,
-            slsa_source_repo: str | None, allow_http_registry: bool, as_json: bool, **flags: Any) -> None:
+            slsa_source_repo: str | None, platform: str | None, allow_http_registry: bool, as_json: bool,
+            **flags: Any) -> None:
     """Verify attestations of IMAGE (the tag is resolved to a digest first)."""
     sc = signet_context(ctx)
     reference = parse_reference(image)  # a malformed reference is a usage error, before any network
@@ -68,7 +74,7 @@ def command(ctx: click.Context, image: str, type_: str, signature_repository: st
                                     slsa_source_repo=slsa_source_repo)
     verifier = Verifier.for_args(sc, trust_args_from_flags(flags, signature_repository=signature_repository))
     result = verify_attestations(sc, reference, verifier, predicate_type=predicate_type,
-                                 allow_http=allow_http_registry, conditions=wanted)
+                                 allow_http=allow_http_registry, conditions=wanted, platform=platform)
     if as_json:
         emit_json(result.as_dict())
     else:
