@@ -36,8 +36,13 @@ async def test_browse_sweep_and_drift(world):
         workloads = {(r.workload, r.container): r for r in view.shown_containers}
         web = workloads[("web", "app")]
         assert web.pods == 3 and web.running_digest == world.digests["signed"]
-        # sweep the cluster being looked at
+        # sweep the cluster being looked at, from the last container: the cursor stays on it
+        last = view.shown_containers[-1]
+        view.table.move_cursor(row=len(view.shown_containers) - 1)
+        await pilot.pause()
         await press(app, pilot, "s")
+        assert view.table.cursor_row == len(view.shown_containers) - 1
+        assert f"{last.workload_kind}/{last.workload}" in view.query_one("#detail").text
         results = {(f.workload, f.container): f.result for f in view.findings.values() if f.namespace == "prod"}
         assert results[("web", "app")] == "verified" and results[("batch-tool", "tool")] == "unsigned"
         assert results[("db", "db")] == "invalid"

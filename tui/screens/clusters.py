@@ -115,9 +115,10 @@ class ClustersView(TableView):
                 self.matches_filter(r.workload, r.container, r.image)]
 
     def show_level(self) -> None:
+        rows: list[tuple[str, tuple]] = []
         if self.level == 0:
-            table = self.reset_columns(("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10),
-                                       ("pods", 6), ("detail", 50))
+            columns = (("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
+                       ("detail", 50))
             for t in self.shown_targets:
                 inv = self.inventories.get(t.context)
                 if inv is None:
@@ -129,37 +130,36 @@ class ClustersView(TableView):
                         f"; forbidden: {', '.join(inv.forbidden)}" if inv.forbidden else "")
                 else:
                     status, detail = Text("unreachable", style="bold red"), inv.error
-                table.add_row(cell(t.label), cell(t.context), status,
-                              cell(len(inv.namespaces) if inv else ""), cell(len(inv.pods) if inv else ""),
-                              cell(detail))
+                rows.append((t.context, (cell(t.label), cell(t.context), status,
+                                         cell(len(inv.namespaces) if inv else ""), cell(len(inv.pods) if inv else ""),
+                                         cell(detail))))
             info = f"{len(self.targets)} clusters" if self.targets else "no clusters configured ([[clusters]])"
         elif self.level == 1:
-            table = self.reset_columns(("namespace", 24), ("containers", 10), ("verified", 9), ("not verified", 12))
+            columns = (("namespace", 24), ("containers", 10), ("verified", 9), ("not verified", 12))
             inventory = self.inventories.get(self.cluster or "")
-            rows = container_rows(inventory) if inventory else []
+            containers = container_rows(inventory) if inventory else []
             for namespace in self.shown_namespaces:
-                mine = [r for r in rows if r.namespace == namespace]
+                mine = [r for r in containers if r.namespace == namespace]
                 results = [self.findings[r.key].result for r in mine if r.key in self.findings]
-                table.add_row(cell(namespace), cell(len(mine)), cell(results.count("verified")),
-                              cell(len(results) - results.count("verified") if results else ""))
+                rows.append((namespace, (cell(namespace), cell(len(mine)), cell(results.count("verified")),
+                                         cell(len(results) - results.count("verified") if results else ""))))
             info = f"cluster {self.cluster}: {len(self.shown_namespaces)} namespaces (s sweeps, d checks drift)"
         else:
-            table = self.reset_columns(("workload", 22), ("container", 12), ("running digest", 19), ("result", 9),
-                                ("drift", 8), ("bypass", 16), ("image", 40))
+            columns = (("workload", 22), ("container", 12), ("running digest", 19), ("result", 9), ("drift", 8),
+                       ("bypass", 16), ("image", 40))
             for r in self.shown_containers:
                 finding, drift = self.findings.get(r.key), self.drift.get(r.key)
-                table.add_row(cell(f"{r.workload_kind}/{r.workload}"), cell(r.container),
-                              short_digest(r.running_digest), badge(finding.result) if finding else cell("-"),
-                              cell(drift.status if drift else "-", style="bold red" if drift and
-                                   drift.status == "drift" else ""),
-                              cell(finding.bypass_id if finding and finding.bypass_id else ""), cell(r.image))
+                rows.append((f"{r.namespace}/{r.workload_kind}/{r.workload}/{r.container}", (
+                    cell(f"{r.workload_kind}/{r.workload}"), cell(r.container), short_digest(r.running_digest),
+                    badge(finding.result) if finding else cell("-"),
+                    cell(drift.status if drift else "-", style="bold red" if drift and drift.status == "drift" else ""),
+                    cell(finding.bypass_id if finding and finding.bypass_id else ""), cell(r.image))))
             info = f"{self.cluster} › {self.namespace}"
         self.set_info(info)
         crumbs = " › ".join(x for x in ((self.cluster or "") if self.level else "",
                                          (self.namespace or "") if self.level == 2 else "") if x)
         self.query_one("#status-bar").set_crumbs(crumbs)  # type: ignore[attr-defined]
-        if table.row_count:
-            self.show_detail(min(table.cursor_row, table.row_count - 1))
+        self.replace_rows(rows, columns=columns)  # after s, d or a reload the cursor stays on its row
 
     def show_detail(self, index: int) -> None:
         pane = self.query_one(DetailPane)
