@@ -24,7 +24,6 @@ reason, before, bypass_id, fixes [{kind, text, command}], bypass_command}], `pro
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -86,11 +85,18 @@ def command(ctx: click.Context, policy_files: tuple[str, ...], enforce: tuple[st
 
 def _print(report: WhatIfReport) -> None:
     emit_line("change: " + safe_text("; ".join(c.label for c in report.changes)))
-    rows: list[tuple[Any, ...]] = []
-    for o in sorted(report.outcomes, key=lambda o: (o.status != "newly-denied", o.status, o.workload.label)):
-        fix = " and ".join(f.command or f.text for f in o.fixes)
-        rows.append((o.status, safe_text(o.workload.label), safe_text(o.after.reason[:160]), safe_text(fix)))
-    emit_table(["status", "workload", "reason", "fix"], rows)
+    ordered = sorted(report.outcomes, key=lambda o: (o.status != "newly-denied", o.status, o.workload.label))
+    emit_table(["status", "workload", "reason"],
+               [(o.status, safe_text(o.workload.label), safe_text(o.after.reason[:200])) for o in ordered])
+    denied = [o for o in ordered if not o.after.allowed]
+    if denied:
+        emit_line("fixes:")
+    for o in denied:
+        emit_line(f"  {safe_text(o.workload.label)}")
+        for fix in o.fixes:
+            emit_line(f"    {fix.kind}: {safe_text(fix.command or fix.text)}")
+        if o.bypass and not any(f.kind == "bypass" for f in o.fixes):
+            emit_line(f"    or bypass: {safe_text(o.bypass)}")
     emit_table(["cluster", "namespace", "allowed", "denied", "newly denied", "newly allowed"],
                [(p["cluster"], p["namespace"], p["allowed"], p["denied"], p["newly-denied"], p["newly-allowed"])
                 for p in report.by_place()], title="by namespace")
