@@ -40,6 +40,7 @@ from core.registry.transport import read_capped
 
 DOCKER_HUB_API = "registry-1.docker.io"
 MAX_LIST_PAGES = 1000
+MAX_REMEMBERED_REPOSITORIES = 10_000
 MAX_LIST_ITEMS = 100_000
 MAX_LIST_BYTES = 4 * 1024 * 1024
 PAGE_SIZE = 1000
@@ -78,6 +79,7 @@ class HttpRegistry:
         # URL merging, about a quarter of the CPU of each request. Each thread gets its own transport
         # (connection pool): verify workers sharing one pool spent much of their time on its lock.
         self._local = threading.local()
+        self._no_referrers_api: set[str] = set()  # repositories whose referrers API answered 404
         self._transports: list[httpx.HTTPTransport] = []
         self._transports_lock = threading.Lock()
         self._timeouts = {"timeout": self._timeout.as_dict()}
@@ -339,17 +341,23 @@ class HttpRegistry:
         return target
 
     def referrers(self, repository: str, digest: str) -> list[dict[str, Any]]:
-        """OCI 1.1 referrers API; on 404 the `sha256-<hex>` fallback tag index; [] when neither exists."""
-        deadline = self._deadline()
-        with self._open("GET", self._url(f"/v2/{repository}/referrers/{digest}"), scope=self._scope(repository),
-                        headers={"Accept": OCI_INDEX}, deadline=deadline) as resp:
-            if resp.status_code == 200:
-                index = Manifest.from_bytes(read_capped(resp, self.limits.max_manifest_bytes,
-                                                        what="max_manifest_bytes", deadline=deadline), OCI_INDEX)
-            elif resp.status_code == 404:
-                index = None
-            else:
-                raise self._fail(resp, f"referrers of {digest[:19]}", deadline)
+        """OCI 1.1 referrers API; on 404 the `sha256-<hex>` fallback tag index; [] when neither exists.
+        A registry with the API answers 200 for a repository it holds (an empty index when nothing refers
+        to the digest), so a 404 means no API there: remembered per repository, later images of it go
+        straight to the fallback tag."""
+        index: Manifest | None = None
+        if repository not in self._no_referrers_api:
+            deadline = self._deadline()
+            with self._open("GET", self._url(f"/v2/{repository}/referrers/{digest}"),
+                            scope=self._scope(repository), headers={"Accept": OCI_INDEX}, deadline=deadline) as resp:
+                if resp.status_code == 200:
+                    index = Manifest.from_bytes(read_capped(resp, self.limits.max_manifest_bytes,
+                                                            what="max_manifest_bytes", deadline=deadline), OCI_INDEX)
+                elif resp.status_code == 404:
+                    if len(self._no_referrers_api) < MAX_REMEMBERED_REPOSITORIES:
+                        self._no_referrers_api.add(repository)
+                else:
+                    raise self._fail(resp, f"referrers of {digest[:19]}", deadline)
         if index is None:
             try:
                 index = self.get_manifest(repository, digest.replace(":", "-", 1))

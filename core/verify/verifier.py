@@ -49,9 +49,19 @@ class Verifier:
         # policy involves Sigstore (None: the plain key check of classic signatures).
         self.attestation_trust: SigstoreTrust = trust
         self.sigstore: SigstoreTrust | None = trust if uses_sigstore(policy) else None
-        self.sources: tuple[tuple[str, SignatureSource], ...] = tuple(sources)
+        self.sources: tuple[tuple[str, SignatureSource], ...] = _notation_first(tuple(sources), policy)
 
     @classmethod
     def for_args(cls, ctx: SignetContext, args: TrustArgs | None = None) -> Verifier:
         """The Verifier for what was asked (nothing: the configuration alone) plus the configuration."""
         return cls(policy_for(ctx, args or TrustArgs()))
+
+
+def _notation_first(sources: tuple[tuple[str, SignatureSource], ...],
+                    policy: TrustPolicy) -> tuple[tuple[str, SignatureSource], ...]:
+    """A policy that trusts only notation signers asks for them first, so a notation-signed image is
+    decided without first looking for cosign signatures nothing in the policy could count (the others
+    are still consulted when the threshold is not met, to report what else is there)."""
+    if policy.notation is None or policy.keys or policy.identities:
+        return sources
+    return tuple(sorted(sources, key=lambda item: item[0] != "notation"))
