@@ -45,9 +45,10 @@ def _local_file(path, n=5):
 
 def test_init_is_idempotent_and_prints_the_grants(postgres_server):
     url = postgres_server.create_database("signet_cli_init")
-    first = _run("store", "init", url, "--approver", "bob", "--operator", "alice")
+    first = _run("store", "init", url, "--approver", "bob", "--operator", "alice", "--approvals", "2",
+                 "--max-bypass-duration", "8h")
     assert first.exit_code == 0, first.output
-    assert "schema version" in first.stdout
+    assert "schema version" in first.stdout and "2 approval(s), at most 28800s" in first.stdout
     assert "GRANT signet_approver TO bob;" in first.stdout and "GRANT signet_operator TO alice;" in first.stdout
     again = _run("store", "init", url)
     assert again.exit_code == 0 and "roles created: none" in again.stdout
@@ -55,6 +56,7 @@ def test_init_is_idempotent_and_prints_the_grants(postgres_server):
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'signet_%'")}
         assert roles == {"signet_reader", "signet_operator", "signet_custodian", "signet_approver"}
         assert conn.execute("SELECT pg_has_role('signet_approver', 'signet_reader', 'MEMBER')").fetchone()[0]
+        assert conn.execute("SELECT bypass_approvals, max_bypass_seconds FROM signet_policy").fetchone() == (2, 28800)
 
 
 def test_status_shows_who_the_database_says_you_are(postgres_server, signet_home):

@@ -31,6 +31,8 @@ class InitReport:
     location: str
     roles_created: tuple[str, ...]
     schema_version: int
+    bypass_approvals: int      # the store's policy row, enforced by the database
+    max_bypass_seconds: int
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,26 @@ class CopyReport:
     head_hash: str
 
 
-def initialise_team_store(url: str) -> InitReport:
-    """Group roles, schema and grants; idempotent (a second run changes nothing)."""
+def initialise_team_store(url: str, *, approvals: int | None = None,
+                          max_bypass_seconds: int | None = None) -> InitReport:
+    """Group roles, schema and grants; idempotent (a second run changes nothing). `approvals` and
+    `max_bypass_seconds` set the store's bypass policy row, which the database enforces for everyone."""
     from core.store.postgres_schema import ensure_roles, migrate_postgres
     from core.store.postgres_store import connect
 
+    if approvals is not None and approvals < 1:
+        raise InputError("--approvals must be at least 1")
+    if max_bypass_seconds is not None and max_bypass_seconds < 1:
+        raise InputError("--max-bypass-duration must be positive")
     target = parse_team_target(url)
     with connect(target) as conn:
         created = ensure_roles(conn, target.shown)
         version = migrate_postgres(conn, target.shown)
-    return InitReport(target.shown, tuple(created), version)
+        for column, value in (("bypass_approvals", approvals), ("max_bypass_seconds", max_bypass_seconds)):
+            if value is not None:  # column names are ours
+                conn.execute(f"UPDATE signet_policy SET {column} = %s", (value,))
+        policy = conn.execute("SELECT bypass_approvals, max_bypass_seconds FROM signet_policy").fetchone()
+    return InitReport(target.shown, tuple(created), version, int(policy[0]), int(policy[1]))
 
 
 def migrate_team_store(url: str) -> int:

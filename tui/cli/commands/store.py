@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from core.config.loader import load_config
+from core.config.loader import load_config, parse_duration
 from core.context import store_location
 from core.paths import resolve_paths
 from core.errors import InputError
@@ -41,13 +41,21 @@ def _team_url(url: str) -> str:
 @click.option("--custodian", "custodians", multiple=True, metavar="LOGIN")
 @click.option("--approver", "approvers", multiple=True, metavar="LOGIN")
 @click.option("--reader", "readers", multiple=True, metavar="LOGIN", help="E.g. the CI gate's login.")
+@click.option("--approvals", type=int, help="Approvals a bypass needs (the store's policy; default 1).")
+@click.option("--max-bypass-duration", "max_duration", metavar="DURATION",
+              help="Longest bypass, e.g. 24h (the store's policy; default 24h).")
 def init(url: str, operators: tuple[str, ...], custodians: tuple[str, ...], approvers: tuple[str, ...],
-         readers: tuple[str, ...]) -> None:
+         readers: tuple[str, ...], approvals: int | None, max_duration: str | None) -> None:
     """Create the signet_* group roles, the schema and its grants (as a database admin; idempotent),
-    then print the GRANT lines that give people their roles."""
-    report = initialise_team_store(_team_url(url))
+    set the bypass policy the database enforces, then print the GRANT lines that give people roles
+    (the output is valid SQL: pipe it into psql)."""
+    seconds = parse_duration(max_duration, field="--max-bypass-duration") if max_duration else None
+    report = initialise_team_store(_team_url(url), approvals=approvals, max_bypass_seconds=seconds)
     created = ", ".join(report.roles_created) or "none (all existed)"
-    emit_line(f"team store {report.location}: schema version {report.schema_version}; roles created: {created}")
+    # Every line but the GRANTs is an SQL comment, so the output can be piped into psql as it is.
+    emit_line(f"-- team store {report.location}: schema version {report.schema_version}; roles created: {created}")
+    emit_line(f"-- bypass policy (enforced by the database): {report.bypass_approvals} approval(s), "
+              f"at most {report.max_bypass_seconds}s")
     emit_line("-- run as an admin, one line per person (each logs in as themselves):")
     for line in grant_lines({"reader": readers, "operator": operators, "custodian": custodians,
                              "approver": approvers}):

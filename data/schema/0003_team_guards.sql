@@ -1,0 +1,3 @@
+-- The team store's guards (data/schema/postgresql/0003_team_guards.sql: grants, triggers and the
+-- policy row that make the database the boundary). A local file has no logins to tell apart; its
+-- guards stay Signet's own checks and the audit triggers of 0001. Nothing to change here.
