@@ -195,7 +195,8 @@ def _record(ctx: SignetContext, report: SweepReport, targets: Sequence[ClusterTa
         for c in report.clusters:
             db.execute(
                 "INSERT INTO clusters (context, kubeconfig, last_seen_at, last_error, created_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(context) DO UPDATE SET last_seen_at = COALESCE(excluded.last_seen_at, last_seen_at), "
+                "ON CONFLICT(context) DO UPDATE SET "
+                "last_seen_at = COALESCE(excluded.last_seen_at, clusters.last_seen_at), "
                 "last_error = excluded.last_error",
                 (c.context, kubeconfigs.get(c.context), report.at if c.reachable else None, _problem(c),
                  report.at))

@@ -169,7 +169,7 @@ def save_function(db: Any, f: LambdaFunction, at: str) -> None:
         "INSERT INTO lambda_functions (profile, region, name, arn, image_uri, resolved_digest, last_result, "
         "last_checked_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(profile, region, name) DO UPDATE SET "
         "arn = excluded.arn, image_uri = excluded.image_uri, resolved_digest = excluded.resolved_digest, "
-        "last_result = COALESCE(excluded.last_result, last_result), "
-        "last_checked_at = COALESCE(excluded.last_checked_at, last_checked_at)",
+        "last_result = COALESCE(excluded.last_result, lambda_functions.last_result), "
+        "last_checked_at = COALESCE(excluded.last_checked_at, lambda_functions.last_checked_at)",
         (f.profile, f.region, f.name, f.arn, f.image_uri, f.digest, f.result or None, at if f.result else None))
 

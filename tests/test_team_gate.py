@@ -1,0 +1,80 @@
+"""Gates read the team store: a bypass requested on one "machine" and approved on another is
+honoured by `signet lambda deploy` running in a third, each a separate process logged in to the same
+PostgreSQL database as a different role, and the gate's result lands in the shared history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+
+from core.history.records import HistoryFilter
+from tests.support.cluster_world import push_signed
+from tests.support.oci import new_key, push_image, write_public_key
+from tests.support.store import chain_status, fresh_team_database, history, login_url, open_target
+
+ROOT = Path(__file__).resolve().parent.parent
+JUSTIFICATION = "Payment outage INC-77: ship the hotfix before the signing pipeline is back"
+
+
+def _signet(url: str, login: str, config: Path, *args: str) -> subprocess.CompletedProcess:
+    """One Signet process on its own 'machine': its own login, nothing shared but the database."""
+    env = {**os.environ, "SIGNET_DB": login_url(url, login), "SIGNET_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    env.pop("SIGNET_IDENTITY", None)
+    return subprocess.run([sys.executable, "-m", "tui.cli.main", *args], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+def test_a_bypass_approved_elsewhere_lets_the_gate_deploy(postgres_server, registry, aws_endpoint, tmp_path):
+    url = fresh_team_database(postgres_server)
+    postgres_server.create_login("rita", "signet_reader", "signet_operator")   # on-call requester
+    postgres_server.create_login("abe", "signet_reader", "signet_approver")    # approver, another laptop
+    postgres_server.create_login("ci_gate", "signet_reader", "signet_operator")  # the deploy stage in CI
+
+    trusted = new_key()
+    key = write_public_key(tmp_path / "trusted.pub", trusted)
+    push_signed(registry.url, "app", trusted, tag="v1")
+    unsigned = push_image(registry.url, "app", "v2")
+    config = tmp_path / "config.toml"  # no identity, no [roles]: the database says who is who
+    config.write_text(f'[trust]\nkeys = ["{key}"]\n\n[aws]\nregions = ["us-east-1"]\n')
+    lam = boto3.client("lambda", region_name="us-east-1")
+    role = boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(FunctionName="checkout", Role=role, PackageType="Image",
+                        Code={"ImageUri": f"{registry.host}/app:v1"})
+
+    refused = _signet(url, "ci_gate", config, "lambda", "deploy", "checkout", f"{registry.host}/app:v2", "--json")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["result"] == "unsigned", refused.stderr
+
+    requested = _signet(url, "rita", config, "bypass", "request", "--function", "checkout", "--region", "us-east-1",
+                        "--digest", unsigned, "--justification", JUSTIFICATION, "--ticket", "INC-77",
+                        "--duration", "1h", "--json")
+    assert requested.returncode == 0, requested.stderr
+    bypass = json.loads(requested.stdout)
+    assert bypass["requester"] == "rita"
+
+    self_approval = _signet(url, "rita", config, "bypass", "approve", bypass["id"])
+    assert self_approval.returncode == 2 and "approver" in self_approval.stderr
+
+    approved = _signet(url, "abe", config, "bypass", "approve", bypass["id"], "--json")
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["bypass"]["approvers"] == ["abe"]
+
+    deployed = _signet(url, "ci_gate", config, "lambda", "deploy", "checkout", f"{registry.host}/app:v2", "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    decision = json.loads(deployed.stdout)
+    assert decision["deployed"] and decision["result"] == "bypassed" and decision["bypass_id"] == bypass["id"]
+    assert lam.get_function(FunctionName="checkout")["Code"]["ImageUri"] == f"{registry.host}/app@{unsigned}"
+
+    team = open_target(url)
+    rows = history(team, HistoryFilter(source="gate"))
+    assert [(r.actor, r.result) for r in rows] == [("ci_gate", "bypassed"), ("ci_gate", "unsigned")]
+    actors = {r["action"]: r["actor"] for r in team.query("SELECT action, actor FROM audit")}
+    assert actors["bypass.request"] == "rita" and actors["bypass.approve"] == "abe"
+    assert actors["lambda.deploy"] == "ci_gate"
+    assert chain_status(team).intact
+    team.close()
