@@ -137,3 +137,17 @@ def test_max_root_age_is_a_duration_in_the_trust_config(signet_home):
     (signet_home / "config.toml").write_text('[trust]\nmax_root_age = "soon"\n')
     result = CliRunner().invoke(cli, ["trust", "update"])
     assert result.exit_code == 2 and "max_root_age" in result.stderr
+
+
+def test_verify_warns_when_the_trusted_root_is_stale(signet_home, tmp_path):
+    root = tmp_path / "trusted_root.json"
+    root.write_bytes(PRODUCTION_ROOT)
+    (tmp_path / "trusted_root.json.tuf.json").write_text(json.dumps(
+        {"refreshed_at": (datetime.now(timezone.utc) - timedelta(days=40)).isoformat(), "source": "x"}))
+    args = ["verify", f"oci:{tmp_path}/no-such-layout:v1", "--trusted-root", str(root),
+            "--certificate-identity", "a@example.com", "--certificate-oidc-issuer", "https://issuer.example"]
+    stale = CliRunner().invoke(cli, args)
+    assert "warning: trusted root" in stale.stderr and "40 days ago" in stale.stderr
+    (signet_home / "config.toml").write_text('[trust]\nmax_root_age = "60d"\n')
+    fresh_enough = CliRunner().invoke(cli, args)
+    assert "warning: trusted root" not in fresh_enough.stderr

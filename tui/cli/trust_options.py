@@ -21,9 +21,12 @@ from typing import Any, Callable, Iterable
 
 import click
 
+from core.context import SignetContext
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
 from core.sigstore.certificate_identity import CertificateIdentity
+from core.trustroot.tuf_update import root_age_warning
 from core.verify.policy import TrustArgs
+from core.verify.verifier import Verifier
 from tui.cli.output import diagnostic
 
 IDENTITY_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer",
@@ -96,6 +99,17 @@ def diagnose_errors(results: Iterable[Any]) -> None:
     for r in results:
         if r.result == "error":
             diagnostic(f"{r.reference}: {r.reason}")
+
+
+def verifier_from_flags(sc: SignetContext, flags: dict[str, Any], **args: Any) -> Verifier:
+    """The Verifier for a command's trust flags (`trust_args_from_flags`); warns on stderr when the
+    Sigstore trusted root it uses was last refreshed longer ago than `[trust] max_root_age`."""
+    verifier = Verifier.for_args(sc, trust_args_from_flags(flags, **args))
+    if verifier.policy.trusted_root:
+        warning = root_age_warning(verifier.policy.trusted_root, sc.config.trust.max_root_age_seconds, sc.clock())
+        if warning:
+            diagnostic(f"warning: {warning}")
+    return verifier
 
 
 def verdict_exit_code(verdicts: Iterable[str]) -> int:

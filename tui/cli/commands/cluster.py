@@ -49,10 +49,9 @@ from core.metrics import write_textfile
 from core.policy.files import save_policy_file
 from core.policy.generate import MODES
 from core.results import RESULTS
-from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
-from tui.cli.trust_options import allow_http_option, stacked, trust_args_from_flags, trust_options
+from tui.cli.trust_options import allow_http_option, stacked, trust_options, verifier_from_flags
 
 
 _scope_flags = stacked(
@@ -134,7 +133,7 @@ def sweep(ctx: click.Context, kubeconfig: str | None, context: str | None, names
           **flags: Any) -> None:
     """Verify every image running in the clusters, once per unique digest. Exit 1 unless all is verified."""
     sc = signet_context(ctx)
-    verifier = Verifier.for_args(sc, trust_args_from_flags(flags))
+    verifier = verifier_from_flags(sc, flags)
     targets = cluster_targets(sc.config, context=context, kubeconfig=kubeconfig)
     report = run_sweep(sc, verifier, targets, namespaces=_namespaces(namespaces, all_namespaces),
                        progress=_progress() if sys.stderr.isatty() else None, allow_http=allow_http_registry)

@@ -28,10 +28,9 @@ from core.aws.accounts import aws_targets, client_for
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL, UsageError
 from core.lambdas.inventory import describe_function, list_image_functions, verify_functions
 from core.lambdas.release_gate import deploy_function_image
-from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
-from tui.cli.trust_options import trust_args_from_flags, trust_options
+from tui.cli.trust_options import trust_options, verifier_from_flags
 
 
 def _where(fn):
@@ -65,7 +64,7 @@ def list_functions(ctx: click.Context, profile: str | None, region: str | None, 
     sc = signet_context(ctx)
     inventories = list_image_functions(sc.config, aws_targets(sc.config, profile=profile, region=region))
     if verify_now:
-        verifier = Verifier.for_args(sc, trust_args_from_flags(flags))
+        verifier = verifier_from_flags(sc, flags)
         checked = iter(verify_functions(sc, [f for inv in inventories for f in inv.functions], verifier,
                                         allow_http=allow_http_registry))
         inventories = [replace(inv, functions=tuple(next(checked) for _ in inv.functions)) for inv in inventories]
@@ -95,7 +94,7 @@ def verify_function(ctx: click.Context, function: str, profile: str | None, regi
                     allow_http_registry: bool, **flags: Any) -> None:
     """Verify the digest FUNCTION runs. Exit 0 only when verified."""
     sc = signet_context(ctx)
-    verifier = Verifier.for_args(sc, trust_args_from_flags(flags))
+    verifier = verifier_from_flags(sc, flags)
     target = _one_target(sc, profile, region)
     found = describe_function(client_for(sc.config, "lambda", target), target, function)
     (checked,) = verify_functions(sc, [found], verifier, allow_http=allow_http_registry)
@@ -118,7 +117,7 @@ def deploy(ctx: click.Context, function: str, image: str, profile: str | None, r
            allow_http_registry: bool, **flags: Any) -> None:
     """Release gate: deploy IMAGE to FUNCTION only if its digest is verified (or covered by a bypass)."""
     sc = signet_context(ctx)
-    verifier = Verifier.for_args(sc, trust_args_from_flags(flags))
+    verifier = verifier_from_flags(sc, flags)
     target = _one_target(sc, profile, region)
     decision = deploy_function_image(sc, function=function, image=image, verifier=verifier, target=target,
                                      allow_http=allow_http_registry)

@@ -35,10 +35,9 @@ from core.registry.reference import parse_reference
 from core.verify.policy import parse_annotations
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
-from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import diagnose_errors, trust_args_from_flags, trust_options, verdict_exit_code
+from tui.cli.trust_options import diagnose_errors, trust_options, verdict_exit_code, verifier_from_flags
 
 
 @click.command("verify")
@@ -60,9 +59,8 @@ def command(ctx: click.Context, images: tuple[str, ...], annotations: tuple[str,
     """Verify cosign signatures of IMAGE... (tags are resolved to digests first)."""
     sc = signet_context(ctx)
     references = [parse_reference(text) for text in images]  # a typo is a usage error, before any network
-    verifier = Verifier.for_args(sc, trust_args_from_flags(
-        flags, annotations=parse_annotations(annotations), allowed_payload_types=payload_types,
-        signature_repository=signature_repository))
+    verifier = verifier_from_flags(sc, flags, annotations=parse_annotations(annotations),
+                                   allowed_payload_types=payload_types, signature_repository=signature_repository)
     results = verify_images(sc, references, verifier, source=sc.interface, platform=platform,
                             allow_http=allow_http_registry, platforms=True)
     if as_json:

@@ -35,10 +35,9 @@ from core.conditions import attestation_conditions
 from core.registry.reference import parse_reference
 from core.sigstore.attestation import predicate_type_for
 from core.verify.attestations import AttestationResult, verify_attestations
-from core.verify.verifier import Verifier
 from tui.cli.context import signet_context
 from tui.cli.output import emit_json, emit_table
-from tui.cli.trust_options import diagnose_errors, trust_args_from_flags, trust_options, verdict_exit_code
+from tui.cli.trust_options import diagnose_errors, trust_options, verdict_exit_code, verifier_from_flags
 
 
 @click.command("verify-attestation")
@@ -72,7 +71,7 @@ def command(ctx: click.Context, image: str, type_: str, signature_repository: st
     predicate_type = predicate_type_for(type_)
     wanted = attestation_conditions(conditions, max_severity=max_severity, slsa_builder_id=slsa_builder_id,
                                     slsa_source_repo=slsa_source_repo)
-    verifier = Verifier.for_args(sc, trust_args_from_flags(flags, signature_repository=signature_repository))
+    verifier = verifier_from_flags(sc, flags, signature_repository=signature_repository)
     result = verify_attestations(sc, reference, verifier, predicate_type=predicate_type,
                                  allow_http=allow_http_registry, conditions=wanted, platform=platform)
     if as_json:
