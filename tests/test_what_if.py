@@ -170,3 +170,14 @@ def test_from_last_sweep_uses_the_recorded_workloads_without_asking_the_cluster(
     cluster = {w["name"] for w in report["workloads"] if w["place"] == "cluster"}
     assert {"payments-api", "ledger", "settlement-report"} <= cluster
     assert "settlement-report" in _by_status(report, "newly-denied") and code == 1
+
+
+def test_a_new_trust_block_is_judged_like_the_gate_would_judge_it(demo, tmp_path):
+    trust = tmp_path / "trust.toml"
+    trust.write_text('[trust]\nkeys = ["release-b"]\n')
+    code, report = _report(demo, "--trust", str(trust))
+    assert code == 1
+    # [trust] is what the Lambda gate applies; the clusters' own policies are unchanged
+    assert set(_by_status(report, "newly-denied")) == {"report-fn"}
+    trust.write_text('[trust]\nkeys = ["release-b"]\nthreshold = 2\n')
+    assert _run(demo, "--trust", str(trust)).exit_code == 2

@@ -14,7 +14,7 @@ from core.clusters.inventory import cluster_targets
 from core.clusters.policy_apply import apply_policy
 from core.clusters.sweep import run_sweep
 from core.crypto.public_keys import load_public_key
-from core.policy.generate import kyverno_cluster_policy, to_yaml
+from core.policy.generate import kyverno_cluster_policy, sigstore_cluster_image_policy, to_yaml
 from core.verify.policy import TrustArgs
 from core.verify.verifier import Verifier
 from core.whatif.change import key_change, policy_file_change
@@ -73,3 +73,27 @@ def test_dropping_the_only_key_denies_every_signed_workload_and_the_cli_exits_1(
     assert report["clusters"][0]["cluster"] == "prod-eu"
     same = CliRunner().invoke(cli, ["what-if", "--add-key", str(world.key_path)])
     assert same.exit_code == 0, same.output
+
+
+def test_image_validating_and_cluster_image_policy_files_follow_each_engines_scope(world, tmp_path):
+    ctx = world.context()
+    targets = cluster_targets(ctx.config)
+    key = load_public_key(world.key_path.read_bytes())
+    ivp = tmp_path / "ivp.yaml"
+    ivp.write_text(to_yaml([{"apiVersion": "policies.kyverno.io/v1", "kind": "ImageValidatingPolicy",
+                             "metadata": {"name": "release"},
+                             "spec": {"validationActions": ["Deny"],
+                                      "matchImageReferences": [{"glob": f"{world.host}/*"}],
+                                      "attestors": [{"name": "release",
+                                                     "cosign": {"key": {"data": key.pem().decode()}}}]}}]))
+    denied = {o.workload.digest for o in what_if(ctx, [policy_file_change(str(ivp))], targets=targets).newly_denied}
+    assert denied == {world.digests["unsigned"], world.digests["forged"]}
+
+    cip = tmp_path / "cip.yaml"
+    cip.write_text(to_yaml([sigstore_cluster_image_policy([key], name="release", image_globs=[f"{world.host}/**"])]))
+    # policy-controller acts only in namespaces that opt in: none has, so nothing would be refused
+    assert not what_if(ctx, [policy_file_change(str(cip))], targets=targets).newly_denied
+    world.kube.add({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": "prod", "labels": {"policy.sigstore.dev/include": "true"}}})
+    opted_in = what_if(ctx, [policy_file_change(str(cip))], targets=targets)
+    assert {o.workload.digest for o in opted_in.newly_denied} == denied
