@@ -267,11 +267,11 @@ VERSION_ARN = f"{PROFILE}/AbCd1234"
 JOB = "arn:aws:signer:us-east-1:123456789012:/signing-jobs/2f3c0b0e-1111-2222-3333-444455556666"
 
 
-def aws_envelope(signer, digest: str = DIGEST) -> bytes:
+def aws_envelope(signer, digest: str = DIGEST, size: int = 1234) -> bytes:
     attrs = {"io.cncf.notary.verificationPlugin": "com.amazonaws.signer.notation.plugin",
              "io.cncf.notary.verificationPluginMinVersion": "1.0.0",
              "com.amazonaws.signer.signingProfileVersion": VERSION_ARN, "com.amazonaws.signer.signingJob": JOB}
-    return jws_envelope(signer, payload_for(digest, 1234), alg="ES384", scheme="notary.x509.signingAuthority",
+    return jws_envelope(signer, payload_for(digest, size), alg="ES384", scheme="notary.x509.signingAuthority",
                         extra_protected=attrs, extra_crit=tuple(attrs))
 
 

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from core.context import open_context
 from tests.support.console import console_context, press, running
-from tests.support.notation import (attach_to_registry, jws_envelope, make_signer, payload_for, statement,
-                                    write_notation_config)
-from tests.support.oci import (build_image, new_key, push_blob, push_image, push_manifest, push_signatures,
-                               signature_layer, write_public_key)
+from tests.support.notation import (attach_to_registry, jws_envelope, make_signer, payload_for, signature_manifest,
+                                    statement, write_notation_config)
+from tests.support.oci import (OCI_MANIFEST, build_image, descriptor, new_key, push_blob, push_image, push_manifest,
+                               push_signatures, signature_layer, write_layout, write_public_key)
 from tests.support.store import history
-from tests.test_notation_core import CASES, FIXTURES, notation_config
+from tests.test_notation_core import CASES, FIXTURES, PROFILE, aws_envelope, notation_config
 from tui.cli.main import cli
 
 LAYOUTS = FIXTURES / "layouts"
@@ -154,3 +155,37 @@ async def test_console_shows_each_notation_signature_format_signer_and_statement
         assert "signature notation-jws#0" in detail and "identity CN=e2e,O=Notary" in detail
         assert "trust policy statement e2e" in detail and "signed at 2023-06-27T13:30:33+08:00" in detail
     ctx.close()
+
+
+def test_aws_signer_signature_revocation_through_the_cli(signet_home, tmp_path, aws_endpoint, monkeypatch):
+    """Self-made AWS-Signer-shaped signature in an OCI layout. With [trust] aws_signer_revocation Signet asks
+    signer:GetRevocationStatus (here moto's server on loopback, which does not implement it: the status
+    is unknown), strict fails and permissive logs; without it the status is unknown, said so."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    image = build_image()
+    image_digest = descriptor(image.manifest, image.media_type)["digest"]
+    signer = make_signer(cn="AWS Signer test", curve=ec.SECP384R1())
+    envelope = aws_envelope(signer, image_digest, len(image.manifest))
+    subject = {"mediaType": image.media_type, "digest": image_digest, "size": len(image.manifest)}
+    envelope_digest = descriptor(envelope, "application/jose+json")["digest"]
+    sig = json.dumps(signature_manifest(subject, envelope_digest, len(envelope))).encode()
+    layout = write_layout(tmp_path / "layout", {"v1": (image.manifest, image.media_type), "sig": (sig, OCI_MANIFEST)},
+                          [*image.blobs, envelope, b"{}"])
+    stores = {"signingAuthority:aws-signer-ts": [signer.root]}
+    strict = write_notation_config(tmp_path / "strict", stores, [statement(stores=("signingAuthority:aws-signer-ts",),
+                                                                         identities=(PROFILE,))])
+    permissive = write_notation_config(tmp_path / "permissive", stores, [statement(
+        stores=("signingAuthority:aws-signer-ts",), identities=(PROFILE,), level="permissive")])
+    (signet_home / "config.toml").write_text("[trust]\naws_signer_revocation = true\n")
+    refused = verify(f"oci:{layout}:v1", "--notation-config", str(strict))
+    (doc,) = json.loads(refused.stdout)
+    assert refused.exit_code == 1 and "signer:GetRevocationStatus failed" in doc["reason"], doc["reason"]
+    logged = verify(f"oci:{layout}:v1", "--notation-config", str(permissive))
+    (doc,) = json.loads(logged.stdout)
+    assert logged.exit_code == 0 and doc["signatures"][0]["source"] == "aws-signer"
+    assert any("revocation" in entry for entry in doc["signatures"][0]["details"]["logged"])
+    (signet_home / "config.toml").write_text("")
+    offline = verify(f"oci:{layout}:v1", "--notation-config", str(strict))
+    (doc,) = json.loads(offline.stdout)
+    assert offline.exit_code == 1 and "was not consulted" in doc["reason"]

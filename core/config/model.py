@@ -37,6 +37,7 @@ class TrustConfig:
     certificate_identity: str = ""
     certificate_oidc_issuer: str = ""
     notation_config: str = ""     # notation's config directory (trust policy + trust store); "" = notation's default
+    aws_signer_revocation: bool = False  # ask signer:GetRevocationStatus for AWS Signer signatures (network)
     tuf_repository: str = ""      # TUF repository (URL or local mirror directory) serving trusted_root.json
     tuf_root: str = ""            # the TUF root.json first trusted for it (pinned out of band)
     max_root_age_seconds: int = 30 * 24 * 3600  # `max_root_age`: warn when the trusted root is older

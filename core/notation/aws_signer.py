@@ -82,6 +82,22 @@ def certificate_hashes(chain: tuple[x509.Certificate, ...]) -> list[str]:
     return [h + (hashes[i + 1] if i + 1 < len(hashes) else h) for i, h in enumerate(hashes)]
 
 
+class RegionalSignerClients:
+    """GetRevocationStatus asked in the region of each signature's signing profile (a signer ARN names
+    it); one client per region, made by `make_client(region)` on first use."""
+
+    def __init__(self, make_client: Any) -> None:
+        self._make = make_client
+        self._clients: dict[str, SignerRevocationClient] = {}
+
+    def get_revocation_status(self, **kwargs: Any) -> dict[str, Any]:
+        parts = str(kwargs.get("profileVersionArn", "")).split(":")
+        region = parts[3] if len(parts) > 3 else ""
+        if region not in self._clients:
+            self._clients[region] = self._make(region or None)
+        return self._clients[region].get_revocation_status(**kwargs)
+
+
 def revocation_status(client: SignerRevocationClient, env: Envelope) -> tuple[bool | None, str]:
     """(True, why) revoked, (False, "") not revoked, (None, why) unknown."""
     job, version = env.extended.get(AWS_SIGNING_JOB), env.extended.get(AWS_PROFILE_VERSION)

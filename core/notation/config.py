@@ -30,13 +30,15 @@ class NotationTrust:
     store: TrustStore
     fingerprint: str          # changes whenever the policy or a trust store file changes (verdict cache key)
     scope: str | None = None  # the registry scope for OCI layouts (notation's --scope with --oci-layout)
+    signer_revocation: bool = False  # AWS Signer signatures: ask signer:GetRevocationStatus (else unknown)
 
 
 def default_config_dir() -> Path:
     return platformdirs.user_config_path("notation", appauthor=False, roaming=True)
 
 
-def load_notation_trust(config_dir: str | None, *, scope: str | None = None) -> NotationTrust | None:
+def load_notation_trust(config_dir: str | None, *, scope: str | None = None,
+                        signer_revocation: bool = False) -> NotationTrust | None:
     """The trust policy and store in `config_dir` (else notation's default directory). None when no
     directory was named and notation's default holds no trust policy; a named directory without one is an
     error, as is a policy notation would reject."""
@@ -50,7 +52,8 @@ def load_notation_trust(config_dir: str | None, *, scope: str | None = None) -> 
         return None
     policy = load_trust_policy(policy_file)
     store_root = directory / "truststore"
-    return NotationTrust(directory, policy, TrustStore(store_root), _fingerprint(policy_file, store_root), scope)
+    return NotationTrust(directory, policy, TrustStore(store_root), _fingerprint(policy_file, store_root), scope,
+                         signer_revocation)
 
 
 def _fingerprint(policy_file: Path, store_root: Path) -> str:

@@ -15,8 +15,9 @@ import hashlib
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from core.aws.client import aws_client
 from core.errors import RegistryError
-from core.notation.aws_signer import is_aws_signed
+from core.notation.aws_signer import RegionalSignerClients, is_aws_signed
 from core.notation.envelope import TargetArtifact
 from core.notation.signatures import CheckedSignature, check_notation_signatures, find_notation_signatures
 from core.sigstore.verifier import SigstoreTrust
@@ -52,7 +53,10 @@ def check_notation(session: VerifySession, image: ImageTarget, policy: TrustPoli
     key = (SOURCE, image.digest, scope, tuple(f.manifest_digest for f in found), policy.fingerprint)
     cached: tuple[SignatureCheck, ...] | None = session.cache.verdicts.get(key)
     if cached is None:
-        outcome = check_notation_signatures(found, target, scope, trust.policy, trust.store, session.ctx.clock())
+        signer_client = (RegionalSignerClients(lambda region: aws_client("signer", session.limits, region=region))
+                         if trust.signer_revocation else None)
+        outcome = check_notation_signatures(found, target, scope, trust.policy, trust.store, session.ctx.clock(),
+                                            signer_client)
         if outcome.skipped or not outcome.statement:
             cached = (SignatureCheck(SOURCE, 0, False, f"{outcome.reason}: no notation signer counts",
                                      details={"statement": outcome.statement}),)

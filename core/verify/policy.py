@@ -63,7 +63,8 @@ class TrustPolicy:
             "sigrepo": str(self.signature_repository or ""),
             "identities": sorted([i.identity, i.issuer, i.identity_regexp, i.issuer_regexp] for i in self.identities),
             "root": self.trusted_root or "", "tlog": [self.require_tlog, self.ignore_tlog],
-            "notation": [self.notation.fingerprint, self.notation.scope] if self.notation else None,
+            "notation": [self.notation.fingerprint, self.notation.scope, self.notation.signer_revocation]
+            if self.notation else None,
             "index_covers_children": self.index_covers_children,
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
@@ -166,7 +167,7 @@ def policy_for(ctx: SignetContext, args: TrustArgs = TrustArgs()) -> TrustPolicy
         trusted_root=args.trusted_root or trust.trusted_root or None,
         require_tlog=True if args.require_tlog else None, ignore_tlog=args.ignore_tlog,
         notation=load_notation_trust(args.notation_config or trust.notation_config or None,
-                                     scope=args.notation_scope),
+                                     scope=args.notation_scope, signer_revocation=trust.aws_signer_revocation),
         index_covers_children=trust.index_signature_covers_children)
 
 
