@@ -4,7 +4,10 @@
    namespaces are reported, and make the sweep fail, but never hide the other clusters).
 2. Verify each unique `repository@running-digest` once through `verify_images` (bounded,
    concurrent, cached). The spec's repository is used because that is where its signatures live.
-3. Each workload container inherits its image's result. A container that is not verified is
+3. Each workload container inherits its image's result. A running platform child of a multi-arch
+   image with no signature of its own is `verified` when the policy lets index signatures cover
+   children and the index its spec's image names lists exactly that digest and verifies
+   (core/verify/index_coverage.py; `covered_by` says which index). A container that is not verified is
    checked against active bypasses for exactly its cluster, namespace and workload: covered ones
    become `bypassed` with the bypass id (never `verified`).
 4. History rows (source `sweep`) are written in one transaction: one per cluster, namespace,
@@ -26,6 +29,7 @@ from core.context import SignetContext
 from core.clusters.inventory import ClusterInventory, ClusterTarget, read_inventories, running_reference
 from core.history.records import record_verifications
 from core.results import ERROR, RESULTS, VERIFIED
+from core.verify.index_coverage import IndexCoverage, covered, index_coverage
 from core.verify.service import VerifyStats, verify_images
 from core.verify.verifier import Verifier
 
@@ -50,13 +54,14 @@ class SweepFinding:
     pods: int
     matched_keys: tuple[str, ...] = ()
     bypass_id: str | None = None
+    covered_by: str | None = None  # "index sha256:..." when an index signature covers this child digest
 
     def as_dict(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "namespace": self.namespace,
                 "workload_kind": self.workload_kind, "workload": self.workload, "container": self.container,
                 "image": self.image, "reference": self.reference, "digest": self.digest, "result": self.result,
                 "reason": self.reason, "pods": self.pods, "matched_keys": list(self.matched_keys),
-                "bypass_id": self.bypass_id}
+                "bypass_id": self.bypass_id, "covered_by": self.covered_by}
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,10 @@ def run_sweep(ctx: SignetContext, verifier: Verifier, targets: Sequence[ClusterT
     results = verify_images(ctx, references, verifier, source="sweep", progress=progress, record=False,
                             allow_http=allow_http, stats=stats) if references else []
     by_reference = dict(zip(references, results, strict=True))
-    findings = tuple(_finding(ctx, g, by_reference) for _, g in sorted(groups.items()))
+    coverage = index_coverage(ctx, verifier, ((g["image"], g["digest"]) for g in groups.values()
+                                              if g["reference"] and not by_reference[g["reference"]].verified),
+                              allow_http=allow_http)
+    findings = tuple(_finding(ctx, g, by_reference, coverage) for _, g in sorted(groups.items()))
     report = SweepReport(sweep_id=sweep_id, at=iso(ctx.clock()), duration_s=time.perf_counter() - started,
                          unique_images=len(references), clusters=tuple(_status(inv) for inv in inventories),
                          findings=findings)
@@ -156,20 +164,23 @@ def group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, dic
     return groups
 
 
-def _finding(ctx: SignetContext, g: dict[str, Any], by_reference: dict) -> SweepFinding:
+def _finding(ctx: SignetContext, g: dict[str, Any], by_reference: dict,
+             coverage: dict[tuple[str, str], IndexCoverage]) -> SweepFinding:
     verdict = by_reference.get(g["reference"]) if g["reference"] else None
+    covered_by = None
     if verdict is None:
         reason = f"spec image '{g['image'][:200]}' is not a valid image reference" if g["digest"] else NO_DIGEST_REASON
         result, matched = ERROR, ()
     else:
         result, reason, matched = verdict.result, verdict.reason, verdict.matched_keys
+        result, reason, matched, covered_by = covered(result, reason, matched, coverage.get((g["image"], g["digest"])))
     standing = standing_at(ctx, result, reason, g["digest"], cluster=g["cluster"], namespace=g["namespace"],
                            workload=g["workload"])
     return SweepFinding(cluster=g["cluster"], namespace=g["namespace"],
                         workload_kind=g["workload_kind"], workload=g["workload"], container=g["container"],
                         image=g["image"], reference=g["reference"], digest=g["digest"], result=standing.result,
                         reason=standing.reason, pods=g["pods"], matched_keys=tuple(matched),
-                        bypass_id=standing.bypass_id)
+                        bypass_id=standing.bypass_id, covered_by=covered_by)
 
 
 def _status(inv: ClusterInventory) -> ClusterStatus:

@@ -25,6 +25,7 @@ from core.errors import AwsError, InputError, LimitExceeded
 from core.history.records import record_verifications
 from core.registry.reference import ImageReference, parse_reference
 from core.results import ERROR
+from core.verify.index_coverage import covered, index_coverage
 from core.verify.result import VerificationResult
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
@@ -48,12 +49,14 @@ class LambdaFunction:
     result: str = ""              # verification result, once verified
     reason: str = ""
     bypass_id: str | None = None
+    covered_by: str | None = None  # "index sha256:..." when the signature on ImageUri's index covers the digest
 
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "region": self.region, "name": self.name, "arn": self.arn,
                 "image_uri": self.image_uri, "resolved_image_uri": self.resolved_image_uri, "digest": self.digest,
                 "digest_source": self.digest_source, "reference": self.reference, "problem": self.problem,
-                "result": self.result, "reason": self.reason, "bypass_id": self.bypass_id}
+                "result": self.result, "reason": self.reason, "bypass_id": self.bypass_id,
+                "covered_by": self.covered_by}
 
 
 @dataclass(frozen=True)
@@ -131,20 +134,30 @@ def _list_one(config: Config, target: AwsTarget) -> LambdaInventory:
 
 def verify_functions(ctx: SignetContext, functions: Sequence[LambdaFunction], verifier: Verifier, *,
                      allow_http: bool = False) -> list[LambdaFunction]:
-    """Verify each function's running digest (once per unique reference); a function whose digest is not
-    verified is `bypassed` only under an active bypass for exactly that function, region and digest.
-    Writes history rows and the lambda_functions table."""
+    """Verify each function's running digest (once per unique reference); a platform child with no
+    signature of its own is covered by the index its ImageUri names when the policy allows it
+    (core/verify/index_coverage.py); a function whose digest is not verified is `bypassed` only under
+    an active bypass for exactly that function, region and digest. Writes history rows and the
+    lambda_functions table."""
     references = sorted({f.reference for f in functions if f.reference})
     results: dict[str, VerificationResult] = dict(zip(references, verify_images(
         ctx, references, verifier, source=ctx.interface, record=False, allow_http=allow_http), strict=True)) \
         if references else {}
+    coverage = index_coverage(ctx, verifier, ((f.image_uri, f.digest) for f in functions
+                                              if f.reference and f.digest and not results[f.reference].verified),
+                              allow_http=allow_http)
     checked = []
     for f in functions:
         verdict = results.get(f.reference or "")
-        result, reason = (ERROR, f.problem or "no running digest") if verdict is None else (verdict.result,
-                                                                                           verdict.reason)
+        covered_by = None
+        if verdict is None:
+            result, reason = ERROR, f.problem or "no running digest"
+        else:
+            result, reason, _, covered_by = covered(verdict.result, verdict.reason, verdict.matched_keys,
+                                                    coverage.get((f.image_uri, f.digest or "")))
         standing = standing_at(ctx, result, reason, f.digest, function=f.name, region=f.region)
-        checked.append(replace(f, result=standing.result, reason=standing.reason, bypass_id=standing.bypass_id))
+        checked.append(replace(f, result=standing.result, reason=standing.reason, bypass_id=standing.bypass_id,
+                               covered_by=covered_by))
     record_functions(ctx, checked, results)
     return checked
 
