@@ -31,7 +31,7 @@ from core.verify.verifier import Verifier
 from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import ctx  # noqa: F401 (fixture)
 from tests.support.oci import SignatureLayer, cosign_payload, push_image, push_signatures, signature_tag
-from tests.support.rotation import next_step
+from tests.support.rotation import RESIGN_UNTIL_SECOND_SIGNATURE, next_step
 
 OLD_PASS = b"old key passphrase"
 NEW_PASS = b"new key passphrase"
@@ -184,34 +184,11 @@ def test_the_step_refuses_without_a_plan_of_this_rotation(ctx, world, tmp_path):
     assert _sig_state(world)["unsigned"] is None
 
 
-CHILD = r"""
-import sys, threading
-from core.context import open_context
-from core.keys.rotation import AdvanceOptions, advance_rotation, resign_plan
-from core.keys.signers import signer_for
-
-ctx = open_context()
-real = signer_for(ctx, "new", passphrase_provider=lambda _n: b"new key passphrase")
-
-class StallingSigner:
-    public_key, fingerprint, key_id = real.public_key, real.fingerprint, real.key_id
-    count = 0
-    def sign(self, data):
-        if self.count == 1:
-            print("holding", flush=True)
-            threading.Event().wait()  # hold here until killed
-        self.count += 1
-        return real.sign(data)
-
-advance_rotation(ctx, sys.argv[1], AdvanceOptions(signer=StallingSigner(), resign_plan=resign_plan(ctx, sys.argv[1])))
-"""
-
-
 def test_sigkill_during_resign_never_signs_a_non_verifying_image(ctx, world, tmp_path):
     refs = world["refs"]
     status = _to_resign(ctx, tmp_path, world)
     before = _sig_state(world)
-    kill_at_marker(CHILD, status.id, line_timeout=120)
+    kill_at_marker(RESIGN_UNTIL_SECOND_SIGNATURE, status.id, line_timeout=120)
     assert_store_intact(ctx)
     crashed = rotation_status(ctx, status.id)
     assert crashed.step == "resign" and crashed.status == "running"
@@ -291,8 +268,17 @@ def test_demo_rotation_through_the_cli_signs_only_what_release_a_signed(tmp_path
     assert declined.exit_code == 2 and "nothing was signed" in declined.stderr
     assert {repo: _layout_tags(root, repo) for repo in repos} == before
 
+    (tmp_path / "wrong").write_text("not the demo passphrase\n")
+    wrong = run("key", "rotate", "next", rid, "--passphrase-file", str(tmp_path / "wrong"), "--yes")
+    assert wrong.exit_code == 2 and "wrong passphrase" in wrong.stderr
+    failed = json.loads(run("key", "rotate", "status", rid, "--json").stdout)
+    assert failed["status"] == "failed" and "wrong passphrase" in failed["next_action"]
+    assert "resume" not in failed["next_action"]
+    assert {repo: _layout_tags(root, repo) for repo in repos} == before
+
     signed = run("key", "rotate", "next", rid, *passphrase, input="y\n")
     assert signed.exit_code == 0, signed.stderr
+    assert "re-sign: 2 of 2 image(s) verifying under release-a carried over; 4 not carried over" in signed.stdout
     assert "4 image(s) NOT carried over" in signed.stdout
     for repo in ("checkout", "ledger", "web-frontend", "hotfix-worker"):
         assert f"skip   oci:{root}/registry/{repo}@" in signed.stdout

@@ -371,6 +371,11 @@ def _emit_status(status: RotationStatus, as_json: bool) -> None:
               f"{new.name + ' (' + new.short + ')' if new else '(not generated yet)'}")
     emit_line(f"step: {status.step}   status: {status.status}"
               + ("" if status.coverage is None else f"   coverage: {status.coverage:.1%}"))
+    resign = status.details.get("resign")
+    if resign:
+        emit_line(f"re-sign: {resign['carried_over']} of {resign['verified_under_old']} image(s) verifying under "
+                  f"{status.old_key.name} carried over; {resign['not_carried_over']} not carried over; "
+                  f"{resign['failed']} failed (details: --json)")
     emit_line(f"next: {status.next_action}")
 
 
