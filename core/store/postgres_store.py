@@ -31,6 +31,8 @@ STATEMENT_TIMEOUT_MS = 120_000
 POOL_SIZE = 4
 # pg_advisory_xact_lock key every write transaction takes (an arbitrary constant: "SIGNET" in ASCII).
 WRITE_LOCK = 0x5349474E4554
+_BEGIN_WRITE = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})".encode()
+_BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -178,11 +180,8 @@ class PostgresStore:
         with self._connection() as conn:
             session = PostgresSession(conn, self.location)
             try:
-                if write:
-                    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                else:
-                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # One round trip each (a parameterless script): the begin is most of a short write's cost.
+                conn.execute(_BEGIN_WRITE if write else _BEGIN_READ)
             except psycopg.Error as exc:
                 raise server_error(exc, self.location) from None
             self._local.state = (session, conn, write)
@@ -239,6 +238,6 @@ def open_pool(target: TeamTarget) -> ConnectionPool:
 
     pool = ConnectionPool(target.conninfo, min_size=1, max_size=POOL_SIZE, open=False,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                          configure=configure, check=ConnectionPool.check_connection, name="signet")
+                          configure=configure, name="signet")
     pool.open(wait=False)
     return pool
