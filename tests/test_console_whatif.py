@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 
 from core.demo.workloads import AUDIT_POLICY
+from core.keys.inventory import find_key
+from core.keys.signers import signer_for_record
+from core.sign.service import sign_image
 from tests.support.console import confirm, demo_context, press, running, screen_text
 
 
@@ -33,6 +36,13 @@ async def test_toggle_changes_and_watch_the_counts_move(tmp_path):
         assert view.report.counts()["newly-denied"] == 4
         await press(app, pilot, str(drop + 1))
         assert {o.workload.name for o in view.report.newly_denied} == {"ledger", "web-frontend"}
+        # follow the fix for real (re-sign with release-b), refresh: dropping release-a now denies nothing new
+        await press(app, pilot, str(enforce + 1), str(drop + 1))
+        passphrase = (tmp_path / "demo" / "demo-passphrase").read_bytes().strip()
+        signer = signer_for_record(ctx, find_key(ctx, "release-b"), passphrase_provider=lambda _name: passphrase)
+        sign_image(ctx, detail.workload.reference, signer)
+        await press(app, pilot, "r")
+        assert view.active[drop] and not view.report.newly_denied
     ctx.close()
 
 

@@ -52,6 +52,13 @@ _signatures: dict[tuple[str, str], SignatureFacts] = {}
 _attestations: dict[tuple[str, str, str], AttestationFacts] = {}
 
 
+def forget_facts() -> None:
+    """Drop every cached answer (a console refresh: images may have been re-signed since)."""
+    with _lock:
+        _signatures.clear()
+        _attestations.clear()
+
+
 def known_keys(ctx: SignetContext, extra: Iterable[TrustedKey] = ()) -> dict[str, TrustedKey]:
     """Every key a policy could name that Signet can check signatures with: configured, inventory, given."""
     keys: dict[str, TrustedKey] = {}

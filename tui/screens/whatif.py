@@ -19,6 +19,7 @@ from core.context import SignetContext
 from core.identity import Role
 from core.whatif.apply import applicable, apply_to_clusters
 from core.whatif.change import Change, attestation_change, enforce_change, key_change, policy_file_change
+from core.whatif.facts import forget_facts
 from core.whatif.service import WhatIf, WhatIfReport, prepare_what_if
 from core.whatif.world import read_world
 from tui.screens.base import TableView
@@ -44,7 +45,9 @@ def _candidates(ctx: SignetContext, prepared_policies: dict) -> list[Change]:
 
 
 def load_what_if(ctx: SignetContext, extra: tuple[Change, ...] = ()) -> WhatIf:
-    """The world, the candidate changes it suggests, and every fact they need (the slow part)."""
+    """The world, the candidate changes it suggests, and every fact they need (the slow part, done again
+    on each load: images may have been re-signed since; toggles reuse what this found)."""
+    forget_facts()
     targets = cluster_targets(ctx.config)
     world = read_world(ctx, targets)
     candidates = (_candidates(ctx, world.policies) + list(extra))[:MAX_CANDIDATES]
