@@ -30,6 +30,7 @@ from core.demo.workloads import pinned  # noqa: E402
 from core.policy.generate import kyverno_cluster_policy  # noqa: E402
 from core.whatif.change import enforce_change, key_change  # noqa: E402
 from core.whatif.service import prepare_what_if  # noqa: E402
+from core.whatif.world import read_world  # noqa: E402
 from tests.support.kube_api import KubeApiServer, write_kubeconfig  # noqa: E402
 from tests.support.oci import new_key, write_public_key  # noqa: E402
 
@@ -75,9 +76,14 @@ def main() -> None:
             changes = [enforce_change(POLICY), key_change(ctx, "drop-key", str(other_pub))]
             for label in ("cold", "warm"):
                 started, cpu = time.perf_counter(), time.process_time()
-                prepared = prepare_what_if(ctx, changes, targets=targets)
+                world = read_world(ctx, targets)
+                read = time.perf_counter() - started
+                prepared = prepare_what_if(ctx, changes, world=world)
+                verified = time.perf_counter() - started - read
                 report = prepared.evaluate(changes)
                 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                print(f"  {label}: read clusters and Lambda {read:.2f}s, verify {verified:.2f}s, judge "
+                      f"{elapsed - read - verified:.2f}s")
                 pods = sum(o.workload.pods for o in report.outcomes if o.workload.place == "cluster")
                 print(f"{label} what-if: {elapsed:.2f}s wall, {cpu:.2f}s CPU in this process (incl. the loopback "
                       f"API servers), load average {os.getloadavg()[0]:.1f}")
