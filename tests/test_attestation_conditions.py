@@ -20,8 +20,9 @@ from core.sigstore.attestation import PREDICATE_TYPES, parse_statement
 from core.verify.attestations import verify_attestations
 from core.verify.policy import TrustArgs
 from core.verify.verifier import Verifier
-from tests.support.oci import push_image
-from tests.support.sigstore_factory import statement
+from core.sigstore.dsse import INTOTO_PAYLOAD_TYPE, pae
+from tests.support.oci import new_key, push_image, push_signatures, sign, signature_layer, write_public_key
+from tests.support.sigstore_factory import envelope, statement
 from tests.support.sigstore_world import ALICE, ctx, registry, root_file, sigstore  # noqa: F401 (fixtures)
 from tests.test_attestation_verify import push_attestations
 from tui.cli.main import cli
@@ -167,3 +168,38 @@ def test_cli_condition_flags(signet_home, registry, sigstore, root_file):  # noq
         {"condition": "max-severity HIGH", "status": "failed", "reason": "1 CRITICAL finding(s) above HIGH"}]
     bad = runner.invoke(cli, base + ["--condition", "predicate.("])
     assert bad.exit_code == 2 and "not valid CEL" in bad.stderr
+
+
+def test_trust_config_attestations_are_required_by_every_verification(signet_home, registry_session, tmp_path):
+    """[[trust.attestations]]: `signet verify` (and so sweeps, the Lambda gate and the console, which verify
+    the same way) passes a signed image only when it also carries a verified vuln attestation with no
+    finding above HIGH. Key-signed attestations (cosign's classic .att layout)."""
+    key = new_key()
+    key_file = write_public_key(tmp_path / "k.pub", key)
+    refs = {}
+    for name, predicate in (("clean", cosign_vuln("HIGH")), ("critical", cosign_vuln("CRITICAL")), ("none", None)):
+        digest = push_image(registry_session.url, "att-required", name)
+        push_signatures(registry_session.url, "att-required", digest,
+                        [signature_layer(key, f"{registry_session.host}/att-required", digest)])
+        if predicate is not None:
+            payload = json.dumps(statement(digest, VULN, predicate)).encode()
+            push_attestations(registry_session.url, "att-required", digest, [
+                (envelope(payload, [sign(key, pae(INTOTO_PAYLOAD_TYPE, payload))]),
+                 {"dev.cosignproject.cosign/signature": ""})])
+        refs[name] = f"{registry_session.host}/att-required:{name}"
+    (signet_home / "config.toml").write_text(
+        f'[trust]\nkeys = [{json.dumps(str(key_file))}]\n\n[[trust.attestations]]\ntype = "vuln"\n'
+        'max_severity = "HIGH"\nconditions = ["predicate.scanner.version != \'\'"]\n')
+    runner = CliRunner()
+    clean = runner.invoke(cli, ["verify", refs["clean"], "--json"])
+    assert clean.exit_code == 0, clean.output
+    critical = runner.invoke(cli, ["verify", refs["critical"], "--json"])
+    (doc,) = json.loads(critical.stdout)
+    assert critical.exit_code == 1 and doc["result"] == "invalid"
+    assert "required attestation" in doc["reason"] and "1 CRITICAL finding(s) above HIGH" in doc["reason"]
+    missing = runner.invoke(cli, ["verify", refs["none"], "--json"])
+    (doc,) = json.loads(missing.stdout)
+    assert missing.exit_code == 1 and "no attestation of type" in doc["reason"]
+    (signet_home / "config.toml").write_text('[[trust.attestations]]\ntype = "vuln"\nconditions = ["predicate.("]\n')
+    bad = runner.invoke(cli, ["verify", refs["clean"], "--key", str(key_file)])
+    assert bad.exit_code == 2 and "trust.attestations" in bad.stderr

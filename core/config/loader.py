@@ -13,8 +13,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.config.model import (ENVIRONMENT_TIERS, AwsConfig, ClusterConfig, Config, EnvironmentConfig, LimitsConfig,
-                               PolicyConfig, RegistryConfig, StoreConfig, TrustConfig)
+from core.config.model import (ENVIRONMENT_TIERS, AttestationRequirementConfig, AwsConfig, ClusterConfig, Config,
+                               EnvironmentConfig, LimitsConfig, PolicyConfig, RegistryConfig, StoreConfig, TrustConfig)
 from core.errors import ConfigError
 from core.store.target import is_team_store
 from core.text import has_control_chars
@@ -177,8 +177,14 @@ def parse_config_text(path: str, text: str) -> Config:
 
     aws = _parse_table(reader, reader.get(raw, "aws", dict, {}, "aws"), AwsConfig, "aws")
     duration = lambda name: (lambda v: (name, parse_duration(v, field=name)))  # noqa: E731
+    def attestations(items: Any) -> tuple[str, tuple[AttestationRequirementConfig, ...]]:
+        if not isinstance(items, list) or not all(isinstance(i, dict) and "type" in i for i in items):
+            raise ConfigError("each [[trust.attestations]] entry needs 'type'")
+        return "attestations", tuple(_parse_table(reader, item, AttestationRequirementConfig,
+                                                  f"trust.attestations[{i}]") for i, item in enumerate(items))
+
     trust = _parse_table(reader, reader.get(raw, "trust", dict, {}, "trust"), TrustConfig, "trust",
-                         {"max_root_age": duration("max_root_age_seconds")})
+                         {"max_root_age": duration("max_root_age_seconds"), "attestations": attestations})
     policy = _parse_table(reader, reader.get(raw, "policy", dict, {}, "policy"), PolicyConfig, "policy",
                           {"max_bypass_duration": duration("max_bypass_seconds"),
                            "bypass_request_ttl": duration("bypass_request_ttl_seconds")})

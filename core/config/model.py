@@ -31,6 +31,17 @@ class AwsConfig:
 
 
 @dataclass(frozen=True)
+class AttestationRequirementConfig:
+    """One `[[trust.attestations]]` entry: an attestation every verification demands."""
+
+    type: str                               # cosign's name (vuln, slsaprovenance1, ...) or a predicate type URI
+    conditions: tuple[str, ...] = ()        # CEL, all must hold
+    max_severity: str = ""
+    slsa_builder_id: str = ""
+    slsa_source_repo: str = ""
+
+
+@dataclass(frozen=True)
 class TrustConfig:
     keys: tuple[str, ...] = ()  # PEM paths or key-store ids/names/fingerprint prefixes
     trusted_root: str = ""
@@ -50,6 +61,7 @@ class TrustConfig:
     # policy-controller) verifies the tag's index and so admits its children. False: cosign's rule,
     # a digest counts only with its own signature. README "Multi-arch images" explains both.
     index_signature_covers_children: bool = True
+    attestations: tuple[AttestationRequirementConfig, ...] = ()  # [[trust.attestations]]
 
 
 @dataclass(frozen=True)

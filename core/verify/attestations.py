@@ -110,13 +110,7 @@ def _verify(ctx: SignetContext, reference: str | ImageReference, verifier: Verif
         digest = manifest.digest
         if platform:
             digest = select_platform(manifest, platform, session.limits.max_layers)
-        policy, trust = verifier.policy, verifier.attestation_trust
-        now = ctx.clock()
-        wanted = _Wanted(predicate_type, conditions)
-        checks, transient = _classic(session, ref, digest, policy, trust, now, wanted)
-        bundle_checks, bundle_transient = _bundles(session, ref, digest, trust, now, wanted)
-        checks += bundle_checks
-        return _decide(text, digest, predicate_type, checks, transient or bundle_transient, policy, started)
+        return attestation_verdict(session, ref, digest, verifier, predicate_type, conditions)
     except SignetError as exc:
         return AttestationResult(text, digest, predicate_type, "error", str(exc),
                                  duration_ms=(time.perf_counter() - started) * 1000)
@@ -126,6 +120,20 @@ def _verify(ctx: SignetContext, reference: str | ImageReference, verifier: Verif
                                  duration_ms=(time.perf_counter() - started) * 1000)
     finally:
         session.close()
+
+
+def attestation_verdict(session: VerifySession, ref: ImageReference, digest: str, verifier: Verifier,
+                        predicate_type: str, conditions: Sequence[AttestationCondition]) -> AttestationResult:
+    """The attestations of `predicate_type` on `digest`, within a verification already under way (its
+    session and caches; nothing recorded). Raises SignetError for a registry failure."""
+    started = time.perf_counter()
+    policy, trust = verifier.policy, verifier.attestation_trust
+    now = session.ctx.clock()
+    wanted = _Wanted(predicate_type, tuple(conditions))
+    checks, transient = _classic(session, ref, digest, policy, trust, now, wanted)
+    bundle_checks, bundle_transient = _bundles(session, ref, digest, trust, now, wanted)
+    checks += bundle_checks
+    return _decide(str(ref), digest, predicate_type, checks, transient or bundle_transient, policy, started)
 
 
 def _record(ctx: SignetContext, result: AttestationResult) -> None:

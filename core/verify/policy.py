@@ -19,15 +19,31 @@ from typing import Mapping, Sequence
 from core.config.model import TrustConfig
 from core.context import SignetContext
 from core.crypto.public_keys import MAX_PEM_BYTES, TrustedKey, load_public_key
-from core.errors import InputError, NotFound
+from core.errors import ConfigError, InputError, NotFound
 from core.keys.inventory import KeyRecord, find_key
+from core.conditions import attestation_conditions
+from core.conditions.outcome import AttestationCondition
 from core.notation.config import NotationTrust, load_notation_trust
+from core.sigstore.attestation import predicate_type_for
 from core.registry.reference import ImageReference, parse_repository
 from core.sigstore.certificate_identity import CertificateIdentity  # keyless signers (validated, matched there)
 
 COSIGN_SIGNATURE_TYPE = "cosign container image signature"
 MAX_THRESHOLD = 100
 MAX_ANNOTATIONS = 64
+
+
+@dataclass(frozen=True)
+class RequiredAttestation:
+    """An attestation every verified image must also carry: of `predicate_type`, verified under the same
+    trust, with every condition holding on it (`[[trust.attestations]]`)."""
+
+    predicate_type: str
+    conditions: tuple[AttestationCondition, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.predicate_type + "".join(f" [{c.label}]" for c in self.conditions)
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class TrustPolicy:
     require_tlog: bool | None = None
     ignore_tlog: bool = False
     notation: NotationTrust | None = None  # notation's trust policy + trust store, when one is configured
+    required_attestations: tuple[RequiredAttestation, ...] = ()
     # A verified signature on an index also covers the children its manifest lists (what Kyverno
     # admits); False: only a digest's own signatures count (what `cosign verify` does)
     index_covers_children: bool = True
@@ -65,6 +82,7 @@ class TrustPolicy:
             "root": self.trusted_root or "", "tlog": [self.require_tlog, self.ignore_tlog],
             "notation": [self.notation.fingerprint, self.notation.scope, self.notation.signer_revocation]
             if self.notation else None,
+            "attestations": [a.label for a in self.required_attestations],
             "index_covers_children": self.index_covers_children,
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
@@ -168,7 +186,21 @@ def policy_for(ctx: SignetContext, args: TrustArgs = TrustArgs()) -> TrustPolicy
         require_tlog=True if args.require_tlog else None, ignore_tlog=args.ignore_tlog,
         notation=load_notation_trust(args.notation_config or trust.notation_config or None,
                                      scope=args.notation_scope, signer_revocation=trust.aws_signer_revocation),
-        index_covers_children=trust.index_signature_covers_children)
+        index_covers_children=trust.index_signature_covers_children,
+        required_attestations=required_attestations(trust))
+
+
+def required_attestations(trust: TrustConfig) -> tuple[RequiredAttestation, ...]:
+    """`[[trust.attestations]]` compiled (a bad type or condition is a configuration error, exit 2)."""
+    found = []
+    for i, entry in enumerate(trust.attestations):
+        try:
+            found.append(RequiredAttestation(predicate_type_for(entry.type), attestation_conditions(
+                entry.conditions, max_severity=entry.max_severity or None,
+                slsa_builder_id=entry.slsa_builder_id or None, slsa_source_repo=entry.slsa_source_repo or None)))
+        except InputError as exc:
+            raise ConfigError(f"[[trust.attestations]] #{i + 1}: {exc}") from None
+    return tuple(found)
 
 
 def configured_identities(trust: TrustConfig) -> tuple[CertificateIdentity, ...]:

@@ -32,6 +32,7 @@ from core.errors import InputError, SignetError
 from core.history.records import record_verifications
 from core.registry.deadline import deadline_for_thread
 from core.registry.reference import ImageReference, parse_reference
+from core.verify.attestations import attestation_verdict
 from core.verify.cosign_signatures import cached_cosign_signatures
 from core.verify.outcome import ImageTarget, SourceOutcome
 from core.verify.platforms import PlatformChild, PlatformVerdict, index_children, platform_verdict, select_platform
@@ -146,6 +147,8 @@ def _from_cache(session: VerifySession, reference: str | ImageReference, verifie
         manifest = session.cache.peek_manifest(ref)
         if manifest is None:
             return None
+        if verifier.policy.required_attestations:
+            return None  # attestations are checked on the full path
         image = ImageTarget(reference=ref, digest=manifest.digest)
         outcome = cached_cosign_signatures(session.cache, image, verifier.policy)
         if outcome is None or len(_matched([outcome])) < verifier.threshold:
@@ -175,7 +178,8 @@ def _decide(text: str, image: ImageTarget, verifier: Verifier, session: VerifySe
         outcomes.append(collect(session, image, verifier.policy, verifier.sigstore))
         if len(_matched(outcomes)) >= verifier.threshold:
             # enough trusted signers already: later sources (e.g. referrers) cannot change the answer
-            return _verified(text, image, verifier.threshold, outcomes, platform_digest, started)
+            verified = _verified(text, image, verifier.threshold, outcomes, platform_digest, started)
+            return _with_required_attestations(verified, session, image, verifier)
     checks = [c for o in outcomes for c in o.checks]
     matched = _matched(outcomes)
     details = {"signature_locations": [o.location for o in outcomes]}
@@ -190,6 +194,25 @@ def _decide(text: str, image: ImageTarget, verifier: Verifier, session: VerifySe
         reason = "no valid signature from a trusted key: " + "; ".join(reasons[:MAX_REASONS])
     result = "error" if any(o.transient for o in outcomes) else "invalid"
     return _result(text, image.digest, result, reason, started, matched, checks, platform_digest, details)
+
+
+def _with_required_attestations(verified: VerificationResult, session: VerifySession, image: ImageTarget,
+                                verifier: Verifier) -> VerificationResult:
+    """A signed image is verified only when every `[[trust.attestations]]` requirement holds too: an
+    attestation of that type, by the same trust, on which every condition holds. Anything else (none,
+    invalid, a condition false or not checkable, the registry failing) keeps it from being verified."""
+    for required in verifier.policy.required_attestations:
+        try:
+            found = attestation_verdict(session, image.reference, image.digest, verifier, required.predicate_type,
+                                        required.conditions)
+        except SignetError as exc:
+            return replace(verified, result="error", reason=f"required attestation {required.label}: {exc}")
+        if found.result != "verified":
+            result = "error" if found.result == "error" else "invalid"
+            return replace(verified, result=result,
+                           reason=f"{verified.reason}, but required attestation {required.label}: {found.reason}",
+                           details={**verified.details, "attestation": found.as_dict()})
+    return verified
 
 
 def _platform(session: VerifySession, ref: ImageReference, verifier: Verifier, child: PlatformChild,
