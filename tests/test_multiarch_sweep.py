@@ -106,7 +106,7 @@ def test_lambda_running_a_child_of_its_image_uri_index(world):
     checked = {f.name: f for f in verify_functions(ctx, functions, Verifier.for_args(ctx), allow_http=True)}
     arm = checked["fn-arm"]
     assert arm.result == "verified" and arm.covered_by == f"index {signed}"
-    assert arm.reason.startswith(f"signed on the index {signed} for linux/arm64")
+    assert arm.reason.startswith(f"signed on the index {signed} for linux/arm64") and len(arm.matched_keys) == 1
     other = checked["fn-other"]
     assert other.result == "unsigned" and other.covered_by is None
     assert f"not a child of the index {signed}" in other.reason

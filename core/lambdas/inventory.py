@@ -50,6 +50,7 @@ class LambdaFunction:
     reason: str = ""
     bypass_id: str | None = None
     covered_by: str | None = None  # "index sha256:..." when the signature on ImageUri's index covers the digest
+    matched_keys: tuple[str, ...] = ()  # the trusted signers of what verified (the index's when covered_by)
 
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "region": self.region, "name": self.name, "arn": self.arn,
@@ -149,28 +150,27 @@ def verify_functions(ctx: SignetContext, functions: Sequence[LambdaFunction], ve
     checked = []
     for f in functions:
         verdict = results.get(f.reference or "")
-        covered_by = None
+        covered_by, matched = None, ()
         if verdict is None:
             result, reason = ERROR, f.problem or "no running digest"
         else:
-            result, reason, _, covered_by = covered(verdict.result, verdict.reason, verdict.matched_keys,
+            result, reason, matched, covered_by = covered(verdict.result, verdict.reason, verdict.matched_keys,
                                                     coverage.get((f.image_uri, f.digest or "")))
         standing = standing_at(ctx, result, reason, f.digest, function=f.name, region=f.region)
         checked.append(replace(f, result=standing.result, reason=standing.reason, bypass_id=standing.bypass_id,
-                               covered_by=covered_by))
-    record_functions(ctx, checked, results)
+                               covered_by=covered_by, matched_keys=matched))
+    record_functions(ctx, checked)
     return checked
 
 
-def record_functions(ctx: SignetContext, functions: Sequence[LambdaFunction],
-                     results: dict[str, VerificationResult]) -> None:
+def record_functions(ctx: SignetContext, functions: Sequence[LambdaFunction]) -> None:
     at = iso(ctx.clock())
     with ctx.store.write() as db:
         record_verifications(db, ({
             "at": at, "actor": ctx.actor, "source": ctx.interface,
             "reference": f.reference or f.image_uri or f.name, "digest": f.digest, "result": f.result,
             "reason": f.reason, "bypass_id": f.bypass_id,
-            "matched_keys": results[f.reference].matched_keys if f.reference in results else (),
+            "matched_keys": f.matched_keys,
             "details": {"lambda": {"function": f.name, "region": f.region, "profile": f.profile}}}
             for f in functions))
         for f in functions:

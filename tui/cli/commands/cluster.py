@@ -19,7 +19,9 @@ Clusters are the configured `[[clusters]]`, else every context of `--kubeconfig`
   `namespaces` [{cluster, namespace, verified, unsigned, invalid, error, bypassed}],
   `workloads` [{cluster, namespace, workload_kind, workload, <the same counts>}],
   `findings` [{cluster, namespace, workload_kind, workload, container, image, reference, digest,
-  result, reason, pods, matched_keys, bypass_id}].
+  result, reason, pods, matched_keys, bypass_id, covered_by}] (`covered_by`: "index sha256:..." when
+  the running digest is a platform child covered by the signature on the index its spec's image names,
+  `[trust] index_signature_covers_children`; else null).
 - `cluster policy show`: each cluster's Kyverno verifyImages rules and Sigstore ClusterImagePolicies
   (keys by fingerprint, image globs, mode, namespaces) and their drift against the key inventory;
   exit 1 when any cluster is unreachable or has an error-level issue. `--json` fields per cluster:

@@ -7,7 +7,8 @@ keyless `--certificate-*`), else `[trust] keys`.
 - `lambda list [--verify]`: image functions with ImageUri, ResolvedImageUri and the digest that runs;
   `--verify` verifies each (exit 1 unless all verified). JSON: list of {profile, region, error,
   functions [{profile, region, name, arn, image_uri, resolved_image_uri, digest, digest_source,
-  reference, problem, result, reason, bypass_id}]}.
+  reference, problem, result, reason, bypass_id, covered_by}]} (`covered_by`: "index sha256:..." when the
+  digest is a platform child covered by the signature on the index ImageUri names; else null).
 - `lambda verify FUNCTION`: the same for one function; exit 0 only when verified.
 - `lambda deploy FUNCTION IMAGE`: resolve IMAGE to a digest, verify it, and only then
   `update_function_code(ImageUri=repository@digest)`. Exit 0 when deployed (verified, or under an
