@@ -49,7 +49,9 @@ class PostgresServer:
         self.start()
 
     def start(self) -> None:
-        options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+        # fsync off: only an OS crash could lose data, and that is not what tests simulate; commits
+        # stay synchronous, so a SIGKILLed server (kill()) keeps every committed transaction.
+        options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off "
                    "-c full_page_writes=off -c max_connections=200")
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
                    "-t", str(START_TIMEOUT_S), "-o", options, "start"])
@@ -70,6 +72,19 @@ class PostgresServer:
             time.sleep(0.02)  # polling for the process to be gone, with a deadline
         # Orphaned backends finish within moments; a fresh start waits for the shared memory to free.
         (self.data / "postmaster.pid").unlink(missing_ok=True)
+
+    def restart_after_kill(self) -> None:
+        """Start again after `kill()`: orphaned backends may hold the old shared memory for a moment,
+        so starting is retried until they are gone (bounded)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)  # polling for the old backends to exit, with a deadline
 
     def destroy(self) -> None:
         self.stop(mode="immediate")
