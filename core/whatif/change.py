@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -38,10 +38,19 @@ from core.sigstore.attestation import predicate_type_for
 from core.verify.policy import resolve_key_reference
 
 KINDS = ("policy", "enforce", "drop-key", "add-key", "require-attestation", "trust")
-_PARSERS = {"ClusterPolicy": kyverno_rules, "Policy": kyverno_rules,
-            "ImageValidatingPolicy": lambda d: [image_validating_policy(d)],
-            "NamespacedImageValidatingPolicy": lambda d: [image_validating_policy(d)],
-            "ClusterImagePolicy": lambda d: [sigstore_policy(d)]}
+
+
+def _one_ivp(doc: dict[str, Any]) -> list[AdmissionPolicy]:
+    return [image_validating_policy(doc)]
+
+
+def _one_cip(doc: dict[str, Any]) -> list[AdmissionPolicy]:
+    return [sigstore_policy(doc)]
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], list[AdmissionPolicy]]] = {
+    "ClusterPolicy": kyverno_rules, "Policy": kyverno_rules, "ImageValidatingPolicy": _one_ivp,
+    "NamespacedImageValidatingPolicy": _one_ivp, "ClusterImagePolicy": _one_cip}
 
 
 @dataclass(frozen=True)

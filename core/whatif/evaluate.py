@@ -52,7 +52,7 @@ class Facts:
     attestations: Mapping[str, AttestationFacts]   # for the state's required attestation, if any
 
 
-def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[str, Mapping[str, dict[str, str]]],
+def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[str, dict[str, dict[str, str]]],
           bypass_for: Callable[[RunningWorkload], str | None], *, offline: bool = False) -> Verdict:
     failures = _failures(w, state, facts, labels, offline)
     blocking = [f for f in failures if f.enforced]
@@ -69,7 +69,7 @@ def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[s
 
 
 def _failures(w: RunningWorkload, state: TrustState, facts: Facts,
-              labels: Mapping[str, Mapping[str, dict[str, str]]], offline: bool) -> list[Failure]:
+              labels: Mapping[str, dict[str, dict[str, str]]], offline: bool) -> list[Failure]:
     if w.place == "lambda" or offline:
         return _check(w, facts, "[trust]", True, state.trust_keys, state.threshold, 0, state, False)
     found: list[Failure] = []

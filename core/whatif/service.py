@@ -69,7 +69,7 @@ class WhatIfReport:
 
     def by_place(self) -> list[dict[str, Any]]:
         """Counts per cluster and namespace (Lambda: per region)."""
-        groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         for o in self.outcomes:
             w = o.workload
             groups[(w.cluster or "lambda", w.namespace)][o.status] += 1
@@ -77,7 +77,7 @@ class WhatIfReport:
                 for (c, n), counts in sorted(groups.items())]
 
     def by_cluster(self) -> list[dict[str, Any]]:
-        groups: dict[str, Counter] = defaultdict(Counter)
+        groups: dict[str, Counter[str]] = defaultdict(Counter)
         for o in self.outcomes:
             groups[o.workload.cluster or "lambda"][o.status] += 1
         return [{"cluster": c, **{s: counts.get(s, 0) for s in STATUSES}} for c, counts in sorted(groups.items())]
@@ -101,7 +101,7 @@ class WhatIf:
     attestations: dict[str, dict[str, AttestationFacts]]    # requirement key -> reference -> facts
     keys: dict[str, Any]
     problems: tuple[str, ...] = ()
-    _bypasses: dict[tuple, str | None] = field(default_factory=dict)
+    _bypasses: dict[tuple[str, str, str, str, str | None], str | None] = field(default_factory=dict)
     _before: list[Verdict] = field(default_factory=list)   # the baseline's verdicts, judged once
 
     def evaluate(self, changes: Sequence[Change]) -> WhatIfReport:

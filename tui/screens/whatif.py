@@ -7,13 +7,14 @@ ticked policy changes to the clusters (custodian, typed confirmation, audited by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from core.clusters.admission import AdmissionPolicy
 from core.clusters.inventory import cluster_targets
 from core.context import SignetContext
 from core.identity import Role
@@ -30,7 +31,7 @@ from tui.widgets.detail_pane import DetailPane
 MAX_CANDIDATES = 9
 
 
-def _candidates(ctx: SignetContext, prepared_policies: dict) -> list[Change]:
+def _candidates(ctx: SignetContext, prepared_policies: Mapping[str, tuple[AdmissionPolicy, ...]]) -> list[Change]:
     changes: list[Change] = []
     seen: set[str] = set()
     for policies in prepared_policies.values():
@@ -54,17 +55,22 @@ def load_what_if(ctx: SignetContext, extra: tuple[Change, ...] = ()) -> WhatIf:
     return prepare_what_if(ctx, candidates, world=world)
 
 
+def _toggle(n: int) -> Binding:
+    """Key n toggles candidate change n (only the first is shown in the footer; `?` lists them all)."""
+    return Binding(str(n), f"toggle_change({n - 1})", f"Toggle {n}", show=n == 1, id=f"toggle-{n}")
+
+
 class WhatIfView(TableView):
     VIEW_NAME = "whatif"
-    BINDINGS = [Binding(str(n), f"toggle({n - 1})", f"Toggle {n}", show=n == 1, id=f"toggle-{n}")
-                for n in range(1, MAX_CANDIDATES + 1)] + [
+    BINDINGS = [
+        _toggle(1), _toggle(2), _toggle(3), _toggle(4), _toggle(5), _toggle(6), _toggle(7), _toggle(8), _toggle(9),
         Binding("enter", "drill", "Details", id="drill"),
         Binding("p", "add_policy", "Policy file", id="add_policy"),
         Binding("a", "apply", "Apply", id="apply"),
     ]
     GATED = {"apply": Role.CUSTODIAN}
 
-    def __init__(self, context, *, initial_filter: str = "") -> None:
+    def __init__(self, context: SignetContext, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
         self.prepared: WhatIf | None = None
         self.active: list[bool] = []
@@ -115,7 +121,7 @@ class WhatIfView(TableView):
         if prepared is not None:
             self.run_job("whatif-count", lambda: prepared.evaluate(changes), token=tuple(self.active))
 
-    def action_toggle(self, index: int) -> None:
+    def action_toggle_change(self, index: int) -> None:
         if self.prepared is None or index >= len(self.active):
             return
         self.active[index] = not self.active[index]
