@@ -108,6 +108,10 @@ def test_cli_json_carries_platforms(signet_home, registry, key):
         assert set(p) == {"platform", "digest", "result", "covered_by", "reason"}
         assert (p["digest"], p["result"], p["covered_by"]) == (children[name], "verified", f"index {index}")
         assert p["reason"].startswith(f"signed on the index {index} for {name}")
+    table = CliRunner().invoke(cli, ["verify", f"{registry.host}/cli-multi:v1", "--key", path, "--allow-http-registry"])
+    assert table.exit_code == 0, table.output
+    lines = {name: next(line for line in table.stdout.splitlines() if name in line) for name in children}
+    assert all(f"index {index[:19]}" in line and "verified: signed on the index" in line for line in lines.values())
     # a single-platform image has no platforms
     child = CliRunner().invoke(cli, ["verify", f"{registry.host}/cli-multi@{children['linux/amd64']}", "--key",
                                      path, "--json", "--allow-http-registry"])

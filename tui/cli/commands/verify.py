@@ -80,6 +80,7 @@ def _table(results: list[VerificationResult]) -> None:
         if not r.verified:
             rows.extend(("", f"  signature #{c.index}", "", (c.key_fingerprint or "")[:12], c.reason)
                         for c in r.signatures if not c.ok)
-        rows.extend(("", f"  {p.platform}", p.digest[:19], p.covered_by or "", f"{p.result}: {p.reason}")
+        rows.extend(("", f"  {p.platform}", p.digest[:19], (p.covered_by or "")[:25],  # "index sha256:<12 hex>"
+                     f"{p.result}: {p.reason}")
                     for p in r.platforms)
     emit_table(["result", "reference", "digest", "signers", "reason"], rows)
