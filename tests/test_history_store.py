@@ -86,3 +86,16 @@ def test_dashboard_attention_lists_images_whose_newest_result_fails(store, tmp_p
                         clock=FixedClock(NOW + timedelta(hours=2)))
     summary = dashboard_summary(ctx, window=timedelta(hours=1, minutes=30))
     assert [(a.digest, a.result) for a in summary.attention] == [("sha256:" + "a" * 64, "invalid")]
+
+
+def test_the_dashboard_says_which_store_it_is_on(store, store_target):
+    from core.console.dashboard import store_label
+
+    expected = "local file" if store_backend_of(store_target) == "sqlite" else "team: local socket/"
+    assert store_label(store).startswith(expected)
+    if expected != "local file":
+        assert store_label(store).endswith(" as postgres")  # the login the database authenticated
+
+
+def store_backend_of(target) -> str:
+    return "postgresql" if isinstance(target, str) else "sqlite"

@@ -10,7 +10,7 @@ from core.bypass.records import select_bypasses
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import count_by_result
-from core.store.session import POSTGRESQL
+from core.store.session import POSTGRESQL, Store
 
 FAILING_RESULTS = ("invalid", "error", "unsigned")
 OPEN_BYPASS_STATES = (BypassState.REQUESTED.value, *(s.value for s in GRANTED_STATES))
@@ -82,6 +82,14 @@ def dashboard_summary(ctx: SignetContext, *, window: timedelta = timedelta(hours
             "SELECT context AS name, last_error, last_seen_at FROM clusters WHERE last_error IS NOT NULL LIMIT ?",
             (limit,))]
     return DashboardSummary(since, counts, attention, bypasses, pending, unreachable)
+
+
+def store_label(store: Store) -> str:
+    """Which store this console is on, as the dashboard says it: a local file, or the team store and
+    the login the database authenticated."""
+    if store.backend == POSTGRESQL:
+        return f"team: {store.location}"
+    return "local file"
 
 
 def _newest_failing_sql(dialect: str) -> str:

@@ -141,7 +141,7 @@ class PostgresStore:
         self.target = target
         self.login = login
         self.held_roles = held_roles
-        self.location = target.shown
+        self.location = f"{target.where} as {login}"  # who the database authenticated, not who the URL named
         self.read_only = read_only
         self._pool = pool
         self._local = threading.local()

@@ -26,6 +26,7 @@ def is_team_store(text: str) -> bool:
 class TeamTarget:
     conninfo: str   # what libpq gets (no password in it)
     shown: str      # host/db as user: safe to print
+    where: str = ""  # host/db
 
     def __str__(self) -> str:
         return self.shown
@@ -49,5 +50,5 @@ def parse_team_target(text: str) -> TeamTarget:
         host = "local socket"
     database = str(params.get("dbname") or params.get("user") or "")
     user = params.get("user")
-    shown = f"{host}/{database}" + (f" as {user}" if user else "")
-    return TeamTarget(conninfo=text, shown=shown)
+    where = f"{host}/{database}"
+    return TeamTarget(conninfo=text, shown=where + (f" as {user}" if user else ""), where=where)

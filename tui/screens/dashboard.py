@@ -12,7 +12,8 @@ from textual.containers import Container
 from textual.widgets import DataTable, Static
 
 from core.clock import parse_iso
-from core.console.dashboard import DashboardSummary, KeyDue, dashboard_summary, format_time_left, keys_due
+from core.console.dashboard import (DashboardSummary, KeyDue, dashboard_summary, format_time_left, keys_due,
+                                    store_label)
 from core.console.registries import RegistryProbe, probe_registry
 from core.results import RESULTS
 from tui.screens.base import ViewScreen
@@ -105,7 +106,8 @@ class DashboardView(ViewScreen):
         for result in RESULTS:
             counts.append(f" {result} ", style=RESULT_STYLES[result])
             counts.append(f"{s.counts.get(result, 0)}   ", style="bold")
-        counts.append(f"\n pending bypass requests: {s.pending_bypasses}", style="dim")
+        counts.append(f"\n pending bypass requests: {s.pending_bypasses}   store: {store_label(self.context.store)}",
+                      style="dim")
         self.query_one("#counts", Static).update(counts)
         self._fill("attention", [(badge(a.result), cell(short_reference(a.reference), max_len=60),
                                   short_digest(a.digest), cell(a.reason, max_len=80)) for a in s.attention],
