@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from core.errors import SignetError
-from core.keys.local_store import read_limited_file
+from core.files import read_limited_file
 
 
 def load_json_file(path: Path, *, max_bytes: int, error: Callable[[str], SignetError]) -> dict[str, Any]:

@@ -43,7 +43,8 @@ from core.keys.cosign_format import (
 )
 from core.keys.custody import PassphraseProvider, check_new_passphrase, key_store, open_private_key
 from core.keys.inventory import KeyRecord, find_key, insert_key, new_key_id, record_key_event
-from core.keys.local_store import read_limited_file, write_secret_file
+from core.files import read_limited_file
+from core.keys.local_store import write_secret_file
 
 BACKUP_FORMAT = "signet-key-backup"
 BACKUP_VERSION = 1

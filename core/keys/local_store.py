@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.atomic_files import write_atomically
 from core.errors import InputError, InvalidState, NotFound, StoreError
+from core.files import read_limited_file
 from core.keys.cosign_format import is_encrypted_cosign_pem
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
@@ -24,20 +25,6 @@ def write_secret_file(path: Path, data: bytes, *, overwrite: bool = False) -> No
     if path.exists() and not overwrite:
         raise InvalidState(f"{path} already exists; refusing to overwrite it")
     write_atomically(path, data, mode=0o600)
-
-
-def read_limited_file(path: Path | str, max_bytes: int, *, what: str = "file") -> bytes:
-    """The bytes of a file we were pointed at, refusing one larger than `max_bytes` (read at most one more)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise NotFound(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > max_bytes:
-        raise InputError(f"{what} {path} is larger than {max_bytes} bytes")
-    return data
 
 
 def read_secret_file(path: Path, *, what: str = "file") -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from cryptography import x509
 
 from core.errors import ConfigError
+from core.files import read_limited_file
 from core.notation.aws_signer import SignerArn, parse_signer_arn
 from core.strict_json import loads_strict
 
@@ -82,14 +83,7 @@ def find_policy_file(config_dir: Path) -> Path | None:
 
 
 def load_trust_policy(path: Path) -> TrustPolicy:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the notation trust policy: {exc.strerror}") from None
-    if len(raw) > MAX_POLICY_BYTES:
-        raise ConfigError(f"{path}: notation trust policy larger than {MAX_POLICY_BYTES} bytes")
-    return parse_trust_policy(raw, str(path))
+    return parse_trust_policy(read_limited_file(path, MAX_POLICY_BYTES, what="notation trust policy"), str(path))
 
 
 def parse_trust_policy(raw: bytes, path: str) -> TrustPolicy:

@@ -15,6 +15,7 @@ from cryptography import x509
 
 from core.crypto.public_keys import PublicKey, load_public_key, spki_der
 from core.errors import CheckFailed, InputError
+from core.files import read_limited_file
 from core.sigstore.encoding import b64, certificates, load_json, obj, rfc3339, text
 
 MAX_TRUSTED_ROOT_BYTES = 1024 * 1024
@@ -84,14 +85,8 @@ class TrustedRoot:
 def load_trusted_root(path: str | Path) -> TrustedRoot:
     """Read a trusted_root.json file; malformed files are InputError (exit 2) naming the file."""
     path = Path(path)
-    try:
-        # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_TRUSTED_ROOT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read trusted root {path}: {exc.strerror}") from None
-    if len(data) > MAX_TRUSTED_ROOT_BYTES:
-        raise InputError(f"{path}: trusted root larger than {MAX_TRUSTED_ROOT_BYTES} bytes")
+    # A capped read, not stat-then-read: st_size is 0 for pipes and devices (/dev/zero).
+    data = read_limited_file(path, MAX_TRUSTED_ROOT_BYTES, what="trusted root")
     try:
         return parse_trusted_root(data, source=str(path))
     except CheckFailed as exc:

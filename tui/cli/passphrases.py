@@ -15,7 +15,7 @@ from typing import Callable
 import click
 
 from core.errors import UsageError
-from core.keys.local_store import read_limited_file
+from core.files import read_limited_file
 
 MAX_PASSPHRASE_FILE = 4096
 MAX_PROMPT_ANSWER = 4096

@@ -10,7 +10,8 @@ from core.crypto.public_keys import MAX_PEM_BYTES
 from core.errors import InputError
 from core.identity import Role
 from core.keys.custody import KeyPlacement, export_key, generate_key, import_key, import_kms_key
-from core.keys.local_store import read_limited_file, write_secret_file
+from core.files import read_limited_file
+from core.keys.local_store import write_secret_file
 from core.keys.overview import key_overview
 from tui.cli.commands.key.secrets import STORE_CHOICE, new_passphrase
 from tui.cli.context import signet_context

@@ -10,7 +10,7 @@ import click
 
 from core.errors import InputError
 from core.keys.backup import CreatedBackup, PassphraseScheme, ShareScheme, read_backup_file
-from core.keys.local_store import read_limited_file
+from core.files import read_limited_file
 from tui.cli.output import emit_line
 from tui.cli.passphrases import ask_hidden, passphrase_provider
 
