@@ -18,7 +18,6 @@ from core.errors import InputError
 from core.sigstore.attestation import PREDICATE_TYPES, Statement, summarize
 
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
-COSIGN_VULN = PREDICATE_TYPES["vuln"]
 MAX_FINDINGS = 1_000_000
 _SLSA = (PREDICATE_TYPES["slsaprovenance"], PREDICATE_TYPES["slsaprovenance1"])
 

@@ -140,8 +140,3 @@ def check_notation_signatures(found: list[FoundSignature], image: TargetArtifact
     return NotationOutcome(found=bool(found), statement=statement.name, checks=tuple(checks),
                            transient=any(f.transient for f in found),
                            reason="" if found else "no notation signature found")
-
-
-def registry_scope(registry: str, repository: str) -> str:
-    return f"{registry}/{repository}"
-

@@ -29,7 +29,6 @@ LEVELS: dict[str, dict[str, str]] = {
               "revocation": "log"},
     "skip": dict.fromkeys(CHECKS, "skip"),
 }
-STORE_TYPES = ("ca", "signingAuthority", "tsa")
 _STORE_RE = re.compile(r"(ca|signingAuthority|tsa):([a-zA-Z0-9_.-]+)")
 _SCOPE_RE = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(\.[a-z0-9]+([._-][a-z0-9]+)*)*(:[0-9]+)?"
                        r"(/[a-z0-9]+([._-]|__|-+)?[a-z0-9]*)+")
