@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.audit.chain import AuditEntry, append_entry
@@ -49,6 +49,17 @@ class SignetContext:
         self.store.close()
 
 
+def with_store_policy(config: Config, store: Store) -> Config:
+    """On a team store the database's policy row binds everyone (it enforces it): Signet follows the
+    stricter of it and the configuration, so it asks for the approvals the store will demand."""
+    if store.team_policy is None:
+        return config
+    approvals, max_seconds = store.team_policy
+    return replace(config, policy=replace(config.policy,
+                                          bypass_approvals=max(config.policy.bypass_approvals, approvals),
+                                          max_bypass_seconds=min(config.policy.max_bypass_seconds, max_seconds)))
+
+
 def store_location(paths: SignetPaths, config: Config) -> str:
     """--db / SIGNET_DB win; else [store] url names a team database; else the local file."""
     return paths.store_url or config.store.url or str(paths.db)
@@ -60,6 +71,7 @@ def open_context(*, db: str | None = None, config: str | None = None, read_only:
     paths.check_db_location()
     cfg = load_config(paths.config, read_only_flag=read_only, required=config is not None)
     store = open_store(store_location(paths, cfg))
+    cfg = with_store_policy(cfg, store)
     try:
         principal = principal_for(cfg, store)
     except BaseException:

@@ -78,3 +78,27 @@ def test_a_bypass_approved_elsewhere_lets_the_gate_deploy(postgres_server, regis
     assert actors["lambda.deploy"] == "ci_gate"
     assert chain_status(team).intact
     team.close()
+
+
+def test_signet_follows_the_store_policy_row_not_a_laxer_config(postgres_server, tmp_path):
+    """The store wants two approvals and at most 1 h; the config says one and 24 h. Signet asks for two
+    (the first approval is recorded and waits) and caps requests at 1 h, as the database would."""
+    url = fresh_team_database(postgres_server)
+    admin = open_target(url)
+    with admin.write() as db:  # the admin's session sets the policy row
+        db.execute("UPDATE signet_policy SET bypass_approvals = 2, max_bypass_seconds = 3600")
+    admin.close()
+    for login, group in (("rita", "signet_operator"), ("abe", "signet_approver"), ("cleo", "signet_approver")):
+        postgres_server.create_login(login, "signet_reader", group)
+    config = tmp_path / "config.toml"
+    config.write_text('[policy]\nbypass_approvals = 1\nmax_bypass_duration = "24h"\n')
+    ask = ("bypass", "request", "--function", "checkout", "--region", "us-east-1", "--digest", "sha256:" + "ab" * 32,
+           "--justification", JUSTIFICATION, "--ticket", "INC-77", "--json")
+    too_long = _signet(url, "rita", config, *ask, "--duration", "2h")
+    assert too_long.returncode == 2 and "maximum of 1h" in too_long.stderr, too_long.stderr
+    bypass = json.loads(_signet(url, "rita", config, *ask, "--duration", "1h").stdout)
+    first = _signet(url, "abe", config, "bypass", "approve", bypass["id"], "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["bypass"]["state"] == "requested"
+    second = _signet(url, "cleo", config, "bypass", "approve", bypass["id"], "--json")
+    assert second.returncode == 0 and json.loads(second.stdout)["bypass"]["state"] == "active", second.stderr

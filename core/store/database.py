@@ -24,11 +24,13 @@ def open_store(location: str | Path, *, read_only: bool = False, migrate_schema:
 
 def open_team_store(url: str, *, read_only: bool = False) -> Store:
     # psycopg is imported only for team stores: a local-file Signet never pays for it.
-    from core.store.postgres_schema import check_schema, login_and_roles
+    from core.store.postgres_schema import check_schema, login_and_roles, store_policy
     from core.store.postgres_store import PostgresStore, connect, open_pool
 
     target = parse_team_target(url)
     with connect(target) as conn:
         check_schema(conn, target.shown)
         login, held = login_and_roles(conn)
-    return PostgresStore(target, open_pool(target), login=login, held_roles=held, read_only=read_only)
+        policy = store_policy(conn)
+    return PostgresStore(target, open_pool(target), login=login, held_roles=held, team_policy=policy,
+                         read_only=read_only)

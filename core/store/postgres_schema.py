@@ -68,6 +68,12 @@ def login_and_roles(conn: psycopg.Connection) -> tuple[str, frozenset[str]]:
     return str(login), held
 
 
+def store_policy(conn: psycopg.Connection) -> tuple[int, int]:
+    """The team's bypass policy row: (approvals needed, longest bypass in seconds)."""
+    approvals, max_seconds = conn.execute("SELECT bypass_approvals, max_bypass_seconds FROM signet_policy").fetchone()
+    return int(approvals), int(max_seconds)
+
+
 def ensure_roles(conn: psycopg.Connection, where: str) -> list[str]:
     """Create the NOLOGIN group roles that are missing (idempotent); returns those created."""
     created = []

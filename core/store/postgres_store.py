@@ -137,10 +137,11 @@ class PostgresStore:
     backend = POSTGRESQL
 
     def __init__(self, target: TeamTarget, pool: ConnectionPool, *, login: str, held_roles: frozenset[str],
-                 read_only: bool = False) -> None:
+                 team_policy: tuple[int, int] | None = None, read_only: bool = False) -> None:
         self.target = target
         self.login = login
         self.held_roles = held_roles
+        self.team_policy = team_policy  # (approvals, longest bypass s): the store's row, as read at open
         self.location = f"{target.where} as {login}"  # who the database authenticated, not who the URL named
         self.read_only = read_only
         self._pool = pool

@@ -61,6 +61,7 @@ class Store(Protocol):
     read_only: bool
     login: str | None    # who the database authenticated (team store); None for a local file
     held_roles: frozenset[str]  # the signet_* group roles `login` is a member of
+    team_policy: tuple[int, int] | None  # a team store's bypass policy row (approvals, longest bypass s)
 
     def write(self) -> AbstractContextManager[StoreSession]: ...
 

@@ -54,6 +54,7 @@ class SqliteStore:
     backend = SQLITE
     login = None  # a local file authenticates nobody: identity comes from the configuration
     held_roles: frozenset[str] = frozenset()
+    team_policy = None  # a local file's bypass policy is the configuration's
 
     def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
         self.path = path
