@@ -13,6 +13,7 @@ from core.context import open_context
 from core.verify.policy import TrustArgs
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
+from tests.support.store import history
 from tests.support.oci import new_key, push_index, push_signatures, signature_layer, write_public_key
 from tui.cli.main import cli
 
@@ -108,6 +109,13 @@ def test_cli_json_carries_platforms(signet_home, registry, key):
         assert set(p) == {"platform", "digest", "result", "covered_by", "reason"}
         assert (p["digest"], p["result"], p["covered_by"]) == (children[name], "verified", f"index {index}")
         assert p["reason"].startswith(f"signed on the index {index} for {name}")
+    ctx = open_context()
+    try:
+        (row,) = history(ctx.store)
+    finally:
+        ctx.close()
+    assert {p["platform"]: p["covered_by"] for p in row.details["platforms"]} == {
+        name: f"index {index}" for name in children}
     table = CliRunner().invoke(cli, ["verify", f"{registry.host}/cli-multi:v1", "--key", path, "--allow-http-registry"])
     assert table.exit_code == 0, table.output
     lines = {name: next(line for line in table.stdout.splitlines() if name in line) for name in children}

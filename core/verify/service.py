@@ -42,6 +42,7 @@ from core.verify.verifier import Verifier
 
 MAX_IMAGES = 1_000_000
 MAX_REASONS = 3
+MAX_RECORDED_PLATFORMS = 20  # an index's children kept in a history row (the verdict is the index's)
 
 
 @dataclass
@@ -242,6 +243,7 @@ def _record(ctx: SignetContext, results: Sequence[VerificationResult], source: s
              "result": r.result, "reason": r.reason, "matched_keys": r.matched_keys,
              "duration_ms": r.duration_ms, "bypass_id": r.bypass_id,
              "details": {"platform_digest": r.platform_digest,
+                         "platforms": [p.as_dict() for p in r.platforms[:MAX_RECORDED_PLATFORMS]],
                          "signatures": [{"index": c.index, "source": c.source, "ok": c.ok, "reason": c.reason[:200],
                                          "key": c.key_fingerprint, "identity": c.identity}
                                         for c in r.signatures[:20]]}}
