@@ -175,3 +175,26 @@ def test_bad_team_store_input_is_one_line_and_writes_nothing(postgres_server, si
         with raw_connection(url) as conn:
             tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert "verifications" not in tables or case == "newer"
+
+
+def test_copy_of_a_100k_row_history_keeps_every_row_and_the_chain(postgres_server, tmp_path):
+    from core.history.records import record_verifications
+
+    source = tmp_path / "big.db"
+    store = open_store(source)
+    with store.write() as db:
+        record_verifications(db, [dict(at=f"2026-11-{1 + i % 28:02d}T00:00:00.{i:06d}Z", actor="dev", source="sweep",
+                                       reference=f"r/app:{i}", digest=f"sha256:{i:064x}", result="verified")
+                                  for i in range(100_000)])
+        for i in range(50):
+            append_entry(db, actor="dev", action="test.entry", subject=str(i))
+    store.close()
+    url = fresh_team_database(postgres_server)
+    result = _run("store", "copy", "--from", str(source), "--to", url, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"]["verifications"] == 100_000
+    team = open_target(url)
+    assert team.query("SELECT COUNT(*) AS n, MAX(id) AS top FROM verifications") == [{"n": 100_000, "top": 100_000}]
+    status = chain_status(team)
+    assert status.intact and status.entries == 50
+    team.close()

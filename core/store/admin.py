@@ -169,7 +169,11 @@ def _copy_table(src: StoreSession, dst: StoreSession, table: str, *, drop: str |
         sql += " ON CONFLICT DO NOTHING"
     total = 0
     for batch in _batches(cursor):
-        dst.executemany(sql, [tuple(row[i] for i in keep) for row in batch])
+        rows = [tuple(row[i] for i in keep) for row in batch]
+        if skip_existing:
+            dst.executemany(sql, rows)
+        else:  # into an empty store: the fast path (COPY on PostgreSQL)
+            dst.bulk_insert(table, columns, rows)
         total += len(batch)
     return total
 

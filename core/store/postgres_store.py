@@ -125,6 +125,15 @@ class PostgresSession:
     def insert(self, table: str, row: dict[str, Any]) -> None:
         self.execute(insert_sql(table, row), tuple(row.values()))
 
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self.conn.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.InsufficientPrivilege,
+                pg_errors.RaiseException) as exc:
+            raise server_error(exc, self._where) from None
+
     def upsert(self, table: str, row: dict[str, Any], *, key: str) -> None:
         self.execute(upsert_sql(table, row, key), tuple(row.values()))
 

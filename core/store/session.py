@@ -48,6 +48,10 @@ class StoreSession(Protocol):
 
     def insert(self, table: str, row: dict[str, Any]) -> None: ...
 
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Many rows at once (PostgreSQL: COPY); table and columns are ours."""
+        ...
+
     def upsert(self, table: str, row: dict[str, Any], *, key: str) -> None:
         """Insert, or update the row whose `key` column matches."""
         ...

@@ -43,6 +43,9 @@ class SqliteSession:
     def insert(self, table: str, row: dict[str, Any]) -> None:
         self.conn.execute(insert_sql(table, row), tuple(row.values()))
 
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(insert_sql(table, columns), rows)
+
     def upsert(self, table: str, row: dict[str, Any], *, key: str) -> None:
         self.execute(upsert_sql(table, row, key), tuple(row.values()))
 
