@@ -40,6 +40,7 @@ test: system-packages $(STAMP) lint
 # Part of `make test` (so CI): configured in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 screenshots: $(STAMP)
 	$(BIN)/python -m tui.screenshots

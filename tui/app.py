@@ -65,7 +65,7 @@ class SignetApp(App):
         else:
             self.push_screen(screen)
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # synchronous on purpose: views call it directly
         if len(self.trail) < 2:
             return
         self.trail.pop()

@@ -67,8 +67,8 @@ class TerminalOutput:
 class TerminalDriver(LinuxDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._output = TerminalOutput(self._file, lambda: self.leave(HANGUP_EXIT_CODE))
-        self._file = self._output
+        self._output = TerminalOutput(self._file, lambda: self.leave(HANGUP_EXIT_CODE))  # type: ignore[arg-type]
+        self._file = self._output  # type: ignore[assignment]  # every write now goes through the hang-up check
         self._leaving = threading.Lock()  # taken once, by the first reason to leave
 
     def start_application_mode(self) -> None:

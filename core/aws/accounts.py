@@ -35,7 +35,7 @@ class AwsTarget:
 
 def aws_targets(config: Config, *, profile: str | None = None, region: str | None = None) -> list[AwsTarget]:
     profiles = [profile] if profile is not None else list(config.aws.profiles) or [""]
-    targets = []
+    targets: list[AwsTarget] = []
     for name in profiles:
         regions = [region] if region else list(config.aws.regions) or [_default_region(name)]
         targets.extend(AwsTarget(name, r) for r in regions)
@@ -54,7 +54,7 @@ def client_for(config: Config, service: str, target: AwsTarget) -> Any:
 
 def _default_region(profile: str) -> str:
     try:
-        region = boto3.session.Session(profile_name=profile or None).region_name
+        region: str | None = boto3.session.Session(profile_name=profile or None).region_name
     except BotoCoreError as exc:
         raise AwsError(f"AWS profile '{profile}': {exc}") from None
     if not region:

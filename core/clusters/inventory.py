@@ -308,9 +308,10 @@ def _controller(meta: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _owner_index(replicasets: Iterable[dict[str, Any]], jobs: Iterable[dict[str, Any]]) -> dict:
+def _owner_index(replicasets: Iterable[dict[str, Any]], jobs: Iterable[dict[str, Any]]
+                 ) -> dict[tuple[str, str, str], tuple[str, str]]:
     """(kind, namespace, name) of a ReplicaSet/Job → its own controller (Deployment/CronJob)."""
-    index = {}
+    index: dict[tuple[str, str, str], tuple[str, str]] = {}
     for kind, objs in (("ReplicaSet", replicasets), ("Job", jobs)):
         for obj in objs:
             meta = obj.get("metadata") or {}
@@ -320,7 +321,7 @@ def _owner_index(replicasets: Iterable[dict[str, Any]], jobs: Iterable[dict[str,
     return index
 
 
-def _pod(obj: dict[str, Any], owners: dict) -> RunningPod:
+def _pod(obj: dict[str, Any], owners: dict[tuple[str, str, str], tuple[str, str]]) -> RunningPod:
     meta = obj.get("metadata") or {}
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
     kind, workload = _controller(meta) or ("Pod", name)

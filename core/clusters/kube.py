@@ -109,7 +109,8 @@ class KubeApi:
     def get(self, path: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._call("GET", path, query or {})
 
-    def list(self, path: str, *, page_size: int = PAGE_SIZE, max_items: int = MAX_LIST_ITEMS) -> Iterator[dict]:
+    def list(self, path: str, *, page_size: int = PAGE_SIZE,
+             max_items: int = MAX_LIST_ITEMS) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint, page by page (limit/continue), at most `max_items`."""
         token = ""
         seen = 0

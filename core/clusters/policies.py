@@ -165,7 +165,8 @@ def kyverno_rules(doc: dict[str, Any]) -> list[AdmissionPolicy]:
                 keys.extend(keys_from_pem_text(str(verify["key"])))
                 counts.append(1)
             if counts:
-                required = None if any(c is None for c in counts) else sum(int(c) for c in counts)
+                known = [int(c) for c in counts if c is not None]
+                required = sum(known) if len(known) == len(counts) else None
             mode = str(verify.get("failureAction") or (rule.get("validate") or {}).get("failureAction")
                        or default_mode)
             found.append(AdmissionPolicy(

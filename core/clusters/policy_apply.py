@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from core.clusters.inventory import ClusterTarget
 from core.clusters.kube import KubeApi, resource_path
+from core.context import SignetContext
 from core.errors import InputError, SignetError
 from core.identity import Role
 from core.keys.inventory import set_trusted_by, trusted_keys
@@ -47,7 +48,7 @@ class AppliedPolicy:
                 "fingerprints": list(self.fingerprints)}
 
 
-def generate_policy(ctx: Any, *, engine: str, image_globs: Sequence[str], name: str = "",
+def generate_policy(ctx: SignetContext, *, engine: str, image_globs: Sequence[str], name: str = "",
                     mode: str = "Enforce") -> dict[str, Any]:
     keys = trusted_keys(ctx)
     if not keys:
@@ -61,7 +62,7 @@ def generate_policy(ctx: Any, *, engine: str, image_globs: Sequence[str], name: 
     raise InputError(f"engine must be one of {', '.join(ENGINES)}")
 
 
-def apply_policy(ctx: Any, target: ClusterTarget, doc: dict[str, Any]) -> AppliedPolicy:
+def apply_policy(ctx: SignetContext, target: ClusterTarget, doc: dict[str, Any]) -> AppliedPolicy:
     """Server-side apply `doc` to the cluster; audited whether it worked or not."""
     ctx.require_write(Role.CUSTODIAN, action="applying an admission policy to a cluster")
     kind, name = doc.get("kind", ""), (doc.get("metadata") or {}).get("name", "")

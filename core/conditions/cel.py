@@ -14,6 +14,8 @@ import threading
 from typing import Any
 
 import celpy
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
 from celpy import celtypes
 
 from core.conditions.outcome import ConditionOutcome
@@ -38,7 +40,7 @@ class CelCondition:
         environment = celpy.Environment()
         try:
             self._program = environment.program(environment.compile(expression))
-        except celpy.CELParseError as exc:
+        except CELParseError as exc:
             first = str(exc).splitlines()[0] if str(exc) else "syntax error"
             raise InputError(f"--condition {expression[:80]!r} is not valid CEL: {first[:120]}") from None
         self.expression = expression
@@ -104,7 +106,7 @@ def _run_bounded(label: str, evaluate: Any) -> ConditionOutcome:
     def run() -> None:
         try:
             box["value"] = evaluate()
-        except celpy.CELEvalError as exc:
+        except CELEvalError as exc:
             box["error"] = str(exc.args[0]) if exc.args else "evaluation error"
         except (RecursionError, MemoryError, ValueError, TypeError, ArithmeticError) as exc:
             box["error"] = f"{type(exc).__name__}"

@@ -33,6 +33,7 @@ class ConditionOutcome:
 class AttestationCondition(Protocol):
     """A CEL expression or a built-in named check; all of an image's conditions must pass."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def evaluate(self, statement: Statement) -> ConditionOutcome: ...

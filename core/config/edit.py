@@ -13,7 +13,8 @@ import difflib
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field  # a dataclass below has a field named `field`
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -38,7 +39,7 @@ class ConfigEdit:
     diff: str                   # unified diff, exactly what applying writes
     removed: tuple[str, ...]
     added: tuple[str, ...]
-    after_text: str = field(repr=False, default="")
+    after_text: str = dataclass_field(repr=False, default="")
 
     @property
     def label(self) -> str:

@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from core.config.model import (ENVIRONMENT_TIERS, AttestationRequirementConfig, AwsConfig, ClusterConfig, Config,
                                EnvironmentConfig, LimitsConfig, PolicyConfig, RegistryConfig, StoreConfig, TrustConfig)
@@ -78,7 +78,7 @@ class _Reader:
                 return number
         return None
 
-    def get(self, table: dict, key: str, kind: type | tuple, default: Any, field: str) -> Any:
+    def get(self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, field: str) -> Any:
         if key not in table:
             return default
         value = table[key]
@@ -91,7 +91,7 @@ class _Reader:
             raise self.fail("contains control characters", field)
         return value
 
-    def strings(self, table: dict, key: str, field: str) -> tuple[str, ...]:
+    def strings(self, table: dict[str, Any], key: str, field: str) -> tuple[str, ...]:
         value = self.get(table, key, list, [], field)
         if not all(isinstance(v, str) for v in value):
             raise self.fail("expected a list of strings", field)
@@ -99,20 +99,21 @@ class _Reader:
             raise self.fail("contains control characters", field)
         return tuple(value)
 
-    def no_unknown(self, table: dict, allowed: set[str], where: str) -> None:
+    def no_unknown(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
         for key in table:
             if key not in allowed:
                 name = f"{where}.{key}" if where else key
                 raise self.fail(f"unknown setting (allowed: {', '.join(sorted(allowed))})", name)
 
 
-def _kind_name(kinds: tuple) -> str:
+def _kind_name(kinds: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
              dict: "a table"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _parse_table(reader: _Reader, raw: dict, cls: type, where: str, converters: dict | None = None) -> Any:
+def _parse_table(reader: _Reader, raw: dict[str, Any], cls: type, where: str,
+                 converters: dict[str, Callable[[Any], Any]] | None = None) -> Any:
     converters = converters or {}
     allowed = {f.name for f in fields(cls)} | set(converters)
     reader.no_unknown(raw, allowed, where)
@@ -176,7 +177,10 @@ def parse_config_text(path: str, text: str) -> Config:
         clusters.append(_parse_table(reader, item, ClusterConfig, f"clusters[{i}]"))
 
     aws = _parse_table(reader, reader.get(raw, "aws", dict, {}, "aws"), AwsConfig, "aws")
-    duration = lambda name: (lambda v: (name, parse_duration(v, field=name)))  # noqa: E731
+
+    def duration(name: str) -> Callable[[Any], tuple[str, int]]:
+        return lambda v: (name, parse_duration(v, field=name))
+
     def attestations(items: Any) -> tuple[str, tuple[AttestationRequirementConfig, ...]]:
         if not isinstance(items, list) or not all(isinstance(i, dict) and "type" in i for i in items):
             raise ConfigError("each [[trust.attestations]] entry needs 'type'")
@@ -224,7 +228,7 @@ def read_config_text(path: Path) -> str:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
 
 
-def load_config(path: Path | None, *, env: dict[str, str] | None = None, read_only_flag: bool = False,
+def load_config(path: Path | None, *, env: Mapping[str, str] | None = None, read_only_flag: bool = False,
                 required: bool = False) -> Config:
     """Defaults < file < environment < flags. A missing file is fine unless `required`."""
     env = os.environ if env is None else env

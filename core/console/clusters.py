@@ -27,7 +27,7 @@ class ContainerRow:
 def container_rows(inventory: ClusterInventory) -> list[ContainerRow]:
     """Running pods folded per workload container (replicas counted); workloads with no pod are
     listed from their template with no running digest."""
-    rows: dict[tuple, ContainerRow] = {}
+    rows: dict[tuple[str, str, str, str], ContainerRow] = {}
     for pod in inventory.pods:
         for c in pod.containers:
             key = (pod.namespace, pod.workload_kind, pod.workload, c.container)

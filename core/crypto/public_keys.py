@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +20,9 @@ from core.errors import InputError
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 MAX_PEM_BYTES = 64 * 1024
-CURVE_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+HashFactory = Callable[[], hashes.HashAlgorithm]
+CURVE_HASH: dict[str, HashFactory] = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384,
+                                      "secp521r1": hashes.SHA512}
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> bool:
     return True
 
 
-def _ecdsa_valid(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes, hash_type: type) -> bool:
+def _ecdsa_valid(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes, hash_type: HashFactory) -> bool:
     try:
         key.verify(signature, data, ec.ECDSA(hash_type()))
     except InvalidSignature:
@@ -124,7 +127,7 @@ def _ecdsa_valid(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes, 
 def signing_hash_name(key: PublicKey) -> str:
     """The digest Signet (like cosign v3) signs with for this key, as Kyverno and policy-controller name it."""
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return CURVE_HASH[key.curve.name].name
+        return CURVE_HASH[key.curve.name]().name
     return "sha256"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Callable
+from typing import Any, Callable
 
 from core.registry.layout import OciLayout
 from core.sigstore.dsse import pae
@@ -17,7 +17,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 IN_TOTO = "application/vnd.in-toto+json"
 
 
-def _canonical(doc: dict) -> bytes:
+def _canonical(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
 

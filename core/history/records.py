@@ -65,7 +65,7 @@ MAX_REASON = 1000
 def _row_values(*, at: Any, actor: str, source: str, reference: str, digest: str | None, result: str,
                 reason: str = "", matched_keys: Iterable[str] = (), duration_ms: float = 0.0,
                 bypass_id: str | None = None, cluster: str | None = None, namespace: str | None = None,
-                details: dict[str, Any] | None = None) -> tuple:
+                details: dict[str, Any] | None = None) -> tuple[object, ...]:
     if result not in RESULTS:
         raise ValueError(f"unknown result {result}")
     if source not in SOURCES:

@@ -63,7 +63,7 @@ def put_secret_key(client: Any, *, name: str, encrypted_pem: bytes, fingerprint:
             Tags=[{"Key": "signet:fingerprint", "Value": fingerprint}, {"Key": KEY_ID_TAG, "Value": key_id}])
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"Secrets Manager refused to create secret {SECRET_PREFIX + name}: {_reason(exc)}") from None
-    return response["ARN"]
+    return str(response["ARN"])
 
 
 def delete_unrecorded_secret(client: Any, *, name: str, key_id: str) -> bool:
@@ -144,7 +144,7 @@ def kms_sign(client: Any, arn: str, message: bytes) -> bytes:
         response = client.sign(KeyId=arn, SigningAlgorithm=KMS_SIGNING_ALGORITHM, **request)
     except (ClientError, BotoCoreError) as exc:
         raise AwsError(f"KMS refused to sign with {arn}: {_reason(exc)}") from None
-    return response["Signature"]
+    return bytes(response["Signature"])
 
 
 def disable_kms_key(client: Any, arn: str, *, pending_days: int = 30) -> None:

@@ -13,6 +13,7 @@ import binascii
 import json
 import os
 import re
+from typing import Any
 
 import nacl.exceptions
 import nacl.secret
@@ -78,10 +79,10 @@ def generate_key_pair(passphrase: bytes) -> tuple[ec.EllipticCurvePrivateKey, by
 def is_encrypted_cosign_pem(data: bytes) -> bool:
     """Cheap test used to tell a cosign key file from other inputs (no decryption)."""
     match = _PEM_RE.search(data[:MAX_PEM_BYTES])
-    return bool(match) and match.group(1).decode() in ACCEPTED_LABELS
+    return match is not None and match.group(1).decode() in ACCEPTED_LABELS
 
 
-def _parse_envelope(pem: bytes) -> dict:
+def _parse_envelope(pem: bytes) -> dict[str, Any]:
     if len(pem) > MAX_PEM_BYTES:
         raise InputError(f"private key file is larger than {MAX_PEM_BYTES} bytes")
     blocks = _PEM_RE.findall(pem)
@@ -132,14 +133,14 @@ def load_pkcs8_private_key(der: bytes) -> PrivateKey:
         key = serialization.load_der_private_key(der, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise InputError("the decrypted key is not a valid PKCS#8 private key") from None
-    _check_private_key(key)
-    return key
+    return _check_private_key(key)
 
 
-def _check_private_key(key: object) -> None:
+def _check_private_key(key: object) -> PrivateKey:
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         raise InputError(f"unsupported private key type {type(key).__name__}")
     load_public_key(public_key_pem(key.public_key()))  # the same curve/size rules as for public keys
+    return key
 
 
 def _looks_like_pkcs8(der: bytes) -> bool:

@@ -35,7 +35,7 @@ class KmsSigner:
         self.arn = arn
         self.public_key = kms_key.public.key
         self.fingerprint = kms_key.public.fingerprint
-        self.key_id = key_id or arn
+        self.key_id: str | None = key_id or arn
 
     def sign(self, data: bytes) -> bytes:
         return aws_keys.kms_sign(self._client, self.arn, data)

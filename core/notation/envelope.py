@@ -140,9 +140,9 @@ def check_integrity(env: Envelope) -> TargetArtifact:
         if kind == "rsa":
             if not isinstance(key, rsa.RSAPublicKey) or key.key_size != size:
                 raise CheckFailed(f"{env.algorithm} does not fit the signing certificate's key")
+            algorithm = hash_cls()
             key.verify(env.signature, env.signed_bytes,
-                       padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls.digest_size),
-                       hash_cls())
+                       padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size), algorithm)
         else:
             if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != size:
                 raise CheckFailed(f"{env.algorithm} does not fit the signing certificate's key")

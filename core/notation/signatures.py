@@ -82,8 +82,9 @@ def find_notation_signatures(source: ReferrerSource, repository: str, digest: st
         try:
             manifest = source.get_manifest(repository, ref_digest)
             doc = manifest.json()
-            subject = doc.get("subject") if isinstance(doc.get("subject"), dict) else {}
-            config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+            subject, config = doc.get("subject"), doc.get("config")
+            subject = subject if isinstance(subject, dict) else {}
+            config = config if isinstance(config, dict) else {}
             kind = doc.get("artifactType") or config.get("mediaType")
             if subject.get("digest") != digest or kind != ARTIFACT_TYPE:
                 continue

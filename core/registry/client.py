@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from core.config.model import Config
+from core.context import SignetContext
 from core.registry.manifest import Manifest
 from core.registry.reference import ImageReference
 
@@ -49,11 +50,12 @@ class RegistrySource(Protocol):
         """Release connections."""
 
 
-def _config_of(ctx_or_config: Any) -> Config:
+def _config_of(ctx_or_config: SignetContext | Config) -> Config:
     return ctx_or_config if isinstance(ctx_or_config, Config) else ctx_or_config.config
 
 
-def open_registry(ctx_or_config: Any, ref: ImageReference, *, allow_http: bool = False) -> RegistrySource:
+def open_registry(ctx_or_config: SignetContext | Config, ref: ImageReference, *,
+                  allow_http: bool = False) -> RegistrySource:
     """A source for `ref`: an `OciLayout` for `oci:` references, else an `HttpRegistry`.
 
     `allow_http` is `--allow-http-registry`: plain HTTP for this registry even when it is neither on

@@ -33,7 +33,7 @@ def deadline_for_thread(deadline: float) -> Iterator[None]:
 
 
 def _bounded(timeout: float | None) -> float | None:
-    deadline = getattr(_current, "deadline", None)
+    deadline: float | None = getattr(_current, "deadline", None)
     if deadline is None:
         return timeout
     remaining = deadline - time.monotonic()

@@ -197,7 +197,7 @@ class HttpRegistry:
     def _deadline(self) -> float:
         return time.monotonic() + self.limits.total_timeout
 
-    def _fail(self, resp: httpx.Response, what: str, deadline: float) -> RegistryError:
+    def _fail(self, resp: httpx.Response, what: str, deadline: float) -> RegistryError | NotFound:
         code = resp.status_code
         detail = ""
         try:

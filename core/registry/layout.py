@@ -17,8 +17,8 @@ from typing import Any
 
 from core.config.model import LimitsConfig
 from core.errors import DigestMismatch, InputError, LimitExceeded, NotFound, RegistryError
-from core.registry.manifest import (OCI_MANIFEST, Manifest, loads_strict, parse_descriptor, referrer_descriptors,
-                                   sha256_digest)
+from core.registry.manifest import (OCI_MANIFEST, Descriptor, Manifest, loads_strict, parse_descriptor,
+                                   referrer_descriptors, sha256_digest)
 from core.registry.reference import DIGEST_RE, ImageReference
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -84,7 +84,7 @@ class OciLayout:
             raise DigestMismatch(f"{self.name}: manifest {digest[:19]} hashes to {manifest.digest[:19]}")
         return manifest
 
-    def _descriptors(self) -> list:
+    def _descriptors(self) -> list[Descriptor]:
         return [parse_descriptor(item, where=f"{self.name} index.json") for item in self._index().get("manifests", [])]
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:

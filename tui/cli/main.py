@@ -43,7 +43,7 @@ class SignetGroup(click.Group):
             _usage_line(exc)
             raise  # unreachable: _usage_line exits
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # a sub-command's flags or arguments, or an unknown command

@@ -249,7 +249,7 @@ class ViewScreen(Screen):
             self.focus_main()
             return
         if not self.drill_up():
-            self.app.action_back()  # type: ignore[attr-defined]
+            self.app.action_back()  # type: ignore[unused-coroutine]  # SignetApp.action_back is synchronous
 
 
 class TableView(ViewScreen):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -9,6 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from core.clock import parse_iso
@@ -91,7 +93,7 @@ class DashboardView(ViewScreen):
         self.run_job("dashboard-keys", lambda: keys_due(context))
         for registry in context.config.registries:
             self.probes[registry.name] = None
-            self.run_job(f"probe:{registry.name}", lambda r=registry: probe_registry(context, r), token=registry.name)
+            self.run_job(f"probe:{registry.name}", partial(probe_registry, context, registry), token=registry.name)
 
     def _show_unreachable(self) -> None:
         assert self.summary is not None
@@ -133,7 +135,8 @@ class DashboardView(ViewScreen):
         now = self.context.clock()
         table = self.query_one("#active-bypasses", DataTable)
         for row, bypass in enumerate(self.summary.bypasses):
-            table.update_cell_at((row, 0), cell(format_time_left((parse_iso(bypass.ends_at) - now).total_seconds())))
+            table.update_cell_at(Coordinate(row, 0),
+                                 cell(format_time_left((parse_iso(bypass.ends_at) - now).total_seconds())))
 
     def action_drill(self) -> None:
         """Open the view behind the focused panel, scoped to the selected row."""

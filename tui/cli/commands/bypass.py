@@ -73,7 +73,7 @@ def _decision_command(name: str, help_text: str, service: Callable[..., BypassOu
     the same way (the options' values are passed to the service as keywords)."""
 
     @click.pass_context
-    def run(ctx: click.Context, bypass_id: str, as_json: bool, **service_args: Any) -> None:
+    def run(ctx: click.Context, /, bypass_id: str, as_json: bool, **service_args: Any) -> None:
         sc = signet_context(ctx)
         outcome = service(sc, bypass_id, **service_args)
         _report(sc.clock(), outcome, as_json)  # the clock read after the change: it is reported as of now
