@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -107,3 +108,56 @@ def test_reap_exit_codes_and_pending_exception(home, monkeypatch, tmp_path):
         server.delete("kyverno.io", "policyexceptions", "kyverno", "by-hand")
         clean = run(monkeypatch, "dev", "reap")
         assert clean.exit_code == 0 and "in order" in clean.stdout
+
+
+@pytest.mark.parametrize("config, env, profile_region, expected", [
+    ('[aws]\nregions = ["eu-central-1"]\n', {"AWS_REGION": "us-west-2"}, None, "eu-central-1"),
+    ("", {"AWS_REGION": "eu-north-1"}, "ap-south-1", "eu-north-1"),   # AWS_REGION before AWS_DEFAULT_REGION
+    ("", {}, "ap-south-1", "us-east-1"),                               # conftest's AWS_DEFAULT_REGION
+    ("", {"AWS_DEFAULT_REGION": None}, "ap-south-1", "ap-south-1"),    # the profile's own region
+])
+def test_request_for_a_function_resolves_its_region_like_the_lambda_commands(
+        home, monkeypatch, aws_endpoint, config, env, profile_region, expected):
+    (home / "config.toml").write_text('[roles]\napprover = ["alice", "bob"]\n' + config)
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    if profile_region:
+        aws_config = home.parent / "aws-config"
+        aws_config.write_text(f"[default]\nregion = {profile_region}\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
+    no_region = [arg for arg in REQUEST if arg not in ("--region", "eu-west-1")]
+    made = run(monkeypatch, "dev", *no_region, "--json")
+    assert made.exit_code == 0, made.stderr
+    with sqlite3.connect(home / "signet.db") as conn:
+        assert conn.execute("SELECT function_name, region FROM bypasses").fetchall() == [("checkout", expected)]
+    listed = CliRunner().invoke(cli, ["lambda", "list", "--json"])  # the same question asked of `signet lambda`
+    assert listed.exit_code == 0, listed.stderr
+    assert [target["region"] for target in json.loads(listed.stdout)] == [expected]
+
+
+def test_request_with_several_configured_regions_needs_one(home, monkeypatch):
+    (home / "config.toml").write_text('[aws]\nregions = ["eu-west-1", "us-east-1"]\n')
+    made = run(monkeypatch, "dev", *[arg for arg in REQUEST if arg not in ("--region", "eu-west-1")])
+    assert made.exit_code == 2 and "2 AWS regions are configured (eu-west-1, us-east-1); give --region" in made.stderr
+    assert not (home / "signet.db").exists() or _bypass_count(home) == 0
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--digest", "nope", "--function", "bad fn"], "'nope' is not an image digest"),
+    (["--function", "bad fn", "--digest", "nope"], "function 'bad fn' is not a valid name"),
+    (["--ticket", "x", "--duration", "1s", "--justification", "short"], "ticket 'x' is not a reference"),
+    (["--duration", "1s", "--ticket", "x", "--justification", "short"], "duration must be at least 60 seconds"),
+    (["--justification", "short", "--namespace", "Bad_NS", "--cluster", "prod"], "justification must say why"),
+])
+def test_request_reports_the_first_wrong_input_in_the_order_typed(home, monkeypatch, args, error):
+    made = run(monkeypatch, "dev", "request", *args)
+    assert made.exit_code == 2 and error in made.stderr and len(made.stderr.strip().splitlines()) == 1
+    assert not (home / "signet.db").exists() or _bypass_count(home) == 0
+
+
+def _bypass_count(home) -> int:
+    with sqlite3.connect(home / "signet.db") as conn:
+        return conn.execute("SELECT COUNT(*) FROM bypasses").fetchone()[0]

@@ -7,7 +7,7 @@ import json
 
 import boto3
 
-from core.aws.accounts import aws_targets
+from core.aws.regions import aws_targets
 from core.aws.ecr import list_images, list_repositories, registry_entry
 from core.config.model import AwsConfig, Config
 from core.registry.auth import ecr_credentials

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from core.aws.accounts import AwsTarget
+from core.aws.regions import AwsTarget
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import FixedClock
 from core.context import open_context

@@ -12,7 +12,7 @@ import pytest
 import tomlkit
 from click.testing import CliRunner
 
-from core.aws.accounts import aws_targets
+from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions, verify_functions
 from core.clusters.inventory import cluster_targets
 from core.clusters.kube import KubeApi, resource_path

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.aws.accounts import AwsTarget, aws_reason, client_for
+from core.aws.accounts import aws_reason, client_for
+from core.aws.regions import AwsTarget
 from core.config.model import Config, RegistryConfig
 from core.errors import AwsError, LimitExceeded
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from core.aws.regions import single_region
 from core.bypass.cluster_exceptions import create_exception, delete_exception, exception_ref, split_ref
 from core.bypass.kyverno_exception import policy_exception
 from core.bypass.model import GRANTED_STATES, Bypass, BypassOutcome, BypassState, ScopeKind
@@ -38,8 +39,8 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
                    function: str | None = None, region: str | None = None) -> Bypass:
     """Record a request by the current identity; it grants nothing until approved by someone else."""
     ctx.require_write(None, action="requesting a bypass")
-    if function and not region and len(ctx.config.aws.regions) == 1:
-        region = ctx.config.aws.regions[0]  # the only configured region is the unambiguous default
+    if function and not region:
+        region = single_region(ctx.config)  # as `signet lambda deploy` would act on it
     scope = validate_scope(cluster=cluster, namespace=namespace, workload=workload, function=function, region=region)
     if scope.kind is ScopeKind.CLUSTER:
         scope = replace(scope, cluster=require_cluster(ctx, scope.cluster or "").context)

@@ -60,6 +60,15 @@ def _name(value: str | None, pattern: re.Pattern[str], what: str) -> str:
     return text
 
 
+SCOPE_FIELDS = {"cluster": CLUSTER, "namespace": NAMESPACE, "workload": WORKLOAD, "function": FUNCTION,
+                "region": REGION}
+
+
+def validate_scope_field(what: str, value: str | None) -> str:
+    """One part of a scope (a key of SCOPE_FIELDS), checked on its own."""
+    return _name(value, SCOPE_FIELDS[what], what)
+
+
 def validate_scope(*, cluster: str | None = None, namespace: str | None = None, workload: str | None = None,
                    function: str | None = None, region: str | None = None) -> BypassScope:
     """Exactly one of: cluster + namespace (+ workload), or function + region."""
@@ -68,12 +77,12 @@ def validate_scope(*, cluster: str | None = None, namespace: str | None = None, 
     if cluster_side and lambda_side:
         raise InputError("a bypass is for a cluster namespace or for a Lambda function, not both")
     if cluster_side:
-        return BypassScope(kind=ScopeKind.CLUSTER, cluster=_name(cluster, CLUSTER, "cluster"),
-                           namespace=_name(namespace, NAMESPACE, "namespace"),
-                           workload=_name(workload, WORKLOAD, "workload") if workload else None)
+        return BypassScope(kind=ScopeKind.CLUSTER, cluster=validate_scope_field("cluster", cluster),
+                           namespace=validate_scope_field("namespace", namespace),
+                           workload=validate_scope_field("workload", workload) if workload else None)
     if lambda_side:
-        return BypassScope(kind=ScopeKind.LAMBDA, function=_name(function, FUNCTION, "function"),
-                           region=_name(region, REGION, "region"))
+        return BypassScope(kind=ScopeKind.LAMBDA, function=validate_scope_field("function", function),
+                           region=validate_scope_field("region", region))
     raise InputError("a bypass needs a scope: --cluster and --namespace, or --function and --region")
 
 

@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
-from core.aws.accounts import aws_targets
+from core.aws.regions import aws_targets
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import Clock, system_clock
 from core.clusters.inventory import cluster_targets

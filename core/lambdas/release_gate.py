@@ -20,7 +20,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.aws.accounts import AwsTarget, aws_reason, client_for
+from core.aws.accounts import aws_reason, client_for
+from core.aws.regions import AwsTarget
 from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext

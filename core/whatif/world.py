@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from core.aws.accounts import aws_targets
+from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions
 from core.clusters.admission import AdmissionPolicy
 from core.clusters.inventory import ClusterTarget, read_inventories

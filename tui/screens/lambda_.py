@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from core.aws.accounts import AwsTarget, aws_targets
+from core.aws.regions import AwsTarget, aws_targets
 from core.console.lambdas import stored_functions
 from core.errors import SignetError
 from core.identity import Role

@@ -24,6 +24,8 @@ import click
 from core.bypass.model import Bypass, BypassOutcome, BypassState, ScopeKind
 from core.bypass.reaper import reap
 from core.bypass.service import approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass
+from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_scope_field,
+                                    validate_ticket)
 from core.console.dashboard import format_time_left
 from core.errors import CheckFailed, ClusterError
 from tui.cli.context import signet_context
@@ -39,16 +41,38 @@ def command() -> None:
     """Emergency bypasses: narrow, justified, approved by someone else, expiring by themselves."""
 
 
+def _checked(validate: Callable[[click.Context, str], object]) -> Callable[..., str | None]:
+    """A click callback running a core validator as the option is read. Click reads options in the order
+    they were typed, so the error shown is about the first wrong value typed (the service checks again)."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            validate(ctx, value)
+        return value
+
+    return callback
+
+
+def _scope_option(name: str, help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(f"--{name}", name, help=help_text,
+                        callback=_checked(lambda _ctx, value: validate_scope_field(name, value)))
+
+
 @command.command("request")
-@click.option("--cluster", help="Cluster (kube context or configured name).")
-@click.option("--namespace", help="Namespace in that cluster.")
-@click.option("--workload", help="Only this workload (Deployment, StatefulSet, ... name).")
-@click.option("--function", "function", help="Lambda function name (instead of a cluster).")
-@click.option("--region", help="AWS region of the Lambda function.")
-@click.option("--digest", required=True, help="The one image digest, sha256:<64 hex>. Tags are refused.")
-@click.option("--justification", required=True, help="Why (at least 20 meaningful characters).")
-@click.option("--ticket", required=True, help="Incident or ticket reference, e.g. INC-1234.")
-@click.option("--duration", required=True, help="How long once approved, e.g. 2h (capped by the config).")
+@_scope_option("cluster", "Cluster (kube context or configured name).")
+@_scope_option("namespace", "Namespace in that cluster.")
+@_scope_option("workload", "Only this workload (Deployment, StatefulSet, ... name).")
+@_scope_option("function", "Lambda function name (instead of a cluster).")
+@_scope_option("region", "AWS region of the Lambda function (default: resolved like `signet lambda deploy`: "
+                         "[aws] regions, AWS_REGION, AWS_DEFAULT_REGION, the profile's region).")
+@click.option("--digest", required=True, help="The one image digest, sha256:<64 hex>. Tags are refused.",
+              callback=_checked(lambda _ctx, value: validate_digest(value)))
+@click.option("--justification", required=True, help="Why (at least 20 meaningful characters).",
+              callback=_checked(lambda _ctx, value: validate_justification(value)))
+@click.option("--ticket", required=True, help="Incident or ticket reference, e.g. INC-1234.",
+              callback=_checked(lambda _ctx, value: validate_ticket(value)))
+@click.option("--duration", required=True, help="How long once approved, e.g. 2h (capped by the config).",
+              callback=_checked(lambda ctx, value: validate_duration(value, signet_context(ctx).config.policy)))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def request(ctx: click.Context, cluster: str | None, namespace: str | None, workload: str | None,

@@ -25,7 +25,8 @@ from typing import Any
 
 import click
 
-from core.aws.accounts import aws_targets, client_for
+from core.aws.accounts import client_for
+from core.aws.regions import aws_targets
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL, UsageError
 from core.lambdas.inventory import describe_function, list_image_functions, verify_functions
 from core.lambdas.release_gate import deploy_function_image
