@@ -58,7 +58,7 @@ class FileKubeApi(KubeApi):
     """`KubeApi` over a cluster file; every call reads (and a write rewrites) the file."""
 
     def __init__(self, path: Path, context: str) -> None:
-        super().__init__(client=None, context=context, timeout=(0.0, 0.0))  # type: ignore[arg-type]
+        super().__init__(client=None, context=context, timeout=(0.0, 0.0))
         self.path = path
 
     @classmethod

@@ -64,7 +64,8 @@ class FileLambdaClient:
         return [f for f in self._load()["functions"] if f.get("Region") == self.region]
 
     def _find(self, doc: dict[str, Any], name: str, operation: str) -> dict[str, Any]:
-        for function in doc["functions"]:
+        functions: list[dict[str, Any]] = doc["functions"]
+        for function in functions:
             if function.get("Region") == self.region and name in (function.get("FunctionName"),
                                                                   function.get("FunctionArn")):
                 return function

@@ -19,7 +19,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from tuf.api import exceptions as tuf_errors
-from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig, Urllib3Fetcher
+from tuf.ngclient.config import UpdaterConfig
+from tuf.ngclient.fetcher import FetcherInterface
+from tuf.ngclient.updater import Updater
+from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
 from core.atomic_files import write_atomically
 from core.clock import iso

@@ -81,7 +81,7 @@ def trust_args_from_flags(flags: dict[str, Any], **args: Any) -> TrustArgs:
     """The TrustArgs of `trust_options` (popped from `flags`; --allow-http-registry is left to the
     caller) plus any other TrustArgs fields a command has (annotations, payload types, ...)."""
     given = {name: flags.pop(name) for name in IDENTITY_FLAGS}
-    identities = ()
+    identities: tuple[CertificateIdentity, ...] = ()
     if any(given.values()):  # half-given (no issuer) is refused by CertificateIdentity itself
         identities = (CertificateIdentity(identity=given["certificate_identity"],
                                           identity_regexp=given["certificate_identity_regexp"],
