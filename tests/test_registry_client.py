@@ -302,7 +302,7 @@ def test_oci_layout_read_write_sign_and_verify(signet_home, tmp_path):
     ctx = open_context()
     layout = tmp_path / "layout"
     ref = parse_reference(f"oci:{layout}:v1")
-    source = open_registry(ctx, ref)
+    source = open_registry(ctx.config, ref)
     image = build_image()
     source.init()
     for blob in image.blobs:

@@ -208,7 +208,7 @@ def test_referrer_with_two_bundle_layers_or_oversized_bundle_is_a_failed_signatu
     assert result.result == "invalid" and "2 bundle layers" in result.reason
     _, big_digest, big_size = image(registry, "big-referrer")
     attach_bundle(registry.url, "big-referrer", big_digest, big_size, bundle)
-    source = open_registry(ctx, parse_reference(ref))
+    source = open_registry(ctx.config, parse_reference(ref))
     try:
         found = find_bundles(source, "big-referrer", big_digest, limits=LimitsConfig(max_blob_bytes=len(bundle) - 1))
     finally:

@@ -30,6 +30,7 @@ from core.clusters.inventory import ClusterInventory, ClusterTarget, read_invent
 from core.history.records import record_verifications
 from core.results import ERROR, RESULTS, VERIFIED
 from core.verify.index_coverage import IndexCoverage, covered, index_coverage
+from core.verify.result import VerificationResult
 from core.verify.service import VerifyStats, verify_images
 from core.verify.verifier import Verifier
 
@@ -116,9 +117,9 @@ class SweepReport:
                 "workloads": self.by_workload(), "findings": [f.as_dict() for f in self.findings]}
 
 
-def _summary(findings: Sequence[SweepFinding], key: Callable[[SweepFinding], tuple], names: tuple[str, ...]
+def _summary(findings: Sequence[SweepFinding], key: Callable[[SweepFinding], tuple[str, ...]], names: tuple[str, ...]
              ) -> list[dict[str, Any]]:
-    groups: dict[tuple, Counter] = defaultdict(Counter)
+    groups: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
     for f in findings:
         groups[key(f)][f.result] += 1
     return [{**dict(zip(names, k, strict=True)), **{r: counts.get(r, 0) for r in RESULTS}}
@@ -147,9 +148,9 @@ def run_sweep(ctx: SignetContext, verifier: Verifier, targets: Sequence[ClusterT
     return report
 
 
-def group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, dict[str, Any]]:
+def group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple[str, ...], dict[str, Any]]:
     """One entry per (cluster, namespace, workload, container, image, running reference), counting its pods."""
-    groups: dict[tuple, dict[str, Any]] = {}
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for inv in inventories:
         for pod in inv.pods:
             for c in pod.containers:
@@ -164,10 +165,11 @@ def group_containers(inventories: Sequence[ClusterInventory]) -> dict[tuple, dic
     return groups
 
 
-def _finding(ctx: SignetContext, g: dict[str, Any], by_reference: dict,
+def _finding(ctx: SignetContext, g: dict[str, Any], by_reference: dict[str, VerificationResult],
              coverage: dict[tuple[str, str], IndexCoverage]) -> SweepFinding:
     verdict = by_reference.get(g["reference"]) if g["reference"] else None
     covered_by = None
+    matched: tuple[str, ...]
     if verdict is None:
         reason = f"spec image '{g['image'][:200]}' is not a valid image reference" if g["digest"] else NO_DIGEST_REASON
         result, matched = ERROR, ()
@@ -189,7 +191,7 @@ def _status(inv: ClusterInventory) -> ClusterStatus:
 
 
 def _record(ctx: SignetContext, report: SweepReport, targets: Sequence[ClusterTarget]) -> None:
-    rows: dict[tuple, dict[str, Any]] = {}
+    rows: dict[tuple[str | None, ...], dict[str, Any]] = {}
     for f in report.findings:
         key = (f.cluster, f.namespace, f.reference or f.image, f.result, f.bypass_id)
         row = rows.setdefault(key, {

@@ -67,7 +67,7 @@ def list_repositories(ctx: SignetContext, registry: RegistryConfig, *,
         return [RepositoryEntry(registry.name, p.name, f"{OCI_PREFIX}{p}") for p in layouts]
     host = registry.url.split("://", 1)[-1].split("/", 1)[0]
     # open_registry picks the source from a reference; any repository on the host selects it.
-    source = open_registry(ctx, parse_reference(f"{host}/catalog-probe"))
+    source = open_registry(ctx.config, parse_reference(f"{host}/catalog-probe"))
     try:
         names = source.catalog()[:limit]
     finally:
@@ -102,7 +102,7 @@ def list_tag_entries(ctx: SignetContext, repo: RepositoryEntry, *, limit: int = 
     """Image tags (signature tags left out) with the digest each resolves to now; a tag that fails
     to resolve is listed with its error rather than dropped."""
     ref = parse_reference(repo.reference("latest"))
-    source = open_registry(ctx, ref)
+    source = open_registry(ctx.config, ref)
     entries: list[TagEntry] = []
     try:
         tags = [t for t in source.list_tags(ref.repository) if not is_signature_tag(t)][:limit]
@@ -152,7 +152,7 @@ def signature_payloads(ctx: SignetContext, reference: str, digest: str) -> list[
     Bounded by the verify limits (layers, payload bytes); every blob is digest-checked by the source.
     """
     ref = parse_reference(reference)
-    source = open_registry(ctx, ref)
+    source = open_registry(ctx.config, ref)
     limits = ctx.config.limits
     try:
         try:

@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from core.aws.regions import aws_targets
 from core.bypass.service import approve_bypass, request_bypass
@@ -40,6 +40,7 @@ from core.history.records import record_verifications
 from core.identity import principal_for
 from core.keys.backup import PassphraseScheme, ShareScheme, create_backup, drill_backup
 from core.keys.custody import generate_key
+from core.keys.inventory import KeyRecord
 from core.keys.local_store import write_secret_file
 from core.keys.signers import signer_for_record
 from core.lambdas.inventory import list_image_functions, verify_functions
@@ -220,7 +221,8 @@ total_timeout = 5.0
 """)
 
 
-def _build_registry(ctx: SignetContext, registry: Path, keys, passphrase: bytes) -> tuple[dict, dict]:
+def _build_registry(ctx: SignetContext, registry: Path, keys: Sequence[KeyRecord], passphrase: bytes
+                    ) -> tuple[dict[str, str], dict[str, str]]:
     signers = [signer_for_record(ctx, key, passphrase_provider=lambda _name: passphrase) for key in keys]
     layouts: dict[str, OciLayout] = {}
     references: dict[str, str] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from core.config.model import Config
-from core.context import SignetContext
 from core.registry.manifest import Manifest
 from core.registry.reference import ImageReference
 
@@ -50,18 +49,12 @@ class RegistrySource(Protocol):
         """Release connections."""
 
 
-def _config_of(ctx_or_config: SignetContext | Config) -> Config:
-    return ctx_or_config if isinstance(ctx_or_config, Config) else ctx_or_config.config
-
-
-def open_registry(ctx_or_config: SignetContext | Config, ref: ImageReference, *,
-                  allow_http: bool = False) -> RegistrySource:
+def open_registry(config: Config, ref: ImageReference, *, allow_http: bool = False) -> RegistrySource:
     """A source for `ref`: an `OciLayout` for `oci:` references, else an `HttpRegistry`.
 
     `allow_http` is `--allow-http-registry`: plain HTTP for this registry even when it is neither on
     loopback nor marked `insecure` in the config.
     """
-    config = _config_of(ctx_or_config)
     if ref.is_layout:
         from core.registry.layout import OciLayout
 

@@ -128,7 +128,7 @@ def sign_image(ctx: SignetContext, reference: str | ImageReference, signer: Sign
                          signature_repository=parse_repository(repo_text) if repo_text else None)
     check = verify_image(ctx, ref.with_digest(digest), Verifier(policy), record=False, allow_http=allow_http)
     result = SignResult(reference=str(ref), digest=digest, signature_tag=tag, signature_repository=sig_ref.name,
-                        signature_manifest_digest=manifest_digest, payload_digest=new_layer["digest"],
+                        signature_manifest_digest=manifest_digest, payload_digest=str(new_layer["digest"]),
                         key_fingerprint=signer.fingerprint, layers=len(layers), verification=check)
     with ctx.store.write() as db:
         record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface, reference=str(ref),

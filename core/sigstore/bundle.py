@@ -5,6 +5,7 @@ cosign-formats.md §3.3). Parsing is strict and bounded (sigstore-go limits, GHS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 
@@ -55,7 +56,7 @@ def parse_bundle(data: bytes) -> Bundle:
     doc = obj(load_json(data, "bundle", max_bytes=MAX_BUNDLE_BYTES), "bundle")
     media_type = doc.get("mediaType")
     minor = MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
-    if minor is None:
+    if minor is None or not isinstance(media_type, str):
         raise CheckFailed(f"bundle: unsupported mediaType {str(media_type)[:80]!r}")
     material = obj(doc.get("verificationMaterial"), "bundle verificationMaterial")
     certificates, hint = _verifier_material(material, minor)
@@ -96,7 +97,7 @@ def parse_bundle(data: bytes) -> Bundle:
                   tlog_entries=entries, timestamps=timestamps, message_signature=message, envelope=envelope)
 
 
-def _verifier_material(material: dict, minor: int) -> tuple[tuple[x509.Certificate, ...], str | None]:
+def _verifier_material(material: dict[str, Any], minor: int) -> tuple[tuple[x509.Certificate, ...], str | None]:
     present = [k for k in ("publicKey", "x509CertificateChain", "certificate") if k in material]
     if len(present) != 1:
         raise CheckFailed("bundle: needs exactly one of publicKey, x509CertificateChain, certificate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timezone
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -54,7 +55,7 @@ def rfc3339(value: object, what: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def obj(value: object, what: str) -> dict:
+def obj(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise CheckFailed(f"{what}: expected a JSON object")
     return value

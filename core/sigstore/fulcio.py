@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
-from core.crypto.public_keys import spki_der
+from core.crypto.public_keys import PublicKey, spki_der
 from core.errors import CheckFailed
 from core.sigstore.trusted_root import CertificateAuthority, TrustedRoot
 
@@ -176,7 +176,7 @@ def verify_embedded_scts(leaf: x509.Certificate, issuer: x509.Certificate, root:
     return valid
 
 
-def _sct_signature_ok(key, signature: bytes, signed: bytes) -> bool:
+def _sct_signature_ok(key: PublicKey, signature: bytes, signed: bytes) -> bool:
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
@@ -194,11 +194,12 @@ def _extension_bytes(cert: x509.Certificate, oid: ObjectIdentifier) -> bytes | N
         value = cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
         return None
-    return value.value  # UnrecognizedExtension: the raw extnValue contents
+    # Sigstore's OIDs are unknown to cryptography: the raw extnValue contents
+    return value.value if isinstance(value, x509.UnrecognizedExtension) else None
 
 
 def _der_utf8(data: bytes, what: str) -> str:
     try:
-        return UTF8String.load(data, strict=True).native
+        return str(UTF8String.load(data, strict=True).native)
     except (ValueError, TypeError):
         raise CheckFailed(f"certificate: {what} is not a DER UTF8String") from None

@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -61,7 +62,7 @@ class SignedContent:
     dsse_payload: bytes | None = None  # the envelope payload, for DSSE
 
 
-def parse_bundle_entry(item: dict, what: str) -> TlogEntry:
+def parse_bundle_entry(item: dict[str, Any], what: str) -> TlogEntry:
     """One `verificationMaterial.tlogEntries[]` element (protobuf JSON)."""
     item = obj(item, what)
     kind_version = obj(item.get("kindVersion"), what + ".kindVersion")
@@ -151,7 +152,7 @@ def verify_entry(entry: TlogEntry, root: TrustedRoot, content: SignedContent) ->
     return verified_time
 
 
-def check_body_binding(body: dict, content: SignedContent) -> None:
+def check_body_binding(body: dict[str, Any], content: SignedContent) -> None:
     """The entry must record this signature, this key/certificate and this payload (CVE-2022-23649,
     CVE-2022-36056, CVE-2026-22703)."""
     kind, version = _kind_of(body)
@@ -187,7 +188,7 @@ def check_body_binding(body: dict, content: SignedContent) -> None:
                   lambda s: (_double_b64(s.get("sig")), s.get("publicKey")))
 
 
-def _check_v2_binding(kind: str, spec: dict, content: SignedContent) -> None:
+def _check_v2_binding(kind: str, spec: dict[str, Any], content: SignedContent) -> None:
     """Rekor v2 bodies: `hashedRekordV002{data, signature}` or `dsseV002{payloadHash, signatures}`,
     digests base64 with protobuf algorithm names, verifiers as DER (certificate or public key)."""
     if kind == "hashedrekord":
@@ -195,7 +196,7 @@ def _check_v2_binding(kind: str, spec: dict, content: SignedContent) -> None:
             raise CheckFailed("tlog entry: a hashedrekord entry cannot record a DSSE envelope")
         record = obj(spec.get("hashedRekordV002"), "body hashedRekordV002")
         _same_v2_hash(obj(record.get("data"), "body data"), content.digest, "artifact")
-        signatures = [record.get("signature")]
+        signatures: object = [record.get("signature")]
     else:
         if content.dsse_payload is None:
             raise CheckFailed("tlog entry: a dsse entry cannot record a message signature")
@@ -213,12 +214,12 @@ def _check_v2_binding(kind: str, spec: dict, content: SignedContent) -> None:
     raise CheckFailed("tlog entry: records a different signature")
 
 
-def _same_v2_hash(doc: dict, expected: bytes, what: str) -> None:
+def _same_v2_hash(doc: dict[str, Any], expected: bytes, what: str) -> None:
     if doc.get("algorithm") != "SHA2_256" or b64(doc.get("digest"), "body digest", max_bytes=64) != expected:
         raise CheckFailed(f"tlog entry: records a different {what} hash")
 
 
-def _same_v2_verifier(verifier_doc: dict, verifier: x509.Certificate | PublicKey) -> None:
+def _same_v2_verifier(verifier_doc: dict[str, Any], verifier: x509.Certificate | PublicKey) -> None:
     if "x509Certificate" in verifier_doc:
         der = b64(obj(verifier_doc["x509Certificate"], "body x509Certificate").get("rawBytes"),
                   "body x509Certificate.rawBytes", max_bytes=64 * 1024)
@@ -242,23 +243,24 @@ def _double_b64(value: object) -> bytes:
         return once
 
 
-def _body_doc(body: bytes) -> dict:
+def _body_doc(body: bytes) -> dict[str, Any]:
     return obj(load_json(body, "tlog body", max_bytes=MAX_BODY_BYTES), "tlog body")
 
 
-def _kind_of(body: dict) -> tuple[str, str]:
+def _kind_of(body: dict[str, Any]) -> tuple[str, str]:
     kind = (body.get("kind"), body.get("apiVersion"))
     if not all(isinstance(part, str) for part in kind) or kind not in SUPPORTED_KINDS:
         raise CheckFailed(f"tlog entry: unsupported kind {str(kind[0])[:32]} {str(kind[1])[:16]}")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
-def _same_hash(doc: dict, expected: bytes, what: str) -> None:
+def _same_hash(doc: dict[str, Any], expected: bytes, what: str) -> None:
     if doc.get("algorithm") != "sha256" or doc.get("value") != expected.hex():
         raise CheckFailed(f"tlog entry: records a different {what} hash")
 
 
-def _one_matching(signatures: object, content: SignedContent, unpack) -> None:
+def _one_matching(signatures: object, content: SignedContent,
+                  unpack: Callable[[dict[str, Any]], tuple[bytes, object]]) -> None:
     if not isinstance(signatures, list) or not 1 <= len(signatures) <= MAX_BODY_SIGNATURES:
         raise CheckFailed("tlog entry: malformed signature list")
     for item in signatures:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Callable
 
 from asn1crypto import cms, tsp
 from cryptography import x509
@@ -22,7 +23,8 @@ from core.sigstore.fulcio import valid_at
 from core.sigstore.trusted_root import CertificateAuthority, TrustedRoot
 
 MAX_TIMESTAMP_BYTES = 64 * 1024
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"sha256": hashes.SHA256, "sha384": hashes.SHA384,
+                                                          "sha512": hashes.SHA512}
 
 
 def verify_timestamp(der: bytes, signature: bytes, root: TrustedRoot) -> datetime:
@@ -59,7 +61,7 @@ def verify_timestamp(der: bytes, signature: bytes, root: TrustedRoot) -> datetim
         # Signed attributes are signed as an explicit SET OF, not the [0] IMPLICIT form they travel in.
         signed_bytes = b"\x31" + signed_attrs.dump()[1:]
         sig_hash = _signature_hash(signer["signature_algorithm"], digest_name)
-        gen_time = tst_info["gen_time"].native.astimezone(timezone.utc)
+        gen_time: datetime = tst_info["gen_time"].native.astimezone(timezone.utc)
         sid = signer["sid"]
         signature_bytes = signer["signature"].native
     except (ValueError, TypeError, KeyError) as exc:
@@ -99,19 +101,19 @@ def _signed_by(authority: CertificateAuthority, sid: cms.SignerIdentifier, hash_
 def _identifies(sid: cms.SignerIdentifier, cert: x509.Certificate) -> bool:
     if sid.name == "issuer_and_serial_number":
         chosen = sid.chosen
-        return (chosen["serial_number"].native == cert.serial_number
-                and chosen["issuer"].dump() == cert.issuer.public_bytes())
+        return bool(chosen["serial_number"].native == cert.serial_number
+                    and chosen["issuer"].dump() == cert.issuer.public_bytes())
     try:
         ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
         return False
-    return sid.chosen.native == ski
+    return bool(sid.chosen.native == ski)
 
 
 def _signature_hash(algorithm: cms.SignedDigestAlgorithm, digest_name: str) -> str:
     """ecdsa-with-SHA256 and sha256WithRSA name their hash; bare rsaEncryption uses the digest one."""
     try:
-        return algorithm.hash_algo
+        return str(algorithm.hash_algo)
     except ValueError:
         return digest_name
 

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from cryptography import x509
 
@@ -21,6 +22,7 @@ from core.sigstore.encoding import b64, certificates, load_json, obj, rfc3339, t
 MAX_TRUSTED_ROOT_BYTES = 1024 * 1024
 MAX_INSTANCES = 64
 MAX_CHAIN_CERTS = 10
+Instance = TypeVar("Instance")
 MEDIA_TYPES = frozenset({
     "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
     "application/vnd.dev.sigstore.trustedroot.v0.1+json",
@@ -127,7 +129,8 @@ def _log_from_pem(pem: bytes) -> LogInstance:
     return LogInstance(log_id=hashlib.sha256(spki_der(key)).digest(), key=key, validity=ALWAYS)
 
 
-def _instances(doc: dict, field: str, parse) -> tuple:
+def _instances(doc: dict[str, Any], field: str, parse: Callable[[dict[str, Any], str], Instance]
+               ) -> tuple[Instance, ...]:
     items = doc.get(field, [])
     if not isinstance(items, list) or len(items) > MAX_INSTANCES:
         raise CheckFailed(f"trusted root: {field} must be a list of at most {MAX_INSTANCES}")
@@ -143,7 +146,7 @@ def _validity(value: object, what: str) -> Validity:
     return Validity(start, end)
 
 
-def _log(item: dict, what: str) -> LogInstance:
+def _log(item: dict[str, Any], what: str) -> LogInstance:
     key_doc = obj(item.get("publicKey"), what + ".publicKey")
     der = b64(key_doc.get("rawBytes"), what + ".publicKey.rawBytes", max_bytes=16 * 1024)
     try:
@@ -156,7 +159,7 @@ def _log(item: dict, what: str) -> LogInstance:
                        base_url=text(item.get("baseUrl", ""), what + ".baseUrl"))
 
 
-def _authority(item: dict, what: str) -> CertificateAuthority:
+def _authority(item: dict[str, Any], what: str) -> CertificateAuthority:
     chain = certificates(obj(item.get("certChain"), what + ".certChain").get("certificates"), what + ".certChain",
                          max_count=MAX_CHAIN_CERTS)
     return CertificateAuthority(chain=chain, validity=_validity(item.get("validFor"), what + ".validFor"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -118,7 +118,7 @@ def verify_cosign_attestation(envelope_bytes: bytes, annotations: Mapping[str, s
     return _with_statement(verified, statement)
 
 
-def _verify_classic(signature: bytes, check: Callable[[PublicKey], bool], content: dict,
+def _verify_classic(signature: bytes, check: Callable[[PublicKey], bool], content: dict[str, Any],
                     annotations: Mapping[str, str], trust: SigstoreTrust, now: datetime,
                     stamped: bytes | None = None) -> VerifiedSignature:
     leaf, hints = None, []
@@ -138,7 +138,8 @@ def _verify_classic(signature: bytes, check: Callable[[PublicKey], bool], conten
     return _verify(signature, check, content, leaf, hints, entries, stamps, trust, now, stamped=stamped)
 
 
-def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict, leaf: x509.Certificate | None,
+def _verify(signature: bytes, check: Callable[[PublicKey], bool], content: dict[str, Any],
+            leaf: x509.Certificate | None,
             hints: Sequence[x509.Certificate], entries: Sequence[TlogEntry], stamps: Sequence[bytes],
             trust: SigstoreTrust, now: datetime, stamped: bytes | None = None) -> VerifiedSignature:
     """`stamped`: what RFC 3161 timestamps cover when not the signature itself."""

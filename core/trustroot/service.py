@@ -4,14 +4,14 @@ through TUF, record when, and audit the change of trust material."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from core.context import SignetContext
 from core.errors import ConfigError
 from core.identity import Role
 from core.trustroot.tuf_update import RootUpdate, record_refresh, update_trusted_root
 
 
-def refresh_trusted_root(ctx: Any, *, repository: str | None = None, tuf_root: str | None = None,
+def refresh_trusted_root(ctx: SignetContext, *, repository: str | None = None, tuf_root: str | None = None,
                          output: str | None = None) -> RootUpdate:
     trust = ctx.config.trust
     source = repository or trust.tuf_repository

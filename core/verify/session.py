@@ -27,7 +27,7 @@ class VerifySession:
         with self._lock:
             source = self._sources.get(key)
             if source is None:
-                source = CachedSource(open_registry(self.ctx, ref, allow_http=self.allow_http), self.cache)
+                source = CachedSource(open_registry(self.ctx.config, ref, allow_http=self.allow_http), self.cache)
                 self._sources[key] = source
             return source
 

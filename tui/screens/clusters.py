@@ -7,6 +7,7 @@ drift and admission-policy drift against the key inventory.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -65,7 +66,7 @@ class ClustersView(TableView):
         limits = self.context.config.limits
         timeout = (limits.connect_timeout, limits.read_timeout)
         for target in self.targets:
-            self.run_job(f"cluster:{target.context}", lambda t=target: read_cluster(t, timeout=timeout),
+            self.run_job(f"cluster:{target.context}", partial(read_cluster, target, timeout=timeout),
                          token=target.context)
         self.show_level()
 
@@ -237,6 +238,7 @@ class ClustersView(TableView):
         if self.explain_disabled("apply_policy"):
             return
         row = self.table.cursor_row
+        target: ClusterTarget | None
         if self.level == 0 and 0 <= row < len(self.shown_targets):
             target = self.shown_targets[row]
         else:

@@ -8,12 +8,14 @@ every function in scope (all of them at the top, one profile/region's when drill
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 from rich.text import Text
 from textual.binding import Binding
 
 from core.aws.regions import AwsTarget, aws_targets
+from core.config.model import Config
 from core.console.lambdas import stored_functions
 from core.errors import SignetError
 from core.identity import Role
@@ -68,8 +70,7 @@ class LambdaView(TableView):
         self.live = True
         for target in targets:
             self.targets[target.label] = target
-            self.run_job(f"lambda:{target.label}", lambda t=target: list_image_functions(config, [t])[0],
-                         token=target)
+            self.run_job(f"lambda:{target.label}", partial(_functions_in, config, target), token=target)
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "lambda-stored":
@@ -97,7 +98,7 @@ class LambdaView(TableView):
         self.show_level()
 
     def _gate_done(self, decision: GateDecision) -> None:
-        severity = "information" if decision.deployed else "error"
+        severity: Literal["information", "error"] = "information" if decision.deployed else "error"
         verb = "deployed" if decision.deployed else "NOT deployed"
         self.notify(f"{decision.function}: {verb} ({decision.result}) — {decision.reason}", title="release gate",
                     severity=severity, markup=False, timeout=15)
@@ -212,6 +213,10 @@ class LambdaView(TableView):
         self.app.push_screen(FormModal(f"Release gate: {f.name}", fields, explanation=explanation,
                                        confirm_word=f.name, submit_label="Verify and deploy", danger=True),
                              submitted)
+
+
+def _functions_in(config: Config, target: AwsTarget) -> LambdaInventory:
+    return list_image_functions(config, [target])[0]
 
 
 def _aws_flags(profile: str, region: str) -> tuple[str, ...]:

@@ -130,7 +130,7 @@ def inventory(ctx: click.Context, kubeconfig: str | None, context: str | None, n
               help="Write the metrics here (node_exporter textfile format, replaced atomically).")
 @click.option("--json", "as_json", is_flag=True, help="The whole report as JSON (fields in the module doc).")
 @click.pass_context
-def sweep(ctx: click.Context, kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
+def sweep(ctx: click.Context, /, kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
           all_namespaces: bool, prometheus_textfile: str | None, as_json: bool, allow_http_registry: bool,
           **flags: Any) -> None:
     """Verify every image running in the clusters, once per unique digest. Exit 1 unless all is verified."""

@@ -60,7 +60,7 @@ def command() -> None:
 @trust_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def list_functions(ctx: click.Context, profile: str | None, region: str | None, verify_now: bool, as_json: bool,
+def list_functions(ctx: click.Context, /, profile: str | None, region: str | None, verify_now: bool, as_json: bool,
                    allow_http_registry: bool, **flags: Any) -> None:
     """Image functions in every configured account and region."""
     sc = signet_context(ctx)
@@ -92,7 +92,7 @@ def list_functions(ctx: click.Context, profile: str | None, region: str | None, 
 @trust_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def verify_function(ctx: click.Context, function: str, profile: str | None, region: str | None, as_json: bool,
+def verify_function(ctx: click.Context, /, function: str, profile: str | None, region: str | None, as_json: bool,
                     allow_http_registry: bool, **flags: Any) -> None:
     """Verify the digest FUNCTION runs. Exit 0 only when verified."""
     sc = signet_context(ctx)
@@ -115,7 +115,7 @@ def verify_function(ctx: click.Context, function: str, profile: str | None, regi
 @trust_options
 @click.option("--json", "as_json", is_flag=True, help="The decision as JSON (fields in the module doc).")
 @click.pass_context
-def deploy(ctx: click.Context, function: str, image: str, profile: str | None, region: str | None, as_json: bool,
+def deploy(ctx: click.Context, /, function: str, image: str, profile: str | None, region: str | None, as_json: bool,
            allow_http_registry: bool, **flags: Any) -> None:
     """Release gate: deploy IMAGE to FUNCTION only if its digest is verified (or covered by a bypass)."""
     sc = signet_context(ctx)

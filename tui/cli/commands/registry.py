@@ -52,7 +52,7 @@ def tags(ctx: click.Context, repository: str, allow_http_registry: bool, as_json
 
 
 def _list(sc: SignetContext, ref: ImageReference, allow_http: bool, fetch: Callable[[Any], list[str]]) -> list[str]:
-    source = open_registry(sc, ref, allow_http=allow_http)
+    source = open_registry(sc.config, ref, allow_http=allow_http)
     try:
         return sorted(fetch(source))
     finally:

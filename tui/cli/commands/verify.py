@@ -53,7 +53,7 @@ from tui.cli.trust_options import diagnose_errors, trust_options, verdict_exit_c
               help="Repository holding the .sig manifests (default: the image's; env COSIGN_REPOSITORY).")
 @click.option("--json", "as_json", is_flag=True, help="JSON array, one object per image.")
 @click.pass_context
-def command(ctx: click.Context, images: tuple[str, ...], annotations: tuple[str, ...],
+def command(ctx: click.Context, /, images: tuple[str, ...], annotations: tuple[str, ...],
             payload_types: tuple[str, ...], platform: str | None, signature_repository: str | None,
             allow_http_registry: bool, as_json: bool, **flags: Any) -> None:
     """Verify cosign signatures of IMAGE... (tags are resolved to digests first)."""

@@ -61,7 +61,7 @@ from tui.cli.trust_options import diagnose_errors, trust_options, verdict_exit_c
               help="For an index, check the attestations of this platform's image (its digest is reported).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_context
-def command(ctx: click.Context, image: str, type_: str, signature_repository: str | None,
+def command(ctx: click.Context, /, image: str, type_: str, signature_repository: str | None,
             conditions: tuple[str, ...], max_severity: str | None, slsa_builder_id: str | None,
             slsa_source_repo: str | None, platform: str | None, allow_http_registry: bool, as_json: bool,
             **flags: Any) -> None:
