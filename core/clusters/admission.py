@@ -10,7 +10,7 @@ import fnmatch
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.clusters.kube import KubeApi, resource_path
 from core.crypto.public_keys import load_public_key
@@ -61,7 +61,7 @@ class AdmissionPolicy:
     def fingerprints(self) -> set[str]:
         return {k.fingerprint for k in self.keys if k.fingerprint}
 
-    def acts_in(self, namespace: str, namespace_labels: dict[str, dict[str, str]]) -> bool:
+    def acts_in(self, namespace: str, namespace_labels: Mapping[str, Mapping[str, str]]) -> bool:
         if self.engine == "sigstore" and namespace_labels.get(namespace, {}).get(SIGSTORE_INCLUDE_LABEL) != "true":
             return False
         if any(fnmatch.fnmatchcase(namespace, p) for p in self.excluded):

@@ -249,7 +249,8 @@ def _build_registry(ctx: SignetContext, registry: Path, keys: Sequence[KeyRecord
 SCANS = {"payments-api:v1.4.2": ("LOW", "HIGH"), "payments-api:v1.4.1": ("MEDIUM", "CRITICAL")}
 
 
-def _vulnerability_scans(ctx: SignetContext, registry: Path, key, passphrase: bytes, digests: dict[str, str]) -> None:
+def _vulnerability_scans(ctx: SignetContext, registry: Path, key: KeyRecord, passphrase: bytes,
+                         digests: dict[str, str]) -> None:
     signer = signer_for_record(ctx, key, passphrase_provider=lambda _name: passphrase)
     for name, severities in SCANS.items():
         repository = name.split(":")[0]

@@ -47,7 +47,7 @@ def copy_signature(source: OciLayout, source_digest: str, target: OciLayout, tar
     return target.put_manifest("", signature_tag(target_digest), manifest.raw, manifest.media_type)
 
 
-def write_attestation(layout: OciLayout, digest: str, statement: dict, sign: Callable[[bytes], bytes]) -> str:
+def write_attestation(layout: OciLayout, digest: str, statement: dict[str, Any], sign: Callable[[bytes], bytes]) -> str:
     """A cosign-style `.att` manifest for `digest`: one DSSE envelope (in-toto statement) signed with `sign`."""
     payload = _canonical(statement)
     signature = base64.b64encode(sign(pae(IN_TOTO, payload))).decode()

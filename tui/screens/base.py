@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingsMap
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
@@ -39,7 +39,7 @@ SHARED_BINDINGS = [
 class ViewScreen(Screen):
     VIEW_NAME: ClassVar[str] = ""
     AUTO_FOCUS = None  # views focus their main widget in prepare(); never the hidden filter bar
-    BINDINGS = SHARED_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = list(SHARED_BINDINGS)
     # State-changing actions of this view and the role each needs (None: any writer).
     GATED: ClassVar[dict[str, Role | None]] = {}
 
