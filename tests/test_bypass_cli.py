@@ -149,7 +149,7 @@ def test_request_with_several_configured_regions_needs_one(home, monkeypatch):
     (["--digest", "nope", "--function", "bad fn"], "'nope' is not an image digest"),
     (["--function", "bad fn", "--digest", "nope"], "function 'bad fn' is not a valid name"),
     (["--ticket", "x", "--duration", "1s", "--justification", "short"], "ticket 'x' is not a reference"),
-    (["--duration", "1s", "--ticket", "x", "--justification", "short"], "duration must be at least 60 seconds"),
+    (["--duration", "1s", "--ticket", "x", "--justification", "short"], "duration must be at least 1m"),
     (["--justification", "short", "--namespace", "Bad_NS", "--cluster", "prod"], "justification must say why"),
 ])
 def test_request_reports_the_first_wrong_input_in_the_order_typed(home, monkeypatch, args, error):
