@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_keyset_pages_walk_every_row_newest_first_without_repeats(store):
     assert len(rows) == 300
     assert [r.reference for r in rows[:2]] == ["reg.example/Team/app:0", "reg.example/Team/app:1"]
     assert len({r.id for r in rows}) == 300
-    assert all(a.at >= b.at for a, b in zip(rows, rows[1:]))
+    assert all(a.at >= b.at for a, b in pairwise(rows))
 
 
 @pytest.mark.parametrize("filt, expected", [

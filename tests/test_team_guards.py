@@ -78,14 +78,6 @@ def test_alice_cannot_approve_her_own_request_or_any_without_the_approver_role(t
         with pytest.raises(REFUSED):
             alice.execute("DELETE FROM bypasses WHERE id = %s", (bypass.id,))
     assert _row(url, bypass.id)[0] == "requested"
-
-
-def test_the_audit_guard_takes_the_same_lock_as_every_signet_write():
-    from core.store.migrations import POSTGRESQL_SCHEMA, load_migrations
-    from core.store.postgres_store import WRITE_LOCK
-
-    guards = next(m for m in load_migrations(POSTGRESQL_SCHEMA) if m.name == "0003_team_guards")
-    assert f"pg_advisory_xact_lock({WRITE_LOCK})" in guards.sql
     with raw_connection(url) as conn:
         assert conn.execute("SELECT COUNT(*) FROM bypass_approvals").fetchone()[0] == 0
 
@@ -153,14 +145,6 @@ def test_two_approvals_required_by_the_store_policy(team):
     with pytest.raises(PermissionDenied, match="1 of the 2 approvals"):
         approve_bypass(as_("bob"), bypass.id)  # Signet's config says 1; the store says 2
     assert _row(url, bypass.id)[0] == "requested"
-
-
-def test_the_audit_guard_takes_the_same_lock_as_every_signet_write():
-    from core.store.migrations import POSTGRESQL_SCHEMA, load_migrations
-    from core.store.postgres_store import WRITE_LOCK
-
-    guards = next(m for m in load_migrations(POSTGRESQL_SCHEMA) if m.name == "0003_team_guards")
-    assert f"pg_advisory_xact_lock({WRITE_LOCK})" in guards.sql
     with _raw(url, "alice") as alice:
         with pytest.raises(REFUSED):
             alice.execute("UPDATE signet_policy SET bypass_approvals = 1")

@@ -76,7 +76,7 @@ def append_entry(db: Any, *, actor: str, action: str, subject: str, details: dic
     return AuditEntry(seq, at, actor, action, subject, json.loads(details_json), prev, digest)
 
 
-def _rows(db: Any, batch: int = 5000) -> Iterator[tuple]:
+def _rows(db: Any, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
     # Storage order is sequence order on both backends (seq is SQLite's rowid; the primary key here).
     cursor = db.execute("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY seq")
     while rows := cursor.fetchmany(batch):
@@ -118,7 +118,7 @@ def export_entries(db: Any) -> Iterator[AuditEntry]:
 def list_entries(db: Any, *, before_seq: int | None = None, limit: int = 200) -> list[AuditEntry]:
     """Newest first, keyset-paged by sequence number."""
     sql = "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit"
-    params: tuple = ()
+    params: tuple[int, ...] = ()
     if before_seq is not None:
         sql += " WHERE seq < ?"
         params = (before_seq,)

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from core.bypass.model import Bypass, BypassState, bypass_from_row, decision_from_row
+from core.bypass.model import Bypass, BypassState, Decision, bypass_from_row, decision_from_row
 from core.errors import NotFound
 
 MAX_LISTED = 1000  # bound on one listing; history beyond it is in the audit log
 
 
-def _decisions(db: Any, ids: Iterable[str]) -> dict[str, tuple]:
+def _decisions(db: Any, ids: Iterable[str]) -> dict[str, tuple[Decision, ...]]:
     ids = list(ids)
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
     cursor = db.execute(f"SELECT * FROM bypass_approvals WHERE bypass_id IN ({marks}) ORDER BY at, approver", ids)
     names = [c[0] for c in cursor.description]
-    out: dict[str, list] = {}
+    out: dict[str, list[Decision]] = {}
     for raw in cursor.fetchall():
         row = dict(zip(names, raw, strict=True))
         out.setdefault(row["bypass_id"], []).append(decision_from_row(row))
     return {k: tuple(v) for k, v in out.items()}
 
 
-def select_bypasses(db: Any, where: str = "TRUE", params: tuple = (), *, limit: int = MAX_LISTED) -> list[Bypass]:
+def select_bypasses(db: Any, where: str = "TRUE", params: tuple[object, ...] = (), *,
+                    limit: int = MAX_LISTED) -> list[Bypass]:
     """Rows matching `where` (SQL over table bypasses), newest request first, with their decisions."""
     cursor = db.execute(f"SELECT * FROM bypasses WHERE {where} ORDER BY requested_at DESC, id LIMIT ?",
                           params + (limit,))

@@ -84,7 +84,7 @@ def list_bypasses(ctx: SignetContext, *, include_closed: bool = False, limit: in
         return select_bypasses(db, "state IN (?, ?, ?)", states, limit=limit)
 
 
-def _settle(ctx: SignetContext, db, bypass_id: str) -> Bypass:
+def _settle(ctx: SignetContext, db: Any, bypass_id: str) -> Bypass:
     """Load a bypass inside a write transaction, first recording a lapse or expiry that is due."""
     bypass = load_bypass(db, bypass_id)
     now = ctx.clock()
@@ -96,7 +96,7 @@ def _settle(ctx: SignetContext, db, bypass_id: str) -> Bypass:
     return bypass
 
 
-def close_bypass(ctx: SignetContext, db, bypass: Bypass, state: BypassState, *, reason: str) -> None:
+def close_bypass(ctx: SignetContext, db: Any, bypass: Bypass, state: BypassState, *, reason: str) -> None:
     """Move `bypass` to a closed state and audit it, inside the caller's write transaction."""
     now = ctx.clock()
     set_state(db, bypass.id, state, closed_at=iso(now), closed_by=ctx.actor, close_reason=reason)

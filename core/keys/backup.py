@@ -319,7 +319,8 @@ def restore_backup(ctx: SignetContext, path: Path, *, new_passphrase: bytes, sha
 
 
 def list_backups(ctx: SignetContext, key_id: str | None = None) -> list[BackupRecord]:
-    sql, params = "SELECT * FROM backups", ()
+    sql = "SELECT * FROM backups"
+    params: tuple[str, ...] = ()
     if key_id:
         sql, params = sql + " WHERE key_id = ?", (key_id,)
     return [_backup_record(row) for row in ctx.store.query(sql + " ORDER BY created_at", params)]
@@ -406,7 +407,7 @@ def _combine_shares(backup: BackupFile, shares: Sequence[str]) -> bytes:
     if len(parsed) < threshold:
         raise InputError(f"too few shares: {len(parsed)} distinct share(s) given, {threshold} needed")
     try:
-        return shamir_mnemonic.combine_mnemonics(list(parsed.values()))
+        return bytes(shamir_mnemonic.combine_mnemonics(list(parsed.values())))
     except (shamir_mnemonic.MnemonicError, ValueError):
         raise InputError("these shares do not combine (they are from different sets or were altered)") from None
 

@@ -31,7 +31,8 @@ from core.keys.publish import (
     file_verifiers,
     publish_policies,
 )
-from core.keys.rotation import MAX_REASON_LEN, Progress, abort_rotations_of
+from core.keys.resign import Progress
+from core.keys.rotation import MAX_REASON_LEN, abort_rotations_of
 from core.keys.trust_config import TrustListing, trust_listings
 from core.policy.files import forget_policy_file
 from core.verify.service import verify_images

@@ -324,7 +324,7 @@ def _staging_key_id(ctx: SignetContext, status: RotationStatus, details: dict[st
     as its own, never recorded, used or backed up, and removes it before creating the key again
     under that id (a leftover secret would otherwise block the retry: its name is taken).
     """
-    key_id = details.get("staging_key_id")
+    key_id: str | None = details.get("staging_key_id")
     if key_id:  # no row can name it: the key's row and the rotation's pointer to it commit together
         if discard_unrecorded_key(ctx, key_id, name=inputs.new_name, placement=inputs.placement):
             with ctx.store.write():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from core.errors import ConfigError, PermissionDenied, SchemaTooNew, StoreError
+from core.errors import ConfigError, PermissionDenied, StoreError
 from core.store.migrations import POSTGRESQL_SCHEMA, Migration, load_migrations, too_new
 
 GROUP_ROLES = ("signet_reader", "signet_operator", "signet_custodian", "signet_approver")

@@ -109,4 +109,4 @@ def rows_as_dicts(cursor: Cursor) -> Iterator[dict[str, Any]]:
     names = [c[0] for c in cursor.description]
     while batch := cursor.fetchmany(500):
         for raw in batch:
-            yield dict(zip(names, raw))
+            yield dict(zip(names, raw, strict=True))

@@ -129,7 +129,8 @@ class PostgresServer:
             kwargs.update(user=self._owner.pw_uid, group=self._owner.pw_gid, extra_groups=[])
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=self.root, **kwargs)
         if check and result.returncode != 0:
-            log = self.log.read_text(errors="replace")[-2000:] if getattr(self, "log", None) and self.log.exists() else ""
+            has_log = getattr(self, "log", None) and self.log.exists()
+            log = self.log.read_text(errors="replace")[-2000:] if has_log else ""
             raise RuntimeError(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip()} {log}")
 
 

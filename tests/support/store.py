@@ -71,6 +71,6 @@ def audit_entries(store: Store, limit: int = 1000) -> list[AuditEntry]:
         return list_entries(db, limit=limit)
 
 
-def history(store: Store, filt: HistoryFilter = HistoryFilter(), *, limit: int = 200) -> list[HistoryRow]:
+def history(store: Store, filt: HistoryFilter | None = None, *, limit: int = 200) -> list[HistoryRow]:
     with store.read() as db:
-        return list_history(db, filt, limit=limit)
+        return list_history(db, filt or HistoryFilter(), limit=limit)

@@ -118,6 +118,7 @@ class ClustersView(TableView):
     def show_level(self) -> None:
         rows: list[tuple[str, tuple]] = []
         if self.level == 0:
+            columns: tuple[tuple[str, int], ...]
             columns = (("cluster", 16), ("context", 16), ("status", 12), ("namespaces", 10), ("pods", 6),
                        ("detail", 50))
             for t in self.shown_targets:

@@ -123,6 +123,7 @@ class LambdaView(TableView):
         rows: list[tuple[str, tuple]] = []
         if self.level == 0:
             self.target = None
+            columns: tuple[tuple[str, int], ...]
             columns = (("profile/region", 24), ("functions", 9), ("verified", 9), ("not verified", 12),
                        ("unchecked", 9), ("listing", 40))
             for t in self.shown_targets:

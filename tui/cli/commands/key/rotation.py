@@ -81,7 +81,7 @@ def _stage_inputs(new_name: str | None, store: str, region: str | None, shares: 
 @click.option("--image", "images", multiple=True, metavar="GLOB", help="Images the policies cover (default **).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def rotate_start(ctx: click.Context, old_key: str, policy_dir: str | None, images: tuple[str, ...], as_json: bool,
+def rotate_start(ctx: click.Context, /, old_key: str, policy_dir: str | None, images: tuple[str, ...], as_json: bool,
                  **stage: object) -> None:
     """Stage a new key for OLD_KEY: generate, back up, test-restore, smoke-test."""
     sc = signet_context(ctx)
@@ -248,7 +248,7 @@ def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | Non
 @_apply_options
 @_update_config_option
 @click.pass_context
-def rotate_resume(ctx: click.Context, rotation_id: str, allow_http_registry: bool, as_json: bool, yes: bool,
+def rotate_resume(ctx: click.Context, /, rotation_id: str, allow_http_registry: bool, as_json: bool, yes: bool,
                   apply_to: tuple[str, ...], kubeconfig: str | None, engines: tuple[str, ...],
                   update_config: bool, **stage: object) -> None:
     """Re-run an interrupted step (the stage step needs the same options as `start`)."""
