@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store.migrations import load_migrations
+from core.store.migrations import POSTGRESQL_SCHEMA, load_migrations
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -68,6 +68,9 @@ def test_installed_wheel_builds_the_demo_and_verifies_from_another_directory(ins
                  "tui.__file__)"], cwd=elsewhere, env=env)
     assert where.returncode == 0, where.stderr
     assert all(Path(path).is_relative_to(installed) for path in where.stdout.split()), where.stdout
+    dialects = run([str(installed / "bin/python"), "-c", "from core.store.migrations import POSTGRESQL_SCHEMA, "
+                    "load_migrations; print(len(load_migrations(POSTGRESQL_SCHEMA)))"], cwd=elsewhere, env=env)
+    assert dialects.stdout.strip() == str(len(load_migrations(POSTGRESQL_SCHEMA))), dialects.stderr  # subfolders too
 
     signet = str(installed / "bin/signet")
     demo = tmp_path / "demo"
