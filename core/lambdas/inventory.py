@@ -151,7 +151,8 @@ def verify_functions(ctx: SignetContext, functions: Sequence[LambdaFunction], ve
     checked = []
     for f in functions:
         verdict = results.get(f.reference or "")
-        covered_by, matched = None, ()
+        covered_by = None
+        matched: tuple[str, ...] = ()
         if verdict is None:
             result, reason = ERROR, f.problem or "no running digest"
         else:
