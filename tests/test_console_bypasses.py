@@ -34,7 +34,8 @@ async def test_request_approve_revoke_across_identities(tmp_path):
     alice.close()
 
     bob = console_context(tmp_path, "bob")
-    async with running(bob, "bypasses") as (app, pilot):
+    async with running(bob, "bypasses", notifications=True) as (app, pilot):
+        assert "waiting for approval 1" in screen_text(app) and "expiring_soon" not in screen_text(app)
         await press(app, pilot, "a")
         # typed confirmation: the submit stays disabled until the id is typed
         assert app.screen.query_one("#submit").disabled
@@ -45,6 +46,7 @@ async def test_request_approve_revoke_across_identities(tmp_path):
         approved = get_bypass(bob, bypass.id)
         assert approved.state.value == "active" and approved.approvers == ("bob",)
         assert app.cli_log.entries()[-1].command.endswith(f" bypass approve {bypass.id}")  # the `@` log
+        assert f"bypass {bypass.id} approved (it is active)" in [str(n.message) for n in app._notifications]
         text = screen_text(app)
         assert "active" in text and "2h00m" in text  # live countdown from the injected clock
         # the countdown follows the clock

@@ -21,7 +21,7 @@ async def open_demo_repo(app, pilot, name: str) -> None:
 
 async def test_browse_verify_and_come_back(tmp_path):
     ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "registries") as (app, pilot):
+    async with running(ctx, "registries", notifications=True) as (app, pilot):
         view = app.view
         assert view.probes["demo"][0] == "reachable"
         assert view.probes["offline-mirror"][0] == "unreachable"
@@ -44,6 +44,7 @@ async def test_browse_verify_and_come_back(tmp_path):
         await press(app, pilot, "V")
         results = {view.verified[t.reference].result for t in view.tags}
         assert results == {"verified"} and len(view.tags) == 2
+        assert "2 images: 2 verified" in [str(n.message) for n in app._notifications]
         detail = view.query_one("#detail").text
         assert "signature cosign-sig#" in detail and "ok" in detail
         # v on the second tag: the cursor stays on it once the result is shown

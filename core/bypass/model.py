@@ -28,6 +28,9 @@ class BypassState(str, Enum):
 
 GRANTED_STATES = (BypassState.APPROVED, BypassState.ACTIVE)
 EXPIRING_SOON = timedelta(hours=1)  # listed apart so on-call sees what is about to end
+# How `bypass list` and the console group bypasses, in that order, with the words people read.
+LISTING_GROUPS = (("expiring_soon", "expiring within the hour"), ("active", "active"),
+                  ("pending", "waiting for approval"), ("history", "history"))
 CLOSED_STATES = (BypassState.DENIED, BypassState.LAPSED, BypassState.EXPIRED, BypassState.REVOKED)
 
 
@@ -115,7 +118,7 @@ class Bypass:
         assert self.ends_at is not None
         return self.ends_at - now
 
-    def listing_group(self, now: datetime) -> str:
+    def listing_group(self, now: datetime) -> str:  # one of LISTING_GROUPS
         """expiring_soon | active | pending | history: how `bypass list` and the console group it."""
         remaining = self.remaining(now)
         if remaining is not None:

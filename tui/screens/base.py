@@ -6,6 +6,7 @@ per kind, and post `JobDone` back; only the view's handlers touch widgets.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from core.console.filters import MAX_FILTER_CHARS
 from core.context import SignetContext
 from core.errors import SignetError
 from core.identity import Role
+from core.results import RESULTS
 from tui.messages import JobDone, JobProgress
 from tui.widgets.detail_pane import DetailPane
 from tui.widgets.status_bar import StatusBar
@@ -426,3 +428,12 @@ class TableView(ViewScreen):
         self.level -= 1
         self.show_level()
         return True
+
+
+def results_summary(results: Iterable[str]) -> str:
+    """'3 images: 2 verified, 1 invalid' for a notification after verifying several images."""
+    counts = Counter(results)
+    total = sum(counts.values())
+    parts = [f"{counts[r]} {r}" for r in RESULTS if counts.get(r)] + [
+        f"{n} {r}" for r, n in sorted(counts.items()) if r not in RESULTS]
+    return f"{total} image{'s' if total != 1 else ''}: " + ", ".join(parts)

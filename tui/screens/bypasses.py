@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 from rich.text import Text
 from textual.binding import Binding
 
-from core.bypass.model import Bypass, BypassOutcome
+from core.bypass.model import LISTING_GROUPS, Bypass, BypassOutcome
 from core.bypass.running import RunningDigests, running_digests
 from core.bypass.service import (approve_bypass, decision_refusal, deny_bypass, list_bypasses, request_bypass,
                                  revoke_bypass)
@@ -29,7 +29,7 @@ from tui.widgets.detail_pane import DetailPane
 
 COUNTDOWN_TICK_S = 1.0
 _PLACE = ("cluster", "namespace", "workload", "function", "region")  # the request form's target fields
-GROUP_ORDER = {"expiring_soon": 0, "active": 1, "pending": 2, "history": 3}
+GROUP_ORDER = {group: i for i, (group, _) in enumerate(LISTING_GROUPS)}
 GROUP_STYLES = {"expiring_soon": "bold yellow", "active": "bold green", "pending": "bold cyan", "history": "dim"}
 
 
@@ -82,7 +82,9 @@ class BypassesView(TableView):
             self._show_rows()
         elif kind == "bypass-action":
             verb, outcome = value
-            self.notify(f"bypass {outcome.bypass.id} {verb}: now {outcome.bypass.state.value}",
+            state = outcome.bypass.state.value
+            # "approved" twice says nothing; a first approval of two leaves it "requested", which is news
+            self.notify(f"bypass {outcome.bypass.id} {verb}" + ("" if state == verb else f" (it is {state})"),
                         title="bypass", markup=False)
             if outcome.warning:
                 self.notify(outcome.warning, title="bypass", severity="warning", markup=False, timeout=15)
@@ -99,7 +101,7 @@ class BypassesView(TableView):
         for b in self.bypasses:
             group = b.listing_group(now)
             counts[group] = counts.get(group, 0) + 1
-        self.set_info("  ".join(f"{group}: {counts.get(group, 0)}" for group in GROUP_ORDER))
+        self.set_info("  ".join(f"{title} {counts.get(group, 0)}" for group, title in LISTING_GROUPS))
         self.replace_rows((b.id, (Text(b.listing_group(now), style=GROUP_STYLES[b.listing_group(now)]),
                                   cell(self._left(b)), cell(b.id), cell(b.effective_state(now).value),
                                   cell(b.requester), cell(b.scope.describe()), short_digest(b.digest),

@@ -22,7 +22,7 @@ from core.identity import Role
 from core.lambdas.inventory import LambdaFunction, LambdaInventory, list_image_functions, verify_functions
 from core.lambdas.release_gate import GateDecision, deploy_function_image
 from core.verify.verifier import Verifier
-from tui.screens.base import TableView
+from tui.screens.base import TableView, results_summary
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest, short_reference
 from tui.widgets.detail_pane import DetailPane
@@ -88,11 +88,7 @@ class LambdaView(TableView):
         elif kind == "lambda-verify":
             for f in value:
                 self.functions[(f.profile, f.region, f.name)] = f
-            counts: dict[str, int] = {}
-            for f in value:
-                counts[f.result] = counts.get(f.result, 0) + 1
-            self.notify("verified " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())), title="lambda",
-                        markup=False)
+            self.notify(results_summary(f.result for f in value), title="lambda", markup=False)
         elif kind == "lambda-gate":
             self._gate_done(value)
         self.show_level()

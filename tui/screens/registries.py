@@ -21,7 +21,7 @@ from core.verify.attestations import AttestationResult, verify_attestations
 from core.verify.result import SignatureCheck, VerificationResult
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
-from tui.screens.base import TableView
+from tui.screens.base import TableView, results_summary
 from tui.widgets.cells import badge, cell, short_digest
 from tui.widgets.detail_pane import DetailPane, detail_text
 
@@ -97,11 +97,7 @@ class RegistriesView(TableView):
             self.stop_progress()
             for result in value:
                 self.verified[result.reference] = result
-            counts: dict[str, int] = {}
-            for result in value:
-                counts[result.result] = counts.get(result.result, 0) + 1
-            self.notify("verified " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())), title="verify",
-                        markup=False)
+            self.notify(results_summary(r.result for r in value), title="verify", markup=False)
             if self.level == 2:
                 self._show_tags()
 

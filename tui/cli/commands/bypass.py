@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import click
 
-from core.bypass.model import Bypass, BypassOutcome, BypassState, ScopeKind
+from core.bypass.model import LISTING_GROUPS, Bypass, BypassOutcome, BypassState, ScopeKind
 from core.bypass.reaper import reap
 from core.bypass.service import approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass
 from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_scope_field,
@@ -32,8 +32,6 @@ from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
 from tui.cli.trust_options import stacked
 
-GROUP_TITLES = (("expiring_soon", "Expiring within the hour"), ("active", "Active"),
-                ("pending", "Waiting for approval"), ("history", "History"))
 
 
 @click.group("bypass")
@@ -129,11 +127,11 @@ def list_(ctx: click.Context, include_closed: bool, as_json: bool) -> None:
     if not bypasses:
         emit_line("no bypasses" if include_closed else "no open bypasses (use --all for history)")
         return
-    for group, title in GROUP_TITLES:
+    for group, title in LISTING_GROUPS:
         rows = [b for b in bypasses if b.listing_group(now) == group]
         if rows:
             emit_table(["id", "state", "scope", "digest", "requester", "approvers", "ticket", _time_header(group)],
-                       [_row(b, now, group) for b in rows], title=title)
+                       [_row(b, now, group) for b in rows], title=title.capitalize())
 
 
 @command.command("reap")
