@@ -56,7 +56,7 @@ def initialise_team_store(url: str, *, approvals: int | None = None,
                           max_bypass_seconds: int | None = None) -> InitReport:
     """Group roles, schema and grants; idempotent (a second run changes nothing). `approvals` and
     `max_bypass_seconds` set the store's bypass policy row, which the database enforces for everyone."""
-    from core.store.postgres_schema import ensure_roles, migrate_postgres
+    from core.store.postgres_schema import ensure_roles, migrate_postgres, one_row
     from core.store.postgres_store import connect
 
     if approvals is not None and approvals < 1:
@@ -70,7 +70,7 @@ def initialise_team_store(url: str, *, approvals: int | None = None,
         for column, value in (("bypass_approvals", approvals), ("max_bypass_seconds", max_bypass_seconds)):
             if value is not None:  # column names are ours
                 conn.execute(f"UPDATE signet_policy SET {column} = %s", (value,))
-        policy = conn.execute("SELECT bypass_approvals, max_bypass_seconds FROM signet_policy").fetchone()
+        policy = one_row(conn, "SELECT bypass_approvals, max_bypass_seconds FROM signet_policy")
     return InitReport(target.shown, tuple(created), version, int(policy[0]), int(policy[1]))
 
 
@@ -197,7 +197,7 @@ def _rechain(src: StoreSession, dst: StoreSession) -> int:
     return total
 
 
-def _batches(cursor: Any) -> Iterator[list[tuple]]:
+def _batches(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:
     while batch := cursor.fetchmany(COPY_BATCH):
         yield batch
 

@@ -9,6 +9,7 @@ so two `store migrate` runs cannot interleave.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -30,10 +31,18 @@ def postgres_migrations() -> list[Migration]:
     return load_migrations(POSTGRESQL_SCHEMA)
 
 
+def one_row(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """The row of a query that always answers one (an aggregate, a session fact, the policy row)."""
+    found = conn.execute(query, params).fetchone()
+    if found is None:
+        raise StoreError(f"team store: no row for {query[:80]!r} (is this a Signet database?)")
+    return found
+
+
 def schema_state(conn: psycopg.Connection) -> SchemaState:
-    has_meta = conn.execute("SELECT to_regclass('signet_meta') IS NOT NULL").fetchone()[0]
+    has_meta = one_row(conn, "SELECT to_regclass('signet_meta') IS NOT NULL")[0]
     if not has_meta:
-        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").fetchone()[0]
+        tables = one_row(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")[0]
         return SchemaState(0, int(tables))
     row = conn.execute("SELECT value FROM signet_meta WHERE key = 'schema_version'").fetchone()
     app = conn.execute("SELECT value FROM signet_meta WHERE key = 'application'").fetchone()
@@ -61,7 +70,7 @@ def check_schema(conn: psycopg.Connection, where: str) -> int:
 
 def login_and_roles(conn: psycopg.Connection) -> tuple[str, frozenset[str]]:
     """The login the server authenticated, and which signet_* group roles it is a member of."""
-    login = conn.execute("SELECT session_user").fetchone()[0]
+    login = one_row(conn, "SELECT session_user")[0]
     held = frozenset(r[0] for r in conn.execute(
         "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND pg_has_role(session_user, oid, 'MEMBER')",
         (list(GROUP_ROLES),)))
@@ -70,7 +79,7 @@ def login_and_roles(conn: psycopg.Connection) -> tuple[str, frozenset[str]]:
 
 def store_policy(conn: psycopg.Connection) -> tuple[int, int]:
     """The team's bypass policy row: (approvals needed, longest bypass in seconds)."""
-    approvals, max_seconds = conn.execute("SELECT bypass_approvals, max_bypass_seconds FROM signet_policy").fetchone()
+    approvals, max_seconds = one_row(conn, "SELECT bypass_approvals, max_bypass_seconds FROM signet_policy")
     return int(approvals), int(max_seconds)
 
 
@@ -84,7 +93,7 @@ def ensure_roles(conn: psycopg.Connection, where: str) -> list[str]:
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
             created.append(role)
         for role in GROUP_ROLES[1:]:  # every other group reads too
-            if not conn.execute("SELECT pg_has_role(%s, 'signet_reader', 'MEMBER')", (role,)).fetchone()[0]:
+            if not one_row(conn, "SELECT pg_has_role(%s, 'signet_reader', 'MEMBER')", (role,))[0]:
                 conn.execute(sql.SQL("GRANT signet_reader TO {}").format(sql.Identifier(role)))
     except psycopg.errors.InsufficientPrivilege as exc:
         raise PermissionDenied(f"team store {where}: creating the signet_* roles needs CREATEROLE (run "

@@ -176,7 +176,8 @@ class PostgresStore:
         state = getattr(self._local, "state", None)
         if state is None or not state[2]:
             raise RuntimeError("no write transaction is open (use `with store.write()`)")
-        return state[0]
+        session: PostgresSession = state[0]
+        return session
 
     def close(self) -> None:
         self._pool.close()

@@ -24,21 +24,29 @@ POSTGRESQL = "postgresql"
 
 
 class Cursor(Protocol):
-    description: Any
-    rowcount: int
+    """What both drivers' cursors offer (read-only attributes: sqlite3 and psycopg set them)."""
 
-    def fetchone(self) -> tuple | None: ...
+    @property
+    def description(self) -> Any: ...
 
-    def fetchall(self) -> list[tuple]: ...
+    @property
+    def rowcount(self) -> int: ...
 
-    def fetchmany(self, size: int = ...) -> list[tuple]: ...
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
 
 
 class StoreSession(Protocol):
     """One open transaction (or snapshot) on one connection."""
 
-    dialect: str
-    in_transaction: bool
+    @property
+    def dialect(self) -> str: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
@@ -60,12 +68,24 @@ class StoreSession(Protocol):
 
 
 class Store(Protocol):
-    backend: str         # SQLITE | POSTGRESQL
-    location: str        # a path, or the URL without any password: safe to show
-    read_only: bool
-    login: str | None    # who the database authenticated (team store); None for a local file
-    held_roles: frozenset[str]  # the signet_* group roles `login` is a member of
-    team_policy: tuple[int, int] | None  # a team store's bypass policy row (approvals, longest bypass s)
+    # Read-only here (properties), so each backend may narrow them (a local file's login is always None).
+    @property
+    def backend(self) -> str: ...          # SQLITE | POSTGRESQL
+
+    @property
+    def location(self) -> str: ...         # a path, or the URL without any password: safe to show
+
+    @property
+    def read_only(self) -> bool: ...
+
+    @property
+    def login(self) -> str | None: ...     # who the database authenticated (team store); None for a file
+
+    @property
+    def held_roles(self) -> frozenset[str]: ...  # the signet_* group roles `login` is a member of
+
+    @property
+    def team_policy(self) -> tuple[int, int] | None: ...  # a team store's bypass policy (approvals, longest s)
 
     def write(self) -> AbstractContextManager[StoreSession]: ...
 
