@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from core.config.edit import apply_config_edit, config_string_list, plan_list_edit
+from core.config_edit.edit import apply_config_edit, config_string_list, plan_list_edit
 from core.config.loader import load_config
 from core.errors import ConfigError, InvalidState, PermissionDenied
 from core.context import open_context

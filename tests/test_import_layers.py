@@ -26,8 +26,6 @@ KNOWN_CYCLE_EDGES = {
     ("core.keys", "core.verify"), ("core.keys", "core.sign"), ("core.keys", "core.clusters"),
     # bypass PolicyExceptions are written through the cluster client; the sweep asks the bypass rule
     ("core.bypass", "core.clusters"),
-    # config edits (config/edit.py) audit through the context; identity reads the config
-    ("core.config", "core.context"), ("core.config", "core.identity"),
     # the demo answers the AWS and Kubernetes clients from its files (a hook inside the clients)
     ("core.aws", "core.demo"), ("core.clusters", "core.demo"),
 }

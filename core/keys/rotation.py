@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.clock import iso
-from core.config.edit import ConfigEdit
+from core.config_edit.edit import ConfigEdit
 from core.context import SignetContext
 from core.crypto.public_keys import verify_signature
 from core.errors import InputError, InvalidState, NotFound, SignetError

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.config.edit import ConfigEdit, apply_config_edit, config_sha256, config_string_list, plan_list_edit
+from core.config_edit.edit import ConfigEdit, apply_config_edit, config_sha256, config_string_list, plan_list_edit
 from core.context import SignetContext
 from core.errors import ConfigError, InputError, InvalidState, SignetError
 from core.keys.inventory import KeyRecord

@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from core.config.edit import ConfigEdit
+from core.config_edit.edit import ConfigEdit
 from core.context import SignetContext
 from core.identity import Role
 from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_backup, drill_backup, parse_share,

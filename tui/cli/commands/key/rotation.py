@@ -21,7 +21,7 @@ from core.identity import Role
 from core.keys.backup import CreatedBackup
 from core.keys.custody import KeyPlacement
 from core.keys.emergency import emergency_revoke
-from core.config.edit import ConfigEdit
+from core.config_edit.edit import ConfigEdit
 from core.keys.publish import PublishHook, cluster_apply_hook
 from core.keys.resign import ResignPlan
 from core.keys.rotation import (
