@@ -12,7 +12,7 @@ import pytest
 
 from core.notation.config import load_notation_trust
 from tests.support.hostile_registry import (OCI_INDEX, OCI_MANIFEST, HostileRegistry, SignedImage, assert_refused,
-                                            canonical, fixed, publish_signed_image, verify)
+                                            canonical, fixed, publish_referrers_only_image, verify)
 from tests.support.notation import (cose_envelope, jws_envelope, make_signer, payload_for, statement,
                                     write_notation_config)
 
@@ -23,8 +23,7 @@ JWS = "application/jose+json"
 @pytest.fixture
 def world(tmp_path):
     registry = HostileRegistry()
-    image = publish_signed_image(registry)
-    del registry.manifests[(image.repo, image.sig_tag)]  # notation referrers only
+    image = publish_referrers_only_image(registry)
     signer = make_signer()
     config = write_notation_config(tmp_path / "notation", {"ca:corp": [signer.root]}, [statement()])
     yield registry, image, signer, load_notation_trust(str(config)), tmp_path

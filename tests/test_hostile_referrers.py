@@ -12,7 +12,8 @@ import json
 import pytest
 
 from tests.support.hostile_registry import (OCI_INDEX, OCI_MANIFEST, HostileRegistry, Request, SignedImage,
-                                            assert_refused, canonical, endless, fixed, publish_signed_image, verify)
+                                            assert_refused, canonical, endless, fixed, publish_referrers_only_image,
+                                            verify)
 from tests.support.sigstore_factory import FakeSigstore
 
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -22,8 +23,7 @@ EMPTY = "application/vnd.oci.empty.v1+json"
 @pytest.fixture
 def world(tmp_path):
     registry = HostileRegistry()
-    image = publish_signed_image(registry)
-    del registry.manifests[(image.repo, image.sig_tag)]  # referrers only
+    image = publish_referrers_only_image(registry)
     fake = FakeSigstore()
     root = tmp_path / "trusted_root.json"
     root.write_bytes(fake.trusted_root())

@@ -340,6 +340,13 @@ def publish_signed_image(registry: HostileRegistry, repo: str = "team/app", tag:
     return SignedImage(registry, repo, tag, digest, private_key, public_pem, sig_tag, payload, signature)
 
 
+def publish_referrers_only_image(registry: HostileRegistry) -> SignedImage:
+    """A published image whose `.sig` is gone: its only candidate signatures are the referrers a test adds."""
+    image = publish_signed_image(registry)
+    del registry.manifests[(image.repo, image.sig_tag)]
+    return image
+
+
 # --- verification harness -------------------------------------------------------------------------
 
 
