@@ -182,6 +182,12 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
+    def check_reachable(self) -> None:
+        """StoreError unless the server answers now; pooled connections a lost server broke are
+        replaced first, so the next read after a reconnect does not fail on a dead one."""
+        self._pool.check()
+        self.query("SELECT 1")
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[PostgresSession]:
         state = getattr(self._local, "state", None)

@@ -1,0 +1,2 @@
+-- Live team state (data/schema/postgresql/0004_live_changes.sql: NOTIFY on bypass changes so open
+-- consoles refresh). A local file has one user and nobody to tell. Nothing to change here.
