@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from core.clusters.drift import find_drift
 from core.clusters.inventory import (ClusterTarget, cluster_targets, read_inventories, running_digest,
                                      running_reference, ContainerImage)
-from core.clusters.kube import KubeApi
+from core.kube.api import KubeApi
 from core.config.model import Config, LimitsConfig
 from core.errors import ClusterError, InputError
 from tests.support.cluster_world import build_world, push_signed

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions, verify_functions
 from core.clusters.inventory import cluster_targets
-from core.clusters.kube import KubeApi, resource_path
+from core.kube.api import KubeApi, resource_path
 from core.clusters.policy_apply import apply_policy
 from core.config.loader import load_config
 from core.demo.builder import build_demo, open_demo_context

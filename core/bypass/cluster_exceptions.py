@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.bypass.kyverno_exception import GROUP, PLURAL, VERSION
-from core.clusters.kube import KubeApi, resource_path
+from core.kube.api import KubeApi, resource_path
 from core.config.model import ClusterConfig
 from core.context import SignetContext
 from core.errors import ClusterError, ClusterRefused

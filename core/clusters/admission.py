@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from core.clusters.kube import KubeApi, resource_path
+from core.kube.api import KubeApi, resource_path
 from core.crypto.public_keys import load_public_key
 from core.errors import ClusterRefused, SignetError
 from core.registry.reference import DOCKER_HUB, parse_reference

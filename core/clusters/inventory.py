@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from core.clusters.kube import KubeApi, list_contexts, resource_path
+from core.kube.api import KubeApi, list_contexts, resource_path
 from core.config.model import Config
 from core.errors import ClusterRefused, InputError, SignetError
 from core.registry.reference import DIGEST_RE, parse_reference

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from core.clusters.admission import (MAX_POLICIES, AdmissionPolicy, DriftIssue, PolicyKey, keys_from_pem_text,
                                      list_served)
 from core.clusters.inventory import ClusterInventory, ClusterTarget, read_cluster
-from core.clusters.kube import KubeApi, resource_path
+from core.kube.api import KubeApi, resource_path
 from core.clusters.ratify import read_ratify_policies
 from core.errors import ClusterRefused, SignetError
 from core.keys.inventory import KeyRecord

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from core.clusters.inventory import ClusterTarget
-from core.clusters.kube import KubeApi, resource_path
+from core.kube.api import KubeApi, resource_path
 from core.context import SignetContext
 from core.errors import InputError, SignetError
 from core.identity import Role

@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.clusters.admission import AdmissionPolicy, DriftIssue, PolicyKey, keys_from_pem_text, list_served
-from core.clusters.kube import KubeApi
+from core.kube.api import KubeApi
 
 GATEKEEPER_TEMPLATES = ("templates.gatekeeper.sh", ("v1", "v1beta1", "v1alpha1"), "constrainttemplates")
 GATEKEEPER_CONSTRAINTS = ("constraints.gatekeeper.sh", ("v1beta1", "v1alpha1"))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from core.clusters.kube import MAX_RESPONSE_BYTES, KubeApi
+from core.kube.api import MAX_RESPONSE_BYTES, KubeApi
 from core.demo.json_file import load_json_file, locked_update, save_json_file
 from core.errors import ClusterError, ClusterRefused
 

@@ -11,7 +11,7 @@ import copy
 from typing import Any, Sequence
 
 from core.clusters.inventory import ClusterTarget
-from core.clusters.kube import KubeApi, resource_path
+from core.kube.api import KubeApi, resource_path
 from core.clusters.policy_apply import AppliedPolicy, apply_policy
 from core.context import SignetContext
 from core.errors import ClusterRefused, InputError

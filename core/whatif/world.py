@@ -17,7 +17,7 @@ from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions
 from core.clusters.admission import AdmissionPolicy
 from core.clusters.inventory import ClusterTarget, read_inventories
-from core.clusters.kube import KubeApi
+from core.kube.api import KubeApi
 from core.clusters.policies import list_policies, namespace_labels
 from core.clusters.sweep import group_containers
 from core.context import SignetContext
