@@ -25,7 +25,7 @@ from bench.sweep import populate  # noqa: E402
 from core.clusters.inventory import cluster_targets  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.crypto.public_keys import load_public_key  # noqa: E402
-from core.demo.lambda_api import write_functions_file  # noqa: E402
+from core.lambdas.file_client import write_functions_file  # noqa: E402
 from core.demo.workloads import pinned  # noqa: E402
 from core.policy.generate import kyverno_cluster_policy  # noqa: E402
 from core.whatif.change import enforce_change, key_change  # noqa: E402

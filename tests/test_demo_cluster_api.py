@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.kube.api import KubeApi, resource_path
-from core.demo.cluster_api import FileKubeApi, file_url, store_key, write_cluster_file
+from core.kube.file_api import FileKubeApi, file_url, store_key, write_cluster_file
 from core.errors import ClusterError, ClusterRefused
 
 EXCEPTIONS = ("kyverno.io", "v2", "policyexceptions")

@@ -24,8 +24,6 @@ KNOWN_CYCLE_EDGES = {
     # rotation and emergency revocation (workflows over keys, signing, verification and clusters)
     # still live in core.keys, below which verification looks keys up (`--key NAME`)
     ("core.keys", "core.verify"), ("core.keys", "core.sign"), ("core.keys", "core.clusters"),
-    # the demo answers the AWS and Kubernetes clients from its files (a hook inside the clients)
-    ("core.aws", "core.demo"), ("core.kube", "core.demo"),
 }
 
 

@@ -7,7 +7,6 @@ thread-safe once created, sessions are not, so callers create clients before fan
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,10 +17,6 @@ from core.config.model import Config
 
 
 def client_for(config: Config, service: str, target: AwsTarget) -> Any:
-    if service == "lambda" and config.aws.demo_lambda:  # the demo's functions, from a file, no network
-        from core.demo.lambda_api import FileLambdaClient
-
-        return FileLambdaClient(Path(config.aws.demo_lambda).expanduser(), target.region)
     return aws_client(service, config.limits, region=target.region, profile=target.profile or None)
 
 

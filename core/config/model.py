@@ -27,7 +27,7 @@ class ClusterConfig:
 class AwsConfig:
     profiles: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
-    demo_lambda: str = ""  # a functions file answered instead of AWS Lambda (the demo; core/demo/lambda_api.py)
+    demo_lambda: str = ""  # a functions file answered instead of AWS Lambda (the demo; core/lambdas/file_client.py)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
     DIR/config.toml        identities alice (operator, custodian) and bob (operator, approver),
                            the demo registry, an unreachable registry, the demo cluster, trusted keys
     DIR/kubeconfig         the demo cluster's context, served from DIR/cluster.json (no network)
-    DIR/cluster.json       the demo cluster's objects (core/demo/cluster_api.py; workloads.py says what runs)
-    DIR/lambda.json        the demo's Lambda functions (core/demo/lambda_api.py)
+    DIR/cluster.json       the demo cluster's objects (core/kube/file_api.py; workloads.py says what runs)
+    DIR/lambda.json        the demo's Lambda functions (core/lambdas/file_client.py)
     DIR/signet.db          history, audit log, keys, backups, bypasses
     DIR/registry/<repo>/   OCI layouts: images signed by two keys, by one, unsigned, tampered; vuln attestations
     DIR/keys/              the demo key store (cosign-encrypted keys only, 0600 files, 0700 dir)
@@ -31,9 +31,9 @@ from core.clock import Clock, system_clock
 from core.clusters.inventory import cluster_targets
 from core.clusters.sweep import run_sweep
 from core.context import SignetContext, open_context
-from core.demo.cluster_api import file_url, write_cluster_file
+from core.kube.file_api import file_url, write_cluster_file
 from core.demo.images import copy_signature, write_attestation, write_image
-from core.demo.lambda_api import write_functions_file
+from core.lambdas.file_client import write_functions_file
 from core.demo.workloads import LAMBDA_REGION, cluster_objects, lambda_functions
 from core.errors import InputError
 from core.history.records import record_verifications
@@ -171,7 +171,7 @@ def _prepare(root: Path) -> None:
 
 def _write_config(root: Path) -> None:
     kubeconfig = root / "kubeconfig"
-    # The demo cluster's API is answered from DIR/cluster.json (a `file:` server; see core/demo/cluster_api.py).
+    # The demo cluster's API is answered from DIR/cluster.json (a `file:` server; see core/kube/file_api.py).
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": DEMO_CLUSTER,
         "clusters": [{"name": DEMO_CLUSTER, "cluster": {"server": file_url(root / "cluster.json")}}],

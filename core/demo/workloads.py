@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from core.config.model import PolicyConfig
 from core.crypto.public_keys import TrustedKey
-from core.demo.cluster_api import store_key
+from core.kube.file_api import store_key
 from core.policy.generate import kyverno_cluster_policy
 from core.registry.reference import parse_reference
 

@@ -91,7 +91,7 @@ class KubeApi:
              deadline_s: float = CLUSTER_DEADLINE_S) -> "KubeApi":
         client = api_client_for(context, kubeconfig)
         if str(client.configuration.host).startswith("file:"):  # the demo's cluster, served from a file
-            from core.demo.cluster_api import FileKubeApi
+            from core.kube.file_api import FileKubeApi
 
             client.close()
             return FileKubeApi.from_url(client.configuration.host, context)

@@ -16,13 +16,14 @@ from typing import Any, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.aws.accounts import aws_reason, client_for
+from core.aws.accounts import aws_reason
 from core.aws.regions import AwsTarget
 from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.config.model import Config
 from core.context import SignetContext
 from core.errors import AwsError, InputError, LimitExceeded
+from core.lambdas.client import lambda_client
 from core.history.records import record_verifications
 from core.registry.reference import ImageReference, parse_reference
 from core.results import ERROR
@@ -119,7 +120,7 @@ def list_image_functions(config: Config, targets: Sequence[AwsTarget]) -> list[L
 
 def _list_one(config: Config, target: AwsTarget) -> LambdaInventory:
     try:
-        client = client_for(config, "lambda", target)
+        client = lambda_client(config, target)
         names: list[str] = []
         for page in client.get_paginator("list_functions").paginate():
             names += [f["FunctionName"] for f in page.get("Functions") or [] if f.get("PackageType") == "Image"]

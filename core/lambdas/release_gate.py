@@ -20,11 +20,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.aws.accounts import aws_reason, client_for
+from core.aws.accounts import aws_reason
 from core.aws.regions import AwsTarget
 from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext
+from core.lambdas.client import lambda_client
 from core.history.records import record_verification
 from core.identity import Role
 from core.lambdas.inventory import LambdaFunction, describe_function, save_function
@@ -64,7 +65,7 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
                           allow_http: bool = False) -> GateDecision:
     ctx.require_write(Role.OPERATOR, action="deploying a Lambda function")
     ref = parse_reference(image)
-    client = client_for(ctx.config, "lambda", target)
+    client = lambda_client(ctx.config, target)
     current = describe_function(client, target, function)  # raises when missing or not an image function
     verdict = verify_image(ctx, ref, verifier, source="gate", record=False, allow_http=allow_http)
     pinned = str(ref.with_tag(None).with_digest(verdict.digest)) if verdict.digest else None

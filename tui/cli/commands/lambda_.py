@@ -25,9 +25,9 @@ from typing import Any
 
 import click
 
-from core.aws.accounts import client_for
 from core.aws.regions import aws_targets
 from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL, UsageError
+from core.lambdas.client import lambda_client
 from core.lambdas.inventory import describe_function, list_image_functions, verify_functions
 from core.lambdas.release_gate import deploy_function_image
 from tui.cli.context import signet_context
@@ -98,7 +98,7 @@ def verify_function(ctx: click.Context, /, function: str, profile: str | None, r
     sc = signet_context(ctx)
     verifier = verifier_from_flags(sc, flags)
     target = _one_target(sc, profile, region)
-    found = describe_function(client_for(sc.config, "lambda", target), target, function)
+    found = describe_function(lambda_client(sc.config, target), target, function)
     (checked,) = verify_functions(sc, [found], verifier, allow_http=allow_http_registry)
     if as_json:
         emit_json(checked.as_dict())

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.kube.api import MAX_RESPONSE_BYTES, KubeApi
-from core.demo.json_file import load_json_file, locked_update, save_json_file
+from core.locked_json_file import load_json_file, locked_update, save_json_file
 from core.errors import ClusterError, ClusterRefused
 
 # (group, versions, plural, kind, namespaced): what the demo cluster serves; anything else is a 404,

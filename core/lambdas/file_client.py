@@ -1,6 +1,6 @@
 """The demo's Lambda: the three calls Signet makes, answered from a JSON file, without AWS.
 
-`[aws] demo_lambda = FILE` makes `core.aws.accounts.client_for(config, "lambda", ...)` return this
+`[aws] demo_lambda = FILE` makes `core.lambdas.client.lambda_client(config, target)` return this
 instead of a boto3 client, so the inventory, verification and the release gate run their ordinary
 code over it. Answers are shaped like boto3's, and refusals are botocore `ClientError`s with Lambda's
 error codes. `update_function_code` takes digest-pinned image URIs only (the gate always deploys
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
-from core.demo.json_file import load_json_file, locked_update, save_json_file
+from core.locked_json_file import load_json_file, locked_update, save_json_file
 from core.errors import AwsError, InputError
 from core.registry.reference import parse_reference
 
