@@ -15,11 +15,11 @@ from core.keys.backup import (
     ShareScheme,
     create_backup,
     drill_backup,
-    list_backups,
     open_backup,
     read_backup_file,
     restore_backup,
 )
+from core.keys.backup_records import list_backups
 from core.keys.custody import KeyPlacement, generate_key, open_private_key
 from core.keys.inventory import find_key
 from tests.support.keys import START, custodian_context

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.keys.backup import list_backups
+from core.keys.backup_records import list_backups
 from core.keys.custody import generate_key
 from tests.support.console import (confirm, console_context, fill, press, running, screen_text, selected_key,
                                    settle, submit)
@@ -138,7 +138,7 @@ async def test_non_custodian_sees_key_actions_disabled(tmp_path):
 
 
 async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
-    from core.keys.rotation import list_rotations
+    from core.keys.rotation_records import list_rotations
 
     alice = console_context(tmp_path, "alice")
     generate_key(alice, name="release-a", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))

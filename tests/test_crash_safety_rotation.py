@@ -18,7 +18,8 @@ from core.aws.client import aws_client
 from core.keys import aws_keys
 from core.keys.backup import ShareScheme
 from core.keys.custody import KeyPlacement, generate_key
-from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, list_rotations
+from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation
+from core.keys.rotation_records import list_rotations
 from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import custodian_context
 from tests.support.store import chain_status

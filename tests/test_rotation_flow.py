@@ -11,18 +11,19 @@ import yaml
 
 from core.errors import InputError, InvalidState, PermissionDenied, StoreError
 from core.history.records import record_verification
-from core.keys.backup import ShareScheme, list_backups
+from core.keys.backup import ShareScheme
+from core.keys.backup_records import list_backups
 from core.keys.custody import generate_key
 from core.keys.emergency import emergency_revoke
 from core.keys.inventory import find_key
 from core.keys.rotation import (
     AdvanceOptions,
     StageInputs,
-    list_rotations,
     retire_rotation,
     rotation_status,
     start_rotation,
 )
+from core.keys.rotation_records import list_rotations
 from core.keys.signers import signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from core.aws.client import aws_client
-from core.keys.backup import ShareScheme, list_backups
+from core.keys.backup import ShareScheme
+from core.keys.backup_records import list_backups
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.inventory import find_key
 from core.keys.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from shamir_mnemonic.share import Share
 
 from core.audit.chain import canonical_json
-from core.clock import iso, parse_iso
+from core.clock import iso
 from core.context import SignetContext
 from core.crypto.public_keys import fingerprint, load_public_key, public_key_pem
 from core.errors import CheckFailed, InputError, InvalidState, WrongPassphrase
@@ -44,6 +44,7 @@ from core.keys.cosign_format import (
 from core.keys.custody import PassphraseProvider, check_new_passphrase, key_store, open_private_key
 from core.keys.inventory import KeyRecord, find_key, insert_key, new_key_id, record_key_event
 from core.files import read_limited_file
+from core.keys.backup_records import BackupRecord, backup_record
 from core.keys.local_store import write_secret_file
 
 BACKUP_FORMAT = "signet-key-backup"
@@ -85,35 +86,6 @@ class IssuedShare:
     index: int
     custodian: str
     mnemonic: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class BackupRecord:
-    """One row of `backups`: where it is, who holds which share, when it was last proven to restore."""
-
-    id: str
-    key_id: str
-    scheme: str
-    threshold: int | None
-    share_count: int | None
-    location: str
-    custodians: tuple[dict[str, Any], ...]
-    created_at: str
-    last_tested_at: str | None
-    last_test_result: str | None
-    drill_due_at: str | None
-
-    def drill_overdue(self, now: datetime) -> bool:
-        return self.drill_due_at is None or parse_iso(self.drill_due_at) <= now
-
-    def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
-        out = {"id": self.id, "key_id": self.key_id, "scheme": self.scheme, "threshold": self.threshold,
-               "share_count": self.share_count, "location": self.location, "custodians": list(self.custodians),
-               "created_at": self.created_at, "last_tested_at": self.last_tested_at,
-               "last_test_result": self.last_test_result, "drill_due_at": self.drill_due_at}
-        if now is not None:
-            out["drill_overdue"] = self.drill_overdue(now)
-        return out
 
 
 @dataclass(frozen=True)
@@ -193,7 +165,7 @@ def create_backup(ctx: SignetContext, key_ref: str, scheme: ShareScheme | Passph
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return CreatedBackup(record=_backup_record(row), path=path, shares=shares)
+    return CreatedBackup(record=backup_record(row), path=path, shares=shares)
 
 
 def read_backup_file(path: Path) -> BackupFile:
@@ -316,14 +288,6 @@ def restore_backup(ctx: SignetContext, path: Path, *, new_passphrase: bytes, sha
         store.remove(key_id, keep_public=False)
         raise
     return record
-
-
-def list_backups(ctx: SignetContext, key_id: str | None = None) -> list[BackupRecord]:
-    sql = "SELECT * FROM backups"
-    params: tuple[str, ...] = ()
-    if key_id:
-        sql, params = sql + " WHERE key_id = ?", (key_id,)
-    return [_backup_record(row) for row in ctx.store.query(sql + " ORDER BY created_at", params)]
 
 
 # --- internals ------------------------------------------------------------------------------------
@@ -449,14 +413,6 @@ def _record_drill(ctx: SignetContext, backup: BackupFile, now: datetime, *, ok: 
             record_key_event(ctx, db, known[0], "backup-drill", {"backup_id": backup.backup_id, "ok": ok})
         ctx.audit("key.backup.test", backup.key_id, {"backup_id": backup.backup_id, "fingerprint": backup.fingerprint,
                                                      "ok": ok, "reason": reason[:300], "known": bool(known)})
-
-
-def _backup_record(row: dict[str, Any]) -> BackupRecord:
-    return BackupRecord(id=row["id"], key_id=row["key_id"], scheme=row["scheme"], threshold=row["threshold"],
-                        share_count=row["share_count"], location=row["location"],
-                        custodians=tuple(json.loads(row["custodians"] or "[]")), created_at=row["created_at"],
-                        last_tested_at=row["last_tested_at"], last_test_result=row["last_test_result"],
-                        drill_due_at=row["drill_due_at"])
 
 
 def _aad(backup_id: str, key_fingerprint: str, protection: dict[str, Any]) -> bytes:

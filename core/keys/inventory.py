@@ -10,13 +10,15 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from core.clock import iso
 from core.context import SignetContext
-from core.crypto.public_keys import TrustedKey, load_public_key
 from core.errors import InputError, InvalidState, NotFound
 from core.store.session import StoreSession
+
+if TYPE_CHECKING:  # loading keys needs the crypto stack; listing them (dashboard, key list) does not
+    from core.crypto.public_keys import TrustedKey
 
 STATES = ("staged", "active", "retiring", "retired", "revoked")
 LOCATIONS = ("local", "secretsmanager", "kms", "public")
@@ -60,6 +62,8 @@ class KeyRecord:
         return self.fingerprint[:16]
 
     def trusted_key(self) -> TrustedKey:
+        from core.crypto.public_keys import load_public_key
+
         return load_public_key(self.public_pem.encode(), name=self.name)
 
     def as_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from core.context import SignetContext
-from core.keys.backup import BackupRecord, list_backups
+from core.keys.backup_records import BackupRecord, list_backups
 from core.keys.inventory import TRUSTED_STATES, KeyRecord, list_keys
 
 

@@ -33,7 +33,7 @@ from core.clock import iso
 from core.config_edit.edit import ConfigEdit
 from core.context import SignetContext
 from core.crypto.public_keys import verify_signature
-from core.errors import InputError, InvalidState, NotFound, SignetError
+from core.errors import InputError, InvalidState, SignetError
 from core.identity import Role
 from core.keys.backup import (
     CreatedBackup,
@@ -64,14 +64,12 @@ from core.keys.resign import (
     old_signatures,
     plan_resign,
 )
+from core.keys.rotation_records import OPEN_STATUSES_SQL, STEPS, RotationStatus, rotation_status
 from core.keys.signers import signer_for_record
 from core.keys.trust_config import CONFIG_LABEL, apply_rotation_config_edit, trust_listings
 from core.sign.service import Signer
 from core.verify.service import verify_images
 
-STEPS = ("stage", "publish", "switch", "resign", "soak", "retire", "revoke")
-OPEN_STATUSES = ("pending", "running", "blocked", "failed")
-_OPEN_SQL = "('pending','running','blocked','failed')"
 MAX_REASON_LEN = 500
 
 
@@ -85,48 +83,6 @@ class StageInputs:
     placement: KeyPlacement = KeyPlacement()
     backup_out: Path | None = None
     custodians: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RotationStatus:
-    id: str
-    old_key: KeyRecord
-    new_key: KeyRecord | None
-    step: str          # the step to run next (or running / blocked); "done" when finished
-    status: str        # pending | running | blocked | failed | done | aborted
-    started_at: str
-    updated_at: str
-    details: dict[str, Any]
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("done", "aborted")
-
-    @property
-    def coverage(self) -> float | None:
-        return (self.details.get("soak") or {}).get("coverage")
-
-    @property
-    def next_action(self) -> str:
-        if self.status == "done":
-            return "nothing: rotation finished"
-        if self.status == "aborted":
-            return f"nothing: rotation aborted ({self.details.get('aborted', '')})"
-        if self.status == "running":
-            return f"resume the interrupted '{self.step}' step"
-        if self.status == "failed":
-            reason = (self.details.get("failure") or {}).get("reason", "")
-            return f"the '{self.step}' step failed ({reason}); fix that and run the step again"
-        if self.status == "blocked":
-            return ("coverage below the minimum: fix the uncovered images and run the soak again, "
-                    "or retire with --force --reason")
-        return f"run the '{self.step}' step"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "old_key": self.old_key.as_dict(),
-                "new_key": self.new_key.as_dict() if self.new_key else None, "step": self.step,
-                "status": self.status, "started_at": self.started_at, "updated_at": self.updated_at,
-                "coverage": self.coverage, "next_action": self.next_action, "details": self.details}
 
 
 @dataclass(frozen=True)
@@ -176,7 +132,7 @@ def start_rotation(ctx: SignetContext, old_key_ref: str, stage: StageInputs, *,
                "policy_dir": str(Path(policy_dir) if policy_dir else default_policy_dir(ctx)),
                "new_name": stage.new_name, "store": stage.placement.store}
     with ctx.store.write() as db:
-        busy = db.execute(f"SELECT id FROM rotations WHERE old_key_id = ? AND status IN {_OPEN_SQL}",
+        busy = db.execute(f"SELECT id FROM rotations WHERE old_key_id = ? AND status IN {OPEN_STATUSES_SQL}",
                           (old.id,)).fetchone()
         if busy:
             raise InvalidState(f"key {old.name} is already being rotated by {busy[0]}; resume that rotation")
@@ -254,22 +210,6 @@ def retire_rotation(ctx: SignetContext, rotation_id: str, options: AdvanceOption
         if status.step == "soak":
             return status  # blocked
     return advance_rotation(ctx, rotation_id, options)
-
-
-def rotation_status(ctx: SignetContext, rotation_id: str) -> RotationStatus:
-    rows = ctx.store.query("SELECT * FROM rotations WHERE id = ?", (rotation_id,))
-    if not rows:
-        raise NotFound(f"no rotation {rotation_id} (see `signet key rotate status`)")
-    row = rows[0]
-    return RotationStatus(id=row["id"], old_key=get_key(ctx, row["old_key_id"]),
-                          new_key=get_key(ctx, row["new_key_id"]) if row["new_key_id"] else None,
-                          step=row["step"], status=row["status"], started_at=row["started_at"],
-                          updated_at=row["updated_at"], details=json.loads(row["details"] or "{}"))
-
-
-def list_rotations(ctx: SignetContext, *, open_only: bool = False) -> list[RotationStatus]:
-    sql = "SELECT id FROM rotations" + (f" WHERE status IN {_OPEN_SQL}" if open_only else "")
-    return [rotation_status(ctx, row["id"]) for row in ctx.store.query(sql + " ORDER BY started_at")]
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -517,7 +457,7 @@ def _update(db: Any, ctx: SignetContext, rotation_id: str, *, expect_step: str, 
 def abort_rotations_of(ctx: SignetContext, db: Any, key_id: str, reason: str) -> list[str]:
     """Mark open rotations involving `key_id` aborted (emergency revocation); returns their ids."""
     rows = list(db.query("SELECT id, details FROM rotations WHERE (old_key_id = ? OR new_key_id = ?) AND "
-                         f"status IN {_OPEN_SQL}", (key_id, key_id)))
+                         f"status IN {OPEN_STATUSES_SQL}", (key_id, key_id)))
     for row in rows:
         details = {**json.loads(row["details"] or "{}"), "aborted": reason[:MAX_REASON_LEN]}
         db.execute("UPDATE rotations SET status = 'aborted', updated_at = ?, details = ? WHERE id = ?",

@@ -22,7 +22,8 @@ from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.resign import ResignPlan
 from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
-                                advance_rotation, list_rotations, resign_plan, start_rotation)
+                                advance_rotation, resign_plan, start_rotation)
+from core.keys.rotation_records import list_rotations
 from core.keys.trust_config import rotation_config_edit
 from tui.screens.base import TableView
 from tui.screens.form import CoreCheck, FormField, FormModal

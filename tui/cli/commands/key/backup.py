@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from core.identity import Role
-from core.keys.backup import create_backup, drill_backup, list_backups, restore_backup
+from core.keys.backup import create_backup, drill_backup, restore_backup
+from core.keys.backup_records import list_backups
 from core.keys.inventory import find_key, list_keys
 from tui.cli.commands.key.inventory import emit_key
 from tui.cli.commands.key.secrets import backup_scheme, new_passphrase, print_shares, shares_json, unlock_backup

@@ -29,12 +29,12 @@ from core.keys.rotation import (
     RotationStatus,
     StageInputs,
     advance_rotation,
-    list_rotations,
     resign_plan,
     retire_rotation,
     rotation_status,
     start_rotation,
 )
+from core.keys.rotation_records import list_rotations
 from core.keys.trust_config import apply_rotation_config_edit, rotation_config_edit
 from core.text import safe_text
 from tui.cli.commands.key.secrets import STORE_CHOICE, backup_scheme, new_passphrase, print_shares, shares_json
