@@ -10,6 +10,8 @@ from core.bypass.records import select_bypasses
 from core.clock import iso
 from core.context import SignetContext
 from core.history.records import count_by_result
+from core.keys.overview import key_overview
+from core.keys.rotation_records import list_rotations
 from core.store.session import POSTGRESQL, Store
 
 FAILING_RESULTS = ("invalid", "error", "unsigned")
@@ -112,15 +114,8 @@ def _time_left(bypass: Bypass, now: datetime) -> BypassTimeLeft:
 
 
 def keys_due(ctx: SignetContext, *, limit: int = 20) -> list[KeyDue]:
-    """Keys needing a backup or a drill, and open rotations.
-
-    Imported here, not at the top: the key services pull in boto3 and the signing stack (about a
-    second), which the first dashboard render must not wait for; the console loads this panel in a
-    second worker.
-    """
-    from core.keys.overview import key_overview
-    from core.keys.rotation import list_rotations
-
+    """Keys needing a backup or a drill, and open rotations: table reads only (the key and rotation
+    services' crypto, cloud and cluster imports stay out of it)."""
     due = [KeyDue(o.key.id, o.key.name, o.backup_status,
                   min((b.drill_due_at or "" for b in o.backups), default=""))
            for o in key_overview(ctx) if o.needs_attention]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -16,13 +16,16 @@ from textual.widgets import DataTable, Static
 from core.clock import parse_iso
 from core.console.dashboard import (DashboardSummary, KeyDue, dashboard_summary, format_time_left, keys_due,
                                     store_label)
-from core.console.registries import RegistryProbe, probe_registry
 from core.results import RESULTS
 from tui.screens.base import ViewScreen
 from tui.widgets.cells import RESULT_STYLES, badge, cell, short_digest, short_reference
 
+if TYPE_CHECKING:
+    from core.config.model import RegistryConfig
+    from core.console.registries import RegistryProbe
+
 COUNTDOWN_TICK_S = 1.0
-SECOND_STAGE_DELAY_S = 0.3
+PROBE_DELAY_S = 0.3
 
 
 class DashboardView(ViewScreen):
@@ -71,14 +74,18 @@ class DashboardView(ViewScreen):
     def refresh_view(self) -> None:
         context = self.context
         self.run_job("dashboard", lambda: dashboard_summary(context))
+        self.run_job("dashboard-keys", lambda: keys_due(context))
+        # Probed once the first figures are painted (see job_done); None: not answered yet.
+        self.probes = {registry.name: None for registry in context.config.registries}
 
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "dashboard":
             self.summary = value
             self._show(value)
-            # The second stage starts once the first figures are painted: importing the key services
-            # (boto3, the signing stack) in a thread would otherwise hold the GIL during that frame.
-            self.set_timer(SECOND_STAGE_DELAY_S, self._second_stage)
+            if self.probes:
+                # After the first figures are painted: importing the registry client stack in a thread
+                # would otherwise hold the GIL during that frame.
+                self.set_timer(PROBE_DELAY_S, self._probe_registries)
         elif kind.startswith("probe:"):
             self.probes[token] = value
             self._show_unreachable()
@@ -87,13 +94,17 @@ class DashboardView(ViewScreen):
             self._fill("keys-due", [(cell(k.name), cell(k.what), cell(k.due_at[:10])) for k in value],
                        "nothing due")
 
-    def _second_stage(self) -> None:
-        """The key panel and live registry probes (one worker each: a dead one only delays itself)."""
+    def _probe_registries(self) -> None:
+        """Live registry probes, one worker each: a dead registry only delays its own row."""
         context = self.context
-        self.run_job("dashboard-keys", lambda: keys_due(context))
+
+        def probe(registry: RegistryConfig) -> RegistryProbe:
+            from core.console.registries import probe_registry
+
+            return probe_registry(context, registry)
+
         for registry in context.config.registries:
-            self.probes[registry.name] = None
-            self.run_job(f"probe:{registry.name}", partial(probe_registry, context, registry), token=registry.name)
+            self.run_job(f"probe:{registry.name}", partial(probe, registry), token=registry.name)
 
     def _show_unreachable(self) -> None:
         assert self.summary is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -15,13 +15,13 @@ from core.console.filters import describe_filter, parse_history_filter
 from core.errors import InputError, SignetError
 from core.history.records import HistoryFilter, HistoryRow, list_history
 from core.registry.reference import parse_reference
-from core.verify.result import VerificationResult
-from core.verify.service import verify_images
-from core.verify.verifier import Verifier
 from tui.screens.base import TableView
 from tui.screens.form import FormField, FormModal
 from tui.widgets.cells import badge, cell, short_digest, short_reference
 from tui.widgets.detail_pane import DetailPane
+
+if TYPE_CHECKING:
+    from core.verify.result import VerificationResult
 
 PAGE_ROWS = 100
 WINDOW_ROWS = 2000  # rows kept in the table; past this `]` moves the window instead of growing it
@@ -197,6 +197,10 @@ class HistoryView(TableView):
             ref = ref.with_tag(None).with_digest(chosen.digest)
 
         def verify() -> VerificationResult:
+            # Imported here: the verification stack would double the time it takes to open History.
+            from core.verify.service import verify_images
+            from core.verify.verifier import Verifier
+
             return verify_images(context, [ref], Verifier.for_args(context), source="tui")[0]
 
         self.run_job("history-verify", verify, cli=[("verify", str(ref))])
