@@ -349,3 +349,26 @@ def test_sign_into_another_signature_repository(ctx, registry, keys, signet_home
     monkeypatch.setenv("COSIGN_REPOSITORY", f"{registry.host}/signatures")
     assert verify_image(context, ref, Verifier.for_args(context, TrustArgs(keys=[paths["alice"]]))).result == "verified"
     context.close()
+
+
+def test_a_cancelled_verification_stops_at_the_next_image_and_records_nothing(signet_home, registry, keys):
+    """The console cancels a job by making its progress callback raise (the view or the console
+    closed): the verification stops after the image in hand, not at the end of its chunk of images,
+    and writes no history."""
+    _, paths = keys
+    (signet_home / "config.toml").write_text("[limits]\nconcurrency = 1\n")  # one thread: chunks of 3 images
+    context = open_context()
+    with RewritingProxy(registry.url) as proxy:
+        refs = [f"{proxy.host}/cancelled:{ref.rsplit(':', 1)[1]}"
+                for ref in (_image(registry, "cancelled", f"t{i}")[0] for i in range(12))]
+
+        def cancelled(done: int, total: int) -> None:
+            raise InterruptedError("view closed")
+
+        with pytest.raises(InterruptedError):
+            verify_images(context, refs, Verifier.for_args(context, TrustArgs(keys=[paths["alice"]])),
+                          progress=cancelled)
+        images = {path.split("/manifests/", 1)[1] for _, path, _ in proxy.seen if "/manifests/t" in path}
+    assert images == {"t0"}  # not t1, t2 (the rest of its chunk)
+    assert not context.store.query("SELECT id FROM verifications")
+    context.close()

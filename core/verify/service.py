@@ -78,10 +78,12 @@ def verify_images(ctx: SignetContext, references: Sequence[str | ImageReference]
             # total_timeout bounds each registry request; image_timeout bounds all of one image's
             with deadline_for_thread(time.monotonic() + session.limits.image_timeout):
                 results[i] = _verify_one(session, references[i], verifier, platform, platforms)
-        if progress is not None:
-            with progress_lock:
-                done += len(indices)
-                progress(done, total)
+            # After every image, not every chunk: a progress callback that raises (a cancelled
+            # console job) stops each thread at its next image.
+            if progress is not None:
+                with progress_lock:
+                    done += 1
+                    progress(done, total)
 
     try:
         workers = max(1, min(ctx.config.limits.concurrency, len(pending)))
