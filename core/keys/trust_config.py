@@ -31,7 +31,7 @@ from core.policy.files import read_policy_file, recorded_policy_files
 from core.verify.policy import resolve_key_reference
 
 if TYPE_CHECKING:  # rotation.py calls this module
-    from core.keys.rotation import RotationStatus
+    from core.keys.rotation_records import RotationStatus
 
 CONFIG_FIELD = "trust.keys"
 CONFIG_LABEL = "[trust] keys"

@@ -21,9 +21,9 @@ from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_ba
 from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.resign import ResignPlan
-from core.keys.rotation import (STEPS, AdvanceOptions, RotationStarted, RotationStatus, StageInputs,
-                                advance_rotation, resign_plan, start_rotation)
-from core.keys.rotation_records import list_rotations
+from core.keys.rotation import (AdvanceOptions, RotationStarted, StageInputs, advance_rotation, resign_plan,
+                                start_rotation)
+from core.keys.rotation_records import STEPS, RotationStatus, list_rotations
 from core.keys.trust_config import rotation_config_edit
 from tui.screens.base import TableView
 from tui.screens.form import CoreCheck, FormField, FormModal

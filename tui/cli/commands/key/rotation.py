@@ -26,15 +26,13 @@ from core.keys.publish import PublishHook, cluster_apply_hook
 from core.keys.resign import ResignPlan
 from core.keys.rotation import (
     AdvanceOptions,
-    RotationStatus,
     StageInputs,
     advance_rotation,
     resign_plan,
     retire_rotation,
-    rotation_status,
     start_rotation,
 )
-from core.keys.rotation_records import list_rotations
+from core.keys.rotation_records import RotationStatus, list_rotations, rotation_status
 from core.keys.trust_config import apply_rotation_config_edit, rotation_config_edit
 from core.text import safe_text
 from tui.cli.commands.key.secrets import STORE_CHOICE, backup_scheme, new_passphrase, print_shares, shares_json
