@@ -11,6 +11,7 @@ from the spec: a tag in the spec may point somewhere else by now.
 
 from __future__ import annotations
 
+import functools
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -140,8 +141,13 @@ def running_reference(image: ContainerImage) -> str | None:
     """`repository@digest` to verify: the spec's repository (where its signatures live) at the running digest."""
     if not image.running_digest:
         return None
+    return _pinned_reference(image.image, image.running_digest)
+
+
+@functools.lru_cache(maxsize=65536)  # thousands of pods run the same few images: normalise each pair once
+def _pinned_reference(image: str, digest: str) -> str | None:
     try:
-        return str(parse_reference(image.image, default_tag=None).with_tag(None).with_digest(image.running_digest))
+        return str(parse_reference(image, default_tag=None).with_tag(None).with_digest(digest))
     except InputError:
         return None
 

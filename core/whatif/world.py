@@ -10,13 +10,14 @@ by Signet's `[trust]`, as the sweep judged it (said in the report's notes).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions
 from core.clusters.admission import AdmissionPolicy
-from core.clusters.inventory import ClusterTarget, read_inventories
+from core.clusters.inventory import MAX_CLUSTER_THREADS, ClusterInventory, ClusterTarget, read_cluster
 from core.kube.api import KubeApi
 from core.clusters.policies import list_policies, namespace_labels
 from core.clusters.sweep import group_containers
@@ -65,38 +66,54 @@ class World:
 
 
 def read_world(ctx: SignetContext, targets: Sequence[ClusterTarget], *, lambdas: bool = True) -> World:
-    inventories = read_inventories(ctx.config, targets, templates=False)
-    problems: list[str] = []
+    """Every cluster (its inventory, then its policies and namespace labels, on its own thread) and the
+    Lambda listing, all concurrently: the wall time is the slowest of them, not their sum."""
+    timeout = (ctx.config.limits.connect_timeout, ctx.config.limits.read_timeout)
+    list_lambdas = lambdas and bool(ctx.config.aws.regions or ctx.config.aws.demo_lambda)
+    workers = min(MAX_CLUSTER_THREADS, max(1, len(targets))) + 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="world") as pool:
+        functions = pool.submit(list_image_functions, ctx.config, aws_targets(ctx.config)) if list_lambdas else None
+        clusters = list(pool.map(lambda t: _read_cluster(t, timeout), targets))
+        lambda_inventories = functions.result() if functions is not None else []
+    problems = [problem for view in clusters for problem in view.problems]
     workloads = [RunningWorkload("cluster", g["cluster"], g["namespace"], g["workload_kind"], g["workload"],
                                  g["container"], g["image"], g["reference"], g["digest"], g["pods"])
-                 for _, g in sorted(group_containers(inventories).items())]
-    policies: dict[str, tuple[AdmissionPolicy, ...]] = {}
-    labels: dict[str, dict[str, dict[str, str]]] = {}
-    timeout = (ctx.config.limits.connect_timeout, ctx.config.limits.read_timeout)
-    for target, inv in zip(targets, inventories, strict=True):
-        if not inv.reachable:
-            problems.append(f"cluster {target.context}: {inv.error}")
-            continue
-        if inv.forbidden:
-            problems.append(f"cluster {target.context}: namespaces not readable: {', '.join(inv.forbidden)}")
-        try:
-            with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
-                found, unreadable = list_policies(api)
-                labels[target.context] = namespace_labels(api)
-        except SignetError as exc:
-            problems.append(f"cluster {target.context}: policies not readable: {exc}")
-            continue
-        problems.extend(f"cluster {target.context}: {issue.detail}" for issue in unreadable)
-        policies[target.context] = tuple(found)
-    if lambdas and (ctx.config.aws.regions or ctx.config.aws.demo_lambda):
-        for inventory in list_image_functions(ctx.config, aws_targets(ctx.config)):
-            if inventory.error:
-                problems.append(inventory.error)
-            workloads += [RunningWorkload("lambda", "", f.region, "Function", f.name, "", f.image_uri, f.reference,
-                                          f.digest) for f in inventory.functions]
+                 for _, g in sorted(group_containers([view.inventory for view in clusters]).items())]
+    policies = {view.inventory.context: view.policies for view in clusters if view.policies is not None}
+    labels = {view.inventory.context: view.labels for view in clusters if view.labels is not None}
+    for inventory in lambda_inventories:
+        if inventory.error:
+            problems.append(inventory.error)
+        workloads += [RunningWorkload("lambda", "", f.region, "Function", f.name, "", f.image_uri, f.reference,
+                                      f.digest) for f in inventory.functions]
     if len(workloads) > MAX_WORKLOADS:
         raise InputError(f"more than {MAX_WORKLOADS} running workloads")
     return World(tuple(workloads), policies, labels, tuple(problems))
+
+
+@dataclass(frozen=True)
+class _ClusterView:
+    inventory: ClusterInventory
+    policies: tuple[AdmissionPolicy, ...] | None   # None: not read (cluster unreachable, policies unreadable)
+    labels: dict[str, dict[str, str]] | None
+    problems: tuple[str, ...]
+
+
+def _read_cluster(target: ClusterTarget, timeout: tuple[float, float]) -> _ClusterView:
+    inv = read_cluster(target, timeout=timeout, templates=False)
+    if not inv.reachable:
+        return _ClusterView(inv, None, None, (f"cluster {target.context}: {inv.error}",))
+    problems = [f"cluster {target.context}: namespaces not readable: {', '.join(inv.forbidden)}"] \
+        if inv.forbidden else []
+    try:
+        with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+            found, unreadable = list_policies(api)
+            labels = namespace_labels(api)
+    except SignetError as exc:
+        problems.append(f"cluster {target.context}: policies not readable: {exc}")
+        return _ClusterView(inv, None, None, tuple(problems))
+    problems.extend(f"cluster {target.context}: {issue.detail}" for issue in unreadable)
+    return _ClusterView(inv, tuple(found), labels, tuple(problems))
 
 
 def world_from_last_sweep(ctx: SignetContext) -> World:
