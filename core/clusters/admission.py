@@ -57,9 +57,9 @@ class AdmissionPolicy:
         where = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind}/{where}{self.name}" + (f"#{self.rule}" if self.rule else "")
 
-    @property
-    def fingerprints(self) -> set[str]:
-        return {k.fingerprint for k in self.keys if k.fingerprint}
+    @functools.cached_property  # the what-if asks for every workload the policy covers
+    def fingerprints(self) -> frozenset[str]:
+        return frozenset(k.fingerprint for k in self.keys if k.fingerprint)
 
     def acts_in(self, namespace: str, namespace_labels: Mapping[str, Mapping[str, str]]) -> bool:
         if self.engine == "sigstore" and namespace_labels.get(namespace, {}).get(SIGSTORE_INCLUDE_LABEL) != "true":

@@ -83,7 +83,7 @@ def _failures(w: RunningWorkload, state: TrustState, facts: Facts,
 def _policy_failures(w: RunningWorkload, p: AdmissionPolicy, state: TrustState, facts: Facts) -> list[Failure]:
     unpinned = len(p.keys) - len(p.fingerprints) + p.keyless + len(p.certificates)
     required = p.required if p.required is not None else len(p.keys) + p.keyless + len(p.certificates)
-    return _check(w, facts, p.label, p.mode == "enforce", frozenset(p.fingerprints), max(required, 1), unpinned,
+    return _check(w, facts, p.label, p.mode == "enforce", p.fingerprints, max(required, 1), unpinned,
                   state, True)
 
 
