@@ -231,7 +231,7 @@ async def test_esc_on_a_share_stops_the_hand_out_and_says_so(tmp_path):
 
 async def test_revoked_key_needs_no_drill(tmp_path):
     from core.keys.backup import ShareScheme, create_backup
-    from core.keys.emergency import emergency_revoke
+    from core.rotation.emergency import emergency_revoke
 
     alice = console_context(tmp_path, "alice")
     old = generate_key(alice, name="old", passphrase=PASSPHRASE.encode())

@@ -8,7 +8,7 @@ import json
 from core.config.loader import load_config
 from core.keys.backup import ShareScheme
 from core.keys.custody import generate_key
-from core.keys.rotation import StageInputs, rotation_status, start_rotation
+from core.rotation.rotation import StageInputs, rotation_status, start_rotation
 from tests.support.console import confirm, console_context, fill, press, running
 from tui.screens.form import FormModal
 

@@ -8,7 +8,7 @@ import json
 
 from core.demo.workloads import AUDIT_POLICY
 from core.keys.inventory import find_key
-from core.keys.signers import signer_for_record
+from core.sign.signers import signer_for_record
 from core.sign.service import sign_image
 from tests.support.console import confirm, demo_context, press, running, screen_text
 

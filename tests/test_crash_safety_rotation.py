@@ -18,7 +18,7 @@ from core.aws.client import aws_client
 from core.keys import aws_keys
 from core.keys.backup import ShareScheme
 from core.keys.custody import KeyPlacement, generate_key
-from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation
+from core.rotation.rotation import AdvanceOptions, StageInputs, advance_rotation
 from core.keys.rotation_records import list_rotations
 from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import custodian_context
@@ -30,7 +30,7 @@ LINE_TIMEOUT_S = 60.0
 CHILD = r"""
 import sys
 from pathlib import Path
-import core.keys.rotation as rotation
+import core.rotation.rotation as rotation
 from core.keys.backup import ShareScheme
 from tests.support.keys import custodian_context
 

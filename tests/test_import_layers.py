@@ -3,9 +3,8 @@ top-level module such as core.context counts as one). Static: every `import` in 
 with ast, including imports inside functions and under `if TYPE_CHECKING:` (an import moved into a
 function to dodge a cycle is still a cycle).
 
-KNOWN_CYCLE_EDGES are the package imports that still close cycles on main, each to be removed by
-moving code to the layer it belongs to. The list may only shrink: the test fails when an edge
-outside it closes a cycle, and when a listed edge is gone (delete it from the list).
+No exception list: code goes in the layer it belongs to (workflows over several packages in a package
+above them, e.g. core.rotation over keys, sign, verify and clusters) instead of importing upwards.
 """
 
 from __future__ import annotations
@@ -18,13 +17,6 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[1] / "core"
-
-# (importer, imported) package pairs that still close cycles; why each is there and where it goes.
-KNOWN_CYCLE_EDGES = {
-    # rotation and emergency revocation (workflows over keys, signing, verification and clusters)
-    # still live in core.keys, below which verification looks keys up (`--key NAME`)
-    ("core.keys", "core.verify"), ("core.keys", "core.sign"), ("core.keys", "core.clusters"),
-}
 
 
 def package_of(module: str) -> str | None:
@@ -92,18 +84,11 @@ def cycles(edges: set[tuple[str, str]]) -> list[list[str]]:
 
 def test_no_import_cycle_between_core_packages() -> None:
     edges = import_graph()
-    remaining = set(edges) - KNOWN_CYCLE_EDGES
     problems = []
-    for group in cycles(remaining):
-        inside = sorted((a, b) for a, b in remaining if a in group and b in group)
+    for group in cycles(set(edges)):
+        inside = sorted((a, b) for a, b in edges if a in group and b in group)
         problems.append(" ; ".join(f"{a} -> {b} ({', '.join(edges[(a, b)][:3])})" for a, b in inside))
     assert not problems, "import cycle between core packages:\n" + "\n".join(problems)
-
-
-def test_known_cycle_edges_still_exist() -> None:
-    """A removed edge must leave the list, so it cannot silently come back."""
-    gone = KNOWN_CYCLE_EDGES - set(import_graph())
-    assert not gone, f"no longer imported, remove from KNOWN_CYCLE_EDGES: {sorted(gone)}"
 
 
 def test_function_level_and_type_checking_imports_are_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

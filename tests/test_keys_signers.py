@@ -10,7 +10,7 @@ from core.errors import InvalidState, WrongPassphrase
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.inventory import set_key_state
 from core.keys.local_store import write_secret_file
-from core.keys.signers import KmsSigner, signer_for
+from core.sign.signers import KmsSigner, signer_for
 from tests.conftest import FIXTURES
 from tests.support.keys import ctx  # noqa: F401 (fixture)
 

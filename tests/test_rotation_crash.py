@@ -7,8 +7,8 @@ import httpx
 
 from core.keys.backup import ShareScheme
 from core.keys.custody import generate_key
-from core.keys.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation
-from core.keys.signers import signer_for
+from core.rotation.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation
+from core.sign.signers import signer_for
 from core.sign.service import sign_image
 from tests.support.crash import kill_at_marker
 from tests.support.keys import custodian_context

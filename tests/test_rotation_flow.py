@@ -14,9 +14,9 @@ from core.history.records import record_verification
 from core.keys.backup import ShareScheme
 from core.keys.backup_records import list_backups
 from core.keys.custody import generate_key
-from core.keys.emergency import emergency_revoke
+from core.rotation.emergency import emergency_revoke
 from core.keys.inventory import find_key
-from core.keys.rotation import (
+from core.rotation.rotation import (
     AdvanceOptions,
     StageInputs,
     retire_rotation,
@@ -24,7 +24,7 @@ from core.keys.rotation import (
     start_rotation,
 )
 from core.keys.rotation_records import list_rotations
-from core.keys.signers import signer_for
+from core.sign.signers import signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
 from tests.support.keys import custodian_context, team  # noqa: F401 (team is a fixture)

@@ -14,8 +14,8 @@ from core.keys.backup import ShareScheme
 from core.errors import InputError, InvalidState, WrongPassphrase
 from core.keys.custody import generate_key
 from core.keys.inventory import find_key
-from core.keys.key_policy import fresh_key_verifier
-from core.keys.rotation import (
+from core.rotation.key_policy import fresh_key_verifier
+from core.rotation.rotation import (
     AdvanceOptions,
     StageInputs,
     advance_rotation,
@@ -23,7 +23,7 @@ from core.keys.rotation import (
     rotation_status,
     start_rotation,
 )
-from core.keys.signers import signer_for
+from core.sign.signers import signer_for
 from core.sign.service import sign_image
 from core.verify.policy import TrustArgs
 from core.verify.service import verify_images

@@ -10,8 +10,8 @@ from core.keys.backup import ShareScheme
 from core.keys.backup_records import list_backups
 from core.keys.custody import KeyPlacement, generate_key
 from core.keys.inventory import find_key
-from core.keys.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation
-from core.keys.signers import KmsSigner, signer_for
+from core.rotation.rotation import AdvanceOptions, StageInputs, rotation_status, start_rotation
+from core.sign.signers import KmsSigner, signer_for
 from core.policy.generate import policy_key_fingerprints
 from core.sign.service import sign_image
 from tests.support.keys import ctx  # noqa: F401 (fixture)
@@ -73,7 +73,7 @@ def test_failing_publish_hook_leaves_the_step_resumable(ctx, tmp_path, exc):
 
 def test_emergency_revoke_of_kms_key_disables_it_and_sm_keys_back_up(ctx, aws_endpoint, tmp_path):
     from core.keys.backup import PassphraseScheme, create_backup, drill_backup
-    from core.keys.emergency import emergency_revoke
+    from core.rotation.emergency import emergency_revoke
 
     kms = generate_key(ctx, name="kms", placement=KeyPlacement(store="kms"))
     generate_key(ctx, name="sm", passphrase=OLD_PASS, placement=KeyPlacement(store="secretsmanager"))

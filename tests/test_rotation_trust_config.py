@@ -14,9 +14,9 @@ from core.config.loader import load_config
 from core.errors import InputError, InvalidState
 from core.keys.backup import ShareScheme
 from core.keys.custody import generate_key
-from core.keys.rotation import AdvanceOptions, StageInputs, advance_rotation, rotation_status, start_rotation
-from core.keys.signers import signer_for
-from core.keys.trust_config import rotation_config_edit
+from core.rotation.rotation import AdvanceOptions, StageInputs, advance_rotation, rotation_status, start_rotation
+from core.sign.signers import signer_for
+from core.rotation.trust_config import rotation_config_edit
 from core.sign.service import sign_image
 from tests.support.keys import custodian_context
 from tests.support.oci import push_image

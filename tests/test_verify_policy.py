@@ -8,7 +8,7 @@ from core.context import open_context
 from core.errors import InputError, NotFound
 from core.keys.custody import generate_key
 from core.keys.inventory import set_key_state
-from core.keys.signers import signer_for
+from core.sign.signers import signer_for
 from core.sign.service import sign_image
 from core.verify.policy import TrustArgs, parse_annotations, policy_for
 from core.verify.service import verify_image

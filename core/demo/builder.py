@@ -42,7 +42,7 @@ from core.keys.backup import PassphraseScheme, ShareScheme, create_backup, drill
 from core.keys.custody import generate_key
 from core.keys.inventory import KeyRecord
 from core.keys.local_store import write_secret_file
-from core.keys.signers import signer_for_record
+from core.sign.signers import signer_for_record
 from core.lambdas.inventory import list_image_functions, verify_functions
 from core.paths import SignetPaths
 from core.registry.layout import OciLayout

@@ -1,5 +1,5 @@
 """The `rotations` table's rows, read without the rotation services: listing open rotations (dashboard,
-`key rotate status`) must not pay for the signing, publishing and cluster stack `core.keys.rotation`
+`key rotate status`) must not pay for the signing, publishing and cluster stack `core.rotation.rotation`
 imports."""
 
 from __future__ import annotations

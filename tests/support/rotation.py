@@ -1,12 +1,12 @@
 """Run a rotation step from a test the way a person does: at the re-sign step, the plan is made and
-confirmed first (core/keys/resign.py signs only a confirmed plan)."""
+confirmed first (core/rotation/resign.py signs only a confirmed plan)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from core.context import SignetContext
-from core.keys.rotation import AdvanceOptions, RotationStatus, advance_rotation, resign_plan, rotation_status
+from core.rotation.rotation import AdvanceOptions, RotationStatus, advance_rotation, resign_plan, rotation_status
 
 
 def next_step(ctx: SignetContext, rotation_id: str, options: AdvanceOptions | None = None) -> RotationStatus:
@@ -23,8 +23,8 @@ def next_step(ctx: SignetContext, rotation_id: str, options: AdvanceOptions | No
 RESIGN_UNTIL_SECOND_SIGNATURE = r"""
 import sys, threading
 from core.context import open_context
-from core.keys.rotation import AdvanceOptions, advance_rotation, resign_plan
-from core.keys.signers import signer_for
+from core.rotation.rotation import AdvanceOptions, advance_rotation, resign_plan
+from core.sign.signers import signer_for
 
 ctx = open_context()
 real = signer_for(ctx, "new", passphrase_provider=lambda _n: b"new key passphrase")

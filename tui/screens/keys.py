@@ -20,11 +20,11 @@ from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_ba
                               validate_scheme)
 from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
-from core.keys.resign import ResignPlan
-from core.keys.rotation import (AdvanceOptions, RotationStarted, StageInputs, advance_rotation, resign_plan,
+from core.rotation.resign import ResignPlan
+from core.rotation.rotation import (AdvanceOptions, RotationStarted, StageInputs, advance_rotation, resign_plan,
                                 start_rotation)
 from core.keys.rotation_records import STEPS, RotationStatus, list_rotations
-from core.keys.trust_config import rotation_config_edit
+from core.rotation.trust_config import rotation_config_edit
 from tui.screens.base import TableView
 from tui.screens.form import CoreCheck, FormField, FormModal
 from tui.widgets.cells import cell

@@ -38,7 +38,7 @@ from tui.cli.trust_options import allow_http_option
 def command(ctx: click.Context, image: str, key: str, annotations: tuple[str, ...], passphrase_file: str | None,
             signature_repository: str | None, allow_http_registry: bool, as_json: bool) -> None:
     """Sign IMAGE (resolved to its digest) and append the signature to its .sig manifest."""
-    from core.keys.signers import signer_for
+    from core.sign.signers import signer_for
 
     sc = signet_context(ctx)
     sc.require_write(Role.OPERATOR, action="signing an image")  # before any passphrase prompt

@@ -2,7 +2,7 @@
 
 `--update-config` (next, resume, retire, revoke) prints and writes the `[trust] keys` change of
 config.toml that goes with the step: the new key added next to the old one from publish on, the old
-key removed from retire on (core/keys/trust_config.py). Without it the change still needed is printed
+key removed from retire on (core/rotation/trust_config.py). Without it the change still needed is printed
 with the command that applies it: `rotate config ROTATION_ID --apply`. Revoking refuses while
 `[trust] keys` or a policy file Signet generated still trusts the old key, naming each file.
 """
@@ -20,11 +20,11 @@ from core.errors import CheckFailed, InputError, SignetError
 from core.identity import Role
 from core.keys.backup import CreatedBackup
 from core.keys.custody import KeyPlacement
-from core.keys.emergency import emergency_revoke
+from core.rotation.emergency import emergency_revoke
 from core.config_edit.edit import ConfigEdit
-from core.keys.publish import PublishHook, cluster_apply_hook
-from core.keys.resign import ResignPlan
-from core.keys.rotation import (
+from core.rotation.publish import PublishHook, cluster_apply_hook
+from core.rotation.resign import ResignPlan
+from core.rotation.rotation import (
     AdvanceOptions,
     StageInputs,
     advance_rotation,
@@ -33,7 +33,7 @@ from core.keys.rotation import (
     start_rotation,
 )
 from core.keys.rotation_records import RotationStatus, list_rotations, rotation_status
-from core.keys.trust_config import apply_rotation_config_edit, rotation_config_edit
+from core.rotation.trust_config import apply_rotation_config_edit, rotation_config_edit
 from core.text import safe_text
 from tui.cli.commands.key.secrets import STORE_CHOICE, backup_scheme, new_passphrase, print_shares, shares_json
 from tui.cli.context import signet_context

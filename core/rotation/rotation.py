@@ -5,7 +5,7 @@ Steps, in order (keys-bypass-anchors.md §1.3):
   publish  verifier policy files list old and new keys (Kyverno count: 1, one CIP authority per key)
   switch   new key active (signs from now on), old key retiring (may no longer sign)
   resign   the in-use images (core/keys/in_use.py) that verify now under the old key, and only those, signed
-           with the new key after their plan was confirmed (core/keys/resign.py); the rest are "not carried over"
+           with the new key after their plan was confirmed (core/rotation/resign.py); the rest are "not carried over"
   soak     coverage = of the in-use images that verify under the old key (or cannot be checked), those that verify
            with the new key alone; below the configured minimum (default 100%) the rotation is blocked unless
            forced with a recorded reason
@@ -53,9 +53,9 @@ from core.keys.custody import (
 )
 from core.keys.in_use import in_use_images
 from core.keys.inventory import KeyRecord, find_key, get_key, new_key_id, set_key_state, validate_name
-from core.keys.key_policy import fresh_key_verifier
-from core.keys.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
-from core.keys.resign import (
+from core.rotation.key_policy import fresh_key_verifier
+from core.rotation.publish import DEFAULT_IMAGE_GLOBS, PublishHook, default_policy_dir, publish_policies
+from core.rotation.resign import (
     MAX_LISTED,
     Progress,
     ResignPlan,
@@ -65,8 +65,8 @@ from core.keys.resign import (
     plan_resign,
 )
 from core.keys.rotation_records import OPEN_STATUSES_SQL, STEPS, RotationStatus, rotation_status
-from core.keys.signers import signer_for_record
-from core.keys.trust_config import CONFIG_LABEL, apply_rotation_config_edit, trust_listings
+from core.sign.signers import signer_for_record
+from core.rotation.trust_config import CONFIG_LABEL, apply_rotation_config_edit, trust_listings
 from core.sign.service import Signer
 from core.verify.service import verify_images
 

@@ -21,8 +21,8 @@ from core.identity import Role
 from core.keys.custody import destroy_private_key
 from core.keys.in_use import in_use_images
 from core.keys.inventory import TRUSTED_STATES, KeyRecord, find_key, list_keys, set_key_state, set_trusted_by
-from core.keys.key_policy import fresh_key_verifier
-from core.keys.publish import (
+from core.rotation.key_policy import fresh_key_verifier
+from core.rotation.publish import (
     DEFAULT_IMAGE_GLOBS,
     KYVERNO_FILE,
     SIGSTORE_FILE,
@@ -31,9 +31,9 @@ from core.keys.publish import (
     file_verifiers,
     publish_policies,
 )
-from core.keys.resign import Progress
-from core.keys.rotation import MAX_REASON_LEN, abort_rotations_of
-from core.keys.trust_config import TrustListing, trust_listings
+from core.rotation.resign import Progress
+from core.rotation.rotation import MAX_REASON_LEN, abort_rotations_of
+from core.rotation.trust_config import TrustListing, trust_listings
 from core.policy.files import forget_policy_file
 from core.verify.service import verify_images
 

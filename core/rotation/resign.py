@@ -20,7 +20,7 @@ from core.context import SignetContext
 from core.errors import InvalidState, SignetError
 from core.keys.in_use import in_use_images
 from core.keys.inventory import KeyRecord
-from core.keys.key_policy import fresh_key_verifier, single_key_verifier
+from core.rotation.key_policy import fresh_key_verifier, single_key_verifier
 from core.registry.reference import parse_reference
 from core.sign.service import Signer, sign_image
 from core.verify.result import VerificationResult
