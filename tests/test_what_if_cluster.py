@@ -10,7 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from core.clusters.inventory import cluster_targets
+from core.clusters.inventory import ClusterTarget, cluster_targets
 from core.clusters.policy_apply import apply_policy
 from core.clusters.sweep import run_sweep
 from core.crypto.public_keys import load_public_key
@@ -20,7 +20,7 @@ from core.verify.verifier import Verifier
 from core.whatif.change import key_change, policy_file_change
 from core.whatif.service import what_if
 from tests.support.cluster_world import build_world
-from tests.support.kube_api import KubeApiServer
+from tests.support.kube_api import KubeApiServer, write_kubeconfig
 from tui.cli.main import cli
 
 
@@ -97,3 +97,18 @@ def test_image_validating_and_cluster_image_policy_files_follow_each_engines_sco
                     "metadata": {"name": "prod", "labels": {"policy.sigstore.dev/include": "true"}}})
     opted_in = what_if(ctx, [policy_file_change(str(cip))], targets=targets)
     assert {o.workload.digest for o in opted_in.newly_denied} == denied
+
+
+def test_an_unreachable_cluster_is_one_problem_and_the_reachable_one_is_still_judged(world, tmp_path):
+    # Inventory and policies of each cluster are read concurrently: a cluster whose inventory cannot be
+    # read is reported once, as unreachable (its policy read failing too adds nothing), never hidden.
+    down = KubeApiServer().start()
+    down.stop()
+    kubeconfig = write_kubeconfig(tmp_path / "down.kubeconfig", {"down": down.url})
+    ctx = world.context()
+    targets = [*cluster_targets(ctx.config), ClusterTarget("down", str(kubeconfig))]
+    report = what_if(ctx, [key_change(ctx, "drop-key", str(world.key_path))], targets=targets)
+    assert len(report.problems) == 1 and report.problems[0].startswith("cluster down: ")
+    assert "unreachable" in report.problems[0] and "policies not readable" not in report.problems[0]
+    assert {o.workload.cluster for o in report.outcomes} == {targets[0].context}
+    assert "web" in {o.workload.name for o in report.outcomes}

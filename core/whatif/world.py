@@ -66,14 +66,17 @@ class World:
 
 
 def read_world(ctx: SignetContext, targets: Sequence[ClusterTarget], *, lambdas: bool = True) -> World:
-    """Every cluster (its inventory, then its policies and namespace labels, on its own thread) and the
-    Lambda listing, all concurrently: the wall time is the slowest of them, not their sum."""
+    """Every cluster's inventory, every cluster's policies and namespace labels, and the Lambda listing,
+    each on its own thread: the wall time is the slowest of them, not their sum. (The policies of a
+    cluster whose inventory could not be read are dropped: the cluster is reported unreachable.)"""
     timeout = (ctx.config.limits.connect_timeout, ctx.config.limits.read_timeout)
     list_lambdas = lambdas and bool(ctx.config.aws.regions or ctx.config.aws.demo_lambda)
-    workers = min(MAX_CLUSTER_THREADS, max(1, len(targets))) + 1
+    workers = 2 * min(MAX_CLUSTER_THREADS, max(1, len(targets))) + 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="world") as pool:
         functions = pool.submit(list_image_functions, ctx.config, aws_targets(ctx.config)) if list_lambdas else None
-        clusters = list(pool.map(lambda t: _read_cluster(t, timeout), targets))
+        guards = [pool.submit(_read_guards, t, timeout) for t in targets]
+        inventories = list(pool.map(lambda t: read_cluster(t, timeout=timeout, templates=False), targets))
+        clusters = [_cluster_view(t, inv, g.result()) for t, inv, g in zip(targets, inventories, guards, strict=True)]
         lambda_inventories = functions.result() if functions is not None else []
     problems = [problem for view in clusters for problem in view.problems]
     workloads = [RunningWorkload("cluster", g["cluster"], g["namespace"], g["workload_kind"], g["workload"],
@@ -99,21 +102,36 @@ class _ClusterView:
     problems: tuple[str, ...]
 
 
-def _read_cluster(target: ClusterTarget, timeout: tuple[float, float]) -> _ClusterView:
-    inv = read_cluster(target, timeout=timeout, templates=False)
-    if not inv.reachable:
-        return _ClusterView(inv, None, None, (f"cluster {target.context}: {inv.error}",))
-    problems = [f"cluster {target.context}: namespaces not readable: {', '.join(inv.forbidden)}"] \
-        if inv.forbidden else []
+@dataclass(frozen=True)
+class _Guards:
+    """A cluster's admission policies and namespace labels, or why they could not be read."""
+
+    policies: tuple[AdmissionPolicy, ...] = ()
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreadable: tuple[str, ...] = ()   # policy kinds that could not be listed
+    error: str = ""
+
+
+def _read_guards(target: ClusterTarget, timeout: tuple[float, float]) -> _Guards:
     try:
         with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
             found, unreadable = list_policies(api)
             labels = namespace_labels(api)
     except SignetError as exc:
-        problems.append(f"cluster {target.context}: policies not readable: {exc}")
+        return _Guards(error=str(exc))
+    return _Guards(tuple(found), labels, tuple(issue.detail for issue in unreadable))
+
+
+def _cluster_view(target: ClusterTarget, inv: ClusterInventory, guards: _Guards) -> _ClusterView:
+    if not inv.reachable:
+        return _ClusterView(inv, None, None, (f"cluster {target.context}: {inv.error}",))
+    problems = [f"cluster {target.context}: namespaces not readable: {', '.join(inv.forbidden)}"] \
+        if inv.forbidden else []
+    if guards.error:
+        problems.append(f"cluster {target.context}: policies not readable: {guards.error}")
         return _ClusterView(inv, None, None, tuple(problems))
-    problems.extend(f"cluster {target.context}: {issue.detail}" for issue in unreadable)
-    return _ClusterView(inv, tuple(found), labels, tuple(problems))
+    problems.extend(f"cluster {target.context}: {detail}" for detail in guards.unreadable)
+    return _ClusterView(inv, guards.policies, guards.labels, tuple(problems))
 
 
 def world_from_last_sweep(ctx: SignetContext) -> World:
