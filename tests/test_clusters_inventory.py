@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from core.clusters.drift import find_drift
 from core.clusters.inventory import (ClusterTarget, cluster_targets, read_inventories, running_digest,
                                      running_reference, ContainerImage)
-from core.kube.api import KubeApi
+from core.kube.connect import open_kube_api
 from core.config.model import Config, LimitsConfig
 from core.errors import ClusterError, InputError
 from tests.support.cluster_world import build_world, push_signed
@@ -87,7 +87,7 @@ def test_unreachable_and_silent_clusters_are_reported_without_hiding_the_healthy
 def test_overall_deadline_cuts_a_call_shorter_than_its_read_timeout(tmp_path):
     with SilentEndpoint() as silent:
         kubeconfig = write_kubeconfig(tmp_path / "kc", {"slow": silent.url})
-        with KubeApi.open("slow", str(kubeconfig), timeout=(5, 30), deadline_s=0.5) as api:
+        with open_kube_api("slow", str(kubeconfig), timeout=(5, 30), deadline_s=0.5) as api:
             started = time.monotonic()
             with pytest.raises(ClusterError, match="timed out"):
                 api.get("/version")

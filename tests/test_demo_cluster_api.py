@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from core.kube.api import KubeApi, resource_path
+from core.kube.api import resource_path
+from core.kube.connect import open_kube_api
 from core.kube.file_api import FileKubeApi, file_url, store_key, write_cluster_file
 from core.errors import ClusterError, ClusterRefused
 
@@ -24,7 +25,7 @@ def api(tmp_path):
         "clusters": [{"name": "demo", "cluster": {"server": file_url(path)}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "demo", "context": {"cluster": "demo", "user": "u"}}]}))
-    with KubeApi.open("demo", str(kubeconfig), timeout=(1.0, 1.0)) as opened:
+    with open_kube_api("demo", str(kubeconfig), timeout=(1.0, 1.0)) as opened:
         yield opened, path
 
 

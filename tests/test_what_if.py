@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions, verify_functions
 from core.clusters.inventory import cluster_targets
-from core.kube.api import KubeApi, resource_path
+from core.kube.api import resource_path
+from core.kube.connect import open_kube_api
 from core.clusters.policy_apply import apply_policy
 from core.config.loader import load_config
 from core.demo.builder import build_demo, open_demo_context
@@ -135,7 +136,7 @@ def test_what_if_equals_the_cluster_once_the_policy_is_enforced(demo):
                   if o.workload.place == "cluster" and not o.after.allowed}
         # apply it for real (server-side apply, audited), then judge the cluster as it now is
         (target,) = targets
-        with KubeApi.open(target.context, target.kubeconfig, timeout=(2, 2)) as api:
+        with open_kube_api(target.context, target.kubeconfig, timeout=(2, 2)) as api:
             doc = api.get(resource_path("kyverno.io", "v1", "clusterpolicies", name=AUDIT_POLICY))
         for rule in doc["spec"]["rules"]:
             for verify in rule["verifyImages"]:

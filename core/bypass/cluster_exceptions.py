@@ -8,6 +8,7 @@ from typing import Any
 
 from core.bypass.kyverno_exception import GROUP, PLURAL, VERSION
 from core.kube.api import KubeApi, resource_path
+from core.kube.connect import open_kube_api
 from core.config.model import ClusterConfig
 from core.context import SignetContext
 from core.errors import ClusterError, ClusterRefused
@@ -17,7 +18,7 @@ MAX_LISTED = 5000  # PolicyExceptions, or pods of one namespace, read in one cal
 
 def _open(ctx: SignetContext, cluster: ClusterConfig) -> KubeApi:
     limits = ctx.config.limits
-    return KubeApi.open(cluster.context, cluster.kubeconfig or None,
+    return open_kube_api(cluster.context, cluster.kubeconfig or None,
                         timeout=(limits.connect_timeout, limits.read_timeout))
 
 

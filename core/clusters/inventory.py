@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from core.kube.api import KubeApi, list_contexts, resource_path
+from core.kube.connect import open_kube_api
 from core.config.model import Config
 from core.errors import ClusterRefused, InputError, SignetError
 from core.registry.reference import DIGEST_RE, parse_reference
@@ -187,7 +188,7 @@ def read_cluster(target: ClusterTarget, *, namespaces: Sequence[str] | None = No
                  timeout: tuple[float, float], templates: bool = True) -> ClusterInventory:
     """One cluster's inventory. Never raises for the cluster's own failures: they are recorded on it."""
     try:
-        api = KubeApi.open(target.context, target.kubeconfig, timeout=timeout)
+        api = open_kube_api(target.context, target.kubeconfig, timeout=timeout)
     except SignetError as exc:
         return _unreachable(target, exc)
     with api:

@@ -31,6 +31,7 @@ from core.clusters.admission import (MAX_POLICIES, AdmissionPolicy, DriftIssue, 
                                      list_served)
 from core.clusters.inventory import ClusterInventory, ClusterTarget, read_cluster
 from core.kube.api import KubeApi, resource_path
+from core.kube.connect import open_kube_api
 from core.clusters.ratify import read_ratify_policies
 from core.errors import ClusterRefused, SignetError
 from core.keys.inventory import KeyRecord
@@ -80,7 +81,7 @@ def _read_one(target: ClusterTarget, keys: Sequence[KeyRecord], timeout: tuple[f
     if not inventory.reachable:
         return ClusterPolicies(target.context, target.context, reachable=False, error=inventory.error)
     try:
-        with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+        with open_kube_api(target.context, target.kubeconfig, timeout=timeout) as api:
             policies, unreadable = list_policies(api)
             labels = namespace_labels(api)
     except SignetError as exc:

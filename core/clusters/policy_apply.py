@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from core.clusters.inventory import ClusterTarget
-from core.kube.api import KubeApi, resource_path
+from core.kube.api import resource_path
+from core.kube.connect import open_kube_api
 from core.context import SignetContext
 from core.errors import InputError, SignetError
 from core.identity import Role
@@ -76,7 +77,7 @@ def apply_policy(ctx: SignetContext, target: ClusterTarget, doc: dict[str, Any])
                "document_sha256": hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()}
     timeout = (ctx.config.limits.connect_timeout, ctx.config.limits.read_timeout)
     try:
-        with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+        with open_kube_api(target.context, target.kubeconfig, timeout=timeout) as api:
             stored = api.patch(resource_path(group, version, plural, name=name), doc, kind="apply",
                                field_manager=FIELD_MANAGER, force=True)
     except SignetError as exc:

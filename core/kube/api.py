@@ -86,17 +86,6 @@ class KubeApi:
         self.deadline_s = deadline_s
         self._deadline = time.monotonic() + deadline_s
 
-    @classmethod
-    def open(cls, context: str, kubeconfig: str | None, *, timeout: tuple[float, float],
-             deadline_s: float = CLUSTER_DEADLINE_S) -> "KubeApi":
-        client = api_client_for(context, kubeconfig)
-        if str(client.configuration.host).startswith("file:"):  # the demo's cluster, served from a file
-            from core.kube.file_api import FileKubeApi
-
-            client.close()
-            return FileKubeApi.from_url(client.configuration.host, context)
-        return cls(client, context, timeout=timeout, deadline_s=deadline_s)
-
     def close(self) -> None:
         self.client.close()
 

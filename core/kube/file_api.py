@@ -1,7 +1,7 @@
 """The demo's cluster: a Kubernetes API answered from a JSON file of objects, without a network.
 
 A kubeconfig cluster whose `server` is a `file:` URL (the demo writes one) opens this instead of an
-HTTP client (`KubeApi.open`), so inventory, sweeps, policy drift and bypass PolicyExceptions all run
+HTTP client (`core.kube.connect.open_kube_api`), so inventory, sweeps, policy drift and bypass PolicyExceptions all run
 their ordinary code over it: only `_call` differs. It answers the subset Signet asks for, shaped like
 the real API server (lists with `items`, a Status with the HTTP code on errors, 404 for a kind not
 served). Writes (create, delete, apply/merge patch) rewrite the file atomically under a lock, so the

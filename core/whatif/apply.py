@@ -11,7 +11,8 @@ import copy
 from typing import Any, Sequence
 
 from core.clusters.inventory import ClusterTarget
-from core.kube.api import KubeApi, resource_path
+from core.kube.api import resource_path
+from core.kube.connect import open_kube_api
 from core.clusters.policy_apply import AppliedPolicy, apply_policy
 from core.context import SignetContext
 from core.errors import ClusterRefused, InputError
@@ -53,7 +54,7 @@ def _enforced(ctx: SignetContext, target: ClusterTarget, name: str) -> list[dict
     kind, _, plain = name.rpartition("/")
     timeout = (ctx.config.limits.connect_timeout, ctx.config.limits.read_timeout)
     found = []
-    with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+    with open_kube_api(target.context, target.kubeconfig, timeout=timeout) as api:
         for candidate, (group, version, plural) in _PATHS.items():
             if kind and kind != candidate:
                 continue

@@ -18,7 +18,7 @@ from core.aws.regions import aws_targets
 from core.lambdas.inventory import list_image_functions
 from core.clusters.admission import AdmissionPolicy
 from core.clusters.inventory import MAX_CLUSTER_THREADS, ClusterInventory, ClusterTarget, read_cluster
-from core.kube.api import KubeApi
+from core.kube.connect import open_kube_api
 from core.clusters.policies import list_policies, namespace_labels
 from core.clusters.sweep import group_containers
 from core.context import SignetContext
@@ -114,7 +114,7 @@ class _Guards:
 
 def _read_guards(target: ClusterTarget, timeout: tuple[float, float]) -> _Guards:
     try:
-        with KubeApi.open(target.context, target.kubeconfig, timeout=timeout) as api:
+        with open_kube_api(target.context, target.kubeconfig, timeout=timeout) as api:
             found, unreadable = list_policies(api)
             labels = namespace_labels(api)
     except SignetError as exc:
