@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.driver import Driver
 
 from core.context import SignetContext
+from core.store.session import POSTGRESQL
 from tui.cli_log import CliLog, replay_prefix
 from tui.commands import SignetCommands
+from tui.messages import StoreChanged, StoreReachable
 from tui.screens import view_class
 from tui.screens.base import ViewScreen
 from tui.screens.cli_log import CliLogModal
@@ -38,6 +41,7 @@ class SignetApp(App):
         self.start_filter = start_filter
         self.trail: list[tuple[str, str]] = []  # views visited, for esc
         self.cli_log = CliLog(prefix=replay_prefix(context))
+        self.store_problem = ""  # why the team store is unreachable, while it is; every view shows it
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -49,6 +53,30 @@ class SignetApp(App):
 
     def on_mount(self) -> None:
         self.show_view(self.start_view, self.start_filter)
+        if self.context.store.backend == POSTGRESQL:
+            from core.store.postgres_store import PostgresStore
+            from tui.store_watch import WATCH_GROUP, watch_store
+
+            store = self.context.store
+            assert isinstance(store, PostgresStore)
+            self.run_worker(lambda: watch_store(store, self.post_message), name=WATCH_GROUP, group=WATCH_GROUP,
+                            thread=True, exit_on_error=False, description="team store: live changes")
+
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        view = self.view
+        if view is not None:
+            view.store_changed(message.tables)
+
+    @on(StoreReachable)
+    def _store_reachable(self, message: StoreReachable) -> None:
+        was_down, self.store_problem = bool(self.store_problem), message.problem
+        for screen in self.screen_stack:
+            if isinstance(screen, ViewScreen):
+                screen.show_store_problem(message.problem)
+        view = self.view
+        if was_down and not message.problem and view is not None:
+            view.refresh_view()  # what changed while the store was away
 
     @property
     def view(self) -> ViewScreen | None:

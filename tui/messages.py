@@ -21,3 +21,15 @@ class JobProgress(Message):
     kind: str
     done: int
     total: int
+
+
+@dataclass
+class StoreChanged(Message):
+    """Another Signet changed these tables of the team store (core/store/live.py)."""
+    tables: frozenset[str]
+
+
+@dataclass
+class StoreReachable(Message):
+    """The team store's connection was lost (`problem` says why) or is back (`problem` empty)."""
+    problem: str

@@ -44,6 +44,8 @@ class ViewScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = list(SHARED_BINDINGS)
     # State-changing actions of this view and the role each needs (None: any writer).
     GATED: ClassVar[dict[str, Role | None]] = {}
+    # Team-store tables whose changes by another Signet reload this view (tui/store_watch.py).
+    LIVE_TABLES: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def _merge_bindings(cls) -> BindingsMap:
@@ -63,6 +65,8 @@ class ViewScreen(Screen):
     # --- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(self.VIEW_NAME, self.context.principal, self.context.config.environment)
+        problem = getattr(self.app, "store_problem", "")
+        yield Static(store_problem_text(problem), id="store-banner", classes="" if problem else "hidden")
         bar = Input(value=self.filter_text, placeholder=self.filter_hint(), id="filter-bar",
                     max_length=MAX_FILTER_CHARS)
         self._show_filter_bar(bar, bool(self.filter_text))
@@ -98,6 +102,18 @@ class ViewScreen(Screen):
         """True once the first load is on screen, for headless drivers (tests, screenshots, bench)
         that must not guess with sleeps. Views loading in stages override it."""
         return True
+
+    # --- the team store's live state ------------------------------------------------------------
+    def store_changed(self, tables: frozenset[str]) -> None:
+        """Another Signet changed `tables`: reload when this view shows them."""
+        if tables & self.LIVE_TABLES:
+            self.refresh_view()
+
+    def show_store_problem(self, problem: str) -> None:
+        """Show (or, with "", clear) the banner saying the team store cannot be reached."""
+        banner = self.query_one("#store-banner", Static)
+        banner.update(store_problem_text(problem))
+        banner.set_class(not problem, "hidden")
 
     # --- role gating --------------------------------------------------------------------------
     def gate_reason(self, action: str) -> str:
@@ -428,6 +444,15 @@ class TableView(ViewScreen):
         self.level -= 1
         self.show_level()
         return True
+
+
+def store_problem_text(problem: str) -> Text:
+    """The banner's line: plain text (the reason comes from the server), never markup."""
+    text = Text()
+    if problem:
+        text.append(" store unreachable ", style="bold reverse")
+        text.append(f" {problem}; reconnecting…")
+    return text
 
 
 def results_summary(results: Iterable[str]) -> str:

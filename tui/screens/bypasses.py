@@ -43,6 +43,7 @@ class BypassesView(TableView):
         Binding("x", "revoke", "Revoke", id="revoke"),
     ]
     GATED = {"request": None, "approve": Role.APPROVER, "deny": Role.APPROVER, "revoke": None}
+    LIVE_TABLES = frozenset({"bypasses", "bypass_approvals"})
     ROW_GATES = True  # approving one's own request (or a closed one) is disabled with the reason
 
     def __init__(self, context, *, initial_filter: str = "") -> None:

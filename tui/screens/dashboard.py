@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 COUNTDOWN_TICK_S = 1.0
 PROBE_DELAY_S = 0.3
 
+LIVE_RELOAD = "live"  # the summary job's token when a team-store change started it
+
 
 class DashboardView(ViewScreen):
     VIEW_NAME = "dashboard"
     BINDINGS = [Binding("enter", "drill", "Open", id="drill")]
+    LIVE_TABLES = frozenset({"bypasses", "bypass_approvals"})
 
     def __init__(self, context, *, initial_filter: str = "") -> None:
         super().__init__(context, initial_filter=initial_filter)
@@ -78,11 +81,17 @@ class DashboardView(ViewScreen):
         # Probed once the first figures are painted (see job_done); None: not answered yet.
         self.probes = {registry.name: None for registry in context.config.registries}
 
+    def store_changed(self, tables: frozenset[str]) -> None:
+        """Another Signet changed a bypass: the counts and bypass panels only, not the probes."""
+        if tables & self.LIVE_TABLES:
+            context = self.context
+            self.run_job("dashboard", lambda: dashboard_summary(context), token=LIVE_RELOAD)
+
     def job_done(self, kind: str, value: Any, token: Any) -> None:
         if kind == "dashboard":
             self.summary = value
             self._show(value)
-            if self.probes:
+            if self.probes and token != LIVE_RELOAD:
                 # After the first figures are painted: importing the registry client stack in a thread
                 # would otherwise hold the GIL during that frame.
                 self.set_timer(PROBE_DELAY_S, self._probe_registries)
