@@ -179,9 +179,7 @@ async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
         await pilot.press("n")
         await settle(app, pilot)
         app.screen.query_one("#confirm-word").value = "publish"
-        await pilot.pause()
-        await pilot.click("#submit")
-        await settle(app, pilot)
+        await submit(app, pilot)
         (rotation,) = list_rotations(alice)
         assert rotation.step == "switch" and rotation.status == "pending"
         assert "▶ switch" in app.view.query_one("#detail").text

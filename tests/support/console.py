@@ -91,7 +91,10 @@ def fill(app, **values: str) -> None:
 
 
 async def submit(app, pilot) -> None:
-    """Click the form's submit button once the fields have been taken in, then settle."""
+    """Click the form's submit button once the fields have been taken in, then settle. Toasts are
+    dismissed first: one lying over the button would take the click (as it would a person's)."""
+    await pilot.pause()
+    app.clear_notifications()
     await pilot.pause()
     await pilot.click("#submit")
     await settle(app, pilot)
