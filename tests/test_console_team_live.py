@@ -13,7 +13,7 @@ import pytest
 from core.bypass.service import get_bypass, list_bypasses, request_bypass
 from core.context import open_context
 from tests.support.console import confirm, fill, press, running, screen_text, submit
-from tests.support.store import fresh_team_database, login_url
+from tests.support.store import login_url, requester_and_approver
 
 DIGEST = "sha256:" + "c0" * 32
 JUSTIFICATION = "Payment outage INC-77: ship the hotfix before the signing pipeline is back"
@@ -34,11 +34,7 @@ async def until(pilot, condition: Callable[[], bool], timeout: float = SHOWN_WIT
 
 @pytest.fixture
 def team(postgres_server, tmp_path):
-    url = fresh_team_database(postgres_server)
-    postgres_server.create_login("rita", "signet_reader", "signet_operator")
-    postgres_server.create_login("abe", "signet_reader", "signet_approver")
-    config = tmp_path / "config.toml"
-    config.write_text("")  # no identity, no [roles]: the database says who is who
+    url, config = requester_and_approver(postgres_server, tmp_path)
     contexts = []
 
     def console_as(login: str):

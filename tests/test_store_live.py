@@ -13,7 +13,7 @@ from core.context import open_context
 from core.errors import StoreError
 from core.store.live import StoreChange, open_listener
 from core.store.target import parse_team_target
-from tests.support.store import fresh_team_database, login_url, raw_connection
+from tests.support.store import login_url, raw_connection, requester_and_approver
 
 DIGEST = "sha256:" + "ab" * 32
 JUSTIFICATION = "Payment outage INC-77: ship the hotfix before the signing pipeline is back"
@@ -30,12 +30,7 @@ def heard(listener, wanted, deadline_s: float = 10.0) -> list[StoreChange]:
 
 @pytest.fixture
 def team(postgres_server, tmp_path):
-    url = fresh_team_database(postgres_server)
-    postgres_server.create_login("rita", "signet_reader", "signet_operator")
-    postgres_server.create_login("abe", "signet_reader", "signet_approver")
-    config = tmp_path / "config.toml"
-    config.write_text("")
-    return url, config
+    return requester_and_approver(postgres_server, tmp_path)
 
 
 def test_a_request_and_its_approval_are_announced_to_a_listener(team):

@@ -30,6 +30,17 @@ def fresh_team_database(server: Any) -> str:
     return url
 
 
+def requester_and_approver(server: Any, home: Path) -> tuple[str, Path]:
+    """A fresh team database with logins rita (operator) and abe (approver), and a config file with
+    no identity and no [roles] (the database says who is who); returns (admin URL, config path)."""
+    url = fresh_team_database(server)
+    server.create_login("rita", "signet_reader", "signet_operator")
+    server.create_login("abe", "signet_reader", "signet_approver")
+    config = home / "config.toml"
+    config.write_text("")
+    return url, config
+
+
 def login_url(url: str, user: str) -> str:
     """The same team database, logged in as `user` (its password comes from the test PGPASSFILE)."""
     head, rest = url.split("@", 1)  # the test server's URLs: postgresql://USER@/DB?host=SOCKET_DIR
