@@ -65,17 +65,17 @@ class SignetApp(App):
     @on(StoreChanged)
     def _store_changed(self, message: StoreChanged) -> None:
         view = self.view
-        if view is not None:
+        if view is not None and view.is_mounted:  # a view still being composed loads on mount anyway
             view.store_changed(message.tables)
 
     @on(StoreReachable)
     def _store_reachable(self, message: StoreReachable) -> None:
         was_down, self.store_problem = bool(self.store_problem), message.problem
         for screen in self.screen_stack:
-            if isinstance(screen, ViewScreen):
+            if isinstance(screen, ViewScreen) and screen.is_mounted:  # others read it when they mount
                 screen.show_store_problem(message.problem)
         view = self.view
-        if was_down and not message.problem and view is not None:
+        if was_down and not message.problem and view is not None and view.is_mounted:
             view.refresh_view()  # what changed while the store was away
 
     @property

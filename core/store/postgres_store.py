@@ -155,6 +155,7 @@ class PostgresStore:
         self.read_only = read_only
         self._pool = pool
         self._local = threading.local()
+        self._saw_broken = False  # a connection broke since the pool was last checked
 
     @contextmanager
     def write(self) -> Iterator[PostgresSession]:
@@ -217,9 +218,20 @@ class PostgresStore:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
+        if self._saw_broken:
+            # A connection broke (server restart, failover): its idle siblings in the pool broke with it.
+            # Have the pool test and replace them now, so the next transaction does not fail on one.
+            self._saw_broken = False
+            try:
+                self._pool.check()
+            except psycopg.Error:
+                pass  # still down: the transaction below reports it
         try:
             with self._pool.connection(timeout=CONNECT_TIMEOUT_S + LOCK_TIMEOUT_MS / 1000) as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self._saw_broken = self._saw_broken or conn.broken
         except PoolTimeout:
             raise StoreError(f"team store {self.location} unreachable: no connection within "
                              f"{CONNECT_TIMEOUT_S}s") from None
