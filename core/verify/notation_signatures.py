@@ -50,6 +50,7 @@ def check_notation(session: VerifySession, image: ImageTarget, policy: TrustPoli
                                   "them (set [trust] notation_config or give --notation-config)")
     scope = trust.scope if image.reference.is_layout else f"{image.reference.registry}/{image.reference.repository}"
     target = TargetArtifact(image.media_type, image.digest, image.size)
+    transient = any(f.transient for f in found)  # a registry failure: such an answer is not cached
     key = (SOURCE, image.digest, scope, tuple(f.manifest_digest for f in found), policy.fingerprint)
     cached: tuple[SignatureCheck, ...] | None = session.cache.verdicts.get(key)
     if cached is None:
@@ -62,9 +63,9 @@ def check_notation(session: VerifySession, image: ImageTarget, policy: TrustPoli
                                      details={"statement": outcome.statement}),)
         else:
             cached = tuple(_as_check(i, checked) for i, checked in enumerate(outcome.checks))
-        if not any(f.transient for f in found):
+        if not transient:
             session.cache.verdicts.put(key, cached)
-    return SourceOutcome(found=True, checks=cached, location=location, transient=any(f.transient for f in found))
+    return SourceOutcome(found=True, checks=cached, location=location, transient=transient)
 
 
 def _as_check(index: int, checked: CheckedSignature) -> SignatureCheck:
