@@ -9,6 +9,7 @@ import time
 from typing import Callable
 
 import pytest
+from psycopg_pool.base import AttemptWithBackoff
 
 from core.bypass.service import get_bypass, list_bypasses, request_bypass
 from core.context import open_context
@@ -72,7 +73,10 @@ async def test_a_request_and_its_approval_show_in_the_other_open_console(team):
         assert await until(requester_pilot, decision_shown), screen_text(requester)
 
 
-async def test_a_lost_server_shows_on_every_view_and_the_console_recovers(team, postgres_server):
+async def test_a_lost_server_shows_on_every_view_and_the_console_recovers(team, postgres_server, monkeypatch):
+    # The pool's reconnect attempts back off as after a long outage (the delay doubles per failure):
+    # the console must not wait that out once the server is back.
+    monkeypatch.setattr(AttemptWithBackoff, "INITIAL_DELAY", 600.0)
     abe = team("abe")
     async with running(abe, "bypasses") as (app, pilot):
         assert BANNER not in screen_text(app)

@@ -1,16 +1,20 @@
 """The team store's server dies (SIGKILL) in the middle of an approval: the approval fails as a
 server error (exit 3) with nothing of it stored, and once the server is back the same Signet (its
-pool reconnects by itself) approves it."""
+pool reconnects by itself) approves it. A long outage must not leave the Signet waiting out its
+connection pool's backoff after the server is back."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from psycopg_pool.base import AttemptWithBackoff
 
 import core.bypass.service as service
 from core.bypass.model import BypassState
 from core.errors import EXIT_EXTERNAL, StoreError
 from tests.support.bypass_world import BypassWorld
-from tests.support.store import fresh_team_database, raw_connection
+from tests.support.store import fresh_team_database, open_target, raw_connection
 
 
 def test_server_killed_mid_approval_leaves_nothing_and_the_retry_succeeds(postgres_server, tmp_path, monkeypatch):
@@ -41,3 +45,25 @@ def test_server_killed_mid_approval_leaves_nothing_and_the_retry_succeeds(postgr
         assert outcome.bypass.state is BypassState.ACTIVE and outcome.bypass.approvers == ("alice",)
     finally:
         world.close()
+
+
+def test_after_a_long_outage_the_next_transaction_does_not_wait_out_the_pool_backoff(postgres_server, monkeypatch):
+    # The pool's next reconnect attempt is 10 minutes away, as after an outage of that length (its delay
+    # doubles with each failure); a transaction's wait for a pooled connection gives up long before.
+    monkeypatch.setattr(AttemptWithBackoff, "INITIAL_DELAY", 600.0)
+    store = open_target(fresh_team_database(postgres_server))
+    try:
+        store.query("SELECT 1")
+        postgres_server.stop()
+        try:
+            with pytest.raises(StoreError, match="unreachable"):
+                store.query("SELECT 1")  # on the pooled connection the stop broke
+            deadline = time.monotonic() + 30
+            while store._pool.get_stats().get("connections_errors", 0) == 0:  # the pool tried, failed, backs off
+                assert time.monotonic() < deadline, "the pool never tried to reconnect"
+                time.sleep(0.05)
+        finally:
+            postgres_server.start()
+        assert store.query("SELECT 1 AS one") == [{"one": 1}]
+    finally:
+        store.close()

@@ -34,7 +34,7 @@ def watch_store(store: PostgresStore, post: Callable[[Message], object]) -> None
             listener = open_listener(store.target)
             try:
                 if failures:
-                    store.check_reachable()  # pooled connections the loss broke are replaced first
+                    store.reconnect()  # the pool connects afresh rather than waiting out its backoff
                     post(StoreReachable(""))
                 failures = 0
                 while not worker.is_cancelled:

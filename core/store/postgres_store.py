@@ -155,7 +155,8 @@ class PostgresStore:
         self.read_only = read_only
         self._pool = pool
         self._local = threading.local()
-        self._saw_broken = False  # a connection broke since the pool was last checked
+        self._saw_broken = False  # a connection broke since the pool was last renewed
+        self._renewing = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[PostgresSession]:
@@ -183,11 +184,18 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
-    def check_reachable(self) -> None:
-        """StoreError unless the server answers now; pooled connections a lost server broke are
-        replaced first, so the next read after a reconnect does not fail on a dead one."""
-        self._pool.check()
+    def reconnect(self) -> None:
+        """The server answers again (a fresh connection to it just succeeded): StoreError unless a
+        transaction works now. The pool is renewed first: its own reconnect backs off exponentially
+        through an outage, so after a long one it would next try long after the server came back."""
+        self._renew_pool()
         self.query("SELECT 1")
+
+    def _renew_pool(self) -> None:
+        with self._renewing:  # two threads that both saw a break renew once each, leaking no pool
+            self._saw_broken = False
+            stale, self._pool = self._pool, open_pool(self.target)
+        stale.close(timeout=0)  # whoever still waits on it gets a pool error, reported as unreachable
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[PostgresSession]:
@@ -219,13 +227,10 @@ class PostgresStore:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
         if self._saw_broken:
-            # A connection broke (server restart, failover): its idle siblings in the pool broke with it.
-            # Have the pool test and replace them now, so the next transaction does not fail on one.
-            self._saw_broken = False
-            try:
-                self._pool.check()
-            except psycopg.Error:
-                pass  # still down: the transaction below reports it
+            # A connection broke (server restart, failover): its idle siblings in the pool broke with it,
+            # and the pool may be backing off. A new pool connects now, so the next transaction neither
+            # fails on a dead connection nor waits out the backoff.
+            self._renew_pool()
         try:
             with self._pool.connection(timeout=CONNECT_TIMEOUT_S + LOCK_TIMEOUT_MS / 1000) as conn:
                 try:
