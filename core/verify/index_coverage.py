@@ -7,6 +7,7 @@ reference the workload was deployed from (the pod spec's image, the function's I
 fetched now, and the running digest is covered only when that index's own manifest list names it
 and the index verifies. A name alone proves nothing: a digest the index does not list (the tag moved,
 or never pointed there) is not covered. Any failure leaves the digest uncovered, with the reason.
+Finding the index (`find_indexes`) is shared with the what-if, which judges the index's signers itself.
 """
 
 from __future__ import annotations
@@ -46,13 +47,21 @@ class IndexCoverage:
         return f"index {self.index_digest}" if self.index_digest else None
 
 
-def index_coverage(ctx: SignetContext, verifier: Verifier, deployed: Iterable[tuple[str, str]], *,
-                   allow_http: bool = False) -> dict[tuple[str, str], IndexCoverage]:
-    """For each (reference deployed from, running digest) whose deployed reference names an index,
-    what covers the digest. Pairs whose reference is not an index (nothing to say) are left out;
-    so is everything when the policy does not let index signatures cover children."""
-    if not verifier.policy.index_covers_children:
-        return {}
+@dataclass(frozen=True)
+class ListedChild:
+    """The index a running digest was deployed through, whose own manifest list names that digest."""
+
+    reference: str      # repository@index-digest
+    digest: str         # the index's digest
+    platform: str       # the child's os/arch[/variant]
+
+
+def find_indexes(ctx: SignetContext, deployed: Iterable[tuple[str, str]], *, allow_http: bool = False
+                 ) -> dict[tuple[str, str], ListedChild | str]:
+    """For each (reference deployed from, running digest): the index the reference names now when it
+    lists the digest, or why not (an index that does not list it, or cannot be read). Pairs whose
+    reference names no index (nothing to say) are left out. The sweep, the Lambda gate and the
+    what-if all find indexes here."""
     pairs = sorted(set(deployed))
     if not pairs:
         return {}
@@ -63,8 +72,18 @@ def index_coverage(ctx: SignetContext, verifier: Verifier, deployed: Iterable[tu
             found = list(pool.map(lambda pair: _child(session, *pair), pairs))
     finally:
         session.close()
-    listed = {pair: item for pair, item in zip(pairs, found, strict=True) if item is not None}
-    indexes = sorted({item[0] for item in listed.values() if isinstance(item, tuple)})
+    return {pair: item for pair, item in zip(pairs, found, strict=True) if item is not None}
+
+
+def index_coverage(ctx: SignetContext, verifier: Verifier, deployed: Iterable[tuple[str, str]], *,
+                   allow_http: bool = False) -> dict[tuple[str, str], IndexCoverage]:
+    """For each (reference deployed from, running digest) whose deployed reference names an index,
+    what covers the digest. Pairs whose reference is not an index (nothing to say) are left out;
+    so is everything when the policy does not let index signatures cover children."""
+    if not verifier.policy.index_covers_children:
+        return {}
+    listed = find_indexes(ctx, deployed, allow_http=allow_http)
+    indexes = sorted({item.reference for item in listed.values() if isinstance(item, ListedChild)})
     verdicts = dict(zip(indexes, verify_images(ctx, indexes, verifier, source="index-coverage", record=False,
                                                allow_http=allow_http), strict=True)) if indexes else {}
     coverage: dict[tuple[str, str], IndexCoverage] = {}
@@ -72,14 +91,13 @@ def index_coverage(ctx: SignetContext, verifier: Verifier, deployed: Iterable[tu
         if isinstance(item, str):
             coverage[pair] = IndexCoverage(reason=item)
             continue
-        index_ref, index_digest, platform = item
-        verdict = verdicts.get(index_ref)
-        if verdict is not None and verdict.result == VERIFIED and verdict.digest == index_digest:
-            coverage[pair] = IndexCoverage(index_digest, platform, verdict.matched_keys,
-                                           covered_by_index_reason(index_digest, platform))
+        verdict = verdicts.get(item.reference)
+        if verdict is not None and verdict.result == VERIFIED and verdict.digest == item.digest:
+            coverage[pair] = IndexCoverage(item.digest, item.platform, verdict.matched_keys,
+                                           covered_by_index_reason(item.digest, item.platform))
         else:
             why = f"{verdict.result}: {verdict.reason}" if verdict is not None else "not verified"
-            coverage[pair] = IndexCoverage(reason=f"its index {index_digest} is {why}"[:500])
+            coverage[pair] = IndexCoverage(reason=f"its index {item.digest} is {why}"[:500])
     return coverage
 
 
@@ -95,10 +113,9 @@ def covered(result: str, reason: str, matched: tuple[str, ...], coverage: IndexC
     return result, f"{reason}; {coverage.reason}"[:1000], matched, None
 
 
-def _child(session: VerifySession, deployed: str, digest: str) -> tuple[str, str, str] | str | None:
-    """(repository@index-digest, index digest, platform) when `deployed` names an index listing
-    `digest`; a reason when it names an index that does not list it or cannot be read; None when
-    it names no index."""
+def _child(session: VerifySession, deployed: str, digest: str) -> ListedChild | str | None:
+    """The index when `deployed` names an index listing `digest`; a reason when it names an index
+    that does not list it or cannot be read; None when it names no index."""
     try:
         ref = parse_reference(deployed)
         if ref.digest == digest:
@@ -114,4 +131,4 @@ def _child(session: VerifySession, deployed: str, digest: str) -> tuple[str, str
         return f"the index behind {deployed[:200]} could not be read: internal error: {type(exc).__name__}"
     if child is None:
         return f"not a child of the index {index.digest} that {deployed[:200]} names"
-    return str(ref.with_tag(None).with_digest(index.digest)), index.digest, child.platform
+    return ListedChild(str(ref.with_tag(None).with_digest(index.digest)), index.digest, child.platform)

@@ -13,7 +13,8 @@ console toggles several, applied in order. What each kind means:
   fingerprint, as retiring (publishing) a key does.
 - `require-attestation`: `[trust]` and every policy demand a verified attestation of the type, by one of
   their keys, on which every condition holds (as a Kyverno `attestations` entry would).
-- `trust`: a TOML file's `[trust]` table replaces Signet's trust (the Lambda gate; policies unchanged).
+- `trust`: a TOML file's `[trust]` table replaces Signet's trust (the Lambda gate; policies unchanged),
+  and its `index_signature_covers_children` applies to every gate, as the configured one does.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class TrustState:
     threshold: int
     attestation: AttestationRequirement | None
     policies: Mapping[str, tuple[AdmissionPolicy, ...]]  # kube context -> its admission policies
+    index_covers_children: bool                  # [trust] index_signature_covers_children, for every gate
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Change:
     attestation: AttestationRequirement | None = None
     trust_keys: frozenset[str] = field(default_factory=frozenset)  # trust
     threshold: int = 1                           # trust
+    index_covers_children: bool = True           # trust
     keys: tuple[TrustedKey, ...] = ()            # the public keys it names (to check signatures with)
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,7 +123,8 @@ def apply_change(state: TrustState, change: Change) -> TrustState:
     if change.kind == "require-attestation":
         return replace(state, attestation=change.attestation)
     if change.kind == "trust":
-        return replace(state, trust_keys=change.trust_keys, threshold=change.threshold)
+        return replace(state, trust_keys=change.trust_keys, threshold=change.threshold,
+                       index_covers_children=change.index_covers_children)
     raise InputError(f"unknown change kind {change.kind[:40]!r}")
 
 
@@ -223,4 +227,5 @@ def trust_change(ctx: SignetContext, path: str) -> Change:
     if trust.threshold > len(fingerprints):
         raise InputError(f"{path}: threshold {trust.threshold} is more than its {len(fingerprints)} key(s)")
     return Change("trust", f"[trust] from {Path(path).name} ({len(fingerprints)} key(s), threshold "
-                  f"{trust.threshold})", trust_keys=fingerprints, threshold=trust.threshold, keys=keys)
+                  f"{trust.threshold})", trust_keys=fingerprints, threshold=trust.threshold, keys=keys,
+                  index_covers_children=trust.index_signature_covers_children)

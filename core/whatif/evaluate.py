@@ -10,15 +10,23 @@
   and the required attestation by one of them.
 - Keys a policy names by reference or keyless entries cannot be checked here: they never count (fail
   closed), and the reason says so. A digest whose verification failed is denied with the failure.
+- A running platform child that fails a gate on its own passes it through the index it was deployed
+  from (found as the sweep finds it: core/verify/index_coverage.py) when that index lists it, passes the
+  same gate, and `[trust] index_signature_covers_children` is on, as the sweep and the Lambda gate
+  decide. The setting applies to the clusters' policies too, so the what-if says what the sweep will
+  report; Kyverno and policy-controller verify what the deployed tag resolves to (the index), so with
+  the setting off a denial may be one they would admit: the reason says so.
 - A denied workload covered by an active bypass (exactly its place and digest) is allowed as bypassed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from core.clusters.admission import AdmissionPolicy
+from core.verify.index_coverage import ListedChild
+from core.verify.platforms import covered_by_index_reason
 from core.whatif.change import TrustState
 from core.whatif.facts import AttestationFacts, SignatureFacts
 from core.whatif.world import RunningWorkload
@@ -44,22 +52,27 @@ class Verdict:
     reason: str
     failures: tuple[Failure, ...] = ()
     bypass_id: str | None = None
+    covered_by: str | None = None    # "index sha256:..." when its index passed a gate it failed alone
 
 
 @dataclass(frozen=True)
 class Facts:
-    signatures: Mapping[str, SignatureFacts]
+    signatures: Mapping[str, SignatureFacts]       # running digests and the indexes they came from
     attestations: Mapping[str, AttestationFacts]   # for the state's required attestation, if any
+    indexes: Mapping[tuple[str, str], ListedChild | str] = field(default_factory=dict)  # (deployed, digest)
 
 
 def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[str, dict[str, dict[str, str]]],
           bypass_for: Callable[[RunningWorkload], str | None], *, offline: bool = False) -> Verdict:
-    failures = _failures(w, state, facts, labels, offline)
+    failures, covered_by = _failures(w, state, facts, labels, offline)
     blocking = [f for f in failures if f.enforced]
     if not blocking:
         audit = [f for f in failures if not f.enforced]
-        reason = "allowed" + (f"; reported by {audit[0].gate} (not enforced): {audit[0].reason}" if audit else "")
-        return Verdict(True, reason, tuple(failures))
+        reason = "allowed" + (f" ({covered_by})" if covered_by else "") + (
+            f"; reported by {audit[0].gate} (not enforced): {audit[0].reason}" if audit else "")
+        index = facts.indexes.get((w.image, w.digest or "")) if covered_by else None
+        return Verdict(True, reason, tuple(failures),
+                       covered_by=f"index {index.digest}" if isinstance(index, ListedChild) else None)
     bypass = bypass_for(w) if w.digest else None
     first = f"{blocking[0].gate}: {blocking[0].reason}"
     if bypass:
@@ -69,55 +82,93 @@ def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[s
 
 
 def _failures(w: RunningWorkload, state: TrustState, facts: Facts,
-              labels: Mapping[str, dict[str, dict[str, str]]], offline: bool) -> list[Failure]:
-    if w.place == "lambda" or offline:
-        return _check(w, facts, "[trust]", True, state.trust_keys, state.threshold, 0, state, False)
+              labels: Mapping[str, dict[str, dict[str, str]]], offline: bool) -> tuple[list[Failure], str]:
+    """The checks it fails, and how its index covered it where it passed only through the index."""
+    gates = [_Gate("[trust]", True, state.trust_keys, state.threshold, 0, False)] if w.place == "lambda" or offline \
+        else [_policy_gate(p) for p in state.policies.get(w.cluster, ())
+              if p.acts_in(w.namespace, labels.get(w.cluster, {})) and p.covers_image(w.image)]
     found: list[Failure] = []
-    ns_labels = labels.get(w.cluster, {})
-    for p in state.policies.get(w.cluster, ()):
-        if p.acts_in(w.namespace, ns_labels) and p.covers_image(w.image):
-            found += _policy_failures(w, p, state, facts)
-    return found
+    covered = ""
+    for gate in gates:
+        failures, through = _check(w, facts, gate, state)
+        found += failures
+        covered = covered or through
+    return found, covered
 
 
-def _policy_failures(w: RunningWorkload, p: AdmissionPolicy, state: TrustState, facts: Facts) -> list[Failure]:
+@dataclass(frozen=True)
+class _Gate:
+    """One check a workload must pass: [trust] or one admission policy."""
+
+    label: str
+    enforced: bool
+    keys: frozenset[str]
+    required: int
+    unpinned: int        # keys it names that cannot be checked here (by reference, keyless)
+    scoped: bool
+
+
+def _policy_gate(p: AdmissionPolicy) -> _Gate:
     unpinned = len(p.keys) - len(p.fingerprints) + p.keyless + len(p.certificates)
     required = p.required if p.required is not None else len(p.keys) + p.keyless + len(p.certificates)
-    return _check(w, facts, p.label, p.mode == "enforce", p.fingerprints, max(required, 1), unpinned,
-                  state, True)
+    return _Gate(p.label, p.mode == "enforce", p.fingerprints, max(required, 1), unpinned, True)
 
 
-def _check(w: RunningWorkload, facts: Facts, gate: str, enforced: bool, keys: frozenset[str], required: int,
-           unpinned: int, state: TrustState, scoped: bool) -> list[Failure]:
+def _check(w: RunningWorkload, facts: Facts, gate: _Gate, state: TrustState) -> tuple[list[Failure], str]:
+    """The digest's own failures at the gate; none when it fails alone but its index passes (and may
+    cover it), with how the index covered it."""
     if not w.reference:
-        return [Failure(gate, enforced, "unknown", NO_DIGEST, keys, scoped)]
-    sig = facts.signatures.get(w.reference)
+        return [Failure(gate.label, gate.enforced, "unknown", NO_DIGEST, gate.keys, gate.scoped)], ""
+    own = _subject_failures(w.reference, facts, gate, state)
+    index = facts.indexes.get((w.image, w.digest or "")) if own else None
+    if index is None:
+        return own, ""
+    if isinstance(index, str):
+        return _also(own, index), ""
+    through = _subject_failures(index.reference, facts, gate, state)
+    if through:
+        return _also(own, f"its index {index.digest}: {through[0].reason}"), ""
+    if not state.index_covers_children:
+        admission = " (an admission controller resolving its tag would admit it)" if gate.scoped else ""
+        return _also(own, f"signed on the index {index.digest} for {index.platform}, but [trust] "
+                          f"index_signature_covers_children = false{admission}"), ""
+    return [], covered_by_index_reason(index.digest, index.platform)
+
+
+def _also(failures: list[Failure], why: str) -> list[Failure]:
+    return [replace(f, reason=f"{f.reason}; {why}"[:1000]) for f in failures]
+
+
+def _subject_failures(reference: str, facts: Facts, gate: _Gate, state: TrustState) -> list[Failure]:
+    """What `reference` (a running digest, or the index it came from) lacks at the gate."""
+    sig = facts.signatures.get(reference)
     if sig is None or sig.failed:
         why = sig.reason if sig else "not verified"
-        return [Failure(gate, enforced, "unknown", f"could not verify: {why}", keys, scoped)]
+        return [Failure(gate.label, gate.enforced, "unknown", f"could not verify: {why}", gate.keys, gate.scoped)]
     failures = []
-    have = sig.signers & keys
-    if len(have) < required:
-        if not keys:
+    have = sig.signers & gate.keys
+    if len(have) < gate.required:
+        if not gate.keys:
             reason = "it trusts no key Signet can check"
-            reason += f" ({unpinned} by reference or keyless)" if unpinned else ""
+            reason += f" ({gate.unpinned} by reference or keyless)" if gate.unpinned else ""
         elif have:
-            reason = f"signed by {len(have)} of the {required} required trusted keys"
+            reason = f"signed by {len(have)} of the {gate.required} required trusted keys"
         elif sig.signers:
             reason = "signed only by keys it does not trust"
         else:
             reason = f"not signed by a trusted key ({sig.result}: {sig.reason[:160]})"
-        if unpinned and keys:
-            reason += f"; {unpinned} key(s) given by reference or keyless are not checked here"
-        failures.append(Failure(gate, enforced, "signature", reason, keys, scoped))
+        if gate.unpinned and gate.keys:
+            reason += f"; {gate.unpinned} key(s) given by reference or keyless are not checked here"
+        failures.append(Failure(gate.label, gate.enforced, "signature", reason, gate.keys, gate.scoped))
     if state.attestation is not None:
-        att = facts.attestations.get(w.reference)
-        if att is None or not (att.attested_by & keys):
+        att = facts.attestations.get(reference)
+        if att is None or not (att.attested_by & gate.keys):
             missing = "unknown" if att is not None and att.failed else (
                 "attestation-condition" if att is not None and att.attested_by == frozenset() and
                 _names_condition(att.reason) else "attestation")
             why = att.reason if att is not None and att.reason else "attested only by keys it does not trust"
-            failures.append(Failure(gate, enforced, missing, f"{state.attestation.label}: {why[:200]}", keys, scoped))
+            failures.append(Failure(gate.label, gate.enforced, missing, f"{state.attestation.label}: {why[:200]}",
+                                    gate.keys, gate.scoped))
     return failures
 
 

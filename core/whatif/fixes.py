@@ -1,7 +1,8 @@
 """The cheapest fix for a workload a change would deny, as a step someone can run.
 
-Cheapest first: re-sign the digest with a key the gate trusts (only when a known key already signed it:
-the image went through a signing pipeline once; an unsigned or tampered image is never "fixed" by
+Cheapest first: re-sign the digest with a key the gate trusts (only when a known key already signed it
+or the index it was deployed from — then the index, when index signatures cover children: the image
+went through a signing pipeline once; an unsigned or tampered image is never "fixed" by
 signing it blind), attach the missing attestation, narrow the new policy's scope (when the policy, not
 the image, is what changed), and last a time-limited bypass. The prefilled `signet bypass request ...`
 line is always offered as the fallback.
@@ -16,7 +17,6 @@ from typing import Any, Mapping, Sequence
 from core.keys.inventory import KeyRecord
 from core.sigstore.attestation import PREDICATE_TYPES
 from core.whatif.evaluate import Failure, Verdict
-from core.whatif.facts import SignatureFacts
 from core.whatif.world import RunningWorkload
 
 SIGNING_STATES = ("active",)
@@ -43,17 +43,18 @@ def bypass_command(w: RunningWorkload, why: str) -> str:
                        "--duration", "4h", "--justification", justification])
 
 
-def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signatures: SignatureFacts | None,
+def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signed_once: str | None,
                    keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str, *,
                    scope_changed: bool = False) -> tuple[Fix, ...]:
     """One step per distinct blocking failure (all of them are needed); () when nothing blocks.
+    `signed_once`: what to re-sign when a known key already signed the digest (or its index), else None.
     `scope_changed`: the change applies or enforces a policy (so narrowing its scope is a way out)."""
     blocking = [f for f in after.failures if f.enforced]
     if after.allowed or not blocking:
         return ()
     steps: list[Fix] = []
     for failure in blocking:
-        fix = _fix_for(w, failure, before, signatures, keys, predicate_type, change_label, scope_changed)
+        fix = _fix_for(w, failure, before, signed_once, keys, predicate_type, change_label, scope_changed)
         if fix not in steps:
             steps.append(fix)
     if any(s.kind == "bypass" for s in steps):  # a bypass covers everything: nothing else is needed
@@ -61,12 +62,12 @@ def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signatur
     return tuple(steps)
 
 
-def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signatures: SignatureFacts | None,
+def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signed_once: str | None,
              keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str, scope_changed: bool) -> Fix:
     signing = _signing_key(f.keys, keys)
-    if f.missing == "signature" and signing and signatures is not None and signatures.signers and w.reference:
-        return Fix("re-sign", f"re-sign {w.reference} with {signing.name}",
-                   shlex.join(["signet", "sign", w.reference, "--key", signing.name]))
+    if f.missing == "signature" and signing and signed_once:
+        return Fix("re-sign", f"re-sign {signed_once} with {signing.name}",
+                   shlex.join(["signet", "sign", signed_once, "--key", signing.name]))
     if f.missing == "attestation" and signing and w.reference and predicate_type:
         type_name = _TYPE_NAMES.get(predicate_type, predicate_type)
         return Fix("attest", f"attach a {type_name} attestation signed by {signing.name}",

@@ -17,6 +17,8 @@ from core.clusters.inventory import ClusterTarget
 from core.context import SignetContext
 from core.errors import InputError
 from core.keys.inventory import list_keys
+from core.results import VERIFIED
+from core.verify.index_coverage import ListedChild, find_indexes
 from core.verify.policy import policy_for
 from core.verify.service import VerifyStats
 from core.whatif.change import Change, TrustState, apply_changes
@@ -47,7 +49,7 @@ class WorkloadOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.workload.as_dict(), "status": self.status, "reason": self.after.reason,
-                "before": self.before.reason, "bypass_id": self.after.bypass_id,
+                "before": self.before.reason, "bypass_id": self.after.bypass_id, "covered_by": self.after.covered_by,
                 "fixes": [f.as_dict() for f in self.fixes], "bypass_command": self.bypass}
 
 
@@ -97,9 +99,10 @@ class WhatIf:
     world: World
     baseline: TrustState
     candidates: tuple[Change, ...]
-    signatures: dict[str, SignatureFacts]
+    signatures: dict[str, SignatureFacts]                    # running digests and the indexes they came from
     attestations: dict[str, dict[str, AttestationFacts]]    # requirement key -> reference -> facts
     keys: dict[str, Any]
+    indexes: dict[tuple[str, str], ListedChild | str]       # (deployed from, running digest) -> its index
     problems: tuple[str, ...] = ()
     _bypasses: dict[tuple[str, str, str, str, str | None], str | None] = field(default_factory=dict)
     _before: list[Verdict] = field(default_factory=list)   # the baseline's verdicts, judged once
@@ -108,8 +111,9 @@ class WhatIf:
         started = time.perf_counter()
         after = apply_changes(self.baseline, changes)
         requirement = after.attestation
-        facts_before = Facts(self.signatures, {})
-        facts_after = Facts(self.signatures, self.attestations.get(requirement.key, {}) if requirement else {})
+        facts_before = Facts(self.signatures, {}, self.indexes)
+        facts_after = Facts(self.signatures, self.attestations.get(requirement.key, {}) if requirement else {},
+                            self.indexes)
         label = "; ".join(c.label for c in changes) or "no change"
         if not self._before:
             self._before = [judge(w, self.baseline, facts_before, self.world.labels, self._bypass,
@@ -120,13 +124,25 @@ class WhatIf:
             fixes: tuple[Fix, ...] = ()
             bypass = ""
             if not now.allowed:
-                fixes = cheapest_fixes(w, now, before, self.signatures.get(w.reference or ""), self.keys,
+                fixes = cheapest_fixes(w, now, before, self._signed_once(w, after.index_covers_children), self.keys,
                                        requirement.predicate_type if requirement else None, label,
                                        scope_changed=any(c.kind in ("policy", "enforce") for c in changes))
                 bypass = bypass_command(w, f"{label} would deny {w.label}")
             outcomes.append(WorkloadOutcome(w, before, now, fixes, bypass))
         notes = (OFFLINE_NOTE,) if self.world.offline else ()
         return WhatIfReport(tuple(changes), tuple(outcomes), self.problems, notes, time.perf_counter() - started)
+
+    def _signed_once(self, w: RunningWorkload, index_covers_children: bool) -> str | None:
+        """What to re-sign when a known key already signed the digest, or the index it was deployed
+        from: that index when it covers its children, else the digest itself."""
+        own = self.signatures.get(w.reference or "")
+        if own is not None and own.signers:
+            return w.reference
+        index = self.indexes.get((w.image, w.digest or ""))
+        if isinstance(index, ListedChild) and index.reference in self.signatures \
+                and self.signatures[index.reference].signers:
+            return index.reference if index_covers_children else w.reference
+        return None
 
     def _bypass(self, w: RunningWorkload) -> str | None:
         key = (w.place, w.cluster, w.namespace, w.name, w.digest)
@@ -148,7 +164,7 @@ def prepare_what_if(ctx: SignetContext, candidates: Sequence[Change], *, targets
         world = world_from_last_sweep(ctx) if from_last_sweep else read_world(ctx, targets)
     configured = policy_for(ctx)
     baseline = TrustState(frozenset(k.fingerprint for k in configured.keys), configured.threshold, None,
-                          dict(world.policies))
+                          dict(world.policies), configured.index_covers_children)
     apply_changes(baseline, candidates)  # each must apply (an --enforce naming no policy is bad input)
     references = sorted({w.reference for w in world.workloads if w.reference})
     keys = known_keys(ctx, [k for c in candidates for k in c.keys])
@@ -160,13 +176,20 @@ def prepare_what_if(ctx: SignetContext, candidates: Sequence[Change], *, targets
                                                   "recorded", "as the last sweep recorded")
                       for w in world.workloads if w.reference}
         attestations: dict[str, dict[str, AttestationFacts]] = {}
+        indexes: dict[tuple[str, str], ListedChild | str] = {}  # the recorded signers include index coverage
     else:
         policy = facts_policy(ctx, keys)
         signatures = signature_facts(ctx, references, policy, allow_http=allow_http, stats=stats)
-        attestations = {k: attestation_facts(ctx, references, policy, r, allow_http=allow_http)
+        # as the sweep does: the index each digest not verified on its own was deployed through
+        indexes = find_indexes(ctx, ((w.image, w.digest) for w in world.workloads if w.reference and w.digest
+                                     and signatures[w.reference].result != VERIFIED), allow_http=allow_http)
+        index_references = sorted({i.reference for i in indexes.values() if isinstance(i, ListedChild)})
+        signatures.update(signature_facts(ctx, index_references, policy, allow_http=allow_http, stats=stats))
+        attestations = {k: attestation_facts(ctx, references + index_references, policy, r, allow_http=allow_http)
                         for k, r in requirements.items()}
     records = {r.fingerprint: r for r in list_keys(ctx)}
-    return WhatIf(ctx, world, baseline, tuple(candidates), signatures, attestations, records, world.problems)
+    return WhatIf(ctx, world, baseline, tuple(candidates), signatures, attestations, records, indexes,
+                  world.problems)
 
 
 def what_if(ctx: SignetContext, changes: Sequence[Change], **options: Any) -> WhatIfReport:

@@ -17,8 +17,10 @@ Exit codes: 1 when anything would be newly denied (a CI check on policy pull req
 `--json`: `changes` [{kind, label}], `counts` {allowed, denied, newly-denied, newly-allowed},
 `newly_denied`, `clusters` [{cluster, <the counts>}], `namespaces` [{cluster, namespace, <the counts>}],
 `workloads` [{place, cluster, namespace, kind, name, container, image, reference, digest, pods, status,
-reason, before, bypass_id, fixes [{kind, text, command}], bypass_command}], `problems`, `notes`,
-`duration_s`.
+reason, before, bypass_id, covered_by, fixes [{kind, text, command}], bypass_command}], `problems`, `notes`,
+`duration_s`. `covered_by` is `index sha256:...` when a running platform child passes only through the
+multi-arch index it was deployed from (found as the sweep finds it; `[trust] index_signature_covers_children`
+decides whether that counts, as it does for the sweep), else null.
 """
 
 from __future__ import annotations
