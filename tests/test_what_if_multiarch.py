@@ -6,22 +6,31 @@ off (cosign's)."""
 
 from __future__ import annotations
 
+import json
+import shlex
+
 import pytest
+from click.testing import CliRunner
 
 from core.aws.regions import aws_targets
 from core.clusters.inventory import cluster_targets
 from core.clusters.policy_apply import apply_policy
 from core.clusters.sweep import run_sweep
 from core.crypto.public_keys import load_public_key
+from core.keys.custody import generate_key
 from core.lambdas.file_client import write_functions_file
 from core.lambdas.inventory import list_image_functions, verify_functions
 from core.policy.generate import kyverno_cluster_policy, to_yaml
 from core.verify.verifier import Verifier
 from core.whatif.change import policy_file_change
+from core.whatif.facts import forget_facts
 from core.whatif.service import what_if
 from tests.support.cluster_world import build_world
 from tests.support.kube_api import KubeApiServer, pod
 from tests.support.oci import new_key, push_index, push_signatures, signature_layer, write_public_key
+from tui.cli.main import cli
+
+PASSPHRASE = "correct horse battery"
 
 
 @pytest.fixture
@@ -103,3 +112,37 @@ def test_a_child_signed_on_its_index_is_judged_as_the_sweep_and_the_gate_report_
     assert {name: (result if result == "verified" else "denied", by, digest)
             for name, (result, by, digest) in actual.items()} == answered
     assert (actual["amd"][0] == "verified") is covers and (actual["fn-arm"][0] == "verified") is covers
+
+
+@pytest.mark.parametrize("covers", [True, False], ids=["index-covers-children", "own-signatures-only"])
+def test_the_fix_for_a_child_signed_on_its_index_re_signs_what_counts_and_then_it_is_allowed(world, covers,
+                                                                                          monkeypatch):
+    """[trust] also trusts `release` (a key in Signet's inventory that signed nothing). Dropping the index
+    key denies fn-arm; the fix re-signs with release what the setting counts: the index (which covers its
+    children), or with the setting off the child itself. Run for real, the what-if then allows it."""
+    key_path, signed = _children_signed_on_their_index(world, covers)
+    ctx = world.context()
+    generate_key(ctx, name="release", passphrase=PASSPHRASE.encode())
+    config = (world.root / "config.toml").read_text()
+    (world.root / "config.toml").write_text(config.replace(f'keys = ["{key_path}"]',
+                                                           f'keys = ["{key_path}", "release"]'))
+    monkeypatch.setenv("SIGNET_PASSWORD", PASSPHRASE)
+
+    def fn_arm(*flags):
+        result = CliRunner().invoke(cli, ["what-if", "--drop-key", str(key_path), "--json", *flags])
+        assert result.exit_code in (0, 1), result.output
+        return next(w for w in json.loads(result.stdout)["workloads"] if w["name"] == "fn-arm")
+
+    before = fn_arm()
+    assert before["status"] == ("newly-denied" if covers else "denied")
+    (fix,) = before["fixes"]
+    assert fix["kind"] == "re-sign"
+    signs = f"{world.host}/multi@{signed}" if covers else before["reference"]
+    assert shlex.split(fix["command"]) == ["signet", "sign", signs, "--key", "release"]
+
+    signed_now = CliRunner().invoke(cli, shlex.split(fix["command"])[1:])
+    assert signed_now.exit_code == 0, signed_now.output
+    forget_facts()  # each `signet` is a process of its own: its in-process answers start empty
+    after = fn_arm()
+    assert after["status"] == "allowed" and after["fixes"] == []
+    assert after["covered_by"] == (f"index {signed}" if covers else None)
