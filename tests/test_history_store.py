@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+import sqlite3
 from itertools import pairwise
 
+import psycopg
 import pytest
 
 from core.clock import iso
-from core.history.records import (HistoryFilter, count_by_result, iter_history, record_verification,
-                                  record_verifications)
+from core.history.records import (HistoryFilter, append_verifications, count_by_result, iter_history,
+                                  record_verification, record_verifications)
 from tests.support.store import history, open_target
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
@@ -37,6 +39,33 @@ def test_record_returns_the_new_rows_id_and_it_reads_back(store):
     assert row.id == new_id == 301
     assert (row.actor, row.result, row.duration_ms, row.bypass_id, row.details) == ("bob", "bypassed", 12.346,
                                                                                   "bp-1", {"k": "v"})
+
+
+def test_appended_rows_read_back_and_a_batch_is_all_or_nothing(store):
+    rows = [dict(at=NOW + timedelta(hours=1, seconds=i), actor="bob", source="cli", reference=f"x/y:{i}",
+                 digest=f"sha256:{i:064x}", result="verified", matched_keys=["cd" * 32], details={"n": i})
+            for i in range(3)]
+    assert append_verifications(store, rows) == 3
+    assert append_verifications(store, rows[:1]) == 1  # one row alone takes the single-INSERT path
+    written = history(store, HistoryFilter(image="x/y:"))
+    assert [(r.reference, r.actor, r.matched_keys, r.details) for r in written] == [
+        ("x/y:2", "bob", ["cd" * 32], {"n": 2}), ("x/y:1", "bob", ["cd" * 32], {"n": 1}),
+        ("x/y:0", "bob", ["cd" * 32], {"n": 0}), ("x/y:0", "bob", ["cd" * 32], {"n": 0})]
+
+    columns = ("at", "actor", "source", "reference", "result")
+    good = (iso(NOW), "bob", "cli", "x/z:good", "verified")
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.NotNullViolation)):
+        store.append("verifications", columns, [good, (iso(NOW), None, "cli", "x/z:bad", "verified")])
+    assert history(store, HistoryFilter(image="x/z:")) == []  # the good row did not stay either
+
+
+def test_an_append_inside_a_write_transaction_is_part_of_it(store):
+    with pytest.raises(RuntimeError):
+        with store.write():
+            append_verifications(store, [dict(at=NOW, actor="bob", source="cli", reference="x/rolled:1",
+                                              digest=None, result="error")])
+            raise RuntimeError("the change it went with failed")
+    assert history(store, HistoryFilter(image="x/rolled")) == []
 
 
 def test_keyset_pages_walk_every_row_newest_first_without_repeats(store):

@@ -9,12 +9,13 @@ import psycopg
 import pytest
 
 from core.errors import ConfigError, SchemaTooNew, StoreError
+from core.history.records import append_verifications
 from core.store.database import open_store
 from core.store.migrations import POSTGRESQL_SCHEMA, Migration, load_migrations
 from core.store.postgres_schema import migrate_postgres
 from core.store.postgres_store import WRITE_LOCK, to_pyformat
 from core.store.target import is_team_store, parse_team_target
-from tests.support.store import fresh_team_database, raw_connection
+from tests.support.store import fresh_team_database, login_url, raw_connection
 
 
 @pytest.fixture
@@ -108,6 +109,34 @@ def test_writers_queue_on_the_write_lock_instead_of_interleaving(team_url):
     assert done.is_set()
     assert store.query("SELECT name FROM registries") == [{"name": "w"}]
     other.close()
+    store.close()
+
+
+def test_a_history_append_does_not_queue_on_the_write_lock(team_url, postgres_server):
+    """History rows are checked against nothing and chained to nothing: an append commits on its own
+    while another Signet holds the write lock (and the audit chain, which does take it, waits). A
+    gate's login (signet_reader: history insert only) may append."""
+    postgres_server.create_login("gatekeeper", "signet_reader")
+    store = open_store(login_url(team_url, "gatekeeper"))
+    other = psycopg.connect(team_url, autocommit=True)
+    other.execute("BEGIN")
+    other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    done = threading.Event()
+
+    def appender():
+        append_verifications(store, [dict(at="2026-11-22T12:00:00Z", actor="gate", source="gate",
+                                          reference="r/x:1", digest=None, result="error")] * 2)
+        done.set()
+
+    thread = threading.Thread(target=appender)
+    thread.start()
+    assert done.wait(10)
+    seen = psycopg.connect(team_url, autocommit=True)
+    assert seen.execute("SELECT COUNT(*) FROM verifications").fetchone() == (2,)  # committed, lock still held
+    other.execute("COMMIT")
+    thread.join(10)
+    for conn in (seen, other):
+        conn.close()
     store.close()
 
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 from core.clock import iso
 from core.errors import InputError
 from core.results import RESULTS
-from core.store.session import SQLITE, like
+from core.store.session import SQLITE, Store, insert_sql, like
 
 SOURCES = ("cli", "tui", "sweep", "gate", "demo", "rotation")
 
@@ -75,8 +75,9 @@ def _row_values(*, at: Any, actor: str, source: str, reference: str, digest: str
             namespace, json.dumps(details or {}, default=str))
 
 
-_INSERT = ("INSERT INTO verifications (at, actor, source, reference, digest, result, reason, matched_keys, "
-           "duration_ms, bypass_id, cluster, namespace, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_COLUMNS = ("at", "actor", "source", "reference", "digest", "result", "reason", "matched_keys", "duration_ms",
+            "bypass_id", "cluster", "namespace", "details")  # _row_values' order
+_INSERT = insert_sql("verifications", _COLUMNS)
 _RETURNING_ID = " RETURNING id"
 
 
@@ -90,6 +91,16 @@ def record_verifications(db: Any, rows: Iterable[dict[str, Any]]) -> int:
     """Insert many rows (each as for record_verification) in one statement."""
     batch = [_row_values(**values) for values in rows]
     db.executemany(_INSERT, batch)
+    return len(batch)
+
+
+def append_verifications(store: Store, rows: Iterable[dict[str, Any]]) -> int:
+    """Record rows (each as for record_verification) on their own, all or none. A history row is
+    checked against nothing and chained to nothing, so on a team store this is one statement that
+    does not queue behind other Signets' write lock (record_verifications joins a write transaction,
+    for rows that must commit with other changes)."""
+    batch = [_row_values(**values) for values in rows]
+    store.append("verifications", _COLUMNS, batch)
     return len(batch)
 
 

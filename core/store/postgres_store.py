@@ -3,8 +3,11 @@
 Transactions mirror the SQLite store's: `write()` begins a transaction and takes one
 transaction-scoped advisory lock, so writers are serialized exactly as `BEGIN IMMEDIATE` serializes
 them on SQLite (services' read-then-write checks and the audit chain rely on that); `read()` is a
-REPEATABLE READ, READ ONLY snapshot. Each thread gets its own pooled connection for the length of
-its outermost transaction (psycopg-pool), so console workers do not queue behind one another.
+REPEATABLE READ, READ ONLY snapshot. `append()` (history rows, which no check or chain reads
+back) is a single autocommitted statement instead: all or nothing like a transaction, at one
+statement instead of four (BEGIN, the lock, the insert, COMMIT) and no queueing on the lock. Each thread
+gets its own pooled connection for the length of its outermost transaction (psycopg-pool), so
+console workers do not queue behind one another.
 
 Errors become SignetErrors with one line: the server unreachable or the connection lost is a
 StoreError (exit 3); a refusal by the database's grants or guards is PermissionDenied (exit 2).
@@ -170,6 +173,18 @@ class PostgresStore:
         with self._transaction(write=False) as session:
             yield session
 
+    def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Outside a transaction, one autocommitted statement (an INSERT for one row, else COPY), which
+        PostgreSQL applies all or nothing."""
+        if not rows:
+            return
+        state = getattr(self._local, "state", None)
+        if state is not None:
+            _insert_rows(state[0], table, columns, rows)
+            return
+        with self._connection() as conn:
+            _insert_rows(PostgresSession(conn, self.location), table, columns, rows)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._transaction(write=False) as session:
             return list(session.query(sql, params))
@@ -251,6 +266,13 @@ class PostgresStore:
             conn.execute("ROLLBACK")
         except psycopg.Error:
             pass  # the connection is broken; the pool replaces it
+
+
+def _insert_rows(session: PostgresSession, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if len(rows) == 1:  # a single row: an INSERT is one exchange, COPY two
+        session.execute(insert_sql(table, columns), rows[0])
+    else:
+        session.bulk_insert(table, columns, rows)
 
 
 def connect(target: TeamTarget, **kwargs: Any) -> psycopg.Connection:

@@ -91,6 +91,12 @@ class Store(Protocol):
 
     def read(self) -> AbstractContextManager[StoreSession]: ...
 
+    def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert `rows` as one atomic statement of its own, not serialized with other writers: only
+        for a table no read-then-write check, guard or chain depends on (verification history). In a
+        transaction open on this thread, part of that transaction."""
+        ...
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
     def current(self) -> StoreSession:

@@ -105,6 +105,11 @@ class SqliteStore:
             finally:
                 self.conn.execute("COMMIT")
 
+    def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One write transaction: a local file has one writer at a time anyway."""
+        with self.write() as db:
+            db.bulk_insert(table, columns, rows)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.session.query(sql, params))

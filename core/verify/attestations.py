@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from core.conditions.outcome import AttestationCondition, ConditionOutcome
 from core.context import SignetContext
 from core.errors import CheckFailed, DigestMismatch, LimitExceeded, NotFound, SignetError
-from core.history.records import record_verification
+from core.history.records import append_verifications
 from core.registry.reference import ImageReference, parse_reference
 from core.sigstore.attestation import AttestationSummary, parse_statement, summarize
 from core.sigstore.dsse import MAX_ENVELOPE_BYTES, load_envelope
@@ -142,11 +142,10 @@ def _record(ctx: SignetContext, result: AttestationResult) -> None:
                                  "key": c.key_fingerprint, "identity": c.identity,
                                  "conditions": [o.describe()[:200] for o in c.conditions[:10]]}
                                 for c in result.checks[:20]]}
-    with ctx.store.write() as db:
-        record_verification(db, at=ctx.clock(), actor=ctx.actor, source=ctx.interface,
-                            reference=result.reference, digest=result.digest, result=result.result,
-                            reason=f"attestation: {result.reason}", matched_keys=result.matched_keys,
-                            duration_ms=result.duration_ms, details=details)
+    append_verifications(ctx.store, [dict(at=ctx.clock(), actor=ctx.actor, source=ctx.interface,
+                                          reference=result.reference, digest=result.digest, result=result.result,
+                                          reason=f"attestation: {result.reason}", matched_keys=result.matched_keys,
+                                          duration_ms=result.duration_ms, details=details)])
 
 
 def _decide(text: str, digest: str, predicate_type: str, checks: list[AttestationCheck], transient: bool,

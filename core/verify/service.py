@@ -11,7 +11,7 @@ Flow per image (never raises; every failure is a result):
    `verified` when the ok checks come from at least `policy.threshold` distinct trusted keys.
    Sources are consulted in order and the first ones to reach the threshold end the search (more signers cannot change a
    `verified`), which keeps a classically signed image at 3 registry requests.
-4. History rows are written in one transaction at the end (`record=True`).
+4. History rows are appended together at the end (`record=True`), all or none.
 
 Images whose answer is wholly in the cache (tag lookups within their TTL, a cached verdict) are
 answered first on the calling thread; the rest run on a bounded thread pool (`limits.concurrency`),
@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 from core.clock import iso
 from core.context import SignetContext
 from core.errors import InputError, SignetError
-from core.history.records import record_verifications
+from core.history.records import append_verifications
 from core.registry.deadline import deadline_for_thread
 from core.registry.reference import ImageReference, parse_reference
 from core.verify.attestations import attestation_verdict
@@ -250,5 +250,4 @@ def _record(ctx: SignetContext, results: Sequence[VerificationResult], source: s
                                          "key": c.key_fingerprint, "identity": c.identity}
                                         for c in r.signatures[:20]]}}
             for r in results)
-    with ctx.store.write() as db:
-        record_verifications(db, rows)
+    append_verifications(ctx.store, rows)
