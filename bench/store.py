@@ -224,7 +224,7 @@ def main() -> None:
     names = list(targets)
     print(f"{'':38}" + "".join(f"{n:>30}" for n in names) + f"{'PG / SQLite':>14}")
     for label, seconds in warm.items():
-        cells = [f"{seconds[n] * 1000:.0f} ms ({seconds[n] * 1000 / args.images:.3f} ms/image)" for n in names]
+        cells = [f"{seconds[n] * 1000:.0f} ms ({seconds[n] * 1000 / args.images:.3f} ms each)" for n in names]
         ratio = seconds[names[1]] / seconds[names[0]]
         print(f"{label:38}" + "".join(f"{c:>30}" for c in cells) + f"{ratio:>13.1f}x")
     for label in history[names[0]]:
