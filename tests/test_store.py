@@ -11,7 +11,7 @@ import pytest
 from core.errors import SchemaTooNew, StoreError
 from core.store.database import SCHEMA_VERSION, open_store
 from core.store.migrations import (POSTGRESQL_SCHEMA, Migration, current_version, load_migrations, migrate)
-from tests.support.store import open_target, raw_connection
+from tests.support.store import assert_write_waits_for_the_lock, open_target, raw_connection
 
 EXPECTED_TABLES = {"registries", "clusters", "lambda_functions", "images", "image_tags", "keys", "key_events",
                    "backups", "rotations", "bypasses", "bypass_approvals", "verifications", "audit"}
@@ -117,23 +117,9 @@ def test_locked_database_waits_for_the_writer_instead_of_failing(tmp_path):
     store = open_store(path)
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
-    locked = threading.Event()
-    done = threading.Event()
-
-    def writer():
-        locked.set()
-        with store.write() as db:
-            db.execute("INSERT INTO registries (name, url, created_at) VALUES ('w', 'u', 't')")
-        done.set()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    locked.wait(5)
-    assert not done.wait(0.3)  # blocked on the lock, not failed
-    other.execute("COMMIT")
-    thread.join(10)
-    assert done.is_set()
-    assert store.query("SELECT name FROM registries") == [{"name": "w"}]
+    began = threading.Event()  # the writer's BEGIN IMMEDIATE has started: it is at the lock
+    store.conn.set_trace_callback(lambda sql: sql == "BEGIN IMMEDIATE" and began.set())
+    assert_write_waits_for_the_lock(store, waiting=began.is_set, release=lambda: other.execute("COMMIT"))
     other.close()
     store.close()
 

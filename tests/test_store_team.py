@@ -15,7 +15,7 @@ from core.store.migrations import POSTGRESQL_SCHEMA, Migration, load_migrations
 from core.store.postgres_schema import migrate_postgres
 from core.store.postgres_store import WRITE_LOCK, to_pyformat
 from core.store.target import is_team_store, parse_team_target
-from tests.support.store import fresh_team_database, login_url, raw_connection
+from tests.support.store import assert_write_waits_for_the_lock, fresh_team_database, login_url, raw_connection
 
 
 @pytest.fixture
@@ -94,20 +94,15 @@ def test_writers_queue_on_the_write_lock_instead_of_interleaving(team_url):
     other = psycopg.connect(team_url, autocommit=True)
     other.execute("BEGIN")
     other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-    done = threading.Event()
+    watcher = psycopg.connect(team_url, autocommit=True)
 
-    def writer():
-        with store.write() as db:
-            db.execute("INSERT INTO registries (name, url, created_at) VALUES ('w', 'u', 't')")
-        done.set()
+    def waiting() -> bool:  # the server shows the writer's session waiting for the advisory lock
+        return watcher.execute("SELECT COUNT(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                               "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+                               ).fetchone()[0] == 1
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert not done.wait(0.5)  # blocked on the lock, not failed
-    other.execute("COMMIT")
-    thread.join(10)
-    assert done.is_set()
-    assert store.query("SELECT name FROM registries") == [{"name": "w"}]
+    assert_write_waits_for_the_lock(store, waiting=waiting, release=lambda: other.execute("COMMIT"))
+    watcher.close()
     other.close()
     store.close()
 

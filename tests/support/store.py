@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +69,34 @@ def disable_audit_triggers(conn: Any) -> None:
         conn.execute("DROP TRIGGER audit_no_delete")
     else:
         conn.execute("ALTER TABLE audit DISABLE TRIGGER USER")
+
+
+def assert_write_waits_for_the_lock(store: Store, *, waiting: Callable[[], bool],
+                                    release: Callable[[], None]) -> None:
+    """While someone else holds the write lock, a write on `store` waits for it instead of failing:
+    `waiting` must come true (polled with a deadline) with the write neither done nor failed; after
+    `release` gives the lock up, the write lands."""
+    outcome: list[object] = []
+
+    def writer() -> None:
+        try:
+            with store.write() as db:
+                db.execute("INSERT INTO registries (name, url, created_at) VALUES ('w', 'u', 't')")
+            outcome.append("written")
+        except Exception as exc:  # noqa: BLE001 - the test reports it below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not waiting():
+        assert thread.is_alive() and time.monotonic() < deadline, f"the writer never waited for the lock: {outcome}"
+        time.sleep(0.01)  # polling the lock table (or the trace event), not waiting a guessed time
+    assert outcome == []  # blocked on the lock: neither written nor failed
+    release()
+    thread.join(10)
+    assert outcome == ["written"]
+    assert store.query("SELECT name FROM registries") == [{"name": "w"}]
 
 
 def open_target(target: str | Path) -> Store:
