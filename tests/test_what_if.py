@@ -22,7 +22,8 @@ from core.config.loader import load_config
 from core.demo.builder import build_demo, open_demo_context
 from core.demo.workloads import AUDIT_POLICY
 from core.verify.verifier import Verifier
-from core.whatif.change import enforce_change
+from core.clusters.sweep import run_sweep
+from core.whatif.change import enforce_change, key_change
 from core.whatif.service import what_if
 from tui.cli.main import cli
 
@@ -182,3 +183,57 @@ def test_a_new_trust_block_is_judged_like_the_gate_would_judge_it(demo, tmp_path
     assert set(_by_status(report, "newly-denied")) == {"report-fn"}
     trust.write_text('[trust]\nkeys = ["release-b"]\nthreshold = 2\n')
     assert _run(demo, "--trust", str(trust)).exit_code == 2
+
+
+def _requiring_a_clean_scan(config_file, tmp_path):
+    """A copy of the configuration with [[trust.attestations]] vuln, max-severity HIGH."""
+    config = tomlkit.parse(config_file.read_text())
+    required = tomlkit.aot()
+    required.append(tomlkit.table().add("type", "vuln").add("max_severity", "HIGH"))
+    config["trust"]["attestations"] = required
+    changed = tmp_path / "config.toml"
+    changed.write_text(tomlkit.dumps(config))
+    return load_config(changed)
+
+
+def test_configured_trust_attestations_are_judged_as_the_gate_judges_them(demo, tmp_path):
+    """[[trust.attestations]] (vuln, max-severity HIGH) in the configuration: the gate refuses report-fn
+    (its scan has a CRITICAL); the what-if's baseline denies exactly what the gate refuses, and a --trust
+    file adding the same requirement newly denies it."""
+    ctx = open_demo_context(demo.root, interface="cli")
+    try:
+        ctx.config = _requiring_a_clean_scan(demo.config, tmp_path)
+        functions = [f for inv in list_image_functions(ctx.config, aws_targets(ctx.config)) for f in inv.functions]
+        refused = {f.name for f in verify_functions(ctx, functions, Verifier.for_args(ctx))
+                   if f.result not in ("verified", "bypassed")}
+        assert refused == {"report-fn", "ledger-batch"}
+        report = what_if(ctx, [enforce_change(AUDIT_POLICY)], targets=cluster_targets(ctx.config))
+        lambdas = {o.workload.name: o for o in report.outcomes if o.workload.place == "lambda"}
+        assert {name for name, o in lambdas.items() if not o.before.allowed} == refused
+        assert "[[trust.attestations]]" in lambdas["report-fn"].before.reason
+        assert "1 CRITICAL finding(s) above HIGH" in lambdas["report-fn"].before.reason
+        assert lambdas["report-fn"].fixes[0].text.startswith("rebuild without the findings")
+    finally:
+        ctx.close()
+    trust = tmp_path / "trust.toml"
+    trust.write_text('[trust]\nkeys = ["release-a", "release-b"]\n\n'
+                     '[[trust.attestations]]\ntype = "vuln"\nmax_severity = "HIGH"\n')
+    code, with_scan = _report(demo, "--trust", str(trust))
+    assert code == 1 and set(_by_status(with_scan, "newly-denied")) == {"report-fn"}
+    assert "max-severity HIGH" in with_scan["changes"][0]["label"]
+
+
+def test_offline_the_configured_attestations_hold_where_the_last_sweep_recorded_verified(tmp_path):
+    demo = build_demo(tmp_path / "demo")  # its own: this sweep becomes the last one
+    ctx = open_demo_context(demo.root, interface="cli")
+    try:
+        ctx.config = _requiring_a_clean_scan(demo.config, tmp_path)
+        sweep = run_sweep(ctx, Verifier.for_args(ctx), cluster_targets(ctx.config))
+        refused = {f.workload for f in sweep.findings if f.result not in ("verified", "bypassed")}
+        assert "settlement-report" in refused  # payments-api:v1.4.1: its scan has a CRITICAL
+        report = what_if(ctx, [key_change(ctx, "add-key", "release-b")], from_last_sweep=True)
+        cluster = {o.workload.name: o for o in report.outcomes if o.workload.place == "cluster"}
+        assert {name for name, o in cluster.items() if not o.before.allowed} == refused
+        assert "the last sweep recorded invalid" in cluster["settlement-report"].before.reason
+    finally:
+        ctx.close()

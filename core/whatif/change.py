@@ -1,7 +1,7 @@
 """Candidate changes to what is trusted, and the trust state they act on.
 
 A `TrustState` is everything that decides admission, as the what-if models it: Signet's `[trust]`
-(keys by fingerprint, threshold, a required attestation: what the Lambda gate and sweeps apply) and
+(keys by fingerprint, threshold, `[[trust.attestations]]`: what the Lambda gate and sweeps apply) and
 each cluster's admission policies. A `Change` turns one state into another (`apply_change`); the
 console toggles several, applied in order. What each kind means:
 
@@ -13,8 +13,9 @@ console toggles several, applied in order. What each kind means:
   fingerprint, as retiring (publishing) a key does.
 - `require-attestation`: `[trust]` and every policy demand a verified attestation of the type, by one of
   their keys, on which every condition holds (as a Kyverno `attestations` entry would).
-- `trust`: a TOML file's `[trust]` table replaces Signet's trust (the Lambda gate; policies unchanged),
-  and its `index_signature_covers_children` applies to every gate, as the configured one does.
+- `trust`: a TOML file's `[trust]` table replaces Signet's trust (keys, threshold and
+  `[[trust.attestations]]`: the Lambda gate; policies unchanged), and its
+  `index_signature_covers_children` applies to every gate, as the configured one does.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from core.crypto.public_keys import TrustedKey
 from core.errors import InputError
 from core.policy.files import MAX_POLICY_DOCUMENTS, MAX_POLICY_FILE_BYTES
 from core.sigstore.attestation import predicate_type_for
-from core.verify.policy import resolve_key_reference
+from core.verify.policy import RequiredAttestation, required_attestations, resolve_key_reference
 
 KINDS = ("policy", "enforce", "drop-key", "add-key", "require-attestation", "trust")
 
@@ -76,6 +77,7 @@ class TrustState:
     attestation: AttestationRequirement | None
     policies: Mapping[str, tuple[AdmissionPolicy, ...]]  # kube context -> its admission policies
     index_covers_children: bool                  # [trust] index_signature_covers_children, for every gate
+    trust_attestations: tuple[AttestationRequirement, ...] = ()  # [[trust.attestations]]: the [trust] gate's
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Change:
     trust_keys: frozenset[str] = field(default_factory=frozenset)  # trust
     threshold: int = 1                           # trust
     index_covers_children: bool = True           # trust
+    trust_attestations: tuple[AttestationRequirement, ...] = ()  # trust
     keys: tuple[TrustedKey, ...] = ()            # the public keys it names (to check signatures with)
 
     def as_dict(self) -> dict[str, Any]:
@@ -124,7 +127,8 @@ def apply_change(state: TrustState, change: Change) -> TrustState:
         return replace(state, attestation=change.attestation)
     if change.kind == "trust":
         return replace(state, trust_keys=change.trust_keys, threshold=change.threshold,
-                       index_covers_children=change.index_covers_children)
+                       index_covers_children=change.index_covers_children,
+                       trust_attestations=change.trust_attestations)
     raise InputError(f"unknown change kind {change.kind[:40]!r}")
 
 
@@ -226,6 +230,14 @@ def trust_change(ctx: SignetContext, path: str) -> Change:
     fingerprints = frozenset(k.fingerprint for k in keys)
     if trust.threshold > len(fingerprints):
         raise InputError(f"{path}: threshold {trust.threshold} is more than its {len(fingerprints)} key(s)")
+    attestations = trust_requirements(required_attestations(trust))
     return Change("trust", f"[trust] from {Path(path).name} ({len(fingerprints)} key(s), threshold "
-                  f"{trust.threshold})", trust_keys=fingerprints, threshold=trust.threshold, keys=keys,
-                  index_covers_children=trust.index_signature_covers_children)
+                  f"{trust.threshold}" + "".join(f", {a.label}" for a in attestations) + ")",
+                  trust_keys=fingerprints, threshold=trust.threshold, keys=keys,
+                  index_covers_children=trust.index_signature_covers_children, trust_attestations=attestations)
+
+
+def trust_requirements(required: Sequence[RequiredAttestation]) -> tuple[AttestationRequirement, ...]:
+    """`[[trust.attestations]]` (as the verifier compiled them) as what-if requirements."""
+    return tuple(AttestationRequirement(r.predicate_type, r.conditions, f"[[trust.attestations]] {r.label}")
+                 for r in required)

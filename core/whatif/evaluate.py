@@ -7,7 +7,7 @@
   policy in Enforce denies; in Audit/Warn it is reported and the workload is allowed. Offline (no
   policies known), cluster workloads are judged by `[trust]`, as the sweep judged them.
 - A Lambda function is checked by `[trust]` (the release gate): signatures from `threshold` of its keys,
-  and the required attestation by one of them.
+  and each `[[trust.attestations]]` entry and the required attestation by one of them.
 - Keys a policy names by reference or keyless entries cannot be checked here: they never count (fail
   closed), and the reason says so. A digest whose verification failed is denied with the failure.
 - A running platform child that fails a gate on its own passes it through the index it was deployed
@@ -44,6 +44,7 @@ class Failure:
     reason: str
     keys: frozenset[str] = frozenset()   # the keys that would satisfy it
     namespace_scoped: bool = False       # a policy (its scope can be narrowed), not [trust]
+    predicate_type: str = ""             # the attestation missing, when one is
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Verdict:
 @dataclass(frozen=True)
 class Facts:
     signatures: Mapping[str, SignatureFacts]       # running digests and the indexes they came from
-    attestations: Mapping[str, AttestationFacts]   # for the state's required attestation, if any
+    attestations: Mapping[str, Mapping[str, AttestationFacts]]   # requirement key -> reference -> facts
     indexes: Mapping[tuple[str, str], ListedChild | str] = field(default_factory=dict)  # (deployed, digest)
 
 
@@ -160,15 +161,17 @@ def _subject_failures(reference: str, facts: Facts, gate: _Gate, state: TrustSta
         if gate.unpinned and gate.keys:
             reason += f"; {gate.unpinned} key(s) given by reference or keyless are not checked here"
         failures.append(Failure(gate.label, gate.enforced, "signature", reason, gate.keys, gate.scoped))
-    if state.attestation is not None:
-        att = facts.attestations.get(reference)
+    required = ([] if gate.scoped else list(state.trust_attestations)) + \
+        ([state.attestation] if state.attestation is not None else [])
+    for requirement in required:
+        att = facts.attestations.get(requirement.key, {}).get(reference)
         if att is None or not (att.attested_by & gate.keys):
             missing = "unknown" if att is not None and att.failed else (
                 "attestation-condition" if att is not None and att.attested_by == frozenset() and
                 _names_condition(att.reason) else "attestation")
             why = att.reason if att is not None and att.reason else "attested only by keys it does not trust"
-            failures.append(Failure(gate.label, gate.enforced, missing, f"{state.attestation.label}: {why[:200]}",
-                                    gate.keys, gate.scoped))
+            failures.append(Failure(gate.label, gate.enforced, missing, f"{requirement.label}: {why[:200]}",
+                                    gate.keys, gate.scoped, requirement.predicate_type))
     return failures
 
 

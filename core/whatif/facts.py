@@ -19,11 +19,13 @@ from typing import Iterable, Sequence
 from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey
 from core.keys.inventory import list_keys
+from core.results import VERIFIED
 from core.verify.attestations import verify_attestations
 from core.verify.policy import MAX_THRESHOLD, TrustPolicy, policy_for
 from core.verify.service import VerifyStats, verify_images
 from core.verify.verifier import Verifier
 from core.whatif.change import AttestationRequirement
+from core.whatif.world import World
 
 MAX_CACHED = 200_000
 
@@ -68,9 +70,11 @@ def known_keys(ctx: SignetContext, extra: Iterable[TrustedKey] = ()) -> dict[str
 
 
 def facts_policy(ctx: SignetContext, keys: dict[str, TrustedKey]) -> TrustPolicy:
-    """All the keys (at most MAX_THRESHOLD, sorted), each required, with the configured payload claims."""
+    """All the keys (at most MAX_THRESHOLD, sorted), each required, with the configured payload claims
+    (not the configured attestations: those are facts of their own, `attestation_facts`)."""
     chosen = tuple(keys[f] for f in sorted(keys)[:MAX_THRESHOLD])
-    return replace(policy_for(ctx), keys=chosen, threshold=max(1, len(chosen)), identities=())
+    return replace(policy_for(ctx), keys=chosen, threshold=max(1, len(chosen)), identities=(),
+                   required_attestations=())
 
 
 def signature_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy, *,
@@ -122,3 +126,12 @@ def attestation_facts(ctx: SignetContext, references: Sequence[str], policy: Tru
     for r in missing:
         known.setdefault(r, AttestationFacts(frozenset(), "no key is known to check attestations with"))
     return known
+
+
+def recorded_attestation(world: World, digest: str | None) -> AttestationFacts:
+    """Offline, a `[[trust.attestations]]` requirement as the last sweep found it: it held where the digest
+    was recorded verified (verification checks them), with the keys recorded; else it did not, saying why."""
+    result, reason = world.recorded_verdicts.get(digest or "", ("", "no verification recorded"))
+    if result == VERIFIED:
+        return AttestationFacts(world.recorded_signers.get(digest or "", frozenset()), "")
+    return AttestationFacts(frozenset(), f"the last sweep recorded {result or 'nothing'}: {reason}"[:300])

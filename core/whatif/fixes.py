@@ -44,7 +44,7 @@ def bypass_command(w: RunningWorkload, why: str) -> str:
 
 
 def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signed_once: str | None,
-                   keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str, *,
+                   keys: Mapping[str, KeyRecord], change_label: str, *,
                    scope_changed: bool = False) -> tuple[Fix, ...]:
     """One step per distinct blocking failure (all of them are needed); () when nothing blocks.
     `signed_once`: what to re-sign when a known key already signed the digest (or its index), else None.
@@ -54,7 +54,7 @@ def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signed_o
         return ()
     steps: list[Fix] = []
     for failure in blocking:
-        fix = _fix_for(w, failure, before, signed_once, keys, predicate_type, change_label, scope_changed)
+        fix = _fix_for(w, failure, before, signed_once, keys, change_label, scope_changed)
         if fix not in steps:
             steps.append(fix)
     if any(s.kind == "bypass" for s in steps):  # a bypass covers everything: nothing else is needed
@@ -63,13 +63,13 @@ def cheapest_fixes(w: RunningWorkload, after: Verdict, before: Verdict, signed_o
 
 
 def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signed_once: str | None,
-             keys: Mapping[str, KeyRecord], predicate_type: str | None, change_label: str, scope_changed: bool) -> Fix:
+             keys: Mapping[str, KeyRecord], change_label: str, scope_changed: bool) -> Fix:
     signing = _signing_key(f.keys, keys)
     if f.missing == "signature" and signing and signed_once:
         return Fix("re-sign", f"re-sign {signed_once} with {signing.name}",
                    shlex.join(["signet", "sign", signed_once, "--key", signing.name]))
-    if f.missing == "attestation" and signing and w.reference and predicate_type:
-        type_name = _TYPE_NAMES.get(predicate_type, predicate_type)
+    if f.missing == "attestation" and signing and w.reference and f.predicate_type:
+        type_name = _TYPE_NAMES.get(f.predicate_type, f.predicate_type)
         return Fix("attest", f"attach a {type_name} attestation signed by {signing.name}",
                    shlex.join(["cosign", "attest", "--key", signing.name, "--type", type_name,
                                "--predicate", "PREDICATE.json", w.reference]))

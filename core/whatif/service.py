@@ -21,10 +21,10 @@ from core.results import VERIFIED
 from core.verify.index_coverage import ListedChild, find_indexes
 from core.verify.policy import policy_for
 from core.verify.service import VerifyStats
-from core.whatif.change import Change, TrustState, apply_changes
+from core.whatif.change import Change, TrustState, apply_changes, trust_requirements
 from core.whatif.evaluate import Facts, Verdict, judge
 from core.whatif.facts import (AttestationFacts, SignatureFacts, attestation_facts, facts_policy, known_keys,
-                               signature_facts)
+                               recorded_attestation, signature_facts)
 from core.whatif.fixes import Fix, bypass_command, cheapest_fixes
 from core.whatif.world import RunningWorkload, World, read_world, world_from_last_sweep
 
@@ -110,22 +110,19 @@ class WhatIf:
     def evaluate(self, changes: Sequence[Change]) -> WhatIfReport:
         started = time.perf_counter()
         after = apply_changes(self.baseline, changes)
-        requirement = after.attestation
-        facts_before = Facts(self.signatures, {}, self.indexes)
-        facts_after = Facts(self.signatures, self.attestations.get(requirement.key, {}) if requirement else {},
-                            self.indexes)
+        facts = Facts(self.signatures, self.attestations, self.indexes)
         label = "; ".join(c.label for c in changes) or "no change"
         if not self._before:
-            self._before = [judge(w, self.baseline, facts_before, self.world.labels, self._bypass,
+            self._before = [judge(w, self.baseline, facts, self.world.labels, self._bypass,
                                   offline=self.world.offline) for w in self.world.workloads]
         outcomes = []
         for w, before in zip(self.world.workloads, self._before, strict=True):
-            now = judge(w, after, facts_after, self.world.labels, self._bypass, offline=self.world.offline)
+            now = judge(w, after, facts, self.world.labels, self._bypass, offline=self.world.offline)
             fixes: tuple[Fix, ...] = ()
             bypass = ""
             if not now.allowed:
                 fixes = cheapest_fixes(w, now, before, self._signed_once(w, after.index_covers_children), self.keys,
-                                       requirement.predicate_type if requirement else None, label,
+                                       label,
                                        scope_changed=any(c.kind in ("policy", "enforce") for c in changes))
                 bypass = bypass_command(w, f"{label} would deny {w.label}")
             outcomes.append(WorkloadOutcome(w, before, now, fixes, bypass))
@@ -164,18 +161,24 @@ def prepare_what_if(ctx: SignetContext, candidates: Sequence[Change], *, targets
         world = world_from_last_sweep(ctx) if from_last_sweep else read_world(ctx, targets)
     configured = policy_for(ctx)
     baseline = TrustState(frozenset(k.fingerprint for k in configured.keys), configured.threshold, None,
-                          dict(world.policies), configured.index_covers_children)
+                          dict(world.policies), configured.index_covers_children,
+                          trust_requirements(configured.required_attestations))
     apply_changes(baseline, candidates)  # each must apply (an --enforce naming no policy is bad input)
     references = sorted({w.reference for w in world.workloads if w.reference})
     keys = known_keys(ctx, [k for c in candidates for k in c.keys])
-    requirements = {c.attestation.key: c.attestation for c in candidates if c.attestation is not None}
+    requirements = {r.key: r for r in [*baseline.trust_attestations, *(r for c in candidates for r in
+                                                                         c.trust_attestations)]}
+    requirements.update({c.attestation.key: c.attestation for c in candidates if c.attestation is not None})
     if world.offline:
-        if requirements:
-            raise InputError("--require-attestation needs the registries: leave out --from-last-sweep")
+        if any(c.attestation is not None or c.trust_attestations for c in candidates):
+            raise InputError("a change requiring an attestation needs the registries: leave out --from-last-sweep")
         signatures = {w.reference: SignatureFacts(world.recorded_signers.get(w.digest or "", frozenset()),
                                                   "recorded", "as the last sweep recorded")
                       for w in world.workloads if w.reference}
-        attestations: dict[str, dict[str, AttestationFacts]] = {}
+        # [[trust.attestations]] held where the last sweep recorded the digest verified (it checked them)
+        attestations: dict[str, dict[str, AttestationFacts]] = {
+            key: {w.reference: recorded_attestation(world, w.digest) for w in world.workloads if w.reference}
+            for key in requirements}
         indexes: dict[tuple[str, str], ListedChild | str] = {}  # the recorded signers include index coverage
     else:
         policy = facts_policy(ctx, keys)

@@ -24,6 +24,7 @@ from core.clusters.sweep import group_containers
 from core.context import SignetContext
 from core.errors import InputError, NotFound, SignetError
 from core.registry.reference import parse_reference
+from core.results import VERIFIED
 
 MAX_WORKLOADS = 1_000_000
 
@@ -63,6 +64,7 @@ class World:
     problems: tuple[str, ...] = ()    # clusters or accounts that could not be read (never hidden)
     offline: bool = False
     recorded_signers: dict[str, frozenset[str]] = field(default_factory=dict)  # offline: digest -> keys
+    recorded_verdicts: dict[str, tuple[str, str]] = field(default_factory=dict)  # offline: digest -> result, reason
 
 
 def read_world(ctx: SignetContext, targets: Sequence[ClusterTarget], *, lambdas: bool = True) -> World:
@@ -143,14 +145,17 @@ def world_from_last_sweep(ctx: SignetContext) -> World:
         raise NotFound("no sweep recorded yet: run `signet cluster sweep` first, or leave out --from-last-sweep")
     sweep_id = json.loads(last[0]["details"] or "{}").get("sweep")
     rows = [r for r in ctx.store.query(
-        "SELECT reference, digest, matched_keys, cluster, namespace, details FROM verifications "
+        "SELECT reference, digest, matched_keys, result, reason, cluster, namespace, details FROM verifications "
         "WHERE source = 'sweep' AND details LIKE ? ORDER BY id", (f'%"{sweep_id}"%',))
         if json.loads(r["details"] or "{}").get("sweep") == sweep_id]
     workloads: list[RunningWorkload] = []
     signers: dict[str, frozenset[str]] = {}
+    verdicts: dict[str, tuple[str, str]] = {}
     for r in rows:
         if r["digest"]:
             signers[r["digest"]] = signers.get(r["digest"], frozenset()) | frozenset(json.loads(r["matched_keys"]))
+            if verdicts.get(r["digest"], ("",))[0] != VERIFIED:  # rows differ only by bypasses: verified wins
+                verdicts[r["digest"]] = (r["result"], r["reason"] or "")
         for entry in json.loads(r["details"] or "{}").get("workloads", []):
             kind_name, _, container = str(entry).rpartition(":")
             kind, _, name = kind_name.partition("/")
@@ -162,11 +167,13 @@ def world_from_last_sweep(ctx: SignetContext) -> World:
         workloads.append(RunningWorkload("lambda", "", f["region"], "Function", f["name"], "", f["image_uri"],
                                          reference, f["resolved_digest"] if reference else None))
         if f["resolved_digest"] and f["resolved_digest"] not in signers:
-            recorded = ctx.store.query("SELECT matched_keys FROM verifications WHERE digest = ? "
+            recorded = ctx.store.query("SELECT matched_keys, result, reason FROM verifications WHERE digest = ? "
                                        "ORDER BY at DESC, id DESC LIMIT 1", (f["resolved_digest"],))
             signers[f["resolved_digest"]] = frozenset(json.loads(recorded[0]["matched_keys"])) if recorded \
                 else frozenset()
-    return World(tuple(workloads), {}, {}, (), offline=True, recorded_signers=signers)
+            if recorded:
+                verdicts[f["resolved_digest"]] = (recorded[0]["result"], recorded[0]["reason"] or "")
+    return World(tuple(workloads), {}, {}, (), offline=True, recorded_signers=signers, recorded_verdicts=verdicts)
 
 
 def _pinned(image_uri: str, digest: str | None) -> str | None:
