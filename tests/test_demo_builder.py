@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -109,6 +110,25 @@ def test_cli_builds_without_opening_and_prints_the_shell_line_that_uses_it(tmp_p
     located = json.loads(run.stdout[:run.stdout.index("}") + 1])
     assert (located["db"], located["config"]) == (str(root / "signet.db"), str(root / "config.toml"))
     assert json.loads(run.stdout[run.stdout.index("}") + 1:])  # the demo's history, not an empty one
+
+
+def test_demo_in_a_directory_with_a_space_builds_and_verifies(tmp_path):
+    """A home or project path may contain a space ("Application Support"): the demo's local registry,
+    its cluster policy globs and the printed shell lines must all work there."""
+    root = tmp_path / "D with space"
+    built = CliRunner().invoke(cli, ["demo", "--dir", str(root), "--no-open"])
+    assert built.exit_code == 0, built.output
+    lines = {line.strip().split(":  ", 1)[0]: line.strip().split(":  ", 1)[-1] for line in built.stdout.splitlines()}
+    assert shlex.split(lines["console as bob"])[-1] == str(root)
+    assert shlex.split(lines["key passphrase"]) == [str(root / "demo-passphrase")]
+    env = {"SIGNET_DB": str(root / "signet.db"), "SIGNET_CONFIG": str(root / "config.toml")}
+    signed = CliRunner().invoke(cli, ["verify", f"oci:{root}/registry/payments-api:v1.4.2"], env=env)
+    assert signed.exit_code == 0 and "verified" in signed.stdout, signed.output
+    tampered = CliRunner().invoke(cli, ["verify", f"oci:{root}/registry/web-frontend:v3.1.0"], env=env)
+    assert tampered.exit_code == 1 and "invalid" in tampered.stdout, tampered.output
+    # the demo cluster's policy glob has the space and still matches its images
+    enforced = CliRunner().invoke(cli, ["what-if", "--enforce", "signet-verify-images"], env=env)
+    assert "newly-denied  demo-prod/payments/Deployment/ledger:ledger" in enforced.stdout, enforced.output
 
 
 def test_screenshots_are_svgs_of_the_demo_views(tmp_path):

@@ -85,10 +85,18 @@ def test_each_key_names_the_digest_signet_signs_with(curve, expected):
     private.public_key().verify(signature, b"payload", ec.ECDSA(getattr(hashes, expected.upper())()))
 
 
+def test_a_local_layout_glob_may_have_spaces():
+    """The demo's cluster runs `oci:` images from a local directory, whose path may have spaces."""
+    policy = kyverno_cluster_policy([_key("k")], name="ok", image_globs=["oci:/home/D with space/registry/*"])
+    assert policy["spec"]["rules"][0]["verifyImages"][0]["imageReferences"] == ["oci:/home/D with space/registry/*"]
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"keys": [], "image_globs": ["*"]}, "at least one trusted key"),
     ({"image_globs": []}, "image globs"),
     ({"image_globs": ["a b"]}, "whitespace"),
+    ({"image_globs": ["oci:/D\twith tab/*"]}, "whitespace"),
+    ({"image_globs": ["oci:/D\u00a0with nbsp/*"]}, "whitespace"),
     ({"mode": "enforce"}, "mode must be"),
     ({"name": "Bad_Name"}, "Kubernetes object name"),
 ])

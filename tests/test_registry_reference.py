@@ -44,6 +44,21 @@ def test_layout_references(tmp_path):
     assert str(by_digest) == f"oci:{tmp_path}@{DIGEST}"
 
 
+def test_a_layout_path_may_have_plain_spaces(tmp_path):
+    ref = parse_reference(f"oci:{tmp_path}/Application Support/app:v1")
+    assert ref.layout_path == f"{tmp_path}/Application Support/app" and ref.tag == "v1"
+    assert str(ref) == f"oci:{tmp_path}/Application Support/app:v1"
+
+
+@pytest.mark.parametrize("text", [
+    "reg.example/app b:v1", "oci:/D\twith tab/app", "oci:/D\u00a0nbsp/app", "oci:/D\u3000wide/app",
+    "oci: /leading/app", "oci:/trailing /:v1", "oci:/trailing @sha256:" + "a" * 64, "oci:/app:v 1",
+])
+def test_whitespace_other_than_a_space_inside_a_layout_path_is_refused(text):
+    with pytest.raises(InputError, match="whitespace|space|tag"):
+        parse_reference(text)
+
+
 @pytest.mark.parametrize("text", [
     "", "UPPER/case", "app:bad tag", "app@sha256:abc", f"app@sha512:{'a' * 128}", "app:" + "t" * 129,
     "a" * 2000, "app\x1b[31m", "app\n", "-app", "reg.example//app", "reg.example/app/", "oci:", "oci::tag",

@@ -108,12 +108,22 @@ def _checked(keys: Sequence[TrustedKey], image_globs: Sequence[str], mode: str) 
         raise InputError(f"more than {MAX_KEYS} keys in one policy")
     if not image_globs or len(image_globs) > MAX_GLOBS:
         raise InputError(f"give 1-{MAX_GLOBS} image globs the policy applies to")
-    if any(not g or any(c.isspace() for c in g) for g in image_globs):
-        raise InputError("image globs must be non-empty and contain no whitespace")
+    if any(not _usable_glob(g) for g in image_globs):
+        raise InputError("image globs must be non-empty and contain no whitespace (an oci: path may have spaces)")
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}")
     unique = {key.fingerprint: key for key in keys}
     return [unique[fp] for fp in sorted(unique)]
+
+
+def _usable_glob(glob: str) -> bool:
+    """No image a registry serves has whitespace in its reference, so a glob with some is a paste error
+    that would silently match nothing; only a local `oci:` layout path (the demo's cluster runs those)
+    may have plain spaces, as parse_reference accepts."""
+    if not glob:
+        return False
+    spaced = glob.replace(" ", "") if glob.startswith("oci:") else glob
+    return not any(c.isspace() for c in spaced)
 
 
 def _metadata(name: str, keys: Sequence[TrustedKey]) -> dict[str, Any]:

@@ -7,7 +7,11 @@ Accepted forms:
   like skopeo, PATH ends at the first `:`).
 
 Everything is bounded (length, path depth) and control characters are refused, because references
-come from clusters, Lambda configs and people, and end up in tables, history and terminals.
+come from clusters, Lambda configs and people, and end up in tables, history and terminals. Whitespace
+is refused too (no registry reference contains any), except the plain space inside an `oci:` path: a
+local directory may have one ("Application Support", a project named "D with space"). Other whitespace
+(tabs, newlines, no-break and wide spaces) and a directory name starting or ending with a space are
+refused even there, as they hide in a table or a shell line.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def parse_reference(text: str, *, default_tag: str | None = "latest") -> ImageRe
     if len(text) > MAX_REFERENCE_LEN:
         raise InputError(f"image reference is longer than {MAX_REFERENCE_LEN} characters")
     if text.startswith("oci:"):  # not cached: a relative path depends on the working directory
-        _check_characters(text)
+        _check_characters(text.replace(" ", ""))  # a space is checked where the path is known
         return _parse_layout(text[4:], default_tag)
     return _parse_docker_cached(text, default_tag)
 
@@ -181,6 +185,8 @@ def _parse_layout(rest: str, default_tag: str | None) -> ImageReference:
             raise InputError(f"'{tag[:140]}' is not a valid tag")
     if not rest:
         raise InputError("oci: reference has no directory path")
+    if any(part != part.strip(" ") for part in rest.split("/")):
+        raise InputError("oci: path has a directory name starting or ending with a space")
     path = os.path.normpath(os.path.abspath(os.path.expanduser(rest)))
     if tag is None and digest is None:
         tag = default_tag

@@ -37,10 +37,10 @@ def command(directory: str | None, no_open: bool, keep: bool, identity: str) -> 
         emit_line(f"demo built in {env.root}")
         emit_line("  use it from a shell (then `signet history`, `signet cluster sweep`, ...):")
         emit_line(f"    export SIGNET_DB={shlex.quote(str(env.db))} SIGNET_CONFIG={shlex.quote(str(env.config))}")
-        emit_line(f"  console as bob:  signet demo --keep --as bob --dir {env.root}")
+        emit_line(f"  console as bob:  signet demo --keep --as bob --dir {shlex.quote(str(env.root))}")
         emit_line("  before a trust change (console :whatif):  signet what-if --drop-key release-a  |  "
                   "--enforce signet-verify-images  |  --require-attestation vuln --max-severity HIGH")
-        emit_line(f"  key passphrase:  {env.passphrase_file}")
+        emit_line(f"  key passphrase:  {shlex.quote(str(env.passphrase_file))}")
     if no_open:
         return
     from tui.console import open_console
