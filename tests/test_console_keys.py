@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.keys.backup_records import list_backups
 from core.keys.custody import generate_key
 from tests.support.console import (confirm, console_context, fill, press, running, screen_text, selected_key,
                                    settle, submit)
+from tests.support.store import audit_entries
 from tui.app import SignetApp
 from tui.screens.form import FormModal
 
@@ -42,6 +45,8 @@ async def test_backup_wizard_then_restore_drill(tmp_path):
             await settle(app, pilot)
         assert app.screen is app.view  # every share shown once, then gone
         assert len(set(shares)) == 3
+        (handout,) = _handouts(alice)
+        assert len(handout["handed_out"]) == 3 and handout["not_handed_out"] == [] and handout["restorable"]
         (backup,) = list_backups(alice)
         assert backup.threshold == 2 and backup.last_test_result is None
         # nothing secret was written to the database or the audit log
@@ -207,7 +212,16 @@ async def test_selection_stays_on_the_key_after_an_action(tmp_path):
     alice.close()
 
 
-async def test_esc_on_a_share_stops_the_hand_out_and_says_so(tmp_path):
+def _handouts(ctx) -> list[dict]:
+    """What the audit log says about share hand-outs (outside state: the console's notice aside)."""
+    return [e.details for e in audit_entries(ctx.store) if e.action == "key.backup.shares"]
+
+
+def _share_words(app) -> str:
+    return app.screen.explanation.plain.split("\n\n", 1)[1].strip()
+
+
+async def test_esc_on_a_share_asks_and_stopping_says_who_has_no_share(tmp_path):
     alice = console_context(tmp_path, "alice")
     generate_key(alice, name="k1", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
     async with running(alice, "keys", notifications=True) as (app, pilot):
@@ -217,13 +231,61 @@ async def test_esc_on_a_share_stops_the_hand_out_and_says_so(tmp_path):
         await confirm(app, pilot, "alice")
         assert "Share 2/3" in app.screen.title_text
         await press(app, pilot, "escape")
-        # esc does not count as carol's confirmation, nor show dave's share
+        # esc does not count as carol's confirmation, nor end the hand-out by itself: it asks
+        assert app.screen.title_text == "Stop the share hand-out?"
+        assert "Not handed out yet: carol, dave" in app.screen.explanation.plain
+        assert "cannot be restored" in app.screen.explanation.plain
+        assert _handouts(alice) == []
+        await confirm(app, pilot, "stop")
         assert app.screen is app.view
         messages = [str(n.message) for n in app._notifications]
         assert not any("all 3 shares handed out" in m for m in messages)
         (stopped,) = [n for n in app._notifications if "hand-out stopped" in str(n.message)]
-        assert "1 of 3 shares confirmed (shares: 1)" in str(stopped.message)
+        assert "received: alice (share 1); no share for carol, dave" in str(stopped.message)
         assert "cannot be restored" in str(stopped.message) and stopped.severity == "error"
+    (handout,) = _handouts(alice)
+    assert handout["handed_out"] == [{"index": 1, "custodian": "alice"}] and handout["restorable"] is False
+    assert [h["custodian"] for h in handout["not_handed_out"]] == ["carol", "dave"]
+    alice.close()
+
+
+async def test_esc_during_a_rotations_share_hand_out_goes_back_to_the_same_share(tmp_path):
+    from core.keys.backup import drill_backup
+    from core.keys.inventory import find_key
+
+    alice = console_context(tmp_path, "alice")
+    generate_key(alice, name="release-a", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
+    async with running(alice, "keys", notifications=True) as (app, pilot):
+        await press(app, pilot, "o")
+        fill(app, new_name="release-b", passphrase="another long passphrase", shares="2-of-3",
+             custodians="alice, carol, dave")
+        await confirm(app, pilot, "release-a")
+        shares = {"alice": _share_words(app)}
+        await confirm(app, pilot, "alice")
+        carols = _share_words(app)
+        await press(app, pilot, "escape")
+        assert "Not handed out yet: carol, dave" in app.screen.explanation.plain
+        assert "can still restore" not in app.screen.explanation.plain  # one share of the two needed
+        await press(app, pilot, "escape")  # esc on the question: back to carol's share, the same words
+        assert "Share 2/3" in app.screen.title_text and "carol" in app.screen.title_text
+        assert _share_words(app) == carols
+        shares["carol"] = carols
+        await confirm(app, pilot, "carol")
+        await press(app, pilot, "escape")  # dave is not here: stop, knowing the backup still restores
+        assert "Not handed out yet: dave" in app.screen.explanation.plain
+        assert "The 2 confirmed share(s) can still restore the backup" in app.screen.explanation.plain
+        await confirm(app, pilot, "stop")
+        assert app.screen is app.view
+        (stopped,) = [n for n in app._notifications if "hand-out stopped" in str(n.message)]
+        assert "received: alice (share 1), carol (share 2); no share for dave" in str(stopped.message)
+        assert "can still restore it (needs 2); to give dave a share, make a new backup (b)" in str(stopped.message)
+        assert stopped.severity == "warning"
+    (handout,) = _handouts(alice)
+    assert [h["custodian"] for h in handout["handed_out"]] == ["alice", "carol"] and handout["restorable"] is True
+    assert handout["not_handed_out"] == [{"index": 3, "custodian": "dave"}]
+    # what was recorded is true: the two shares handed out restore the new key's backup
+    (backup,) = list_backups(alice, find_key(alice, "release-b").id)
+    assert drill_backup(alice, Path(backup.location), shares=list(shares.values())).ok
     alice.close()
 
 

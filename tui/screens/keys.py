@@ -1,14 +1,14 @@
 """Keys: the inventory with states and fingerprints; backup wizard, restore drill, rotation wizard.
 
 Passphrases and shares live only in the modal's fields and the worker call that uses them; shares
-are shown once each, to be confirmed by their custodian, and then dropped.
+are shown once each, to be confirmed by their custodian, and then dropped (who received one is recorded).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual.binding import Binding
@@ -20,6 +20,7 @@ from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_ba
                               validate_scheme)
 from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
+from core.keys.share_handout import ShareHandout, holder_name, record_share_handout
 from core.rotation.resign import ResignPlan
 from core.rotation.rotation import (AdvanceOptions, RotationStarted, StageInputs, advance_rotation, resign_plan,
                                 start_rotation)
@@ -115,6 +116,8 @@ class KeysView(TableView):
             self.refresh_view()
         elif kind == "rotation-config":
             self._rotation_step_form(token, *value)
+        elif kind == "share-handout":
+            self._handout_recorded(value, *token)
         elif kind == "key-drill":
             self.notify(f"restore drill passed for backup {value.backup_id}: {value.reason}", title="drill",
                         markup=False)
@@ -198,22 +201,21 @@ class KeysView(TableView):
     def _issue_shares(self, created: CreatedBackup, *, drilled: bool = False) -> None:
         """Show share after share, each confirmed by typing its custodian's name (or its number).
 
-        Esc or Cancel stops the hand-out: the shares not yet confirmed are dropped (Signet keeps none),
-        and the closing notice says exactly which were handed out. `drilled`: the backup was already
-        restore-tested (a rotation's stage does it), so no drill is asked for."""
+        Signet keeps no share, so esc or Cancel on a share does not end the hand-out by itself: it asks,
+        naming the custodians still without a share, and esc there shows the same share again. Only a
+        typed "stop" drops the shares not yet confirmed. Either way the outcome (who received a share,
+        who did not) is recorded. `drilled`: the backup was already restore-tested (a rotation's stage
+        does it), so no drill is asked for."""
         pending = list(created.shares)
-        total, needed = len(pending), created.record.threshold or 1
+        total = len(pending)
         confirmed: list[IssuedShare] = []
 
         def show_next() -> None:
             if not pending:
-                after = ("The rotation's restore test already proved it." if drilled
-                         else "Run a restore drill (t) to prove it.")
-                self.notify(f"backup {created.record.id} written to {created.path}; all {total} shares handed "
-                            f"out. {after}", title="backup", markup=False, timeout=15)
+                self._record_handout(created, confirmed, drilled)
                 return
             share: IssuedShare = pending[0]
-            holder = share.custodian or f"share-{share.index}"
+            holder = holder_name(share)
             body = Text()
             body.append(f"Share {share.index} of {total}", style="bold")
             body.append(f" for {holder}. Write it down now; it will not be shown again.\n\n")
@@ -221,7 +223,7 @@ class KeysView(TableView):
 
             def answered(values: dict[str, str] | None) -> None:
                 if values is None:  # esc or cancel: this share was not confirmed
-                    self._shares_stopped(created, confirmed, needed)
+                    self._ask_stop_handout(created, confirmed, pending, resume=show_next, drilled=drilled)
                     return
                 confirmed.append(pending.pop(0))
                 show_next()
@@ -231,17 +233,48 @@ class KeysView(TableView):
 
         show_next()
 
-    def _shares_stopped(self, created: CreatedBackup, confirmed: list[IssuedShare], needed: int) -> None:
-        """The hand-out was cancelled: say which shares were confirmed and whether they can restore."""
-        total = len(created.shares)
-        handed = ", ".join(str(s.index) for s in confirmed) or "none"
-        restorable = (f"the {len(confirmed)} confirmed shares can still restore it (needs {needed})"
-                      if len(confirmed) >= needed else
-                      f"it needs {needed} shares to restore, so it cannot be restored: make a new backup (b)")
-        self.notify(f"backup {created.record.id}: share hand-out stopped; {len(confirmed)} of {total} shares "
-                    f"confirmed (shares: {handed}); the others are gone; {restorable}.",
-                    title="backup", severity="error" if len(confirmed) < needed else "warning", markup=False,
-                    timeout=30)
+    def _ask_stop_handout(self, created: CreatedBackup, confirmed: list[IssuedShare], pending: list[IssuedShare],
+                          *, resume: Callable[[], None], drilled: bool) -> None:
+        """Esc on a share: say what stopping loses; esc here goes back to that share."""
+        needed = created.record.threshold or 1
+        body = Text()
+        body.append(f"Not handed out yet: {', '.join(holder_name(s) for s in pending)}.\n", style="bold")
+        body.append("Signet keeps no share: if you stop, these shares are gone for good. ")
+        body.append(f"The {len(confirmed)} confirmed share(s) can still restore the backup (it needs {needed})."
+                    if len(confirmed) >= needed else
+                    f"With {len(confirmed)} confirmed share(s) the backup cannot be restored (it needs {needed}).")
+        body.append(f"\n\nEsc goes back to {holder_name(pending[0])}'s share.")
+
+        def decided(values: dict[str, str] | None) -> None:
+            if values is None:
+                resume()
+            else:
+                self._record_handout(created, confirmed, drilled)
+
+        self.app.push_screen(FormModal("Stop the share hand-out?", (), explanation=body, confirm_word="stop",
+                                       submit_label=f"Drop {len(pending)} share(s)", danger=True), decided)
+
+    def _record_handout(self, created: CreatedBackup, confirmed: list[IssuedShare], drilled: bool) -> None:
+        context, handed = self.context, [s.index for s in confirmed]
+        self.run_job("share-handout", lambda: record_share_handout(context, created, handed),
+                     token=(created, drilled))
+
+    def _handout_recorded(self, outcome: ShareHandout, created: CreatedBackup, drilled: bool) -> None:
+        """The closing notice: who holds a share, who does not, and what to do about it."""
+        if not outcome.not_handed_out:
+            after = ("The rotation's restore test already proved it." if drilled
+                     else "Run a restore drill (t) to prove it.")
+            self.notify(f"backup {created.record.id} written to {created.path}; all {len(created.shares)} shares "
+                        f"handed out. {after}", title="backup", markup=False, timeout=15)
+            return
+        received = ", ".join(f"{holder_name(s)} (share {s.index})" for s in outcome.handed_out) or "nobody"
+        missing = ", ".join(holder_name(s) for s in outcome.not_handed_out)
+        restorable = (f"the {len(outcome.handed_out)} handed-out shares can still restore it (needs {outcome.needed});"
+                      f" to give {missing} a share, make a new backup (b)" if outcome.restorable else
+                      f"it needs {outcome.needed} shares to restore, so it cannot be restored: make a new backup (b)")
+        self.notify(f"backup {created.record.id}: share hand-out stopped; received: {received}; no share for "
+                    f"{missing} (their shares are gone: Signet keeps none); {restorable}.", title="backup",
+                    severity="warning" if outcome.restorable else "error", markup=False, timeout=30)
 
     # --- restore drill -------------------------------------------------------------------------
     def action_drill_backup(self) -> None:
