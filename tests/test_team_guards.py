@@ -56,6 +56,12 @@ def _request(ctx):
                           function="checkout", region="eu-west-1")
 
 
+def _insert_approval(conn, bypass_id, *, approver="bob", at="2026-11-22T12:00:00Z"):
+    """An approval written with raw SQL, claiming `approver` (the server records its own login instead)."""
+    conn.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, at) VALUES (%s, %s, 'approve', %s)",
+                 (bypass_id, approver, at))
+
+
 def _row(url, bypass_id):
     with raw_connection(url) as conn:
         return conn.execute("SELECT state, requester, digest, justification, starts_at, ends_at FROM bypasses "
@@ -67,8 +73,7 @@ def test_alice_cannot_approve_her_own_request_or_any_without_the_approver_role(t
     bypass = _request(as_("alice"))
     with _raw(url, "alice") as alice:
         with pytest.raises(REFUSED, match="signet_approver"):
-            alice.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, at) "
-                          "VALUES (%s, 'bob', 'approve', '2026-11-22T12:00:00Z')", (bypass.id,))
+            _insert_approval(alice, bypass.id)
         with pytest.raises(REFUSED, match="0 of the 1 approvals"):
             alice.execute("UPDATE bypasses SET state = 'approved', approved_at = requested_at, "
                           "starts_at = requested_at, ends_at = request_expires_at WHERE id = %s", (bypass.id,))
@@ -87,8 +92,7 @@ def test_an_approver_cannot_approve_their_own_request(team):
     bypass = _request(as_("bob"))
     with _raw(url, "bob") as bob:
         with pytest.raises(REFUSED, match="cannot approve it"):
-            bob.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, at) "
-                        "VALUES (%s, 'bob', 'approve', '2026-11-22T12:00:00Z')", (bypass.id,))
+            _insert_approval(bob, bypass.id)
     with pytest.raises(PermissionDenied):  # Signet says so first, with its own message
         approve_bypass(as_("bob"), bypass.id)
 
@@ -101,8 +105,7 @@ def test_the_server_records_who_acted_not_the_client(team):
                       "('bp-forged', 'requested', 'bob', 'lambda', 'f', 'eu-west-1', %s, 'a good reason here', "
                       "'INC-1', 3600, '2026-11-22T12:00:00.000000Z', '2026-11-22T14:00:00.000000Z')", (DIGEST,))
     with _raw(url, "carol") as carol:
-        carol.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, at) "
-                      "VALUES ('bp-forged', 'dana', 'approve', '2026-11-22T12:05:00Z')")
+        _insert_approval(carol, "bp-forged", approver="dana", at="2026-11-22T12:05:00Z")
     with raw_connection(url) as conn:
         assert conn.execute("SELECT requester FROM bypasses WHERE id = 'bp-forged'").fetchone()[0] == "alice"
         assert conn.execute("SELECT approver FROM bypass_approvals").fetchone()[0] == "carol"
