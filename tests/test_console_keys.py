@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.keys.backup_records import list_backups
 from core.keys.custody import generate_key
 from tests.support.console import (confirm, console_context, fill, press, running, screen_text, selected_key,
@@ -15,8 +17,15 @@ from tui.screens.form import FormModal
 PASSPHRASE = "correct horse battery"
 
 
-async def test_backup_wizard_then_restore_drill(tmp_path):
-    alice = console_context(tmp_path, "alice")
+@pytest.fixture
+def alice(tmp_path):
+    """A console context for alice (operator and custodian in console_context), closed after the test."""
+    context = console_context(tmp_path, "alice")
+    yield context
+    context.close()
+
+
+async def test_backup_wizard_then_restore_drill(alice):
     key = generate_key(alice, name="release-2026", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
     app = SignetApp(alice, start_view="keys")
     async with app.run_test(size=(160, 45)) as pilot:
@@ -67,8 +76,7 @@ async def test_backup_wizard_then_restore_drill(tmp_path):
         assert "next drill" in screen_text(app) and backup.drill_due_at[:10] in screen_text(app)
 
 
-async def test_mistyped_share_is_marked_in_the_drill_form_which_stays_open(tmp_path):
-    alice = console_context(tmp_path, "alice")
+async def test_mistyped_share_is_marked_in_the_drill_form_which_stays_open(alice):
     generate_key(alice, name="k1", passphrase=PASSPHRASE.encode())
     from core.keys.backup import ShareScheme, create_backup
 
@@ -93,11 +101,9 @@ async def test_mistyped_share_is_marked_in_the_drill_form_which_stays_open(tmp_p
         assert app.screen is app.view
         (backup,) = list_backups(alice)
         assert backup.last_test_result == "ok"
-    alice.close()
 
 
-async def test_backup_form_checks_m_of_n_against_the_custodians_and_stays_open(tmp_path):
-    alice = console_context(tmp_path, "alice")
+async def test_backup_form_checks_m_of_n_against_the_custodians_and_stays_open(alice):
     generate_key(alice, name="k1", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
     async with running(alice, "keys", notifications=True) as (app, pilot):
         await press(app, pilot, "b")
@@ -118,7 +124,6 @@ async def test_backup_form_checks_m_of_n_against_the_custodians_and_stays_open(t
         assert app.screen is not form and "Share 1/4" in app.screen.title_text
         assert not any(n.severity == "error" for n in app._notifications)
         assert list_backups(alice)[0].share_count == 4
-    alice.close()
 
 
 async def test_non_custodian_sees_key_actions_disabled(tmp_path):
@@ -142,10 +147,9 @@ async def test_non_custodian_sees_key_actions_disabled(tmp_path):
     bob.close()
 
 
-async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
+async def test_rotation_wizard_runs_the_stage_and_the_next_step(alice):
     from core.keys.rotation_records import list_rotations
 
-    alice = console_context(tmp_path, "alice")
     generate_key(alice, name="release-a", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
     app = SignetApp(alice, start_view="keys")
     async with app.run_test(size=(160, 45), notifications=True) as pilot:
@@ -188,11 +192,9 @@ async def test_rotation_wizard_runs_the_stage_and_the_next_step(tmp_path):
         (rotation,) = list_rotations(alice)
         assert rotation.step == "switch" and rotation.status == "pending"
         assert "▶ switch" in app.view.query_one("#detail").text
-    alice.close()
 
 
-async def test_selection_stays_on_the_key_after_an_action(tmp_path):
-    alice = console_context(tmp_path, "alice")
+async def test_selection_stays_on_the_key_after_an_action(alice):
     keys = [generate_key(alice, name=f"k{i}", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol"))
             for i in range(3)]
     async with running(alice, "keys") as (app, pilot):
@@ -209,7 +211,6 @@ async def test_selection_stays_on_the_key_after_an_action(tmp_path):
         assert selected_key(app) == chosen and view.table.cursor_row == 2  # not back on the first row
         name = next(k.name for k in keys if k.id == chosen)
         assert view.query_one("#detail").text.startswith(f"key {name}")
-    alice.close()
 
 
 def _handouts(ctx) -> list[dict]:
@@ -221,8 +222,7 @@ def _share_words(app) -> str:
     return app.screen.explanation.plain.split("\n\n", 1)[1].strip()
 
 
-async def test_esc_on_a_share_asks_and_stopping_says_who_has_no_share(tmp_path):
-    alice = console_context(tmp_path, "alice")
+async def test_esc_on_a_share_asks_and_stopping_says_who_has_no_share(alice):
     generate_key(alice, name="k1", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
     async with running(alice, "keys", notifications=True) as (app, pilot):
         await press(app, pilot, "b")
@@ -246,14 +246,12 @@ async def test_esc_on_a_share_asks_and_stopping_says_who_has_no_share(tmp_path):
     (handout,) = _handouts(alice)
     assert handout["handed_out"] == [{"index": 1, "custodian": "alice"}] and handout["restorable"] is False
     assert [h["custodian"] for h in handout["not_handed_out"]] == ["carol", "dave"]
-    alice.close()
 
 
-async def test_esc_during_a_rotations_share_hand_out_goes_back_to_the_same_share(tmp_path):
+async def test_esc_during_a_rotations_share_hand_out_goes_back_to_the_same_share(alice):
     from core.keys.backup import drill_backup
     from core.keys.inventory import find_key
 
-    alice = console_context(tmp_path, "alice")
     generate_key(alice, name="release-a", passphrase=PASSPHRASE.encode(), custodians=("alice", "carol", "dave"))
     async with running(alice, "keys", notifications=True) as (app, pilot):
         await press(app, pilot, "o")
@@ -286,14 +284,12 @@ async def test_esc_during_a_rotations_share_hand_out_goes_back_to_the_same_share
     # what was recorded is true: the two shares handed out restore the new key's backup
     (backup,) = list_backups(alice, find_key(alice, "release-b").id)
     assert drill_backup(alice, Path(backup.location), shares=list(shares.values())).ok
-    alice.close()
 
 
-async def test_revoked_key_needs_no_drill(tmp_path):
+async def test_revoked_key_needs_no_drill(alice):
     from core.keys.backup import ShareScheme, create_backup
     from core.rotation.emergency import emergency_revoke
 
-    alice = console_context(tmp_path, "alice")
     old = generate_key(alice, name="old", passphrase=PASSPHRASE.encode())
     generate_key(alice, name="current", passphrase=PASSPHRASE.encode())
     create_backup(alice, "old", ShareScheme(2, 2), passphrase_provider=lambda _: PASSPHRASE.encode())
@@ -307,4 +303,3 @@ async def test_revoked_key_needs_no_drill(tmp_path):
         assert detail.startswith("key old") and "state: revoked" in detail and "DRILL DUE" not in detail
         assert table.get_cell(old.id, "backup").plain == "not applicable"
         assert table.get_cell(old.id, "next drill").plain == ""  # no drill date for a revoked key
-    alice.close()
