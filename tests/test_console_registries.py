@@ -3,7 +3,17 @@ unreachable registry shown as such while the app stays usable."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.console import confirm, demo_context, press, running, screen_text, selected_key
+
+
+@pytest.fixture
+def demo(tmp_path):
+    """The demo environment's context (its registries, cluster and Lambda answered from files), closed after."""
+    context = demo_context(tmp_path / "demo")
+    yield context
+    context.close()
 
 
 async def open_repo(app, pilot, name: str) -> None:
@@ -19,9 +29,8 @@ async def open_demo_repo(app, pilot, name: str) -> None:
     await open_repo(app, pilot, name)
 
 
-async def test_browse_verify_and_come_back(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "registries", notifications=True) as (app, pilot):
+async def test_browse_verify_and_come_back(demo):
+    async with running(demo, "registries", notifications=True) as (app, pilot):
         view = app.view
         assert view.probes["demo"][0] == "reachable"
         assert view.probes["offline-mirror"][0] == "unreachable"
@@ -52,16 +61,14 @@ async def test_browse_verify_and_come_back(tmp_path):
         await press(app, pilot, "down", "v")
         assert selected_key(app) == second.tag and second.tag in view.query_one("#detail").text
         # history recorded the console's verifications
-        rows = ctx.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'tui'")
+        rows = demo.store.query("SELECT COUNT(*) AS n FROM verifications WHERE source = 'tui'")
         assert rows[0]["n"] == 4
         await press(app, pilot, "escape", "escape")
         assert view.level == 0
-    ctx.close()
 
 
-async def test_unreachable_registry_does_not_block_the_others(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "registries", settled=False) as (app, pilot):
+async def test_unreachable_registry_does_not_block_the_others(demo):
+    async with running(demo, "registries", settled=False) as (app, pilot):
         await pilot.pause()
         # without waiting for the probes, drilling into the local registry works
         await press(app, pilot, "enter")
@@ -69,12 +76,10 @@ async def test_unreachable_registry_does_not_block_the_others(tmp_path):
         # the dead registry's probe ended as unreachable with its reason, not a crash
         assert app.view.probes["offline-mirror"][0] == "unreachable"
         assert app.view.probes["offline-mirror"][1]
-    ctx.close()
 
 
-async def test_lambda_verify_honours_the_active_bypass(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "lambda") as (app, pilot):
+async def test_lambda_verify_honours_the_active_bypass(demo):
+    async with running(demo, "lambda") as (app, pilot):
         view = app.view
         assert {f.name for f in view.shown} == {"payments-fn", "hotfix-worker", "ledger-batch", "report-fn"}
         await press(app, pilot, "v")  # at the top: every function of every profile/region
@@ -90,12 +95,10 @@ async def test_lambda_verify_honours_the_active_bypass(tmp_path):
         assert selected_key(app) == last
         await press(app, pilot, "v")
         assert selected_key(app) == last and f"lambda {last}" in view.query_one("#detail").text
-    ctx.close()
 
 
-async def test_lambda_drills_from_profile_region_to_functions_and_back(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "lambda", notifications=True) as (app, pilot):
+async def test_lambda_drills_from_profile_region_to_functions_and_back(demo):
+    async with running(demo, "lambda", notifications=True) as (app, pilot):
         view = app.view
         labels = [t.label for t in view.shown_targets]
         assert view.level == 0 and view.table.row_count == len(labels) >= 1
@@ -110,14 +113,12 @@ async def test_lambda_drills_from_profile_region_to_functions_and_back(tmp_path)
         assert all(f"{f.profile or 'default'}/{f.region}" == labels[0] for f in view.shown)
         await press(app, pilot, "escape")
         assert view.level == 0 and view.target is None and app.view is view
-    ctx.close()
 
 
-async def test_release_gate_needs_typed_confirmation_and_reports_refusal(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
+async def test_release_gate_needs_typed_confirmation_and_reports_refusal(demo, tmp_path):
     functions_file = tmp_path / "demo" / "lambda.json"
     before = functions_file.read_bytes()
-    async with running(ctx, "lambda", notifications=True) as (app, pilot):
+    async with running(demo, "lambda", notifications=True) as (app, pilot):
         view = app.view
         target = next(f for f in view.shown if f.name == "ledger-batch")
         view.table.move_cursor(row=next(i for i, t in enumerate(view.shown_targets)
@@ -134,7 +135,6 @@ async def test_release_gate_needs_typed_confirmation_and_reports_refusal(tmp_pat
         assert any(sev == "error" and "ledger-batch: NOT deployed (unsigned)" in msg for msg, sev in messages), messages
         assert app.view is view
     assert functions_file.read_bytes() == before
-    ctx.close()
 
 
 async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
@@ -186,20 +186,17 @@ async def test_leaving_a_view_cancels_its_workers_and_nothing_freezes(tmp_path):
         ctx.close()
 
 
-async def test_attestations_are_looked_up_for_the_selected_tag(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "registries") as (app, pilot):
+async def test_attestations_are_looked_up_for_the_selected_tag(demo):
+    async with running(demo, "registries") as (app, pilot):
         await open_demo_repo(app, pilot, "checkout")
         await press(app, pilot, "a")
         (results,) = app.view.attestations.values()
         assert {r.result for r in results} == {"unsigned"}  # the demo images carry no attestations
         assert "attestation https://slsa.dev/provenance/v1" in app.view.query_one("#detail").text
-    ctx.close()
 
 
-async def test_history_verifies_a_row_again_at_its_digest(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "history", start_filter="web-frontend source:demo") as (app, pilot):
+async def test_history_verifies_a_row_again_at_its_digest(demo):
+    async with running(demo, "history", start_filter="web-frontend source:demo") as (app, pilot):
         view = app.view
         digest = view.rows[0].digest
         await press(app, pilot, "v")
@@ -208,7 +205,6 @@ async def test_history_verifies_a_row_again_at_its_digest(tmp_path):
         await press(app, pilot, "enter")
         (row,) = view.rows
         assert row.result == "invalid" and row.digest == digest and row.reference.endswith(f"@{digest}")
-    ctx.close()
 
 
 async def test_a_real_http_registry_lists_and_verifies(tmp_path, registry):
@@ -236,9 +232,8 @@ async def test_a_real_http_registry_lists_and_verifies(tmp_path, registry):
     ctx.close()
 
 
-async def test_demo_dashboard_shows_every_panel(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx) as (app, pilot):
+async def test_demo_dashboard_shows_every_panel(demo):
+    async with running(demo) as (app, pilot):
         view = app.view
         assert view.summary.pending_bypasses == 1 and len(view.summary.bypasses) == 1
         failing = {a.reference.rsplit("/", 1)[-1].replace("@", ":").split(":")[0] for a in view.summary.attention}
@@ -248,12 +243,10 @@ async def test_demo_dashboard_shows_every_panel(tmp_path):
         text = screen_text(app)
         assert "offline-mirror" in text and "6h00m" in text
         assert view.summary.unreachable == []  # the demo cluster answers (from its file)
-    ctx.close()
 
 
-async def test_signed_payloads_and_annotations_are_shown_as_stored(tmp_path):
-    ctx = demo_context(tmp_path / "demo")
-    async with running(ctx, "registries") as (app, pilot):
+async def test_signed_payloads_and_annotations_are_shown_as_stored(demo):
+    async with running(demo, "registries") as (app, pilot):
         await open_demo_repo(app, pilot, "web-frontend")
         await press(app, pilot, "y")
         (payloads,) = app.view.payloads.values()
@@ -266,4 +259,3 @@ async def test_signed_payloads_and_annotations_are_shown_as_stored(tmp_path):
             assert len(payload.annotations["dev.cosignproject.cosign/signature"]) <= 201
         detail = app.view.query_one("#detail").text
         assert "signed payload #0" in detail and "docker-manifest-digest" in detail
-    ctx.close()
