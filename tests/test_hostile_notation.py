@@ -7,12 +7,13 @@ envelopes, tests/support/notation.py); the first test proves a good one verifies
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 
 from core.notation.config import load_notation_trust
-from tests.support.hostile_registry import (OCI_INDEX, OCI_MANIFEST, HostileRegistry, SignedImage, assert_refused,
-                                            canonical, fixed, publish_referrers_only_image, verify)
+from tests.support.hostile_registry import (add_referrer, assert_refused, image_size, referrers_only_registry,
+                                            serve_referrers, verify)
 from tests.support.notation import (cose_envelope, jws_envelope, make_signer, payload_for, statement,
                                     write_notation_config)
 
@@ -22,34 +23,14 @@ JWS = "application/jose+json"
 
 @pytest.fixture
 def world(tmp_path):
-    registry = HostileRegistry()
-    image = publish_referrers_only_image(registry)
-    signer = make_signer()
-    config = write_notation_config(tmp_path / "notation", {"ca:corp": [signer.root]}, [statement()])
-    yield registry, image, signer, load_notation_trust(str(config)), tmp_path
-    registry.stop()
+    with referrers_only_registry() as (registry, image):
+        signer = make_signer()
+        config = write_notation_config(tmp_path / "notation", {"ca:corp": [signer.root]}, [statement()])
+        yield registry, image, signer, load_notation_trust(str(config)), tmp_path
 
 
-def image_size(registry: HostileRegistry, image: SignedImage) -> int:
-    return len(registry.manifests[(image.repo, image.tag)][0])
-
-
-def referrer(registry: HostileRegistry, image: SignedImage, envelope: bytes, *, media_type: str = JWS,
-             size: int | None = None, layers: int = 1) -> dict:
-    blob = registry.add_blob(envelope)
-    manifest = canonical({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": ARTIFACT,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", **registry.add_blob(b"{}")},
-        "layers": [{"mediaType": media_type, "digest": blob["digest"],
-                    "size": size if size is not None else blob["size"]}] * layers,
-        "subject": {"mediaType": OCI_MANIFEST, "digest": image.digest, "size": image_size(registry, image)}})
-    digest = registry.add_manifest(image.repo, manifest, OCI_MANIFEST)
-    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "artifactType": ARTIFACT}
-
-
-def serve(registry: HostileRegistry, image: SignedImage, descriptors: list[dict]) -> None:
-    index = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors})
-    registry.override(rf"/v2/{image.repo}/referrers/{image.digest}", fixed(index, content_type=OCI_INDEX))
+# a notation signature referrer holding a JWS envelope unless told otherwise
+referrer = partial(add_referrer, artifact_type=ARTIFACT, media_type=JWS)
 
 
 def run(world):
@@ -65,7 +46,7 @@ def good(world) -> bytes:
 
 def test_a_good_notation_referrer_verifies(world):
     registry, image, _, _, _ = world
-    serve(registry, image, [referrer(registry, image, good(world))])
+    serve_referrers(registry, image, [referrer(registry, image, good(world))])
     result = run(world)
     assert result.result == "verified", result.reason
     assert [s.source for s in result.signatures if s.ok] == ["notation-jws"]
@@ -73,7 +54,7 @@ def test_a_good_notation_referrer_verifies(world):
 
 def test_10000_signature_referrers_are_refused_without_opening_any(world):
     registry, image, _, _, _ = world
-    serve(registry, image, [referrer(registry, image, good(world))] * 10_000)
+    serve_referrers(registry, image, [referrer(registry, image, good(world))] * 10_000)
     assert_refused(run(world), "error", reason="limit")
     assert registry.requests_to(rf"/v2/{image.repo}/manifests/sha256:.+") == []
 
@@ -104,14 +85,14 @@ def test_hostile_envelopes_fail_closed_with_a_reason(world, case):
         reason = "does not fit"
     else:
         envelope, kwargs, reason = b"hello", {"media_type": "application/vnd.oci.image.layer.v1.tar"}, "neither JWS"
-    serve(registry, image, [referrer(registry, image, envelope, **kwargs)])
+    serve_referrers(registry, image, [referrer(registry, image, envelope, **kwargs)])
     assert_refused(run(world), "invalid", reason=reason)
 
 
 def test_cose_envelope_through_the_registry(world):
     registry, image, signer, _, _ = world
     envelope = cose_envelope(signer, payload_for(image.digest, image_size(registry, image)))
-    serve(registry, image, [referrer(registry, image, envelope, media_type="application/cose")])
+    serve_referrers(registry, image, [referrer(registry, image, envelope, media_type="application/cose")])
     result = run(world)
     assert result.result == "verified" and [s.source for s in result.signatures if s.ok] == ["notation-cose"]
     assert json.dumps(result.as_dict())  # serialisable as --json prints it

@@ -8,47 +8,27 @@ test log) attached as a referrer, and the first test proves it verifies that way
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 
-from tests.support.hostile_registry import (OCI_INDEX, OCI_MANIFEST, HostileRegistry, Request, SignedImage,
-                                            assert_refused, canonical, endless, fixed, publish_referrers_only_image,
-                                            verify)
+from tests.support.hostile_registry import (OCI_INDEX, OCI_MANIFEST, Request, add_referrer, assert_refused, canonical,
+                                            endless, fixed, referrers_only_registry, serve_referrers, verify)
 from tests.support.sigstore_factory import FakeSigstore
 
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-EMPTY = "application/vnd.oci.empty.v1+json"
 
 
 @pytest.fixture
 def world(tmp_path):
-    registry = HostileRegistry()
-    image = publish_referrers_only_image(registry)
-    fake = FakeSigstore()
-    root = tmp_path / "trusted_root.json"
-    root.write_bytes(fake.trusted_root())
-    yield registry, image, fake, str(root), tmp_path
-    registry.stop()
+    with referrers_only_registry() as (registry, image):
+        fake = FakeSigstore()
+        root = tmp_path / "trusted_root.json"
+        root.write_bytes(fake.trusted_root())
+        yield registry, image, fake, str(root), tmp_path
 
 
-def referrer(registry: HostileRegistry, image: SignedImage, bundle: bytes, *, subject: str | None = None,
-             layers: int = 1, size: int | None = None, note: str = "") -> dict:
-    """Store a referrer manifest holding `bundle`; returns its index descriptor."""
-    blob = registry.add_blob(bundle)
-    manifest = canonical({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE,
-        "config": {"mediaType": EMPTY, **registry.add_blob(b"{}")},
-        "layers": [{"mediaType": BUNDLE, "digest": blob["digest"], "size": size if size is not None else blob["size"]}]
-        * layers,
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject or image.digest, "size": 100},
-        "annotations": {"note": note}})
-    digest = registry.add_manifest(image.repo, manifest, OCI_MANIFEST)
-    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "artifactType": BUNDLE}
-
-
-def serve_referrers(registry: HostileRegistry, image: SignedImage, descriptors: list[dict]) -> None:
-    index = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors})
-    registry.override(rf"/v2/{image.repo}/referrers/{image.digest}", fixed(index, content_type=OCI_INDEX))
+referrer = partial(add_referrer, artifact_type=BUNDLE)  # a Sigstore bundle referrer
 
 
 def run(world, **kw):
@@ -81,7 +61,8 @@ def test_endless_referrers_answer_is_an_error(world):
 def test_referrers_about_another_image_are_skipped_and_bounded(world):
     registry, image, fake, _, _ = world
     other = "sha256:" + "0" * 64
-    descriptors = [referrer(registry, image, fake.key_bundle(image.private_key, other), subject=other, note=str(i))
+    descriptors = [referrer(registry, image, fake.key_bundle(image.private_key, other), subject=other,
+                                annotations={"note": str(i)})
                    for i in range(100)]
     serve_referrers(registry, image, descriptors)
     assert_refused(run(world), "unsigned")

@@ -26,6 +26,7 @@ import re
 import ssl
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +41,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 COSIGN_TYPE = "cosign container image signature"
@@ -345,6 +347,45 @@ def publish_referrers_only_image(registry: HostileRegistry) -> SignedImage:
     image = publish_signed_image(registry)
     del registry.manifests[(image.repo, image.sig_tag)]
     return image
+
+
+@contextmanager
+def referrers_only_registry() -> Iterator[tuple[HostileRegistry, SignedImage]]:
+    """A hostile registry holding one `publish_referrers_only_image`; stopped afterwards."""
+    registry = HostileRegistry()
+    try:
+        yield registry, publish_referrers_only_image(registry)
+    finally:
+        registry.stop()
+
+
+def image_size(registry: HostileRegistry, image: SignedImage) -> int:
+    return len(registry.manifests[(image.repo, image.tag)][0])
+
+
+def add_referrer(registry: HostileRegistry, image: SignedImage, content: bytes, *, artifact_type: str,
+                 media_type: str | None = None, subject: str | None = None, layers: int = 1,
+                 size: int | None = None, annotations: dict[str, str] | None = None) -> dict:
+    """Store an OCI 1.1 referrer of `image` (or of digest `subject`) whose `layers` layers all hold
+    `content` (of media type `media_type`, default `artifact_type`; declared `size` bytes, default its
+    own); returns its descriptor for a referrers index (`serve_referrers`)."""
+    blob = registry.add_blob(content)
+    layer = {"mediaType": media_type or artifact_type, "digest": blob["digest"],
+             "size": size if size is not None else blob["size"]}
+    manifest = canonical({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+        "config": {"mediaType": OCI_EMPTY, **registry.add_blob(b"{}")},
+        "layers": [layer] * layers,
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject or image.digest, "size": image_size(registry, image)},
+        **({"annotations": annotations} if annotations else {})})
+    digest = registry.add_manifest(image.repo, manifest, OCI_MANIFEST)
+    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "artifactType": artifact_type}
+
+
+def serve_referrers(registry: HostileRegistry, image: SignedImage, descriptors: list[dict]) -> None:
+    """Answer the referrers API for `image` with an index of `descriptors`."""
+    index = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors})
+    registry.override(rf"/v2/{image.repo}/referrers/{image.digest}", fixed(index, content_type=OCI_INDEX))
 
 
 # --- verification harness -------------------------------------------------------------------------
