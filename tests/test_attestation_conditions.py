@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,20 @@ def test_hostile_predicates_are_refused_within_bounds():
     assert "more than" in CelCondition("true").evaluate(wide).reason
     with pytest.raises(CheckFailed):
         parse_statement(b'{"_type": "https://in-toto.io/Statement/v1", "predicate": "\xff\xfe"}')
+
+
+def test_a_costly_condition_stops_at_its_bound_and_leaves_nothing_running():
+    """A nested comprehension over a few thousand items is millions of steps in cel-python: it is "could not
+    check" at the cost (or time) bound, and the evaluation itself has stopped (no thread left computing)."""
+    threads = set(threading.enumerate())
+    quadratic = CelCondition("predicate.items.all(x, predicate.items.exists(y, x == y + 1))")
+    outcome = quadratic.evaluate(vuln_statement(D, {"items": list(range(3000))}))
+    assert outcome.status == "unknown"
+    assert "evaluation steps" in outcome.reason or "took longer than" in outcome.reason
+    assert set(threading.enumerate()) <= threads
+    # within the bounds, a comprehension is evaluated
+    assert CelCondition("predicate.items.all(x, x >= 0)").evaluate(
+        vuln_statement(D, {"items": list(range(300))})).status == "passed"
 
 
 @pytest.mark.parametrize("predicate", [cosign_vuln, lambda *s: trivy_report(*s)], ids=["cosign-vuln", "trivy-json"])

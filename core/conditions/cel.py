@@ -4,18 +4,24 @@ ValidatingAdmissionPolicy and Kyverno's ImageValidatingPolicy write conditions i
 Variables: `predicate` (the predicate), `subject` (the statement's subjects: name and digest map) and
 `statement` (the whole statement: `_type`, `predicateType`, `subject`, `predicate`). A condition must
 evaluate to a bool; anything else, an evaluation error (a missing field, a type mismatch), a predicate
-past the size or depth bounds, or the time limit is "could not check", never a pass.
+past the size or depth bounds, or the cost or time limit is "could not check", never a pass.
+
+The cost limit counts the expression nodes cel-python evaluates (a comprehension's body once per item:
+a nested `all`/`exists` over a large predicate is quadratic, and cel-python evaluates a few thousand
+nodes a millisecond at best), and the evaluation itself stops at the cost or time limit, so nothing keeps
+running after "could not check" is answered.
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import time
 from typing import Any
 
 import celpy
+import lark
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import Activation, CELEvalError, Evaluator
 from celpy import celtypes
 
 from core.conditions.outcome import ConditionOutcome
@@ -27,6 +33,8 @@ MAX_PREDICATE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 EVALUATION_SECONDS = 2.0
+MAX_COST = 100_000   # expression nodes evaluated (comprehension bodies once per item): about 2 s idle
+_CLOCK_EVERY = 256   # nodes between deadline checks
 
 
 class CelCondition:
@@ -37,7 +45,7 @@ class CelCondition:
             raise InputError("a --condition is empty")
         if len(expression) > MAX_EXPRESSION_CHARS:
             raise InputError(f"a --condition is longer than {MAX_EXPRESSION_CHARS} characters")
-        environment = celpy.Environment()
+        environment = celpy.Environment(runner_class=_BoundedRunner)
         try:
             self._program = environment.program(environment.compile(expression))
         except CELParseError as exc:
@@ -59,6 +67,45 @@ class CelCondition:
 
 class _TooLarge(Exception):
     pass
+
+
+class _OverBudget(BaseException):
+    """Stops a bounded evaluation. A BaseException: cel-python turns Exceptions raised while evaluating
+    into CEL error values (which `||` may then discard), and this must end the evaluation, not be one."""
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.left = MAX_COST
+        self.deadline = time.monotonic() + EVALUATION_SECONDS
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _OverBudget(f"the condition costs more than {MAX_COST} evaluation steps on this predicate")
+        if self.left % _CLOCK_EVERY == 0 and time.monotonic() > self.deadline:
+            raise _OverBudget(f"evaluation took longer than {EVALUATION_SECONDS:.0f} s")
+
+
+class _BoundedEvaluator(Evaluator):
+    """cel-python's tree-walking evaluator, spending one unit of a shared budget per node evaluated (the
+    sub-evaluators of comprehensions share it)."""
+
+    def __init__(self, ast: lark.Tree, activation: Activation, budget: _Budget) -> None:
+        super().__init__(ast, activation)
+        self.budget = budget
+
+    def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
+        return _BoundedEvaluator(ast, self.activation, self.budget)
+
+    def visit_children(self, tree: lark.Tree) -> Any:  # every node's handler evaluates its children here
+        self.budget.spend()
+        return super().visit_children(tree)
+
+
+class _BoundedRunner(celpy.InterpretedRunner):
+    def evaluate(self, context: Any) -> Any:
+        return _BoundedEvaluator(self.ast, self.new_activation(), _Budget()).evaluate(context)
 
 
 def to_cel(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
@@ -99,26 +146,17 @@ def predicate_size_ok(statement: Statement) -> bool:
 
 
 def _run_bounded(label: str, evaluate: Any) -> ConditionOutcome:
-    """Evaluate on a helper thread with a deadline: CEL has no loops, but a comprehension over a large
-    predicate can still take long, and a verification must not hang on one."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = evaluate()
-        except CELEvalError as exc:
-            box["error"] = str(exc.args[0]) if exc.args else "evaluation error"
-        except (RecursionError, MemoryError, ValueError, TypeError, ArithmeticError) as exc:
-            box["error"] = f"{type(exc).__name__}"
-
-    worker = threading.Thread(target=run, name="cel-condition", daemon=True)
-    worker.start()
-    worker.join(EVALUATION_SECONDS)
-    if worker.is_alive():
-        return ConditionOutcome.unknown(label, f"evaluation took longer than {EVALUATION_SECONDS:.0f} s")
-    if "error" in box:
-        return ConditionOutcome.unknown(label, str(box["error"])[:200])
-    value = box.get("value")
+    """Evaluate here: the evaluation stops itself at the cost or time limit (_Budget), so no helper thread
+    is needed to wait it out (one that outlived its deadline kept using a core; cel-python also runs
+    several times slower on one)."""
+    try:
+        value = evaluate()
+    except _OverBudget as exc:
+        return ConditionOutcome.unknown(label, str(exc))
+    except CELEvalError as exc:
+        return ConditionOutcome.unknown(label, (str(exc.args[0]) if exc.args else "evaluation error")[:200])
+    except (RecursionError, MemoryError, ValueError, TypeError, ArithmeticError) as exc:
+        return ConditionOutcome.unknown(label, type(exc).__name__)
     if not isinstance(value, celtypes.BoolType):
         return ConditionOutcome.unknown(label, f"the condition gave {type(value).__name__}, not a bool")
     return ConditionOutcome.passed(label) if bool(value) else ConditionOutcome.failed(label, "the condition is false")
