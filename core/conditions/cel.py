@@ -91,14 +91,14 @@ class _BoundedEvaluator(Evaluator):
     """cel-python's tree-walking evaluator, spending one unit of a shared budget per node evaluated (the
     sub-evaluators of comprehensions share it)."""
 
-    def __init__(self, ast: lark.Tree, activation: Activation, budget: _Budget) -> None:
+    def __init__(self, ast: lark.Tree[Any], activation: Activation, budget: _Budget) -> None:
         super().__init__(ast, activation)
         self.budget = budget
 
-    def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
+    def sub_evaluator(self, ast: lark.Tree[Any]) -> Evaluator:
         return _BoundedEvaluator(ast, self.activation, self.budget)
 
-    def visit_children(self, tree: lark.Tree) -> Any:  # every node's handler evaluates its children here
+    def visit_children(self, tree: lark.Tree[Any]) -> Any:  # every node's handler evaluates its children here
         self.budget.spend()
         return super().visit_children(tree)
 
