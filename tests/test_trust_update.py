@@ -5,6 +5,7 @@ the trusted root as it was; the freshness warning."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -93,6 +94,21 @@ def test_refused_repositories_leave_the_trusted_root_unchanged(custodian, repo, 
     wrong = update("--repository", str(other.dir), "--tuf-root", str(other.root_file), "--output", str(out))
     assert wrong.exit_code == 1 and "not a usable trusted root" in wrong.stderr
     assert out.read_bytes() == PRODUCTION_ROOT
+
+
+def test_an_expired_tuf_root_is_refused_and_the_trusted_root_kept(custodian, repo, tmp_path):
+    out = tmp_path / "trusted_root.json"
+    assert update("--repository", str(repo.dir), "--tuf-root", str(repo.root_file), "--output", str(out)).exit_code == 0
+    repo.expire_root()
+    repo.publish(PGI_ROOT)  # a new target behind the expired root is not taken either
+    expired = update("--repository", str(repo.dir), "--output", str(out))
+    assert expired.exit_code == 1 and "expired" in expired.stderr
+    assert out.read_bytes() == PRODUCTION_ROOT
+    # first use of a copy (its own TUF state) pinned to that expired root: refused too
+    mirror = Path(shutil.copytree(repo.dir, tmp_path / "mirror"))
+    fresh = tmp_path / "fresh.json"
+    pinned = update("--repository", str(mirror), "--tuf-root", str(mirror / "2.root.json"), "--output", str(fresh))
+    assert pinned.exit_code == 1 and "expired" in pinned.stderr and not fresh.exists()
 
 
 def test_tampered_target_is_refused(custodian, repo, tmp_path):

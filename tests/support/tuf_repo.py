@@ -62,6 +62,13 @@ class LocalTufRepo:
         self.timestamp.signed.expires = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
         self._write("timestamp.json", self.timestamp, "timestamp")
 
+    def expire_root(self) -> None:
+        """A new root version (signed by the same root key) whose expiry has passed: the newest root a
+        client can reach is expired, and TUF refuses the whole repository."""
+        self.root.signed.version += 1
+        self.root.signed.expires = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+        self._write_root()
+
     def rotate_timestamp_key(self) -> None:
         """A root rotation (version 2, signed by the old and new root keys alike) that replaces the
         timestamp key: a client must follow it from its cached root."""
