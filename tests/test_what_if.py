@@ -237,3 +237,17 @@ def test_offline_the_configured_attestations_hold_where_the_last_sweep_recorded_
         assert "the last sweep recorded invalid" in cluster["settlement-report"].before.reason
     finally:
         ctx.close()
+
+
+def test_the_text_report_says_each_fix_and_the_line_to_run(demo):
+    scan = _run(demo, "--require-attestation", "vuln", "--max-severity", "HIGH")
+    assert scan.exit_code == 1
+    lines = scan.stdout.splitlines()
+    fn = lines.index("  lambda:eu-west-1/report-fn")
+    assert lines[fn + 1].startswith("    bypass: rebuild without the findings, or request a time-limited bypass")
+    assert lines[fn + 2].startswith("      signet bypass request --function report-fn --region eu-west-1 --digest ")
+    drop = _run(demo, "--drop-key", "release-a")
+    lines = drop.stdout.splitlines()
+    fn = lines.index("  lambda:eu-west-1/report-fn")
+    assert lines[fn + 1].startswith("    re-sign: re-sign ") and lines[fn + 1].endswith(" with release-b")
+    assert lines[fn + 2].startswith("      signet sign ") and lines[fn + 2].endswith(" --key release-b")

@@ -95,8 +95,10 @@ def _print(report: WhatIfReport) -> None:
         emit_line("fixes:")
     for o in denied:
         emit_line(f"  {safe_text(o.workload.label)}")
-        for fix in o.fixes:
-            emit_line(f"    {fix.kind}: {safe_text(fix.command or fix.text)}")
+        for fix in o.fixes:  # what to do, then the line to run (a rebuild, a scope change have none)
+            emit_line(f"    {fix.kind}: {safe_text(fix.text)}")
+            if fix.command:
+                emit_line(f"      {safe_text(fix.command)}")
         if o.bypass and not any(f.kind == "bypass" for f in o.fixes):
             emit_line(f"    or bypass: {safe_text(o.bypass)}")
     emit_table(["cluster", "namespace", "allowed", "denied", "newly denied", "newly allowed"],
