@@ -17,6 +17,7 @@ from tests.support.console import NOW, console_context, press, running, screen_t
 from tui.app import SignetApp
 from tui.screens import VIEW_NAMES
 from tui.screens.cli_log import CliLogModal
+from tui.screens.form import FormField, FormModal, fit_body
 from tui.screens.history import PAGE_ROWS
 
 MARKUP_TAG = "[bold red]x[/]"
@@ -337,3 +338,21 @@ async def test_cli_log_uses_a_wide_terminal(ctx):
         await press(app, pilot, "at")
         assert isinstance(app.screen, CliLogModal)
         assert app.screen.query_one("#form").region.width >= 180
+
+
+async def test_a_view_or_form_closed_before_its_deferred_layout_call_ignores_it(ctx):
+    """Layout fitting runs after a refresh; a view left (or a form dismissed) in between has no widgets
+    any more. Seen crashing the console when a view was left right after opening it."""
+    async with running(ctx, "history") as (app, pilot):
+        history = app.view
+        app.show_view("bypasses")
+        await settle(app, pilot)
+        history.fit_flex_column()  # what its pending call_after_refresh does
+
+        form = FormModal("Export", (FormField("path", "Path"),))
+        app.push_screen(form)
+        await settle(app, pilot)
+        form.dismiss(None)
+        await settle(app, pilot)
+        fit_body(form)
+        assert app.is_running and app.view.VIEW_NAME == "bypasses"

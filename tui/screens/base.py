@@ -306,7 +306,9 @@ class TableView(ViewScreen):
 
     def fit_flex_column(self) -> None:
         """Widen FLEX_COLUMN to the table's width left over by the other columns."""
-        table = self.table
+        table = self.query_one_optional(f"#{self.TABLE_ID}", DataTable)
+        if table is None:
+            return  # deferred call on a view closed before its layout settled (its widgets are gone)
         column = next((c for c in table.columns.values() if c.key.value == self.FLEX_COLUMN), None)
         if column is None or not table.size.width:
             return

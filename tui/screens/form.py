@@ -79,8 +79,9 @@ FORM_HEIGHT = 0.9  # of the terminal, as #form's max-height in app.tcss
 def fit_body(modal: ModalScreen) -> None:
     """Give the modal's #form-body the rows #form has left after its other parts, so on a short
     terminal the body scrolls instead of pushing the buttons out of sight."""
-    form = modal.query_one("#form")
-    body = modal.query_one("#form-body")
+    form, body = modal.query_one_optional("#form"), modal.query_one_optional("#form-body")
+    if form is None or body is None:
+        return  # deferred call on a form dismissed before its layout settled (its widgets are gone)
     chrome = form.styles.border.spacing.height + form.styles.padding.height
     others = sum(w.outer_size.height + w.styles.margin.height for w in form.children if w is not body)
     body.styles.max_height = max(3, int(modal.size.height * FORM_HEIGHT) - chrome - others)
