@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.bypass_world import DIGEST, JUSTIFICATION
+from tests.support.console import demo_context
 from tests.support.kube_api import KubeApiServer, closed_port_url, write_kubeconfig
+from tests.support.store import audit_entries
 from tui.cli.main import cli
 
 
@@ -161,3 +163,34 @@ def test_request_reports_the_first_wrong_input_in_the_order_typed(home, monkeypa
 def _bypass_count(home) -> int:
     with sqlite3.connect(home / "signet.db") as conn:
         return conn.execute("SELECT COUNT(*) FROM bypasses").fetchone()[0]
+
+
+def test_a_digest_the_target_does_not_run_is_warned_on_stderr_and_kept_in_the_audit(tmp_path, monkeypatch):
+    """As the console's request and approve dialogs warn: the demo's Lambda inventory (served from its
+    functions file through the ordinary inventory code) says what each function runs."""
+    alice = demo_context(tmp_path / "demo")
+    running = {r["name"]: r["resolved_digest"] for r in alice.store.query(
+        "SELECT name, resolved_digest FROM lambda_functions")}
+    for name, value in (("SIGNET_DB", alice.paths.db), ("SIGNET_CONFIG", alice.paths.config)):
+        monkeypatch.setenv(name, str(value))
+    ledger, payments = running["ledger-batch"], running["payments-fn"]
+    request = ["request", "--region", "eu-west-1", "--digest", ledger, "--justification", JUSTIFICATION,
+               "--ticket", "INC-42", "--duration", "2h"]
+
+    wrong = run(monkeypatch, "alice", *request, "--function", "payments-fn")
+    assert wrong.exit_code == 0, wrong.stderr  # a warning, not a refusal
+    bypass_id = wrong.stdout.strip()
+    expected = (f"signet: warning: bypass {bypass_id}: {ledger[:19]}… is not what lambda:eu-west-1/payments-fn runs "
+                f"(last recorded: {payments[:19]}…)")
+    assert [line for line in wrong.stderr.splitlines() if "warning" in line] == [expected]
+    approved = run(monkeypatch, "bob", "approve", bypass_id, "--json")
+    assert approved.exit_code == 0 and approved.stderr.splitlines() == [expected]
+    assert json.loads(approved.stdout)["digest_warning"] == expected.split(": ", 3)[3]
+
+    right = run(monkeypatch, "alice", *request, "--function", "ledger-batch")
+    assert right.exit_code == 0 and "warning" not in right.stderr
+    entries = {(e.action, e.subject): e.details for e in audit_entries(alice.store)}
+    assert entries[("bypass.request", f"bypass:{bypass_id}")]["digest_warning"] == expected.split(": ", 3)[3]
+    assert entries[("bypass.approve", f"bypass:{bypass_id}")]["digest_warning"] == expected.split(": ", 3)[3]
+    assert "digest_warning" not in entries[("bypass.request", f"bypass:{right.stdout.strip()}")]
+    alice.close()

@@ -174,11 +174,13 @@ def decision_from_row(row: dict[str, Any]) -> Decision:
 
 @dataclass(frozen=True)
 class BypassOutcome:
-    """What an action did: the bypass as it now stands, and a warning when the cluster side lagged
-    (e.g. the PolicyException could not be created or deleted yet)."""
+    """What an action did: the bypass as it now stands, a warning when the cluster side lagged
+    (e.g. the PolicyException could not be created or deleted yet), and for an approval the
+    `digest_warning` it was recorded with (the digest is not what the target runs: core/bypass/running.py)."""
 
     bypass: Bypass
     warning: str = ""
+    digest_warning: str = ""
 
     def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
-        return {"bypass": self.bypass.as_dict(now), "warning": self.warning}
+        return {"bypass": self.bypass.as_dict(now), "warning": self.warning, "digest_warning": self.digest_warning}

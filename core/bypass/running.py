@@ -50,6 +50,12 @@ class RunningDigests:
         return f"{digest[:19]}… is not what {target} runs (last recorded: {shown})"
 
 
+def digest_warning(ctx: SignetContext, scope: BypassScope, digest: str) -> str:
+    """Why `digest` looks wrong for `scope` as Signet last recorded it, or "" (one line, for people and
+    for the audit entry of the request and of each approval)."""
+    return running_digests(ctx).warning(scope, digest)
+
+
 def running_digests(ctx: SignetContext) -> RunningDigests:
     lambdas: dict[tuple[str, str], set[str]] = {}
     for row in ctx.store.query("SELECT region, name, resolved_digest FROM lambda_functions "

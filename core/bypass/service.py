@@ -18,6 +18,7 @@ from core.aws.regions import single_region
 from core.bypass.cluster_exceptions import create_exception, delete_exception, exception_ref, split_ref
 from core.bypass.kyverno_exception import policy_exception
 from core.bypass.model import GRANTED_STATES, Bypass, BypassOutcome, BypassState, ScopeKind
+from core.bypass.running import digest_warning
 from core.bypass.records import MAX_LISTED, load_bypass, select_bypasses, set_state
 from core.bypass.targets import require_cluster
 from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_reason,
@@ -48,6 +49,7 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
     justification = validate_justification(justification)
     ticket = validate_ticket(ticket)
     seconds = validate_duration(duration, ctx.config.policy)
+    warning = digest_warning(ctx, scope, digest)
     now = ctx.clock()
     expires = now + timedelta(seconds=ctx.config.policy.bypass_request_ttl_seconds)
     bypass_id = "bp-" + secrets.token_hex(6)
@@ -62,7 +64,7 @@ def request_bypass(ctx: SignetContext, *, digest: str, justification: str, ticke
         ctx.audit(AUDIT_PREFIX + "request", subject_of(bypass_id),
                   {"to": BypassState.REQUESTED.value, "scope": scope.as_dict(), "digest": digest,
                    "justification": justification, "ticket": ticket, "duration_seconds": seconds,
-                   "request_expires_at": iso(expires)})
+                   "request_expires_at": iso(expires), **({"digest_warning": warning} if warning else {})})
         (created,) = select_bypasses(db, "id = ?", (bypass_id,), limit=1)
     return created
 
@@ -119,6 +121,8 @@ def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
     """
     ctx.require_write(Role.APPROVER, action="approving a bypass")
     threshold = ctx.config.policy.bypass_approvals
+    requested = get_bypass(ctx, bypass_id)  # scope and digest never change (the team guards refuse it)
+    warning = digest_warning(ctx, requested.scope, requested.digest)
     refusal: SignetError | None = None
     with ctx.store.write() as db:
         bypass = _settle(ctx, db, bypass_id)
@@ -128,7 +132,8 @@ def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
             db.execute("INSERT INTO bypass_approvals (bypass_id, approver, decision, reason, at)"
                             " VALUES (?, ?, 'approve', NULL, ?)", (bypass.id, ctx.actor, iso(now)))
             approvals = len(bypass.approvers) + 1
-            details: dict[str, Any] = {"approvals": approvals, "threshold": threshold}
+            details: dict[str, Any] = {"approvals": approvals, "threshold": threshold,
+                                       **({"digest_warning": warning} if warning else {})}
             if approvals >= threshold:
                 ends = now + timedelta(seconds=bypass.duration_seconds)
                 set_state(db, bypass.id, BypassState.APPROVED, approved_at=iso(now), starts_at=iso(now),
@@ -139,9 +144,8 @@ def approve_bypass(ctx: SignetContext, bypass_id: str) -> BypassOutcome:
             bypass = load_bypass(db, bypass.id)
     if refusal is not None:
         raise refusal
-    if bypass.state is BypassState.APPROVED:
-        return activate(ctx, bypass)
-    return BypassOutcome(bypass)
+    outcome = activate(ctx, bypass) if bypass.state is BypassState.APPROVED else BypassOutcome(bypass)
+    return replace(outcome, digest_warning=warning)
 
 
 def deny_bypass(ctx: SignetContext, bypass_id: str, *, reason: str) -> BypassOutcome:

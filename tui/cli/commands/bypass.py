@@ -7,7 +7,8 @@ starts_at, ends_at, remaining_seconds, closed_at, closed_by, close_reason, excep
 approvers, decisions[{approver,decision,reason,at}]).
 - `request --json`: the new bypass object.
 - `approve|deny|revoke --json`: {bypass: <bypass object>, warning (str|null: the decision is recorded
-  but the cluster does not reflect it yet)}.
+  but the cluster does not reflect it yet), digest_warning (str: approve only, "" unless the digest is not
+  what the target runs as last recorded; also printed on stderr and kept in the audit entry)}.
 - `list --json`: {now (ISO time the states were computed at), bypasses: [<bypass object>]}.
 - `reap --json`: `ReapReport.as_dict()`: {closed: [{id, state}], activated: [bypass ids], deleted:
   [PolicyException refs], foreign: [{cluster, namespace, name, reason}], lingering: [{bypass_id,
@@ -23,6 +24,7 @@ import click
 
 from core.bypass.model import LISTING_GROUPS, Bypass, BypassOutcome, BypassState, ScopeKind
 from core.bypass.reaper import reap
+from core.bypass.running import digest_warning
 from core.bypass.service import approve_bypass, deny_bypass, list_bypasses, request_bypass, revoke_bypass
 from core.bypass.validation import (validate_digest, validate_duration, validate_justification, validate_scope_field,
                                     validate_ticket)
@@ -81,6 +83,7 @@ def request(ctx: click.Context, cluster: str | None, namespace: str | None, work
     bypass = request_bypass(sc, digest=digest, justification=justification, ticket=ticket, duration=duration,
                             cluster=cluster, namespace=namespace, workload=workload, function=function,
                             region=region)
+    _warn_digest(bypass.id, digest_warning(sc, bypass.scope, bypass.digest))  # as the request recorded it
     if as_json:
         emit_json(bypass.as_dict(sc.clock()))
         return
@@ -167,8 +170,16 @@ def reap_(ctx: click.Context, no_workloads: bool, as_json: bool) -> None:
                           "still running an ended bypass")
 
 
+def _warn_digest(bypass_id: str, warning: str) -> None:
+    """The digest is not what the target runs (or Signet has no record of it): one line on stderr, as the
+    console's request and approve dialogs show it; the service recorded it in the audit entry."""
+    if warning:
+        diagnostic(f"warning: bypass {bypass_id}: {warning}")
+
+
 def _report(now: datetime, outcome: BypassOutcome, as_json: bool) -> None:
     bypass = outcome.bypass
+    _warn_digest(bypass.id, outcome.digest_warning)
     if as_json:
         emit_json(outcome.as_dict(now))
     else:
