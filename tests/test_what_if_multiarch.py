@@ -22,7 +22,7 @@ from core.lambdas.file_client import write_functions_file
 from core.lambdas.inventory import list_image_functions, verify_functions
 from core.policy.generate import kyverno_cluster_policy, to_yaml
 from core.verify.verifier import Verifier
-from core.whatif.change import policy_file_change
+from core.whatif.change import policy_file_change, trust_change
 from core.whatif.facts import forget_facts
 from core.whatif.service import what_if
 from tests.support.cluster_world import build_world
@@ -112,6 +112,22 @@ def test_a_child_signed_on_its_index_is_judged_as_the_sweep_and_the_gate_report_
     assert {name: (result if result == "verified" else "denied", by, digest)
             for name, (result, by, digest) in actual.items()} == answered
     assert (actual["amd"][0] == "verified") is covers and (actual["fn-arm"][0] == "verified") is covers
+    # offline, from what that sweep recorded (the index's signers for a covered child): the same answer
+    offline = what_if(ctx, [policy_file_change(str(policy))], from_last_sweep=True)
+    judged = {o.workload.name: o.after.allowed for o in offline.outcomes if o.workload.namespace == "multi"}
+    assert judged == {name: swept[name].result == "verified" for name in ("amd", "stranger")}
+
+
+def test_a_trust_file_turning_index_coverage_off_newly_denies_children_signed_on_their_index(world, tmp_path):
+    key_path, signed = _children_signed_on_their_index(world, covers=True)
+    ctx = world.context()
+    trust = tmp_path / "trust.toml"
+    trust.write_text(f'[trust]\nkeys = ["{key_path}"]\nindex_signature_covers_children = false\n')
+    report = what_if(ctx, [trust_change(ctx, str(trust))], targets=cluster_targets(ctx.config))
+    (fn_arm,) = [o for o in report.outcomes if o.workload.name == "fn-arm"]
+    assert fn_arm.before.covered_by == f"index {signed}" and fn_arm.status == "newly-denied"
+    assert "index_signature_covers_children = false" in fn_arm.after.reason
+    assert {o.workload.name for o in report.newly_denied} == {"fn-arm"}  # the cluster has no policy here
 
 
 @pytest.mark.parametrize("covers", [True, False], ids=["index-covers-children", "own-signatures-only"])
