@@ -17,7 +17,7 @@ import cbor2
 from core.errors import CheckFailed
 from core.notation.envelope import (AUTHENTIC_SIGNING_TIME, EXPIRY, KNOWN_EXTENDED, MAX_ENVELOPE_BYTES,
                                     SIGNING_AGENT, SIGNING_SCHEME, SIGNING_TIME, TIMESTAMP_SIGNATURE, Envelope,
-                                    load_chain)
+                                    header_text, header_time, load_chain)
 
 COSE_SIGN1_TAG = 18
 ALG, CRIT, CONTENT_TYPE, X5CHAIN = 1, 2, 3, 33
@@ -56,11 +56,11 @@ def parse_cose(raw: bytes) -> Envelope:
     return Envelope(
         format="notation-cose",
         algorithm=algorithm,
-        signing_scheme=_text(protected, SIGNING_SCHEME),
-        signing_time=_time(protected, SIGNING_TIME),
-        authentic_signing_time=_time(protected, AUTHENTIC_SIGNING_TIME),
-        expiry=_time(protected, EXPIRY),
-        content_type=_text(protected, CONTENT_TYPE),
+        signing_scheme=header_text(protected, SIGNING_SCHEME, "COSE"),
+        signing_time=header_time(protected, SIGNING_TIME, _epoch_time),
+        authentic_signing_time=header_time(protected, AUTHENTIC_SIGNING_TIME, _epoch_time),
+        expiry=header_time(protected, EXPIRY, _epoch_time),
+        content_type=header_text(protected, CONTENT_TYPE, "COSE"),
         payload=payload,
         signed_bytes=signed,
         signature=signature,
@@ -79,18 +79,8 @@ def _decode(raw: bytes, what: str) -> Any:
         raise CheckFailed(f"{what} is not valid CBOR ({type(exc).__name__})") from None
 
 
-def _text(header: Mapping[Any, Any], label: str | int) -> str:
-    value = header.get(label, "")
-    if not isinstance(value, str):
-        raise CheckFailed(f"COSE header {label} is not a string")
-    return value
-
-
-def _time(header: Mapping[Any, Any], label: str) -> datetime | None:
+def _epoch_time(value: object, label: str) -> datetime:
     """Tag 1 epoch time; cbor2 turns it into an aware datetime. A bare number or string is refused."""
-    value = header.get(label)
-    if value is None:
-        return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise CheckFailed(f"{label} is not a CBOR epoch time")
     return value.astimezone(timezone.utc)

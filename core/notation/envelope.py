@@ -10,8 +10,10 @@ verifies the signature bytes, for both.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -91,6 +93,22 @@ class Envelope:
     @property
     def leaf(self) -> x509.Certificate:
         return self.chain[0]
+
+
+def header_text(header: Mapping[Any, Any], label: str | int, encoding: str) -> str:
+    """An optional text attribute of a protected header ("" when absent); any other type is refused."""
+    value = header.get(label, "")
+    if not isinstance(value, str):
+        raise CheckFailed(f"{encoding} header {label} is not a string")
+    return value
+
+
+def header_time(header: Mapping[Any, Any], label: str,
+                decode: Callable[[object, str], datetime]) -> datetime | None:
+    """An optional time attribute of a protected header (None when absent), read the way its encoding writes
+    times (`decode` refuses anything else)."""
+    value = header.get(label)
+    return None if value is None else decode(value, label)
 
 
 def check_headers(env: Envelope) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from core.errors import CheckFailed
 from core.notation.envelope import (AUTHENTIC_SIGNING_TIME, EXPIRY, KNOWN_EXTENDED, MAX_ENVELOPE_BYTES,
                                     SIGNING_AGENT, SIGNING_SCHEME, SIGNING_TIME, TIMESTAMP_SIGNATURE, Envelope,
-                                    load_chain)
+                                    header_text, header_time, load_chain)
 from core.strict_json import loads_strict
 
 _TOP_LEVEL = {"payload", "protected", "header", "signature"}
@@ -46,12 +46,12 @@ def parse_jws(raw: bytes) -> Envelope:
     timestamp = unprotected.get(TIMESTAMP_SIGNATURE)
     return Envelope(
         format="notation-jws",
-        algorithm=_field(header, "alg"),
-        signing_scheme=_field(header, SIGNING_SCHEME),
-        signing_time=_time(header, SIGNING_TIME),
-        authentic_signing_time=_time(header, AUTHENTIC_SIGNING_TIME),
-        expiry=_time(header, EXPIRY),
-        content_type=_field(header, "cty"),
+        algorithm=header_text(header, "alg", "JWS"),
+        signing_scheme=header_text(header, SIGNING_SCHEME, "JWS"),
+        signing_time=header_time(header, SIGNING_TIME, _rfc3339_time),
+        authentic_signing_time=header_time(header, AUTHENTIC_SIGNING_TIME, _rfc3339_time),
+        expiry=header_time(header, EXPIRY, _rfc3339_time),
+        content_type=header_text(header, "cty", "JWS"),
         payload=_b64url(payload_b64, "payload"),
         signed_bytes=f"{protected_b64}.{payload_b64}".encode("ascii"),
         signature=_b64url(_text(doc, "signature"), "signature"),
@@ -70,25 +70,15 @@ def _text(doc: dict[str, Any], name: str) -> str:
     return value
 
 
-def _field(header: dict[str, Any], name: str) -> str:
-    value = header.get(name, "")
+def _rfc3339_time(value: object, label: str) -> datetime:
     if not isinstance(value, str):
-        raise CheckFailed(f"JWS header {name} is not a string")
-    return value
-
-
-def _time(header: dict[str, Any], name: str) -> datetime | None:
-    value = header.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise CheckFailed(f"{name} is not an RFC 3339 time")
+        raise CheckFailed(f"{label} is not an RFC 3339 time")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise CheckFailed(f"{name} is not an RFC 3339 time") from None
+        raise CheckFailed(f"{label} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
-        raise CheckFailed(f"{name} has no time zone")
+        raise CheckFailed(f"{label} has no time zone")
     return parsed
 
 
