@@ -36,6 +36,10 @@ class InputError(UsageError):
     """Malformed or unacceptable input (a file, a reference, a form field)."""
 
 
+class FileTooLarge(InputError):
+    """A file we were pointed at is larger than its cap (core/files.py read_limited_file)."""
+
+
 class ConfigError(UsageError):
     """The configuration file is malformed; names the file, line and field when known."""
 

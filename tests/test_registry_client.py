@@ -345,3 +345,21 @@ def test_tls_is_verified_unless_a_ca_or_insecure_is_configured(signet_home, regi
         assert refused.result == "error" and "CERTIFICATE_VERIFY_FAILED" in refused.reason
         assert _verify_via(proxy, signet_home, pub, https + f'ca_file = "{cert}"\n').result == "verified"
         assert _verify_via(proxy, signet_home, pub, https + "insecure = true\n").result == "verified"
+
+
+def test_an_oci_layout_that_cannot_be_read_fails_as_a_registry_naming_it(tmp_path):
+    from core.config.model import LimitsConfig
+    from core.registry.layout import OciLayout
+
+    layout = OciLayout(str(tmp_path), limits=LimitsConfig(max_manifest_bytes=1024))
+    ref = parse_reference(f"oci:{tmp_path}:v1")
+    with pytest.raises(NotFound, match=f"index.json not found in oci:{tmp_path}"):
+        layout.resolve(ref)
+    (tmp_path / "index.json").mkdir()  # there, but not a file
+    with pytest.raises(RegistryError, match=f"^oci:{tmp_path}: cannot read index.json .*Is a directory"):
+        layout.resolve(ref)
+    (tmp_path / "index.json").rmdir()
+    (tmp_path / "index.json").write_text(json.dumps({"manifests": [], "pad": "x" * 1024}))
+    with pytest.raises(LimitExceeded, match="index.json .*more than 1024 bytes") as refused:
+        layout.resolve(ref)
+    assert refused.value.exit_code == 3  # a registry's failure, not the user's input

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from core.config.model import LimitsConfig
-from core.errors import DigestMismatch, InputError, LimitExceeded, NotFound, RegistryError
+from core.errors import DigestMismatch, FileTooLarge, InputError, LimitExceeded, NotFound, RegistryError
+from core.files import read_limited_file
 from core.registry.manifest import (OCI_MANIFEST, Descriptor, Manifest, loads_strict, parse_descriptor,
                                    referrer_descriptors, sha256_digest)
 from core.registry.reference import DIGEST_RE, ImageReference
@@ -38,16 +39,15 @@ class OciLayout:
     # --- reading --------------------------------------------------------------------------------
 
     def _read_file(self, path: Path, cap: int, what: str) -> bytes:
+        # the layout stands for a registry: what goes wrong reading it is said as a registry's failure
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(cap + 1)
-        except FileNotFoundError:
+            return read_limited_file(path, cap, what=what)
+        except NotFound:
             raise NotFound(f"{what} not found in {self.name}") from None
-        except OSError as exc:
-            raise RegistryError(f"{self.name}: cannot read {what}: {exc.strerror}") from None
-        if len(data) > cap:
-            raise LimitExceeded(what, f"more than {cap} bytes")
-        return data
+        except FileTooLarge:
+            raise LimitExceeded(what, f"more than {cap} bytes") from None
+        except InputError as exc:
+            raise RegistryError(f"{self.name}: {exc}") from None
 
     def _index(self) -> dict[str, Any]:
         raw = self._read_file(self.root / "index.json", self.limits.max_manifest_bytes, "index.json")
