@@ -58,18 +58,25 @@ _json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(
                                                                                          max_size=3), max_leaves=8)
 
 
+def _replaced(doc: dict, path: tuple[str, ...], value: object) -> bool:
+    """Put `value` at `path` in `doc`; False (nothing to test) when it is already there."""
+    target = doc
+    for part in path[:-1]:
+        target = target[part]
+    if target[path[-1]] == value:
+        return False
+    target[path[-1]] = value
+    return True
+
+
 @SETTINGS
 @given(path=st.sampled_from([("kdf",), ("kdf", "name"), ("kdf", "params"), ("kdf", "params", "N"), ("kdf", "salt"),
                              ("cipher",), ("cipher", "name"), ("cipher", "nonce"), ("ciphertext",)]),
        value=_json_values)
 def test_envelope_field_replacements_are_refused(path, value):
     doc = _envelope()
-    target = doc
-    for part in path[:-1]:
-        target = target[part]
-    if target[path[-1]] == value:
+    if not _replaced(doc, path, value):
         return
-    target[path[-1]] = value
     with pytest.raises(InputError):
         decrypt_cosign_private_key(_wrap(doc), b"")
 
@@ -115,12 +122,8 @@ def test_mutated_backup_files_never_open(backups, kind, data):
         [("protection", "wrapped_key"), ("protection", "nonce"), ("protection", "kdf")]
     leaf = data.draw(st.sampled_from(leaves))
     value = data.draw(_json_values | st.binary(min_size=1, max_size=64).map(lambda b: base64.b64encode(b).decode()))
-    target = doc
-    for part in leaf[:-1]:
-        target = target[part]
-    if target[leaf[-1]] == value:
+    if not _replaced(doc, leaf, value):
         return
-    target[leaf[-1]] = value
     path.write_text(json.dumps(doc))
     with pytest.raises((InputError, CheckFailed, NotFound)):
         open_backup(read_backup_file(path), **unlock)

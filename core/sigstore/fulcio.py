@@ -43,13 +43,7 @@ class CertificateSummary:
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return cert.issuer == cert.subject and _signed_by(cert, cert)
 
 
 def certificate_summary(cert: x509.Certificate) -> CertificateSummary:
@@ -134,8 +128,11 @@ def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         constraints = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return False
-    if not constraints.ca:
-        return False
+    return constraints.ca and _signed_by(cert, issuer)
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer`'s key made `cert`'s signature (names and CA constraints are the caller's to check)."""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
