@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.kube.api import MAX_RESPONSE_BYTES, KubeApi
+from core.kube.merge_patch import json_merge_patch
 from core.locked_json_file import load_json_file, locked_update, save_json_file
 from core.errors import ClusterError, ClusterRefused
 
@@ -101,7 +102,7 @@ class FileKubeApi(KubeApi):
             if method == "POST" and index is not None:
                 raise self._refused(method, path, 409, "AlreadyExists",
                                     f'{plural} "{_meta(body)["name"]}" already exists')
-            obj = _merge(stored[index], body) if index is not None else copy.deepcopy(body)
+            obj = json_merge_patch(stored[index], body) if index is not None else copy.deepcopy(body)
             meta = obj.setdefault("metadata", {})
             if namespaced:
                 meta["namespace"] = namespace
@@ -153,16 +154,3 @@ def _api_version(group: str, version: str) -> str:
 
 def _served(obj: dict[str, Any], group: str, version: str, kind: str) -> dict[str, Any]:
     return {**copy.deepcopy(obj), "apiVersion": _api_version(group, version), "kind": kind}
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 merge (null deletes, maps merge, the rest replaces): what apply and merge patches do here."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(merged.get(key), value)
-    return merged

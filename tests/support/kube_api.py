@@ -36,6 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from core.kube.merge_patch import json_merge_patch
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -121,19 +123,6 @@ class ApiError(Exception):
     def __init__(self, status: dict[str, Any]) -> None:
         super().__init__(status["message"])
         self.status = status
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch (null deletes, maps merge, everything else replaces)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge_patch(result.get(key), value)
-    return result
 
 
 class KubeApiServer:
@@ -515,7 +504,7 @@ class KubeApiServer:
             with self._lock:
                 self._check_namespace(res, namespace)
                 old = self._objects.get(key)
-                merged = _merge_patch(old or {}, {k: v for k, v in applied.items() if k != "status"})
+                merged = json_merge_patch(old or {}, {k: v for k, v in applied.items() if k != "status"})
                 meta = merged.setdefault("metadata", {})
                 meta["name"] = name
                 if res.namespaced:
@@ -532,7 +521,7 @@ class KubeApiServer:
                 old = self._objects.get(key)
                 if old is None:
                     raise ApiError(_not_found(res, name))
-                return 200, self._served(res, version, self._put(res, _merge_patch(old, patch)))
+                return 200, self._served(res, version, self._put(res, json_merge_patch(old, patch)))
         raise ApiError(_status(415, "UnsupportedMediaType",
                                "the body of the request was in an unknown format - accepted media types include: "
                                "application/json-patch+json, application/merge-patch+json, "
