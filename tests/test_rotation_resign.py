@@ -5,6 +5,7 @@ shown and confirmed first, and each new signature records the old signature it c
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 
 import httpx
@@ -32,6 +33,7 @@ from tests.support.crash import assert_store_intact, kill_at_marker
 from tests.support.keys import ctx  # noqa: F401 (fixture)
 from tests.support.oci import SignatureLayer, cosign_payload, push_image, push_signatures, signature_tag
 from tests.support.rotation import RESIGN_UNTIL_SECOND_SIGNATURE, next_step
+from tests.support.store import audit_entries
 
 OLD_PASS = b"old key passphrase"
 NEW_PASS = b"new key passphrase"
@@ -171,6 +173,62 @@ def test_a_digest_that_stops_verifying_after_the_plan_is_not_signed(ctx, world, 
     assert status.details["resign"]["not_carried"][refs["app1"]].startswith("no longer verifies under old")
     assert _sig_state(world)["app1"] == replaced
     assert _new_key_verdicts(ctx, world)["app1"] == "invalid"
+
+
+class _AnswerAfter(io.BytesIO):
+    """Standard input whose first read first runs `meanwhile`: the world changes while the plan is on
+    screen, before the person confirms it (no timing involved)."""
+
+    def __init__(self, answer: bytes, meanwhile) -> None:
+        super().__init__(answer)
+        self._meanwhile = meanwhile
+
+    def _first(self, size: int | None) -> None:
+        if self._meanwhile is not None and size != 0:  # click probes the stream with read(0)
+            self._meanwhile, run = None, self._meanwhile
+            run()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._first(size)
+        return super().read(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        self._first(size)
+        return super().read1(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._first(size)
+        return super().readline(size)
+
+
+def test_the_cli_warns_per_image_that_changed_between_the_plan_and_the_resign(ctx, world, tmp_path):
+    from click.testing import CliRunner
+
+    from tui.cli.main import cli
+
+    refs = world["refs"]
+    status = _to_resign(ctx, tmp_path, world)
+    (tmp_path / "new-pass").write_bytes(NEW_PASS + b"\n")
+    repo, digest = _repo_digest(refs["app1"])
+
+    def replace_app1_signature() -> None:  # app1's old signature replaced by another key's
+        other = signer_for(ctx, "other", passphrase_provider=lambda _n: OLD_PASS)
+        payload = cosign_payload(f"{world['registry'].host}/{repo}", digest)
+        push_signatures(world["registry"].url, repo, digest, [SignatureLayer(payload, other.sign(payload))])
+
+    result = CliRunner().invoke(cli, ["key", "rotate", "next", status.id, "--passphrase-file",
+                                      str(tmp_path / "new-pass")], input=_AnswerAfter(b"y\n", replace_app1_signature))
+    assert result.exit_code == 0, result.stderr
+    assert f"carry  {refs['app1']}" in result.stdout  # the plan confirmed had it
+    warned = [line for line in result.stderr.splitlines() if line.startswith("signet: warning:")]
+    assert len(warned) == 1, result.stderr
+    assert warned[0].startswith(f"signet: warning: {refs['app1']}: changed since the re-sign plan, not signed "
+                                "(no longer verifies under old: invalid: ")
+    assert "re-sign: 1 of 1 image(s) verifying under old carried over" in result.stdout
+    (done,) = [e for e in audit_entries(ctx.store) if e.action == "key.rotation.resign.done"]
+    assert list(done.details["changed_since_plan"]) == [refs["app1"]] and done.details["signed"] == 1
+    assert done.details["changed_since_plan"][refs["app1"]] in warned[0]
+    assert _new_key_verdicts(ctx, world)["app1"] == "invalid"  # not signed with the new key
 
 
 def test_the_step_refuses_without_a_plan_of_this_rotation(ctx, world, tmp_path):

@@ -13,7 +13,7 @@ A rotation must never turn an unsigned, tampered or foreign-signed image into a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from core.context import SignetContext
@@ -88,12 +88,14 @@ class ResignOutcome:
     carried: tuple[dict[str, Any], ...]   # {reference, digest, old_signatures, signature_manifest | already}
     not_carried: dict[str, str]           # reference -> why
     failures: dict[str, str]              # verified under the old key but signing failed: reference -> why
+    changed: dict[str, str] = field(default_factory=dict)  # in the confirmed plan, no longer verifying: -> why
 
     def as_details(self) -> dict[str, Any]:
         return {"in_use": self.in_use, "verified_under_old": len(self.carried) + len(self.failures),
                 "carried_over": len(self.carried), "signed": sum(1 for c in self.carried if not c.get("already")),
                 "already_carried": sum(1 for c in self.carried if c.get("already")),
                 "not_carried_over": len(self.not_carried), "failed": len(self.failures),
+                "changed_since_plan": dict(sorted(self.changed.items())[:MAX_LISTED]),
                 "carried": list(self.carried[:MAX_LISTED]),
                 "not_carried": dict(sorted(self.not_carried.items())[:MAX_LISTED]),
                 "failures": dict(sorted(self.failures.items())[:MAX_LISTED])}
@@ -150,13 +152,15 @@ def carry_over(ctx: SignetContext, plan: ResignPlan, signer_for_new: Callable[[]
     carried: list[dict[str, Any]] = []
     not_carried = {item.reference: item.reason for item in plan.skip}
     failures: dict[str, str] = {}
+    changed: dict[str, str] = {}
     signer: Signer | None = None
     for done, item in enumerate(plan.carry, start=1):
         # Checked again now, for this digest alone: only what verifies under the old key is ever signed.
         recheck = old_key_verdicts(ctx, old, [item.reference], allow_http=allow_http)[0]
         sigs = old_signatures(recheck, old)
         if not sigs or recheck.digest != item.digest:
-            not_carried[item.reference] = f"no longer verifies under {old.name}: {_verdict(recheck, old)}"
+            changed[item.reference] = not_carried[item.reference] = \
+                f"no longer verifies under {old.name}: {_verdict(recheck, old)}"
         elif item.already_carried:
             carried.append({"reference": item.reference, "digest": item.digest, "old_signatures": list(sigs),
                             "already": True})
@@ -179,7 +183,17 @@ def carry_over(ctx: SignetContext, plan: ResignPlan, signer_for_new: Callable[[]
                 failures[item.reference] = str(exc)[:MAX_REASON]
         if progress is not None:
             progress(done, len(plan.carry))
-    return ResignOutcome(in_use=plan.in_use, carried=tuple(carried), not_carried=not_carried, failures=failures)
+    return ResignOutcome(in_use=plan.in_use, carried=tuple(carried), not_carried=not_carried, failures=failures,
+                         changed=changed)
+
+
+def resign_warnings(details: dict[str, Any], old_name: str) -> list[str]:
+    """One line per image the confirmed plan would have signed and the step did not: it changed since
+    the plan (no longer verifies under the old key) or its signing failed. From a step's `resign` details."""
+    return ([f"{ref}: changed since the re-sign plan, not signed ({why})"
+             for ref, why in (details.get("changed_since_plan") or {}).items()]
+            + [f"{ref}: verified under {old_name} but signing failed ({why})"
+               for ref, why in (details.get("failures") or {}).items()])
 
 
 def _verdict(result: VerificationResult, old: KeyRecord) -> str:

@@ -326,7 +326,8 @@ def _resign(ctx: SignetContext, status: RotationStatus, options: AdvanceOptions)
     outcome = carry_over(ctx, plan, signer, allow_http=options.allow_http, progress=options.progress)
     details = dict(status.details)
     details["resign"] = outcome.as_details()
-    audit = {k: v for k, v in details["resign"].items() if k not in ("not_carried", "failures")}
+    # The planned skips are the plan's (long, and shown before); what went other than confirmed is kept.
+    audit = {k: v for k, v in details["resign"].items() if k != "not_carried"}
     _finish(ctx, status.id, "resign", details, audit)
 
 

@@ -21,7 +21,7 @@ from core.keys.backup import (CreatedBackup, IssuedShare, ShareScheme, create_ba
 from core.keys.custody import check_new_passphrase
 from core.keys.overview import KeyOverview, key_overview
 from core.keys.share_handout import ShareHandout, holder_name, record_share_handout
-from core.rotation.resign import ResignPlan
+from core.rotation.resign import ResignPlan, resign_warnings
 from core.rotation.rotation import (AdvanceOptions, RotationStarted, StageInputs, advance_rotation, resign_plan,
                                 start_rotation)
 from core.keys.rotation_records import STEPS, RotationStatus, list_rotations
@@ -113,6 +113,9 @@ class KeysView(TableView):
             status: RotationStatus = value
             self.notify(f"rotation {status.id}: {status.status}; next: {status.next_action}", title="rotation",
                         markup=False)
+            warnings = resign_warnings(status.details.get("resign") or {}, status.old_key.name) if token else []
+            if warnings:  # images of the confirmed plan that were not signed
+                self.notify("\n".join(warnings), title="re-sign", severity="warning", markup=False, timeout=30)
             self.refresh_view()
         elif kind == "rotation-config":
             self._rotation_step_form(token, *value)
@@ -396,7 +399,7 @@ class KeysView(TableView):
                                      config_edit=config_edit if values.get("update_config") else None)
             context = self.context
             self.run_job("rotation-step", lambda: advance_rotation(context, rotation.id, options),
-                         cli=[_rotation_step_command(rotation, values)])
+                         token=plan, cli=[_rotation_step_command(rotation, values)])
 
         label = f"Sign {plan.to_sign} image(s)" if plan is not None and plan.to_sign else f"Run {rotation.step}"
         self.app.push_screen(FormModal(f"Rotation {rotation.id}: {rotation.next_action}", tuple(fields),

@@ -23,7 +23,7 @@ from core.keys.custody import KeyPlacement
 from core.rotation.emergency import emergency_revoke
 from core.config_edit.edit import ConfigEdit
 from core.rotation.publish import PublishHook, cluster_apply_hook
-from core.rotation.resign import ResignPlan
+from core.rotation.resign import ResignPlan, resign_warnings
 from core.rotation.rotation import (
     AdvanceOptions,
     StageInputs,
@@ -167,9 +167,14 @@ def _emit_diff(edit: ConfigEdit) -> None:
 
 
 def _emit_step_result(sc: SignetContext, status: RotationStatus, applied: ConfigEdit | None, as_json: bool,
-                      backup: CreatedBackup | None = None, *, shares: bool = False) -> None:
+                      backup: CreatedBackup | None = None, *, shares: bool = False,
+                      plan: ResignPlan | None = None) -> None:
     """The status, the shares of a backup the step made (shown once: hand them out now), the
-    configuration change written, and one still needed."""
+    configuration change written, and one still needed. After a re-sign (`plan`: the one confirmed),
+    a warning line on stderr per image of the plan that was not signed (as the audit entry records)."""
+    if plan is not None:
+        for line in resign_warnings(status.details.get("resign") or {}, status.old_key.name):
+            diagnostic(f"warning: {line}")
     try:
         pending = rotation_config_edit(sc, status)
     except SignetError as exc:  # the step ran; a configuration file that cannot be read now is only reported
@@ -233,7 +238,7 @@ def rotate_next(ctx: click.Context, rotation_id: str, passphrase_file: str | Non
     edit = _step_config_edit(sc, rotation_id, update_config, as_json)
     status = advance_rotation(sc, rotation_id, _advance_options(passphrase_file, allow_http_registry, hook=hook,
                                                                 config_edit=edit, plan=plan))
-    _emit_step_result(sc, status, edit, as_json)
+    _emit_step_result(sc, status, edit, as_json, plan=plan)
     _fail_if_blocked(status)
 
 
@@ -261,7 +266,7 @@ def rotate_resume(ctx: click.Context, /, rotation_id: str, allow_http_registry: 
     options = _advance_options(passphrase_file, allow_http_registry, stage=inputs, on_backup=made.append,
                                hook=_hook(sc, apply_to, kubeconfig, engines), config_edit=edit, plan=plan)
     status = advance_rotation(sc, rotation_id, options)
-    _emit_step_result(sc, status, edit, as_json, made[0] if made else None, shares=True)
+    _emit_step_result(sc, status, edit, as_json, made[0] if made else None, shares=True, plan=plan)
     _fail_if_blocked(status)
 
 
