@@ -98,11 +98,8 @@ async def test_without_an_environment_there_is_no_banner(ctx):
 
 
 async def test_help_lists_the_views_bindings_and_runs_one(ctx):
-    app = SignetApp(ctx, start_view="history")
-    async with app.run_test(size=(140, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("question_mark")
-        await settle(app, pilot)
+    async with running(ctx, "history", size=(140, 40)) as (app, pilot):
+        await press(app, pilot, "question_mark")
         text = screen_text(app)
         for description in ("Next page", "Previous page", "Export", "Filter", "Refresh", "Back"):
             assert description in text
@@ -110,24 +107,18 @@ async def test_help_lists_the_views_bindings_and_runs_one(ctx):
         table = app.screen.query_one("#help-table")
         row = next(i for i, entry in enumerate(app.screen.entries) if entry.description == "Filter")
         table.move_cursor(row=row)
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert app.view.query_one("#filter-bar").has_focus
 
 
 async def test_command_palette_offers_views_and_view_actions(ctx):
     from textual.command import CommandPalette
 
-    app = SignetApp(ctx, start_view="history")
-    async with app.run_test(size=(140, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+p")
-        await settle(app, pilot)
+    async with running(ctx, "history", size=(140, 40)) as (app, pilot):
+        await press(app, pilot, "ctrl+p")
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"go to audit")
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, *"go to audit")
+        await press(app, pilot, "enter")
         assert app.view.VIEW_NAME == "audit"
         await pilot.press("ctrl+p")
         await pilot.press(*"check chain")

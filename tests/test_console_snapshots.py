@@ -26,32 +26,27 @@ async def _settled(pilot) -> None:
     await settle(pilot.app, pilot)
 
 
+def _pressing(*keys: str):
+    """A `run_before` that settles, presses `keys` and settles again."""
+    async def before(pilot) -> None:
+        await _settled(pilot)
+        await pilot.press(*keys)
+        await _settled(pilot)
+
+    return before
+
+
 def test_dashboard_layout(app, snap_compare):
     assert snap_compare(app(), terminal_size=SIZE, run_before=_settled)
 
 
 def test_history_layout_with_detail(app, snap_compare):
-    async def before(pilot):
-        await _settled(pilot)
-        await pilot.press("down", "down")
-        await _settled(pilot)
-
-    assert snap_compare(app("history"), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app("history"), terminal_size=SIZE, run_before=_pressing("down", "down"))
 
 
 def test_help_modal_layout(app, snap_compare):
-    async def before(pilot):
-        await _settled(pilot)
-        await pilot.press("question_mark")
-        await _settled(pilot)
-
-    assert snap_compare(app("history"), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app("history"), terminal_size=SIZE, run_before=_pressing("question_mark"))
 
 
 def test_view_switcher_layout(app, snap_compare):
-    async def before(pilot):
-        await _settled(pilot)
-        await pilot.press("colon", "h")
-        await _settled(pilot)
-
-    assert snap_compare(app("audit"), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app("audit"), terminal_size=SIZE, run_before=_pressing("colon", "h"))
