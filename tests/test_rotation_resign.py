@@ -375,8 +375,11 @@ async def test_console_rotation_form_lists_the_plan_before_signing(tmp_path, reg
     old = signer_for(alice, "old", passphrase_provider=lambda _n: OLD_PASS)
     signed = push_image(registry.url, "team/app", "v1")
     sign_image(alice, f"{registry.host}/team/app:v1", old)
+    changes = push_image(registry.url, "team/changes", "v1")  # its signature is replaced once the form is shown
+    sign_image(alice, f"{registry.host}/team/changes:v1", old)
     unsigned = push_image(registry.url, "team/unsigned", "v1")
-    verify_images(alice, [f"{registry.host}/team/unsigned:v1"], Verifier.for_args(alice, TrustArgs(keys=("old",))),
+    verify_images(alice, [f"{registry.host}/team/unsigned:v1", f"{registry.host}/team/changes:v1"],
+                  Verifier.for_args(alice, TrustArgs(keys=("old",))),
                   source="sweep")
     stage = StageInputs(new_name="new", backup=ShareScheme(2, 2), new_passphrase=NEW_PASS,
                         backup_out=tmp_path / "b.json")
@@ -384,21 +387,29 @@ async def test_console_rotation_form_lists_the_plan_before_signing(tmp_path, reg
     status = next_step(alice, next_step(alice, status.id).id)
     assert status.step == "resign"
 
-    async with running(alice, "keys") as (app, pilot):
+    async with running(alice, "keys", notifications=True) as (app, pilot):
         app.view.query_one("DataTable").move_cursor(row=[r.key.name for r in app.view.shown].index("old"))
         await pilot.press("n")
         await settle(app, pilot)
         modal = app.screen
         assert isinstance(modal, FormModal)
         text = screen_text(app)
-        assert "1 of 2 in-use image(s) verify under the old key old" in text
-        assert "1 image(s) NOT carried over" in text and "team/unsigned@" in text
-        assert "Sign 1 image(s)" in text
+        plan = modal.explanation.plain
+        assert "2 of 3 in-use image(s) verify under the old key old" in plan
+        assert "1 image(s) NOT carried over" in plan and "team/unsigned@" in plan
+        assert "Sign 2 image(s)" in text
+        generate_key(alice, name="other", passphrase=OLD_PASS)
+        payload = cosign_payload(f"{registry.host}/team/changes", changes)
+        push_signatures(registry.url, "team/changes", changes, [SignatureLayer(payload, signer_for(
+            alice, "other", passphrase_provider=lambda _n: OLD_PASS).sign(payload))])
         modal.query_one("#field-passphrase").value = NEW_PASS.decode()
         modal.query_one("#confirm-word").value = "resign"
         await pilot.pause()
         await pilot.click("#submit")
         await settle(app, pilot)
+        (warned,) = [str(n.message) for n in app._notifications if n.title == "re-sign"]
+        assert warned.startswith(f"{registry.host}/team/changes@{changes}: changed since the re-sign plan, not "
+                                 "signed (no longer verifies under old")
     final = rotation_status(alice, status.id)
     assert final.step == "soak" and final.details["resign"]["signed"] == 1
     assert _sig_manifest(registry, "team/unsigned", unsigned) is None
