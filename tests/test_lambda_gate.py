@@ -113,12 +113,20 @@ def test_bypass_for_exactly_this_function_and_digest_lets_it_through(gate):
     assert _uri(gate["lambda"], "checkout") == f"{gate['host']}/app@{unsigned}"
 
 
-def test_deploy_needs_the_operator_role(gate, monkeypatch):
-    monkeypatch.setenv("SIGNET_IDENTITY", "mallory")
-    before = _uri(gate["lambda"], "checkout")
-    result = _run("lambda", "deploy", "checkout", f"{gate['host']}/app:v1")
-    assert result.exit_code == 2 and "operator" in result.stderr
-    assert _uri(gate["lambda"], "checkout") == before
+def test_deploy_needs_no_role_but_a_writable_session(gate, monkeypatch):
+    """CI runs the gate as a reader: with no role it deploys only what verifies; read-only refuses it."""
+    monkeypatch.setenv("SIGNET_IDENTITY", "ci-reader")  # in no [roles] list
+    before = _uri(gate["lambda"], "tagged")
+    unsigned = _run("lambda", "deploy", "tagged", f"{gate['host']}/app:v2")
+    assert unsigned.exit_code == 1 and _uri(gate["lambda"], "tagged") == before
+    read_only = _run("--read-only", "lambda", "deploy", "tagged", f"{gate['host']}/app:v1")
+    assert read_only.exit_code == 2 and "read-only" in read_only.stderr
+    assert _uri(gate["lambda"], "tagged") == before
+    signed = _run("lambda", "deploy", "tagged", f"{gate['host']}/app:v1")
+    assert signed.exit_code == 0, signed.stderr
+    assert _uri(gate["lambda"], "tagged") == f"{gate['host']}/app@{gate['images']['signed']}"
+    rows = history(open_context().store, HistoryFilter(source="gate"))
+    assert [(r.actor, r.result) for r in rows] == [("ci-reader", "verified"), ("ci-reader", "unsigned")]
 
 
 def test_list_and_verify_functions(gate):

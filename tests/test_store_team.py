@@ -119,7 +119,7 @@ def test_a_history_append_does_not_queue_on_the_write_lock(team_url, postgres_se
     done = threading.Event()
 
     def appender():
-        append_verifications(store, [dict(at="2026-11-22T12:00:00Z", actor="gate", source="gate",
+        append_verifications(store, [dict(at="2026-11-22T12:00:00Z", actor=store.login, source="gate",
                                           reference="r/x:1", digest=None, result="error")] * 2)
         done.set()
 

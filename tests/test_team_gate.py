@@ -1,6 +1,7 @@
 """Gates read the team store: a bypass requested on one "machine" and approved on another is
-honoured by `signet lambda deploy` running in a third, each a separate process logged in to the same
-PostgreSQL database as a different role, and the gate's result lands in the shared history."""
+honoured by `signet lambda deploy` and by `signet cluster sweep` running in a third, each a separate
+process logged in to the same PostgreSQL database as a different role (the gate's login holds only
+signet_reader), and the gate's results land in the shared history under the gate's login."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 import boto3
 
 from core.history.records import HistoryFilter
-from tests.support.cluster_world import push_signed
+from tests.support.cluster_world import build_world, push_signed
+from tests.support.kube_api import KubeApiServer
 from tests.support.oci import new_key, push_image, write_public_key
 from tests.support.store import chain_status, fresh_team_database, history, login_url, open_target
 
@@ -33,7 +35,7 @@ def test_a_bypass_approved_elsewhere_lets_the_gate_deploy(postgres_server, regis
     url = fresh_team_database(postgres_server)
     postgres_server.create_login("rita", "signet_reader", "signet_operator")   # on-call requester
     postgres_server.create_login("abe", "signet_reader", "signet_approver")    # approver, another laptop
-    postgres_server.create_login("ci_gate", "signet_reader", "signet_operator")  # the deploy stage in CI
+    postgres_server.create_login("ci_gate", "signet_reader")                    # the deploy stage in CI
 
     trusted = new_key()
     key = write_public_key(tmp_path / "trusted.pub", trusted)
@@ -73,11 +75,61 @@ def test_a_bypass_approved_elsewhere_lets_the_gate_deploy(postgres_server, regis
     team = open_target(url)
     rows = history(team, HistoryFilter(source="gate"))
     assert [(r.actor, r.result) for r in rows] == [("ci_gate", "bypassed"), ("ci_gate", "unsigned")]
+    assert rows[0].bypass_id == bypass["id"]
     actors = {r["action"]: r["actor"] for r in team.query("SELECT action, actor FROM audit")}
     assert actors["bypass.request"] == "rita" and actors["bypass.approve"] == "abe"
     assert actors["lambda.deploy"] == "ci_gate"
+    deployed_row = team.query("SELECT resolved_digest, last_result FROM lambda_functions WHERE name = 'checkout'")
+    assert deployed_row == [{"resolved_digest": unsigned, "last_result": "bypassed"}]
     assert chain_status(team).intact
     team.close()
+
+
+def test_a_bypass_approved_elsewhere_is_honoured_by_a_sweep_run_as_a_reader(postgres_server, registry, tmp_path):
+    url = fresh_team_database(postgres_server)
+    postgres_server.create_login("rita", "signet_reader", "signet_operator")   # on-call requester
+    postgres_server.create_login("abe", "signet_reader", "signet_approver")    # approver, another laptop
+    postgres_server.create_login("ci_sweep", "signet_reader")                  # the nightly sweep in CI
+    with KubeApiServer() as kube:
+        kube.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kyverno"}})
+        world = build_world(tmp_path, registry.url, kube)
+        config = tmp_path / "team.toml"  # no identity, no [roles]: the database says who is who
+        config.write_text(f'[trust]\nkeys = ["{world.key_path}"]\n\n[[clusters]]\ncontext = "prod-eu"\n'
+                          f'kubeconfig = "{world.kubeconfig}"\n')
+        sweep = ("cluster", "sweep", "--context", "prod-eu", "--namespace", "prod", "--json")
+
+        before = _signet(url, "ci_sweep", config, *sweep)
+        assert before.returncode == 1, before.stderr
+        assert _results(before)["batch-tool"] == ("unsigned", None)
+
+        requested = _signet(url, "rita", config, "bypass", "request", "--cluster", "prod-eu", "--namespace", "prod",
+                            "--workload", "batch-tool", "--digest", world.digests["unsigned"],
+                            "--justification", JUSTIFICATION, "--ticket", "INC-77", "--duration", "1h", "--json")
+        assert requested.returncode == 0, requested.stderr
+        bypass_id = json.loads(requested.stdout)["id"]
+        approved = _signet(url, "abe", config, "bypass", "approve", bypass_id, "--json")
+        assert approved.returncode == 0, approved.stderr
+
+        after = _signet(url, "ci_sweep", config, *sweep)
+        assert after.returncode == 1, after.stderr  # bypassed is never verified; db-0 stays invalid
+        results = _results(after)
+        assert results["batch-tool"] == ("bypassed", bypass_id)
+        assert results["db"] == ("invalid", None) and results["web"] == ("verified", None)
+
+    team = open_target(url)
+    rows = history(team, HistoryFilter(source="sweep", image=world.digests["unsigned"]))
+    assert [(r.actor, r.result, r.bypass_id) for r in rows] == [("ci_sweep", "bypassed", bypass_id),
+                                                                 ("ci_sweep", "unsigned", None)]
+    assert {r["actor"] for r in team.query("SELECT DISTINCT actor FROM verifications")} == {"ci_sweep"}
+    assert team.query("SELECT context, last_error FROM clusters") == [{"context": "prod-eu", "last_error": None}]
+    actors = {r["action"]: r["actor"] for r in team.query("SELECT action, actor FROM audit")}
+    assert actors["bypass.request"] == "rita" and actors["bypass.approve"] == "abe"
+    team.close()
+
+
+def _results(run: subprocess.CompletedProcess) -> dict[str, tuple[str, str | None]]:
+    """workload -> (result, bypass id) of a sweep's --json output (one container per workload here)."""
+    return {f["workload"]: (f["result"], f["bypass_id"]) for f in json.loads(run.stdout)["findings"]}
 
 
 def test_signet_follows_the_store_policy_row_not_a_laxer_config(postgres_server, tmp_path):

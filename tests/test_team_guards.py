@@ -111,6 +111,20 @@ def test_the_server_records_who_acted_not_the_client(team):
         assert conn.execute("SELECT approver FROM bypass_approvals").fetchone()[0] == "carol"
 
 
+def test_history_rows_are_recorded_in_the_inserting_logins_name(team, postgres_server):
+    """Every reader may insert history (a CI gate does); none may insert it in someone else's name."""
+    url, _ = team
+    postgres_server.create_login("ci_gate", "signet_reader")
+    insert = ("INSERT INTO verifications (at, actor, source, reference, result) "
+              "VALUES ('2026-11-22T12:00:00Z', %s, 'gate', 'r/app', 'verified')")
+    with _raw(url, "ci_gate") as gate:
+        with pytest.raises(REFUSED, match="acting login"):
+            gate.execute(insert, ("bob",))
+        gate.execute(insert, ("ci_gate",))
+    with raw_connection(url) as conn:
+        assert conn.execute("SELECT actor FROM verifications").fetchall() == [("ci_gate",)]
+
+
 def test_request_content_is_frozen_and_a_grant_cannot_be_stretched(team):
     url, as_ = team
     bypass = _request(as_("alice"))

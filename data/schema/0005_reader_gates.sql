@@ -1,0 +1,3 @@
+-- Gates as readers (data/schema/postgresql/0005_reader_gates.sql: the reader's grant on
+-- lambda_functions, and history rows refused in another login's name). A local file has no logins to
+-- tell apart. Nothing to change here.
