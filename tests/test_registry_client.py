@@ -345,6 +345,11 @@ def test_tls_is_verified_unless_a_ca_or_insecure_is_configured(signet_home, regi
         assert refused.result == "error" and "CERTIFICATE_VERIFY_FAILED" in refused.reason
         assert _verify_via(proxy, signet_home, pub, https + f'ca_file = "{cert}"\n').result == "verified"
         assert _verify_via(proxy, signet_home, pub, https + "insecure = true\n").result == "verified"
+        # the system's CA bundle is loaded once per process and shared; a configured CA never joins it
+        again = _verify_via(proxy, signet_home, pub, https)
+        assert again.result == "error" and "CERTIFICATE_VERIFY_FAILED" in again.reason
+    config = load_config(None)
+    assert HttpRegistry("a.example", config=config)._tls is HttpRegistry("b.example", config=config)._tls
 
 
 def test_an_oci_layout_that_cannot_be_read_fails_as_a_registry_naming_it(tmp_path):

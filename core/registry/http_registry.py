@@ -17,6 +17,7 @@ Safety rules, all enforced here:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import ssl
@@ -50,6 +51,14 @@ THREAD_POOL_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=2
 BASE_HEADERS = {"User-Agent": f"signet/{__version__}", "Accept-Encoding": "identity"}
 
 
+@functools.cache
+def system_tls_context() -> ssl.SSLContext:
+    """One TLS context with the system's CA bundle for the whole process: loading the bundle costs
+    ~20 ms, once per registry client before, so a loop of single-image verifications (a gate, the
+    console) spent half its time there. Contexts are made to be shared; nothing here changes it."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class HttpRegistry:
     """One registry host. Thread-safe: verify workers share it (and its connection pool)."""
 
@@ -72,8 +81,7 @@ class HttpRegistry:
                 raise ConfigError(f"cannot load ca_file: {exc}", path=reg.ca_file) from None
         self._timeout = httpx.Timeout(connect=self.limits.connect_timeout, read=self.limits.read_timeout,
                                       write=self.limits.read_timeout, pool=self.limits.total_timeout)
-        # One TLS context for every connection (loading the CA bundle costs ~20 ms each time).
-        self._tls: Any = httpx.create_ssl_context(verify=verify, trust_env=False) if verify is True else verify
+        self._tls: Any = system_tls_context() if verify is True else verify
         # Requests go straight to a transport: auth and redirects are handled here by hand, and the
         # client layer would only add cookie handling (a registry has no business setting cookies) and
         # URL merging, about a quarter of the CPU of each request. Each thread gets its own transport
