@@ -3,24 +3,18 @@ classic cosign way, and the cold-then-warm `verify_images` figures."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import resource
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-import httpx
 
 from core.context import SignetContext
 from core.verify.service import VerifyStats, verify_images
 from core.verify.verifier import Verifier
-from tests.support.oci import (OCI_CONFIG, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, build_image,
-                               cosign_payload, descriptor, push_blob, sign, signature_tag)
 from tests.support.processes import RegistryProcess
 
 REPOSITORY = "bench/app"
@@ -39,40 +33,6 @@ def bench_home(prefix: str = "signet-bench-") -> Iterator[tuple[Path, RegistryPr
             yield work, registry
         finally:
             registry.stop()
-
-
-def push_signed_images(registry: RegistryProcess, count: int, key: Any) -> list[tuple[str, str]]:
-    """(reference, digest) of `count` images in REPOSITORY, each with its own cosign signature. The images
-    share their blobs (distinct manifests via an annotation)."""
-    base = build_image(b"bench layer")
-    for blob in base.blobs:
-        push_blob(registry.url, REPOSITORY, blob)
-    sig_config = b'{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}'
-    push_blob(registry.url, REPOSITORY, sig_config)
-    manifest = json.loads(base.manifest)
-    client = httpx.Client(base_url=registry.url, timeout=30)
-
-    def push(i: int) -> tuple[str, str]:
-        raw = json.dumps({**manifest, "annotations": {"bench.index": str(i)}}).encode()
-        tag = f"img-{i}"
-        assert client.put(f"/v2/{REPOSITORY}/manifests/{tag}", content=raw,
-                          headers={"Content-Type": OCI_MANIFEST}).status_code == 201
-        digest = descriptor(raw, OCI_MANIFEST)["digest"]
-        payload = cosign_payload(f"{registry.host}/{REPOSITORY}", digest)
-        push_blob(registry.url, REPOSITORY, payload)
-        sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                          "config": descriptor(sig_config, OCI_CONFIG),
-                          "layers": [descriptor(payload, SIMPLE_SIGNING, annotations={
-                              SIGNATURE_ANNOTATION: base64.b64encode(sign(key, payload)).decode()})]}).encode()
-        assert client.put(f"/v2/{REPOSITORY}/manifests/{signature_tag(digest)}", content=sig,
-                          headers={"Content-Type": OCI_MANIFEST}).status_code == 201
-        return f"{registry.host}/{REPOSITORY}:{tag}", digest
-
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            return list(pool.map(push, range(count)))
-    finally:
-        client.close()
 
 
 def verify_cold_then_warm(ctx: SignetContext, refs: list[str], verifier: Verifier,

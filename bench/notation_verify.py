@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
-from bench._support import bench_home, push_signed_images, verify_cold_then_warm  # noqa: E402
+from bench._support import REPOSITORY, bench_home, verify_cold_then_warm  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.crypto.public_keys import load_public_key, verify_signature  # noqa: E402
 from core.notation.cose import parse_cose  # noqa: E402
@@ -43,7 +43,7 @@ from core.verify.verifier import Verifier  # noqa: E402
 from tests.support.notation import (attach_to_registry, cose_envelope, jws_envelope, make_signer,  # noqa: E402
                                     payload_for, statement, write_notation_config)
 from tests.support.oci import (build_image, cosign_payload, new_key, push_blob, push_manifest,  # noqa: E402
-                               write_public_key)
+                               push_signed_images, write_public_key)
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -108,7 +108,7 @@ def through_registry(signer, count: int) -> None:
         verify_cold_then_warm(ctx, refs, Verifier.for_args(ctx, TrustArgs(notation_config=str(notation_dir))),
                               registry.proc.pid)
         key = new_key()
-        cosign_refs = [ref for ref, _ in push_signed_images(registry, count, key)]
+        cosign_refs = [ref for ref, _ in push_signed_images(registry.url, REPOSITORY, count, key)]
         ctx.forget_registry_cache()
         print(f"through docker-registry, {count} cosign-signed images, one key:")
         verify_cold_then_warm(ctx, cosign_refs, Verifier.for_args(

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import bench_home, push_signed_images  # noqa: E402
+from bench._support import REPOSITORY, bench_home  # noqa: E402
 from core.audit.chain import verify_chain  # noqa: E402
 from core.context import SignetContext, open_context  # noqa: E402
 from core.history.records import (HistoryFilter, append_verifications, list_history,  # noqa: E402
@@ -46,7 +46,7 @@ from core.store.database import open_store  # noqa: E402
 from core.verify.policy import TrustArgs  # noqa: E402
 from core.verify.service import VerifyStats, verify_images  # noqa: E402
 from core.verify.verifier import Verifier  # noqa: E402
-from tests.support.oci import new_key, write_public_key  # noqa: E402
+from tests.support.oci import new_key, push_signed_images, write_public_key  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.store import fresh_team_database  # noqa: E402
 
@@ -215,7 +215,7 @@ def main() -> None:
         with bench_home("signet-bench-store-") as (work, registry):
             (work / "config.toml").write_text(CONFIG)
             key = new_key()
-            refs = [ref for ref, _ in push_signed_images(registry, args.images, key)]
+            refs = [ref for ref, _ in push_signed_images(registry.url, REPOSITORY, args.images, key)]
             targets = {"SQLite file": str(work / "signet.db"), "PostgreSQL (socket)": fresh_team_database(server)}
             warm = warm_figures(targets, refs, write_public_key(work / "bench.pub", key))
             history = {name: history_figures(target, args.rows) for name, target in targets.items()}

@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_images  # noqa: E402
+from bench._support import REPOSITORY, bench_home, peak_rss_mb  # noqa: E402
 from core.clusters.inventory import cluster_targets, read_inventories  # noqa: E402
 from core.clusters.sweep import run_sweep  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.verify.service import VerifyStats  # noqa: E402
 from core.verify.verifier import Verifier  # noqa: E402
 from tests.support.kube_api import KubeApiServer, pod, workload, write_kubeconfig  # noqa: E402
-from tests.support.oci import new_key, write_public_key  # noqa: E402
+from tests.support.oci import new_key, push_signed_images, write_public_key  # noqa: E402
 
 NAMESPACES = 20
 
@@ -52,7 +52,7 @@ def main() -> None:
     with bench_home("signet-bench-sweep-") as (work, registry):
         key = new_key()
         started = time.perf_counter()
-        refs, digests = zip(*push_signed_images(registry, args.digests, key), strict=True)
+        refs, digests = zip(*push_signed_images(registry.url, REPOSITORY, args.digests, key), strict=True)
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         with KubeApiServer() as kube:
             populate(kube, refs, digests, registry.host, args.pods)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_images, verify_cold_then_warm  # noqa: E402
+from bench._support import REPOSITORY, bench_home, peak_rss_mb, verify_cold_then_warm  # noqa: E402
 from bench._static_registry import nginx_binary, static_mirror  # noqa: E402
 from core.context import open_context  # noqa: E402
 from core.verify.policy import TrustArgs  # noqa: E402
 from core.verify.verifier import Verifier  # noqa: E402
-from tests.support.oci import new_key, write_public_key  # noqa: E402
+from tests.support.oci import new_key, push_signed_images, write_public_key  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
             (work / "config.toml").write_text(f"[limits]\nconcurrency = {args.concurrency}\n")
         key = new_key()
         started = time.perf_counter()
-        refs = [ref for ref, _ in push_signed_images(registry, args.count, key)]
+        refs = [ref for ref, _ in push_signed_images(registry.url, REPOSITORY, args.count, key)]
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         ctx = open_context()
         verifier = Verifier.for_args(ctx, TrustArgs(keys=(str(write_public_key(work / "bench.pub", key)),)))

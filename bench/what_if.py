@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._support import REPOSITORY, bench_home, peak_rss_mb, push_signed_images  # noqa: E402
+from bench._support import REPOSITORY, bench_home, peak_rss_mb  # noqa: E402
 from bench.sweep import populate  # noqa: E402
 from core.clusters.inventory import cluster_targets  # noqa: E402
 from core.context import open_context  # noqa: E402
@@ -32,7 +32,7 @@ from core.whatif.change import enforce_change, key_change  # noqa: E402
 from core.whatif.service import prepare_what_if  # noqa: E402
 from core.whatif.world import read_world  # noqa: E402
 from tests.support.kube_api import KubeApiServer, write_kubeconfig  # noqa: E402
-from tests.support.oci import new_key, write_public_key  # noqa: E402
+from tests.support.oci import new_key, push_signed_images, write_public_key  # noqa: E402
 
 CLUSTERS = 3
 POLICY = "bench-verify-images"
@@ -48,7 +48,7 @@ def main() -> None:
     with bench_home("signet-bench-whatif-") as (work, registry):
         key, other = new_key(), new_key()
         started = time.perf_counter()
-        refs, digests = zip(*push_signed_images(registry, args.digests, key), strict=True)
+        refs, digests = zip(*push_signed_images(registry.url, REPOSITORY, args.digests, key), strict=True)
         print(f"pushed {len(refs)} signed images in {time.perf_counter() - started:.1f}s")
         pub, other_pub = write_public_key(work / "bench.pub", key), write_public_key(work / "other.pub", other)
         servers = [KubeApiServer().start() for _ in range(CLUSTERS)]

@@ -6,9 +6,11 @@ bob and carol are approvers. Each refusal is checked on the database afterwards:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,8 +23,10 @@ from core.errors import PermissionDenied
 from core.identity import Role, principal_for
 from core.paths import SignetPaths
 from tests.support.bypass_world import DIGEST, JUSTIFICATION, START
+from tests.support.oci import new_key, push_signed_images, write_public_key
 from tests.support.store import chain_status, fresh_team_database, login_url, open_target, raw_connection
 
+ROOT = Path(__file__).resolve().parent.parent
 REFUSED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.RaiseException)
 
 
@@ -190,32 +194,56 @@ def test_alice_cannot_rewrite_the_audit_log(team, statement):
         assert conn.execute("SELECT * FROM audit ORDER BY seq").fetchall() == before
 
 
-WRITER = r"""
+VERIFIER = r"""
 import sys
 from core.audit.chain import append_entry
-from core.history.records import record_verification
-from core.store.database import open_store
-store = open_store(sys.argv[1])
-for i in range(int(sys.argv[2])):
-    with store.write() as db:
-        record_verification(db, at="2026-11-22T12:00:00Z", actor=store.login, source="cli", reference=f"r/{i}",
-                            digest=None, result="verified")
-        append_entry(db, actor=store.login, action="verify", subject=str(i))
-store.close()
+from core.context import open_context
+from core.verify.policy import TrustArgs
+from core.verify.service import verify_images
+from core.verify.verifier import Verifier
+ctx = open_context(db=sys.argv[1])
+verifier = Verifier.for_args(ctx, TrustArgs(keys=(sys.argv[2],)))
+for i in range(int(sys.argv[4])):
+    reference = f"{sys.argv[3]}:img-{i}"
+    (result,) = verify_images(ctx, [reference], verifier)  # what `signet verify REF` runs, its history row too
+    if result.result != "verified":
+        sys.exit(f"{reference}: {result.result}: {result.reason}")
+    with ctx.store.write() as db:  # and an audited change next to it, as the release gate writes one
+        append_entry(db, actor=ctx.actor, action="verify", subject=reference)
+ctx.close()
 """
+IMAGES = 500
 
 
-def test_concurrent_writers_from_different_logins_keep_one_linear_chain(team):
+def test_concurrent_verifiers_from_different_roles_keep_every_row_and_one_linear_chain(team, postgres_server,
+                                                                                       registry, tmp_path):
+    """8 processes x 500 real verifications (each process verifies 500 distinct signed images from a
+    cold cache, through the service `signet verify` uses) as an operator, an approver, a custodian and
+    a reader-only gate: 4,000 history rows in each login's name and an audit chain that verifies."""
     url, _ = team
-    logins = ["alice", "bob", "carol", "alice", "bob", "carol", "alice", "bob"]
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, login_url(url, who), "100"]) for who in logins]
-    assert [p.wait(timeout=600) for p in procs] == [0] * 8
+    postgres_server.create_login("cleo", "signet_reader", "signet_custodian")
+    postgres_server.create_login("ci_gate", "signet_reader")
+    key = new_key()
+    key_path = write_public_key(tmp_path / "trusted.pub", key)
+    push_signed_images(registry.url, "team/app", IMAGES, key)
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    env = {**os.environ, "SIGNET_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    env.pop("SIGNET_IDENTITY", None)
+    logins = ["alice", "bob", "cleo", "ci_gate"] * 2
+    procs = [subprocess.Popen([sys.executable, "-c", VERIFIER, login_url(url, who), str(key_path),
+                               f"{registry.host}/team/app", str(IMAGES)], env=env, cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for who in logins]
+    outcomes = [(p.wait(timeout=900), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _ in outcomes), outcomes
     store = open_target(url)
-    assert store.query("SELECT COUNT(*) AS n FROM verifications") == [{"n": 800}]
+    rows = store.query("SELECT actor, result, source, COUNT(*) AS n FROM verifications GROUP BY actor, result, source")
+    assert sorted((r["actor"], r["result"], r["source"], r["n"]) for r in rows) == [
+        (who, "verified", "cli", 2 * IMAGES) for who in sorted(set(logins))]
     status = chain_status(store)
-    assert status.intact and status.entries == 800
+    assert status.intact and status.entries == 8 * IMAGES
     counts = {r["actor"]: r["n"] for r in store.query("SELECT actor, COUNT(*) AS n FROM audit GROUP BY actor")}
-    assert counts == {"alice": 300, "bob": 300, "carol": 200}
+    assert counts == {who: 2 * IMAGES for who in logins}
     store.close()
 
 

@@ -15,6 +15,7 @@ import ipaddress
 import os
 import ssl
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -177,6 +178,42 @@ def push_signatures(base_url: str, repository: str, digest: str, layers: list[Si
 
 
 # --- OCI layout directories --------------------------------------------------------------------
+
+
+def push_signed_images(base_url: str, repository: str, count: int, key: ec.EllipticCurvePrivateKey,
+                       ) -> list[tuple[str, str]]:
+    """(reference, digest) of `count` images tagged img-N in `repository`, each with its own cosign
+    signature (pushed 8 at a time). The images share their blobs (distinct manifests via an annotation)."""
+    host = base_url.split("://", 1)[1]
+    base = build_image(b"one layer for a batch of signed images")
+    for blob in base.blobs:
+        push_blob(base_url, repository, blob)
+    sig_config = b'{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}'
+    push_blob(base_url, repository, sig_config)
+    manifest = json.loads(base.manifest)
+    client = httpx.Client(base_url=base_url, timeout=30)
+
+    def push(i: int) -> tuple[str, str]:
+        raw = json.dumps({**manifest, "annotations": {"signet.test.index": str(i)}}).encode()
+        tag = f"img-{i}"
+        assert client.put(f"/v2/{repository}/manifests/{tag}", content=raw,
+                          headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+        digest = descriptor(raw, OCI_MANIFEST)["digest"]
+        payload = cosign_payload(f"{host}/{repository}", digest)
+        push_blob(base_url, repository, payload)
+        sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                          "config": descriptor(sig_config, OCI_CONFIG),
+                          "layers": [descriptor(payload, SIMPLE_SIGNING, annotations={
+                              SIGNATURE_ANNOTATION: base64.b64encode(sign(key, payload)).decode()})]}).encode()
+        assert client.put(f"/v2/{repository}/manifests/{signature_tag(digest)}", content=sig,
+                          headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+        return f"{host}/{repository}:{tag}", digest
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(push, range(count)))
+    finally:
+        client.close()
 
 
 def write_layout(root: Path, manifests: dict[str, tuple[bytes, str]], blobs: list[bytes] = ()) -> Path:
