@@ -84,6 +84,27 @@ def test_configured_identity_disagreeing_with_the_login_is_refused(postgres_serv
     assert "disagrees with the team store's login 'olga'" in line
 
 
+def test_config_show_on_a_team_store_shows_the_login_and_roles_store_status_shows(postgres_server, signet_home):
+    url = fresh_team_database(postgres_server)
+    with raw_connection(url) as admin:
+        admin.execute("UPDATE signet_policy SET bypass_approvals = 2")
+    postgres_server.create_login("olga", "signet_reader", "signet_operator")
+    (signet_home / "config.toml").write_text('[roles]\napprover = ["olga"]\n\n[policy]\nbypass_approvals = 1\n')
+    local = _run("config", "show")  # the local file: the OS user and [roles], as configured
+    assert json.loads(local.stdout)["identity_source"] == "config"
+    shown = _run("--db", login_url(url, "olga"), "config", "show")
+    assert shown.exit_code == 0, shown.output
+    config = json.loads(shown.stdout)
+    status = json.loads(_run("--db", login_url(url, "olga"), "store", "status", "--json").stdout)
+    assert (config["effective_identity"], config["effective_roles"]) == (status["identity"], status["roles"])
+    assert (config["effective_identity"], config["effective_roles"], config["identity_source"]) == (
+        "olga", ["operator"], "database")  # not the approver [roles] claims
+    assert config["policy"]["bypass_approvals"] == 2  # the store's row, as Signet applies it
+    assert "[roles] in the config file is ignored" in shown.stderr
+    line = _one_line_error(_run("--db", login_url(url, "olga"), "config", "show", env={"SIGNET_IDENTITY": "bob"}), 2)
+    assert "disagrees with the team store's login 'olga'" in line
+
+
 def test_copy_moves_a_local_file_into_an_empty_team_store_with_its_chain(postgres_server, tmp_path):
     source = tmp_path / "local.db"
     _local_file(source)
