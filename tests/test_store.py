@@ -3,6 +3,7 @@ backends (`store_target`), the SQLite file's own pragmas and locking on SQLite."
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -35,6 +36,32 @@ def test_new_database_is_migrated_to_latest_with_all_tables(store_target):
 def test_both_dialects_carry_the_same_migration_numbers():
     """"Schema version N" means the same tables on a file and on a team store."""
     assert [m.version for m in load_migrations()] == [m.version for m in load_migrations(POSTGRESQL_SCHEMA)]
+
+
+# What each migration was when it landed (sha256 of its text). A landed migration never changes: a
+# database migrated by it keeps what it ran, so an edit would make two stores at one version differ. A
+# new migration adds its line here. (PostgreSQL 0001's comment points at "migration 0015" for the
+# bypass guards; they landed as 0003. The comment stays as it landed.)
+LANDED_MIGRATIONS = {
+    "0001_initial": "f0d784a855ed085a1f4be911d730424f29ff30debb6558fc26be020c347e7ed9",
+    "0002_policy_files": "bf05af7cae2d5f57e77d399d63c07e41d5d91e4a5cb33b79ac711e62fc97fb28",
+    "0003_team_guards": "60d46d7d911312e7f91049cfd61ea9dcb633ab375393ea1082eae39cf0b83938",
+    "0004_live_changes": "2ed6a25074ed9cf67343386a286ae63102e2a54b926414f4df9dccc398b08f52",
+    "0005_reader_gates": "325c820e51b9046995f7d6686cbf59a110a427b175cff34e971d7d0744977624",
+    "postgresql/0001_initial": "9fe966567e1dd61a19b8164741bfdf10152ce46f3086f4413a173145ee408f53",
+    "postgresql/0002_policy_files": "2e4126c859801df76f2a58b21b7dfd9456eda1fb8b2a0760d086403d3d54f15c",
+    "postgresql/0003_team_guards": "a948bd7a7325d7996c5a596c1277d881ef8ce16534e770e4c06dbfe3690a598d",
+    "postgresql/0004_live_changes": "0713fecb94377473aae2592783294be8d4deaad797ada95aa34976dbd5bfc80d",
+    "postgresql/0005_reader_gates": "359ea0e3811be2d86c10e5f3dcc6515d7dc8772ba0554a20a13c0ec993f7f6c5",
+}
+
+
+def test_landed_migrations_are_never_edited():
+    shipped = {**{m.name: m for m in load_migrations()},
+               **{f"postgresql/{m.name}": m for m in load_migrations(POSTGRESQL_SCHEMA)}}
+    hashes = {name: hashlib.sha256(m.sql.encode()).hexdigest() for name, m in shipped.items()}
+    assert {name: hashes.get(name) for name in LANDED_MIGRATIONS} == LANDED_MIGRATIONS, "a landed migration changed"
+    assert set(hashes) == set(LANDED_MIGRATIONS), "a new migration: add its sha256 to LANDED_MIGRATIONS"
 
 
 def test_pragmas_wal_busy_timeout_foreign_keys(tmp_path):

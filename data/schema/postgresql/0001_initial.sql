@@ -190,7 +190,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 -- Who may do what, table by table. The roles are groups (NOLOGIN): people log in as themselves and
 -- are granted them; operator, custodian and approver are members of reader. Anyone may request a
 -- bypass, and anyone may record its lapse or expiry, so reader writes bypass rows; which changes a
--- row may undergo, and by whom, is the business of the bypass guards (migration 0003).
+-- row may undergo, and by whom, is the business of the bypass guards (migration 0015).
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO signet_reader;
 GRANT INSERT ON verifications, audit TO signet_reader;
 GRANT INSERT, UPDATE ON bypasses TO signet_reader;
