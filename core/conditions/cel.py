@@ -21,7 +21,7 @@ from typing import Any
 import celpy
 import lark
 from celpy.celparser import CELParseError
-from celpy.evaluation import Activation, CELEvalError, Evaluator
+from celpy.evaluation import Activation, CELEvalError, Context, Evaluator
 from celpy import celtypes
 
 from core.conditions.outcome import ConditionOutcome
@@ -104,7 +104,7 @@ class _BoundedEvaluator(Evaluator):
 
 
 class _BoundedRunner(celpy.InterpretedRunner):
-    def evaluate(self, context: Any) -> Any:
+    def evaluate(self, context: Context) -> celtypes.Value:
         return _BoundedEvaluator(self.ast, self.new_activation(), _Budget()).evaluate(context)
 
 
