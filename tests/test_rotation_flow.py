@@ -198,7 +198,7 @@ def test_stage_interrupted_resumes_with_the_same_key(ctx, world, tmp_path):
 def test_soak_blocks_retirement_below_full_coverage_unless_forced_with_reason(ctx, world, tmp_path):
     ghost = f"{world['registry'].host}/team/ghost@sha256:" + "ab" * 32
     with ctx.store.write() as db:
-        record_verification(db, at=ctx.clock(), actor="sweeper", source="sweep", reference=ghost,
+        record_verification(db, at=ctx.clock(), actor=ctx.actor, source="sweep", reference=ghost,
                             digest="sha256:" + "ab" * 32, result="error", reason="manifest unknown")
     status = _to_resign(ctx, tmp_path, world)
     status = next_step(ctx, status.id, _opts())
