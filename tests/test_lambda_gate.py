@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import replace
 
 import boto3
@@ -17,10 +18,11 @@ from core.history.records import HistoryFilter
 from core.identity import principal_for
 from core.lambdas.inventory import running_image
 from core.lambdas.release_gate import deploy_function_image
+from core.store import sqlite_store
 from core.verify.verifier import Verifier
 from tests.support.cluster_world import START, push_signed
-from tests.support.oci import new_key, push_image, write_public_key
-from tests.support.store import history
+from tests.support.oci import RewritingProxy, new_key, push_image, write_public_key
+from tests.support.store import chain_status, history
 from tui.cli.main import cli
 
 D1 = "sha256:" + "1" * 64
@@ -45,7 +47,7 @@ def gate(signet_home, registry, aws_endpoint):
         lam.create_function(FunctionName=name, Role=role, PackageType="Image",
                             Code={"ImageUri": f"{host}/app@{images['signed']}"})
     lam.create_function(FunctionName="tagged", Role=role, PackageType="Image", Code={"ImageUri": f"{host}/app:v1"})
-    yield {"host": host, "images": images, "lambda": lam}
+    yield {"host": host, "images": images, "lambda": lam, "endpoint": aws_endpoint}
 
 
 def _run(*args):
@@ -77,8 +79,16 @@ def test_deploy_verified_image_pins_the_digest_and_records_it(gate):
     ctx = open_context()
     (row,) = history(ctx.store, HistoryFilter(source="gate"))
     assert row.result == "verified" and row.digest == gate["images"]["signed"] and row.details["deployed"] is True
-    audit = ctx.store.query("SELECT subject, details FROM audit WHERE action = 'lambda.deploy'")
-    assert audit[0]["subject"] == "lambda:us-east-1/checkout" and json.loads(audit[0]["details"])["deployed"]
+    # the started entry was committed before AWS was called; the result names it
+    started, finished = _gate_audit(ctx)
+    assert started["action"] == "lambda.deploy.started" and finished["action"] == "lambda.deploy"
+    assert started["subject"] == finished["subject"] == "lambda:us-east-1/checkout"
+    assert {k: started["details"][k] for k in ("function", "region", "digest", "image_uri", "result", "bypass_id")} \
+        == {"function": "checkout", "region": "us-east-1", "digest": gate["images"]["signed"], "image_uri": pinned,
+            "result": "verified", "bypass_id": None}
+    assert finished["details"]["deployed"] and finished["details"]["started_audit_seq"] == started["seq"]
+    assert decision["started_audit_seq"] == started["seq"] and decision["store_error"] == ""
+    assert chain_status(ctx.store).intact
 
 
 def test_unsigned_image_is_refused_and_the_function_is_untouched(gate):
@@ -93,6 +103,78 @@ def test_unsigned_image_is_refused_and_the_function_is_untouched(gate):
     assert row.result == "unsigned" and row.details["deployed"] is False
     details = json.loads(ctx.store.query("SELECT details FROM audit WHERE action = 'lambda.deploy'")[0]["details"])
     assert details["deployed"] is False and details["result"] == "unsigned"
+    assert [e["action"] for e in _gate_audit(ctx)] == ["lambda.deploy"]  # nothing was about to be deployed
+
+
+def _gate_audit(ctx):
+    rows = ctx.store.query("SELECT seq, action, subject, details FROM audit WHERE action LIKE 'lambda.deploy%' "
+                           "ORDER BY seq")
+    return [{**r, "details": json.loads(r["details"])} for r in rows]
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch):
+    """A locked SQLite file is given up on after 0.5 s instead of 30 s (the waiting itself is sqlite's)."""
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.5)
+
+
+def _lock(path):
+    """Another process's writer: holds the SQLite write lock until released."""
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_a_store_that_cannot_record_the_deploy_stops_it_before_aws(gate, signet_home, short_busy_timeout):
+    open_context().close()  # the file exists and is migrated; from here on the gate only needs to write
+    before = _uri(gate["lambda"], "tagged")
+    other = _lock(signet_home / "signet.db")
+    try:
+        result = _run("lambda", "deploy", "tagged", f"{gate['host']}/app:v1", "--json")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert result.exit_code == 3, result.output
+    decision = json.loads(result.stdout)  # the decision is still printed
+    assert not decision["deployed"] and decision["result"] == "verified"
+    assert decision["reason"].startswith("not deployed: the store could not record it: ")
+    assert "locked" in decision["reason"] and decision["started_audit_seq"] is None
+    assert "not deployed: the store could not record it" in result.stderr
+    assert _uri(gate["lambda"], "tagged") == before  # AWS was never asked
+    ctx = open_context()
+    assert _gate_audit(ctx) == [] and history(ctx.store, HistoryFilter(source="gate")) == []
+
+
+def test_a_deploy_whose_result_cannot_be_recorded_says_so_naming_the_started_entry(gate, signet_home, monkeypatch,
+                                                                                  short_busy_timeout):
+    """AWS took the update, then the store is locked: exit 3, stderr names the started entry."""
+    held: list[sqlite3.Connection] = []
+
+    def lock_once_aws_answered(method, path, status, headers, body):
+        if method == "PUT" and path.endswith("/functions/tagged/code") and not held:
+            held.append(_lock(signet_home / "signet.db"))
+        return status, headers, body
+
+    pinned = f"{gate['host']}/app@{gate['images']['signed']}"
+    with RewritingProxy(gate["endpoint"], rewrite=lock_once_aws_answered) as aws:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+        try:
+            result = _run("lambda", "deploy", "tagged", f"{gate['host']}/app:v1", "--json")
+        finally:
+            for other in held:
+                other.execute("ROLLBACK")
+                other.close()
+    assert held, "the deploy never reached AWS"
+    assert result.exit_code == 3, result.output
+    decision = json.loads(result.stdout)
+    assert decision["deployed"] and decision["image_uri"] == pinned and _uri(gate["lambda"], "tagged") == pinned
+    ctx = open_context()
+    ((started),) = _gate_audit(ctx)
+    assert started["action"] == "lambda.deploy.started" and started["details"]["image_uri"] == pinned
+    assert decision["started_audit_seq"] == started["seq"]
+    assert "DEPLOYED BUT NOT RECORDED" in result.stderr and "locked" in result.stderr
+    assert f"audit entry #{started['seq']} (lambda.deploy.started)" in result.stderr
+    assert history(ctx.store, HistoryFilter(source="gate")) == [] and chain_status(ctx.store).intact
 
 
 def test_bypass_for_exactly_this_function_and_digest_lets_it_through(gate):

@@ -6,19 +6,25 @@
 3. Verified → `update_function_code(ImageUri=repository@digest)`. Not verified → refused, unless an
    active bypass covers exactly this function, region and digest: then deployed and reported as
    `bypassed` with the bypass id (never `verified`).
-4. Either way one history row (source `gate`) and one audit entry (`lambda.deploy`) are written
-   together, after the AWS call, with what was decided and what AWS answered.
+4. Recording fails closed. Before AWS is called, an audit entry `lambda.deploy.started` (function,
+   region, profile, digest, image_uri, result, bypass_id) is committed on its own: if the store cannot
+   write it (a SQLite file locked past its busy timeout, a team store unreachable or refusing), AWS is
+   not called and the decision is `not deployed` with the store's reason (`store_error`). After AWS
+   answered, one history row (source `gate`) and one audit entry (`lambda.deploy`) are written together
+   with what was decided and what AWS answered (`lambda.deploy` names the started entry). If that write
+   fails the function may have changed unrecorded: the decision's `store_error` says so and names
+   `started_audit_seq` (the entry saying the deploy was about to happen), and callers show it loudly.
 
 Deploying needs no Signet role, only a writable session (read-only mode refuses it): the gate can
 deploy nothing but a verified digest or one an approved bypass covers, and who may change the function
 at all is AWS IAM's business. So a CI stage runs it as a reader (on a team store a login holding only
-signet_reader, which may record history and audit). The decision is returned, never raised: callers
-(CI) read `deployed`, `result` and `reason`.
+signet_reader, which may record history and audit). The decision is returned, never raised, store
+failures included: callers (CI) read `deployed`, `result`, `reason`, `store_error` and `exit_code`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,6 +34,7 @@ from core.aws.regions import AwsTarget
 from core.bypass.coverage import standing_at
 from core.clock import iso
 from core.context import SignetContext
+from core.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL, SignetError
 from core.lambdas.client import lambda_client
 from core.history.records import record_verification
 from core.lambdas.inventory import LambdaFunction, describe_function, save_function
@@ -36,6 +43,9 @@ from core.results import BYPASSED, VERIFIED
 from core.verify.result import VerificationResult
 from core.verify.service import verify_image
 from core.verify.verifier import Verifier
+
+STARTED = "lambda.deploy.started"   # committed before AWS is called
+FINISHED = "lambda.deploy"           # committed with the history row after AWS answered
 
 
 @dataclass(frozen=True)
@@ -54,12 +64,26 @@ class GateDecision:
     revision_id: str = ""
     aws_error: str = ""            # the verdict allowed it, but Lambda refused or failed the update
     verification: VerificationResult | None = None
+    started_audit_seq: int | None = None  # the `lambda.deploy.started` entry committed before AWS was called
+    store_error: str = ""          # "" or one line for people: the store could not record, before AWS was
+                                   # called (not deployed) or after it answered (names the started entry)
+    store_exit_code: int = 0       # that error's exit code (3 store/server failed, 2 refused by its grants)
+
+    @property
+    def exit_code(self) -> int:
+        """0 deployed and recorded; the store error's code; 3 AWS failed the update; 1 refused."""
+        if self.store_error:
+            return self.store_exit_code or EXIT_EXTERNAL
+        if self.deployed:
+            return 0
+        return EXIT_EXTERNAL if self.aws_error else EXIT_CHECK_FAILED
 
     def as_dict(self) -> dict[str, Any]:
         return {"function": self.function, "region": self.region, "profile": self.profile, "image": self.image,
                 "digest": self.digest, "image_uri": self.image_uri, "result": self.result, "deployed": self.deployed,
                 "reason": self.reason, "bypass_id": self.bypass_id, "previous_image_uri": self.previous_image_uri,
                 "revision_id": self.revision_id, "aws_error": self.aws_error,
+                "started_audit_seq": self.started_audit_seq, "store_error": self.store_error,
                 "verification": self.verification.as_dict() if self.verification else None}
 
 
@@ -75,7 +99,17 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
                            region=target.region)
     result, reason, bypass_id = standing.result, standing.reason, standing.bypass_id
     deployed, revision, aws_error = False, "", ""
+    started: int | None = None
     if result in (VERIFIED, BYPASSED) and pinned:
+        try:
+            started = _record_started(ctx, function=current.name, target=target, image=image, digest=verdict.digest,
+                                      image_uri=pinned, result=result, bypass_id=bypass_id)
+        except SignetError as exc:  # fail closed: what cannot be recorded is not deployed
+            refused = f"not deployed: the store could not record it: {exc}"
+            return GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
+                                digest=verdict.digest, image_uri=pinned, result=result, deployed=False,
+                                reason=refused, bypass_id=bypass_id, previous_image_uri=current.image_uri,
+                                verification=verdict, store_error=refused, store_exit_code=exc.exit_code)
         try:
             answer = client.update_function_code(FunctionName=current.name, ImageUri=pinned)
             deployed, revision = True, str(answer.get("RevisionId", ""))
@@ -87,9 +121,34 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
     decision = GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
                             digest=verdict.digest, image_uri=pinned, result=result, deployed=deployed, reason=reason,
                             bypass_id=bypass_id, previous_image_uri=current.image_uri, revision_id=revision,
-                            aws_error=aws_error, verification=verdict)
-    _record(ctx, decision, current.arn)
+                            aws_error=aws_error, verification=verdict, started_audit_seq=started)
+    try:
+        _record(ctx, decision, current.arn)
+    except Exception as exc:  # noqa: BLE001 - AWS may have changed the function: whatever failed, say so
+        return replace(decision, store_error=_unrecorded(decision, exc),
+                       store_exit_code=exc.exit_code if isinstance(exc, SignetError) else EXIT_EXTERNAL)
     return decision
+
+
+def _unrecorded(d: GateDecision, exc: Exception) -> str:
+    why = str(exc) if isinstance(exc, SignetError) else f"{type(exc).__name__}: {exc}"
+    if d.deployed:
+        what = f"DEPLOYED BUT NOT RECORDED: {d.function} ({d.region}) now runs {d.image_uri}"
+    else:
+        what = f"NOT RECORDED: the decision on {d.function} ({d.region}) ({d.reason})"
+    if d.started_audit_seq is not None:
+        what += f"; audit entry #{d.started_audit_seq} ({STARTED}) records that this deploy was about to happen"
+    return f"{what}; the store could not record the result: {why}"
+
+
+def _record_started(ctx: SignetContext, *, function: str, target: AwsTarget, image: str, digest: str | None,
+                    image_uri: str, result: str, bypass_id: str | None) -> int:
+    """Commit, on its own, that this deploy is about to happen; its sequence number traces it."""
+    with ctx.store.write():
+        entry = ctx.audit(STARTED, f"lambda:{target.region}/{function}",
+                          {"function": function, "region": target.region, "profile": target.profile, "image": image,
+                           "digest": digest, "image_uri": image_uri, "result": result, "bypass_id": bypass_id})
+    return entry.seq
 
 
 def _record(ctx: SignetContext, d: GateDecision, arn: str) -> None:
@@ -103,10 +162,11 @@ def _record(ctx: SignetContext, d: GateDecision, arn: str) -> None:
                             bypass_id=d.bypass_id, details={"lambda": where, "deployed": d.deployed})
         if d.deployed and d.image_uri:
             save_function(db, _deployed_record(d, arn), at)
-        ctx.audit("lambda.deploy", f"lambda:{d.region}/{d.function}",
+        ctx.audit(FINISHED, f"lambda:{d.region}/{d.function}",
                   {**where, "image": d.image, "digest": d.digest, "image_uri": d.image_uri, "result": d.result,
                    "deployed": d.deployed, "reason": d.reason[:500], "bypass_id": d.bypass_id,
-                   "previous_image_uri": d.previous_image_uri, "revision_id": d.revision_id})
+                   "previous_image_uri": d.previous_image_uri, "revision_id": d.revision_id,
+                   "started_audit_seq": d.started_audit_seq})
 
 
 def _deployed_record(d: GateDecision, arn: str) -> LambdaFunction:

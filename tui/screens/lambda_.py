@@ -93,10 +93,13 @@ class LambdaView(TableView):
         self.show_level()
 
     def _gate_done(self, decision: GateDecision) -> None:
-        severity: Literal["information", "error"] = "information" if decision.deployed else "error"
+        severity: Literal["information", "error"] = "error" if decision.exit_code else "information"
         verb = "deployed" if decision.deployed else "NOT deployed"
         self.notify(f"{decision.function}: {verb} ({decision.result}) — {decision.reason}", title="release gate",
                     severity=severity, markup=False, timeout=15)
+        if decision.store_error and decision.store_error != decision.reason:  # deployed (or decided) unrecorded
+            self.notify(decision.store_error, title="release gate: NOT RECORDED", severity="error", markup=False,
+                        timeout=30)
 
     @property
     def shown(self) -> list[LambdaFunction]:

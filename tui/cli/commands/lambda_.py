@@ -13,8 +13,13 @@ keyless `--certificate-*`), else `[trust] keys`.
 - `lambda deploy FUNCTION IMAGE`: resolve IMAGE to a digest, verify it, and only then
   `update_function_code(ImageUri=repository@digest)`. Exit 0 when deployed (verified, or under an
   active bypass for exactly this function and digest: result `bypassed`), 1 when refused, 3 when
-  AWS failed. JSON: {function, region, profile, image, digest, image_uri, result, deployed, reason,
-  bypass_id, previous_image_uri, revision_id, aws_error, verification}.
+  AWS failed. Fails closed on the audit trail: an audit entry `lambda.deploy.started` is committed
+  before AWS is called, and when the store cannot write it nothing is deployed (exit 3, or 2 when the
+  team store's grants refuse; the decision is still printed). When the result cannot be recorded after
+  AWS answered, stderr says so naming that entry, and the exit is 3 (2) even though it deployed.
+  JSON: {function, region, profile, image, digest, image_uri, result, deployed, reason, bypass_id,
+  previous_image_uri, revision_id, aws_error, started_audit_seq (the started entry, null when none was
+  written), store_error ("" when recorded), verification}.
 """
 
 from __future__ import annotations
@@ -130,6 +135,6 @@ def deploy(ctx: click.Context, /, function: str, image: str, profile: str | None
         emit_line(f"{state} ({decision.result}): {decision.function} ({target.label}) "
                   f"{decision.image_uri or decision.image}")
         emit_line(f"  {decision.reason}")
-    if decision.deployed:
-        sys.exit(0)
-    sys.exit(EXIT_EXTERNAL if decision.aws_error else EXIT_CHECK_FAILED)
+    if decision.store_error:
+        diagnostic(decision.store_error)
+    sys.exit(decision.exit_code)
