@@ -15,12 +15,13 @@ from click.testing import CliRunner
 
 from core.bypass.service import list_bypasses
 from core.clock import FixedClock
-from core.demo.builder import HISTORY_ROWS, IMAGES, build_demo, open_demo_context
+from core.demo.builder import DEMO_CLUSTER, HISTORY_ROWS, IMAGES, build_demo, open_demo_context
+from core.demo.workloads import AUDIT_POLICY, ENFORCED_POLICY
 from core.errors import InputError
 from core.keys.inventory import list_keys
 from core.verify.service import verify_images
 from core.verify.verifier import Verifier
-from tests.support.console import NOW
+from tests.support.console import NOW, press, running, screen_text
 from tui.cli.main import cli
 
 EXPECTED = {"signed-both": "verified", "signed-a": "verified", "signed-b": "verified", "unsigned": "unsigned",
@@ -129,6 +130,50 @@ def test_demo_in_a_directory_with_a_space_builds_and_verifies(tmp_path):
     # the demo cluster's policy glob has the space and still matches its images
     enforced = CliRunner().invoke(cli, ["what-if", "--enforce", "signet-verify-images"], env=env)
     assert "newly-denied  demo-prod/payments/Deployment/ledger:ledger" in enforced.stdout, enforced.output
+
+
+def test_key_list_shows_the_demo_cluster_policy_trusting_its_keys(tmp_path):
+    """The demo's cluster-wide policy is applied as `cluster policy generate --apply` applies one, so each
+    key's TRUSTED BY names it (it was empty: the policy was written straight into the cluster file)."""
+    root = tmp_path / "demo"
+    built = CliRunner().invoke(cli, ["demo", "--dir", str(root), "--no-open"])
+    assert built.exit_code == 0, built.output
+    env = {"SIGNET_DB": str(root / "signet.db"), "SIGNET_CONFIG": str(root / "config.toml"), "SIGNET_IDENTITY": "alice"}
+    applied = f"{DEMO_CLUSTER}:ClusterPolicy/{AUDIT_POLICY}"
+    listed = CliRunner().invoke(cli, ["key", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    keys = json.loads(listed.stdout)
+    assert {k["name"]: k["trusted_by"] for k in keys} == {"release-a": [applied], "release-b": [applied]}
+    table = CliRunner().invoke(cli, ["key", "list"], env={**env, "COLUMNS": "300"})
+    assert all(applied in line for line in table.stdout.splitlines() if line.startswith("release-"))
+    # the apply was audited with the keys it trusts, and the cluster has the policy Signet recorded
+    ctx = open_demo_context(root)
+    (audit,) = ctx.store.query("SELECT subject, details FROM audit WHERE action = 'cluster.policy.apply'")
+    details = json.loads(audit["details"])
+    assert audit["subject"] == applied and details["outcome"] == "applied"
+    assert sorted(details["fingerprints"]) == sorted(k["fingerprint"] for k in keys)
+    policies = CliRunner().invoke(cli, ["cluster", "policy", "show", "--json"], env=env)
+    (report,) = json.loads(policies.stdout)
+    by_name = {(p["kind"], p["name"]): p for p in report["policies"]}
+    audit_rule = by_name[("ClusterPolicy", AUDIT_POLICY)]
+    assert audit_rule["mode"] == "audit" and ("Policy", ENFORCED_POLICY) in by_name, policies.output
+    assert sorted(k["fingerprint"] for k in audit_rule["keys"]) == sorted(details["fingerprints"])
+    ctx.close()
+
+
+async def test_the_console_key_panel_shows_what_key_list_shows(tmp_path):
+    root = tmp_path / "demo"
+    build_demo(root, clock=FixedClock(NOW))
+    ctx = open_demo_context(root, clock=FixedClock(NOW))
+    applied = f"{DEMO_CLUSTER}:ClusterPolicy/{AUDIT_POLICY}"
+    try:
+        async with running(ctx, "keys") as (app, pilot):
+            for name in ("release-a", "release-b"):
+                pane = "\n".join(line.split("│", 1)[1].strip() for line in screen_text(app).splitlines() if "│" in line)
+                assert f"key {name}" in pane and f"trusted by:\n{applied}\n" in pane, pane
+                await press(app, pilot, "down")
+    finally:
+        ctx.close()
 
 
 def test_screenshots_are_svgs_of_the_demo_views(tmp_path):

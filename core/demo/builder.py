@@ -29,12 +29,13 @@ from core.aws.regions import aws_targets
 from core.bypass.service import approve_bypass, request_bypass
 from core.clock import Clock, system_clock
 from core.clusters.inventory import cluster_targets
+from core.clusters.policy_apply import apply_policy, generate_policy
 from core.clusters.sweep import run_sweep
 from core.context import SignetContext, open_context
 from core.kube.file_api import file_url, write_cluster_file
 from core.demo.images import copy_signature, write_attestation, write_image
 from core.lambdas.file_client import write_functions_file
-from core.demo.workloads import LAMBDA_REGION, cluster_objects, lambda_functions
+from core.demo.workloads import AUDIT_POLICY, LAMBDA_REGION, cluster_objects, lambda_functions
 from core.errors import InputError
 from core.history.records import record_verifications
 from core.identity import principal_for
@@ -128,9 +129,14 @@ def build_demo(root: Path, *, clock: Clock = system_clock, seed: int = 7,
         progress("registry")
         references, digests = _build_registry(ctx, root / "registry", keys, passphrase)
         _vulnerability_scans(ctx, root / "registry", keys[0], passphrase, digests)
+        image_glob = f"oci:{root / 'registry'}/*"
         write_cluster_file(root / "cluster.json", cluster_objects(
-            references, digests, [k.trusted_key() for k in keys], image_glob=f"oci:{root / 'registry'}/*"),
+            references, digests, [k.trusted_key() for k in keys], image_glob=image_glob),
             version=DEMO_CLUSTER_VERSION)
+        progress("policies")  # `cluster policy generate --apply`: audited, recorded in each key's trusted_by
+        for target in cluster_targets(ctx.config):
+            apply_policy(ctx, target, generate_policy(ctx, engine="kyverno", image_globs=[image_glob],
+                                                      name=AUDIT_POLICY, mode="Audit"))
         write_functions_file(root / "lambda.json", lambda_functions(references, digests))
         progress("backups")
         create_backup(ctx, keys[0].id, ShareScheme(2, 3, ("alice", "carol", "dave")),

@@ -52,7 +52,10 @@ FUNCTIONS = (
 
 # Admission policies in the demo cluster (what `signet what-if` changes): the cluster-wide rule is still in
 # Audit (so --enforce shows what it would refuse); the reporting namespace already enforces (so dropping a
-# key or requiring a clean vulnerability scan shows what it would refuse there).
+# key or requiring a clean vulnerability scan shows what it would refuse there). The cluster-wide one is
+# generated and applied by the builder through `cluster policy generate --apply`'s services (so each key's
+# `trusted_by` names it, as after a real apply); the namespaced one, a kind Signet does not apply, is
+# in the cluster file from the start, as if someone had applied it with kubectl.
 AUDIT_POLICY = "signet-verify-images"
 ENFORCED_POLICY = "reporting-verify-images"
 ENFORCED_NAMESPACE = "reporting"
@@ -65,13 +68,12 @@ def pinned(reference: str, digest: str) -> str:
 
 def cluster_objects(references: dict[str, str], digests: dict[str, str], keys: Sequence[TrustedKey] = (),
                     image_glob: str = "*") -> dict[str, list[dict[str, Any]]]:
-    """The demo cluster's objects, keyed as the cluster file stores them (with `keys`, its admission policies)."""
+    """The demo cluster's objects, keyed as the cluster file stores them (with `keys`, the namespaced admission
+    policy; the builder applies the cluster-wide one, AUDIT_POLICY, through the policy services)."""
     objects: dict[str, list[dict[str, Any]]] = {store_key("", "namespaces"): [], store_key("", "pods"): [],
                                                 store_key("apps", "deployments"): [],
                                                 store_key("apps", "replicasets"): []}
     if keys:
-        objects[store_key("kyverno.io", "clusterpolicies")] = [
-            kyverno_cluster_policy(keys, name=AUDIT_POLICY, image_globs=[image_glob], mode="Audit")]
         enforced = kyverno_cluster_policy(keys, name=ENFORCED_POLICY, image_globs=[image_glob], mode="Enforce")
         enforced["kind"] = "Policy"
         enforced["metadata"]["namespace"] = ENFORCED_NAMESPACE
