@@ -12,12 +12,17 @@ import sys
 from pathlib import Path
 
 import boto3
+import psycopg
+from click.testing import CliRunner
 
 from core.history.records import HistoryFilter
+from core.store import postgres_store
+from core.store.postgres_store import WRITE_LOCK
 from tests.support.cluster_world import build_world, push_signed
 from tests.support.kube_api import KubeApiServer
 from tests.support.oci import new_key, push_image, write_public_key
 from tests.support.store import chain_status, fresh_team_database, history, login_url, open_target
+from tui.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 JUSTIFICATION = "Payment outage INC-77: ship the hotfix before the signing pipeline is back"
@@ -124,6 +129,45 @@ def test_a_bypass_approved_elsewhere_is_honoured_by_a_sweep_run_as_a_reader(post
     assert team.query("SELECT context, last_error FROM clusters") == [{"context": "prod-eu", "last_error": None}]
     actors = {r["action"]: r["actor"] for r in team.query("SELECT action, actor FROM audit")}
     assert actors["bypass.request"] == "rita" and actors["bypass.approve"] == "abe"
+    team.close()
+
+
+def test_the_gate_deploys_nothing_while_the_team_store_cannot_record_it(postgres_server, registry, aws_endpoint,
+                                                                     tmp_path, monkeypatch):
+    """Another Signet holds the team store's write lock past the lock timeout: the reader-only gate cannot
+    commit its `lambda.deploy.started` entry, so it does not call AWS (exit 3, the decision printed)."""
+    url = fresh_team_database(postgres_server)
+    postgres_server.create_login("ci_gate", "signet_reader")
+    trusted = new_key()
+    key = write_public_key(tmp_path / "trusted.pub", trusted)
+    push_signed(registry.url, "app", trusted, tag="v1")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[trust]\nkeys = ["{key}"]\n\n[aws]\nregions = ["us-east-1"]\n')
+    lam = boto3.client("lambda", region_name="us-east-1")
+    role = boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(FunctionName="checkout", Role=role, PackageType="Image",
+                        Code={"ImageUri": f"{registry.host}/app:v1"})
+    monkeypatch.setattr(postgres_store, "LOCK_TIMEOUT_MS", 1000)  # give up after 1 s, not 30 (server-side wait)
+    for name, value in (("SIGNET_DB", login_url(url, "ci_gate")), ("SIGNET_CONFIG", str(config))):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SIGNET_IDENTITY", raising=False)
+    other = psycopg.connect(url, autocommit=True)  # another Signet, mid-write
+    other.execute("BEGIN")
+    other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    try:
+        result = CliRunner().invoke(cli, ["lambda", "deploy", "checkout", f"{registry.host}/app:v1", "--json"])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert result.exit_code == 3, result.output
+    decision = json.loads(result.stdout)
+    assert not decision["deployed"] and decision["result"] == "verified", decision
+    assert decision["reason"].startswith("not deployed: the store could not record it: ") and "locked" in result.stderr
+    assert lam.get_function(FunctionName="checkout")["Code"]["ImageUri"] == f"{registry.host}/app:v1"
+    team = open_target(url)
+    assert team.query("SELECT action FROM audit WHERE action LIKE 'lambda.deploy%'") == []
+    assert history(team, HistoryFilter(source="gate")) == []
     team.close()
 
 
