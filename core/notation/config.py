@@ -50,9 +50,17 @@ def load_notation_trust(config_dir: str | None, *, scope: str | None = None,
         if config_dir:
             raise ConfigError(f"{directory}: no trustpolicy.oci.json or trustpolicy.json (notation's trust policy)")
         return None
+    return load_notation_policy_file(policy_file, directory, signer_revocation=signer_revocation, scope=scope)
+
+
+def load_notation_policy_file(policy_file: Path, config_dir: Path, *, scope: str | None = None,
+                              signer_revocation: bool = False) -> NotationTrust:
+    """A trust policy file read on its own, with the trust store of `config_dir` (`config_dir/truststore`):
+    a candidate policy checked against the certificates already trusted. Rejected as `load_notation_trust`
+    rejects it (ConfigError naming the file and field)."""
     policy = load_trust_policy(policy_file)
-    store_root = directory / "truststore"
-    return NotationTrust(directory, policy, TrustStore(store_root), _fingerprint(policy_file, store_root), scope,
+    store_root = config_dir / "truststore"
+    return NotationTrust(config_dir, policy, TrustStore(store_root), _fingerprint(policy_file, store_root), scope,
                          signer_revocation)
 
 
