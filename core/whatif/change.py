@@ -1,9 +1,10 @@
 """Candidate changes to what is trusted, and the trust state they act on.
 
 A `TrustState` is everything that decides admission, as the what-if models it: Signet's `[trust]`
-(keys by fingerprint, threshold, `[[trust.attestations]]`: what the Lambda gate and sweeps apply) and
-each cluster's admission policies. A `Change` turns one state into another (`apply_change`); the
-console toggles several, applied in order. What each kind means:
+(keys by fingerprint, threshold, `[[trust.attestations]]`, and the notation trust policy + trust store in
+force, whose trusted signers count toward the threshold next to the keys, as core/verify counts them: what
+the Lambda gate and sweeps apply) and each cluster's admission policies. A `Change` turns one state into
+another (`apply_change`); the console toggles several, applied in order. What each kind means:
 
 - `policy`: a Kyverno ClusterPolicy/Policy/[Namespaced]ImageValidatingPolicy or Sigstore
   ClusterImagePolicy file; its rules replace those of the same kind, namespace and name in every
@@ -13,14 +14,21 @@ console toggles several, applied in order. What each kind means:
   fingerprint, as retiring (publishing) a key does.
 - `require-attestation`: `[trust]` and every policy demand a verified attestation of the type, by one of
   their keys, on which every condition holds (as a Kyverno `attestations` entry would).
-- `trust`: a TOML file's `[trust]` table replaces Signet's trust (keys, threshold and
-  `[[trust.attestations]]`: the Lambda gate; policies unchanged), and its
-  `index_signature_covers_children` applies to every gate, as the configured one does.
+- `trust`: a TOML file's `[trust]` table replaces Signet's trust (keys, threshold,
+  `[[trust.attestations]]` and notation trust: the Lambda gate; policies unchanged), and its
+  `index_signature_covers_children` applies to every gate, as the configured one does. Replaced whole,
+  as Signet would read it: its `notation_config` (with its `aws_signer_revocation`) is the notation trust;
+  a file without one gets notation's default directory, as `[trust]` without it does (the label says which).
+- `notation`: a notation trust policy (a notation config directory holding trustpolicy.oci.json /
+  trustpolicy.json and truststore/, as `[trust] notation_config` names; or a trust policy file, read with
+  the configured trust store) replaces the configured notation trust for `[trust]`. Admission policies
+  are unchanged (a Ratify verifier's certificates are not checked here).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -34,12 +42,13 @@ from core.conditions.outcome import AttestationCondition
 from core.config.loader import parse_config_text, read_config_text
 from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey
-from core.errors import InputError
+from core.errors import ConfigError, InputError
+from core.notation.config import NotationTrust, default_config_dir, load_notation_policy_file, load_notation_trust
 from core.policy.files import MAX_POLICY_DOCUMENTS, MAX_POLICY_FILE_BYTES
 from core.sigstore.attestation import predicate_type_for
 from core.verify.policy import RequiredAttestation, required_attestations, resolve_key_reference
 
-KINDS = ("policy", "enforce", "drop-key", "add-key", "require-attestation", "trust")
+KINDS = ("policy", "enforce", "drop-key", "add-key", "require-attestation", "trust", "notation")
 
 
 def _one_ivp(doc: dict[str, Any]) -> list[AdmissionPolicy]:
@@ -78,6 +87,25 @@ class TrustState:
     policies: Mapping[str, tuple[AdmissionPolicy, ...]]  # kube context -> its admission policies
     index_covers_children: bool                  # [trust] index_signature_covers_children, for every gate
     trust_attestations: tuple[AttestationRequirement, ...] = ()  # [[trust.attestations]]: the [trust] gate's
+    notation: str = ""                           # the notation trust in force (`notation_key`); "" = none
+    notation_label: str = ""                     # names it in reasons ("the notation trust policy PATH")
+
+
+def notation_key(trust: NotationTrust | None) -> str:
+    """Names a notation trust in caches and states: its policy file and trust store contents, scope and
+    revocation setting (what its verdicts depend on); "" for none."""
+    if trust is None:
+        return ""
+    return hashlib.sha256(json.dumps([trust.fingerprint, trust.policy.path, trust.scope, trust.signer_revocation]
+                                     ).encode()).hexdigest()[:24]
+
+
+def notation_label(trust: NotationTrust | None) -> str:
+    """"the notation trust policy DIR/FILE" (its directory and file name: the change's label has the path)."""
+    if trust is None:
+        return ""
+    path = Path(trust.policy.path)
+    return f"the notation trust policy {path.parent.name}/{path.name}"[:200]
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,7 @@ class Change:
     threshold: int = 1                           # trust
     index_covers_children: bool = True           # trust
     trust_attestations: tuple[AttestationRequirement, ...] = ()  # trust
+    notation_trust: NotationTrust | None = None  # trust / notation: the notation trust it puts in force
     keys: tuple[TrustedKey, ...] = ()            # the public keys it names (to check signatures with)
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,7 +157,11 @@ def apply_change(state: TrustState, change: Change) -> TrustState:
     if change.kind == "trust":
         return replace(state, trust_keys=change.trust_keys, threshold=change.threshold,
                        index_covers_children=change.index_covers_children,
-                       trust_attestations=change.trust_attestations)
+                       trust_attestations=change.trust_attestations, notation=notation_key(change.notation_trust),
+                       notation_label=notation_label(change.notation_trust))
+    if change.kind == "notation":
+        return replace(state, notation=notation_key(change.notation_trust),
+                       notation_label=notation_label(change.notation_trust))
     raise InputError(f"unknown change kind {change.kind[:40]!r}")
 
 
@@ -222,19 +255,49 @@ def attestation_change(type_name: str, *, conditions: Sequence[str] = (), max_se
 
 
 def trust_change(ctx: SignetContext, path: str) -> Change:
-    """A TOML file whose `[trust]` table replaces the configured one."""
+    """A TOML file whose `[trust]` table replaces the configured one (its notation trust included: see the
+    module docstring)."""
     trust = parse_config_text(path, read_config_text(Path(path))).trust
-    if not trust.keys:
-        raise InputError(f"{path}: its [trust] table names no keys (the what-if models key trust only)")
+    notation = load_notation_trust(trust.notation_config or None, signer_revocation=trust.aws_signer_revocation)
+    if not trust.keys and notation is None:
+        raise InputError(f"{path}: its [trust] table names no keys and no notation trust policy (the what-if "
+                         "models keys and notation trust, not keyless identities)")
     keys = tuple(resolve_key_reference(ctx, ref)[0] for ref in trust.keys)
     fingerprints = frozenset(k.fingerprint for k in keys)
-    if trust.threshold > len(fingerprints):
+    if notation is None and trust.threshold > len(fingerprints):
         raise InputError(f"{path}: threshold {trust.threshold} is more than its {len(fingerprints)} key(s)")
     attestations = trust_requirements(required_attestations(trust))
+    where = "notation_config" if trust.notation_config else "notation's default directory"
+    notation_text = f", notation trust from {where}" if notation is not None else ", no notation trust"
     return Change("trust", f"[trust] from {Path(path).name} ({len(fingerprints)} key(s), threshold "
-                  f"{trust.threshold}" + "".join(f", {a.label}" for a in attestations) + ")",
+                  f"{trust.threshold}" + "".join(f", {a.label}" for a in attestations) + notation_text + ")",
                   trust_keys=fingerprints, threshold=trust.threshold, keys=keys,
-                  index_covers_children=trust.index_signature_covers_children, trust_attestations=attestations)
+                  index_covers_children=trust.index_signature_covers_children, trust_attestations=attestations,
+                  notation_trust=notation)
+
+
+def notation_change(ctx: SignetContext, path: str) -> Change:
+    """A notation trust policy that would replace the configured one: a notation config directory (its
+    trust policy and trust store), or a trust policy file read with the configured trust store (`[trust]
+    notation_config`, else notation's default directory). Refused as the verifier refuses it (InputError)."""
+    given = Path(path).expanduser()
+    revocation = ctx.config.trust.aws_signer_revocation
+    try:
+        if given.is_dir():
+            trust = load_notation_trust(str(given), signer_revocation=revocation)
+        elif given.is_file():
+            store = Path(ctx.config.trust.notation_config).expanduser() if ctx.config.trust.notation_config \
+                else default_config_dir()
+            trust = load_notation_policy_file(given, store, signer_revocation=revocation)
+        else:
+            raise InputError(f"--notation-config {path[:200]}: no such directory or trust policy file")
+    except ConfigError as exc:
+        raise InputError(f"candidate notation trust policy: {exc}") from None
+    if trust is None:  # not reached: a named directory without a policy is a ConfigError
+        raise InputError(f"--notation-config {path[:200]}: no trust policy")
+    statements = ", ".join(s.name for s in trust.policy.statements)
+    return Change("notation", f"notation trust policy {trust.policy.path} (statements: {statements})"[:300],
+                  notation_trust=trust)
 
 
 def trust_requirements(required: Sequence[RequiredAttestation]) -> tuple[AttestationRequirement, ...]:

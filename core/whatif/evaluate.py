@@ -6,8 +6,10 @@
   attestation is required, an attestation by one of its keys meeting every condition. An unsatisfied
   policy in Enforce denies; in Audit/Warn it is reported and the workload is allowed. Offline (no
   policies known), cluster workloads are judged by `[trust]`, as the sweep judged them.
-- A Lambda function is checked by `[trust]` (the release gate): signatures from `threshold` of its keys,
-  and each `[[trust.attestations]]` entry and the required attestation by one of them.
+- A Lambda function is checked by `[trust]` (the release gate): signatures from `threshold` distinct
+  trusted signers, its keys and the signers the notation trust policy in force trusts (notation, AWS
+  Signer: core/verify/notation_signatures.py), and each `[[trust.attestations]]` entry and the required
+  attestation by one of its keys.
 - Keys a policy names by reference or keyless entries cannot be checked here: they never count (fail
   closed), and the reason says so. A digest whose verification failed is denied with the failure.
 - A running platform child that fails a gate on its own passes it through the index it was deployed
@@ -28,7 +30,7 @@ from core.clusters.admission import AdmissionPolicy
 from core.verify.index_coverage import ListedChild
 from core.verify.platforms import covered_by_index_reason
 from core.whatif.change import TrustState
-from core.whatif.facts import AttestationFacts, SignatureFacts
+from core.whatif.facts import AttestationFacts, NotationFacts, SignatureFacts
 from core.whatif.world import RunningWorkload
 
 NO_DIGEST = "the running digest is not known (no registry digest reported)"
@@ -45,6 +47,7 @@ class Failure:
     keys: frozenset[str] = frozenset()   # the keys that would satisfy it
     namespace_scoped: bool = False       # a policy (its scope can be narrowed), not [trust]
     predicate_type: str = ""             # the attestation missing, when one is
+    notation_fix: str = ""               # how the notation trust policy would trust its notation signer
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Facts:
     signatures: Mapping[str, SignatureFacts]       # running digests and the indexes they came from
     attestations: Mapping[str, Mapping[str, AttestationFacts]]   # requirement key -> reference -> facts
     indexes: Mapping[tuple[str, str], ListedChild | str] = field(default_factory=dict)  # (deployed, digest)
+    notation: Mapping[str, Mapping[str, NotationFacts]] = field(default_factory=dict)  # notation key -> ref -> facts
 
 
 def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[str, dict[str, dict[str, str]]],
@@ -85,7 +89,8 @@ def judge(w: RunningWorkload, state: TrustState, facts: Facts, labels: Mapping[s
 def _failures(w: RunningWorkload, state: TrustState, facts: Facts,
               labels: Mapping[str, dict[str, dict[str, str]]], offline: bool) -> tuple[list[Failure], str]:
     """The checks it fails, and how its index covered it where it passed only through the index."""
-    gates = [_Gate("[trust]", True, state.trust_keys, state.threshold, 0, False)] if w.place == "lambda" or offline \
+    gates = [_Gate("[trust]", True, state.trust_keys, state.threshold, 0, False, state.notation)] \
+        if w.place == "lambda" or offline \
         else [_policy_gate(p) for p in state.policies.get(w.cluster, ())
               if p.acts_in(w.namespace, labels.get(w.cluster, {})) and p.covers_image(w.image)]
     found: list[Failure] = []
@@ -107,6 +112,7 @@ class _Gate:
     required: int
     unpinned: int        # keys it names that cannot be checked here (by reference, keyless)
     scoped: bool
+    notation: str = ""   # [trust]: the notation trust in force (its signers count too)
 
 
 def _policy_gate(p: AdmissionPolicy) -> _Gate:
@@ -148,19 +154,34 @@ def _subject_failures(reference: str, facts: Facts, gate: _Gate, state: TrustSta
         return [Failure(gate.label, gate.enforced, "unknown", f"could not verify: {why}", gate.keys, gate.scoped)]
     failures = []
     have = sig.signers & gate.keys
-    if len(have) < gate.required:
-        if not gate.keys:
+    notation = facts.notation.get(gate.notation, {}).get(reference) if gate.notation else None
+    trusted = len(have) + (len(notation.signers) if notation is not None else 0)
+    if trusted < gate.required:
+        if notation is not None and notation.failed:
+            why = f"could not verify: notation: {notation.reason}"[:1000]
+            return [Failure(gate.label, gate.enforced, "unknown", why, gate.keys, gate.scoped)]
+        notation_fix = ""
+        if not gate.keys and not gate.notation:
             reason = "it trusts no key Signet can check"
             reason += f" ({gate.unpinned} by reference or keyless)" if gate.unpinned else ""
-        elif have:
-            reason = f"signed by {len(have)} of the {gate.required} required trusted keys"
+        elif trusted:
+            what = "trusted signers (keys and notation)" if gate.notation else "trusted keys"
+            reason = f"signed by {trusted} of the {gate.required} required {what}"
+        elif notation is not None and notation.refused:
+            reason, notation_fix = _notation_refused(notation, state.notation_label)
         elif sig.signers:
             reason = "signed only by keys it does not trust"
+        elif not gate.notation and gate.label == "[trust]" and _has_notation_signatures(reference, facts):
+            reason = "signed only with notation, and no notation trust policy is in force"
+            notation_fix = "set [trust] notation_config to a notation trust policy that trusts its signer"
+        elif notation is not None and notation.found:
+            reason = f"{state.notation_label} trusts none of its notation signatures ({notation.reason[:200]})"
         else:
             reason = f"not signed by a trusted key ({sig.result}: {sig.reason[:160]})"
         if gate.unpinned and gate.keys:
             reason += f"; {gate.unpinned} key(s) given by reference or keyless are not checked here"
-        failures.append(Failure(gate.label, gate.enforced, "signature", reason, gate.keys, gate.scoped))
+        failures.append(Failure(gate.label, gate.enforced, "signature", reason[:1000], gate.keys, gate.scoped,
+                                notation_fix=notation_fix))
     required = ([] if gate.scoped else list(state.trust_attestations)) + \
         ([state.attestation] if state.attestation is not None else [])
     for requirement in required:
@@ -173,6 +194,27 @@ def _subject_failures(reference: str, facts: Facts, gate: _Gate, state: TrustSta
             failures.append(Failure(gate.label, gate.enforced, missing, f"{requirement.label}: {why[:200]}",
                                     gate.keys, gate.scoped, requirement.predicate_type))
     return failures
+
+
+def _notation_refused(notation: NotationFacts, label: str) -> tuple[str, str]:
+    """Why its notation signature does not count under the notation trust in force, and how that policy
+    would trust it (the signer's identity added to the statement's trustedIdentities)."""
+    identity, statement, fmt, why = notation.refused[0]
+    reason = f"{label} refuses its {fmt} signature: {why[:300]}"
+    where = f"statement {statement!r} of {label}" if statement else label
+    if fmt == "aws-signer" and why.startswith("trustedIdentity"):
+        fix = f"add the signing profile's ARN to trustedIdentities of {where}"
+    elif why.startswith("trustedIdentity"):
+        fix = f"add \"x509.subject: {identity[:200]}\" to trustedIdentities of {where}"
+    else:
+        fix = f"make {where} trust its signer ({why[:120]})"
+    return reason, fix
+
+
+def _has_notation_signatures(reference: str, facts: Facts) -> bool:
+    """Some notation trust looked at the digest and found notation signatures (so none counts here)."""
+    return any(found.found for by_reference in facts.notation.values()
+               if (found := by_reference.get(reference)) is not None)
 
 
 def _names_condition(reason: str) -> bool:

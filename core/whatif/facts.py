@@ -7,6 +7,10 @@ keys a change names) and a threshold of all of them, so no signature source stop
 valid signer is counted. Answers are cached in-process per trust-policy fingerprint and reference
 (the registry's own caches sit below): a second what-if, or a console recount, verifies nothing again.
 A digest whose verification failed (registry error) has no signers and says why: fail closed.
+
+Notation signers depend on the notation trust policy, not on keys: they are facts of their own
+(`notation_facts`), one verification per digest and notation trust (only the notation source, so nothing
+stops early), cached per notation trust (`notation_key`) and reference. The key facts leave notation out.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey
 from core.keys.inventory import list_keys
 from core.results import VERIFIED
+from core.notation.config import NotationTrust
 from core.verify.attestations import verify_attestations
+from core.verify.notation_signatures import SIGNER_PREFIX, check_notation
 from core.verify.policy import MAX_THRESHOLD, TrustPolicy, policy_for
 from core.verify.service import VerifyStats, verify_images
 from core.verify.verifier import Verifier
-from core.whatif.change import AttestationRequirement
+from core.whatif.change import AttestationRequirement, notation_key
 from core.whatif.world import World
 
 MAX_CACHED = 200_000
@@ -49,9 +55,21 @@ class AttestationFacts:
     failed: bool = False         # could not check (registry error)
 
 
+@dataclass(frozen=True)
+class NotationFacts:
+    """What one notation trust policy makes of a digest's notation signatures."""
+
+    signers: frozenset[str]                 # `notation:<sha256 of leaf>` of each signer it trusts
+    reason: str                             # why none counts ("" when some did)
+    refused: tuple[tuple[str, str, str, str], ...] = ()  # (identity, statement, format, why) it refused
+    failed: bool = False                    # could not check (registry error)
+    found: bool = False                     # the digest has notation signatures (trusted or not)
+
+
 _lock = threading.Lock()
 _signatures: dict[tuple[str, str], SignatureFacts] = {}
 _attestations: dict[tuple[str, str, str], AttestationFacts] = {}
+_notation: dict[tuple[str, str], NotationFacts] = {}
 
 
 def forget_facts() -> None:
@@ -59,6 +77,7 @@ def forget_facts() -> None:
     with _lock:
         _signatures.clear()
         _attestations.clear()
+        _notation.clear()
 
 
 def known_keys(ctx: SignetContext, extra: Iterable[TrustedKey] = ()) -> dict[str, TrustedKey]:
@@ -71,10 +90,11 @@ def known_keys(ctx: SignetContext, extra: Iterable[TrustedKey] = ()) -> dict[str
 
 def facts_policy(ctx: SignetContext, keys: dict[str, TrustedKey]) -> TrustPolicy:
     """All the keys (at most MAX_THRESHOLD, sorted), each required, with the configured payload claims
-    (not the configured attestations: those are facts of their own, `attestation_facts`)."""
+    (not the configured attestations nor notation trust: those are facts of their own, `attestation_facts`
+    and `notation_facts`)."""
     chosen = tuple(keys[f] for f in sorted(keys)[:MAX_THRESHOLD])
     return replace(policy_for(ctx), keys=chosen, threshold=max(1, len(chosen)), identities=(),
-                   required_attestations=())
+                   required_attestations=(), notation=None)
 
 
 def signature_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy, *,
@@ -96,6 +116,47 @@ def signature_facts(ctx: SignetContext, references: Sequence[str], policy: Trust
     for r in missing:
         known.setdefault(r, SignatureFacts(frozenset(), "unsigned", "no key is known to check signatures with"))
     return known
+
+
+def notation_facts(ctx: SignetContext, references: Sequence[str], trust: NotationTrust, *,
+                   allow_http: bool = False, stats: VerifyStats | None = None) -> dict[str, NotationFacts]:
+    """Each reference's notation signers under `trust`: the configured policy with `notation=trust` and
+    no key, checked by the notation source alone (core/verify/notation_signatures.py, as the verifier
+    checks it), threshold 1 (the one source reports every signature it checked)."""
+    wanted = sorted(set(references))
+    key = notation_key(trust)
+    with _lock:
+        known = {r: _notation[(key, r)] for r in wanted if (key, r) in _notation}
+    missing = [r for r in wanted if r not in known]
+    if missing:
+        policy = replace(policy_for(ctx), keys=(), identities=(), threshold=1, required_attestations=(),
+                         notation=trust)
+        verifier = Verifier(policy, sources=(("notation", check_notation),))
+        results = verify_images(ctx, missing, verifier, source="cli", record=False, allow_http=allow_http,
+                                stats=stats)
+        fresh = {}
+        for r, v in zip(missing, results, strict=True):
+            signers = frozenset(k for k in v.matched_keys if k.startswith(SIGNER_PREFIX))
+            refused = tuple((c.identity or "", str(c.details.get("statement") or ""),
+                             str(c.details.get("format") or c.source), c.reason[:300])
+                            for c in v.signatures if not c.ok and c.identity)
+            fresh[r] = NotationFacts(signers, "" if signers else v.reason, refused, v.result == "error",
+                                     v.result != "unsigned")
+        with _lock:
+            if len(_notation) + len(fresh) > MAX_CACHED:
+                _notation.clear()
+            _notation.update({(key, r): f for r, f in fresh.items()})
+        known.update(fresh)
+    return known
+
+
+def recorded_notation(world: World, digest: str | None) -> NotationFacts:
+    """Offline: the notation signers the last sweep recorded for the digest (under the notation trust then
+    in force; a verified digest records the signers that met the threshold)."""
+    signers = frozenset(k for k in world.recorded_signers.get(digest or "", frozenset())
+                        if k.startswith(SIGNER_PREFIX))
+    return NotationFacts(signers, "" if signers else "the last sweep recorded no trusted notation signer",
+                         found=bool(signers))
 
 
 def attestation_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy,

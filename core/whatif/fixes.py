@@ -3,8 +3,9 @@
 Cheapest first: re-sign the digest with a key the gate trusts (only when a known key already signed it
 or the index it was deployed from — then the index, when index signatures cover children: the image
 went through a signing pipeline once; an unsigned or tampered image is never "fixed" by
-signing it blind), attach the missing attestation, narrow the new policy's scope (when the policy, not
-the image, is what changed), and last a time-limited bypass. The prefilled `signet bypass request ...`
+signing it blind), make the notation trust policy trust the notation signer it refused (its identity in
+the statement's trustedIdentities), attach the missing attestation, narrow the new policy's scope (when
+the policy, not the image, is what changed), and last a time-limited bypass. The prefilled `signet bypass request ...`
 line is always offered as the fallback.
 """
 
@@ -25,7 +26,7 @@ _TYPE_NAMES = {uri: name for name, uri in reversed(list(PREDICATE_TYPES.items())
 
 @dataclass(frozen=True)
 class Fix:
-    kind: str        # re-sign | attest | narrow-scope | bypass
+    kind: str        # re-sign | notation-trust | attest | narrow-scope | bypass
     text: str
     command: str = ""
 
@@ -68,6 +69,9 @@ def _fix_for(w: RunningWorkload, f: Failure, before: Verdict, signed_once: str |
     if f.missing == "signature" and signing and signed_once:
         return Fix("re-sign", f"re-sign {signed_once} with {signing.name}",
                    shlex.join(["signet", "sign", signed_once, "--key", signing.name]))
+    if f.missing == "signature" and f.notation_fix:
+        resign = f", or re-sign it with {signing.name}" if signing else ", or re-sign it with a trusted key"
+        return Fix("notation-trust", f"{f.notation_fix}{resign}")
     if f.missing == "attestation" and signing and w.reference and f.predicate_type:
         type_name = _TYPE_NAMES.get(f.predicate_type, f.predicate_type)
         return Fix("attest", f"attach a {type_name} attestation signed by {signing.name}",

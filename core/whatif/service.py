@@ -1,8 +1,9 @@
 """`what-if`: judge every running workload before and after candidate changes.
 
 `prepare_what_if` reads the world once (live, or the last sweep) and verifies each running digest once
-against every key involved (core/whatif/facts.py); `WhatIf.evaluate(changes)` is then pure computation
-over those facts, so the console recounts as changes are toggled without touching a registry.
+against every key involved, and once per notation trust involved (the configured one, a candidate's:
+core/whatif/facts.py); `WhatIf.evaluate(changes)` is then pure computation over those facts, so the
+console recounts as changes are toggled without touching a registry.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from core.results import VERIFIED
 from core.verify.index_coverage import ListedChild, find_indexes
 from core.verify.policy import policy_for
 from core.verify.service import VerifyStats
-from core.whatif.change import Change, TrustState, apply_changes, trust_requirements
+from core.notation.config import NotationTrust
+from core.whatif.change import (Change, TrustState, apply_changes, notation_key, notation_label,
+                                trust_requirements)
 from core.whatif.evaluate import Facts, Verdict, judge
-from core.whatif.facts import (AttestationFacts, SignatureFacts, attestation_facts, facts_policy, known_keys,
-                               recorded_attestation, signature_facts)
+from core.whatif.facts import (AttestationFacts, NotationFacts, SignatureFacts, attestation_facts, facts_policy,
+                               known_keys, notation_facts, recorded_attestation, recorded_notation, signature_facts)
 from core.whatif.fixes import Fix, bypass_command, cheapest_fixes
 from core.whatif.world import RunningWorkload, World, read_world, world_from_last_sweep
 
@@ -104,13 +107,14 @@ class WhatIf:
     keys: dict[str, Any]
     indexes: dict[tuple[str, str], ListedChild | str]       # (deployed from, running digest) -> its index
     problems: tuple[str, ...] = ()
+    notation: dict[str, dict[str, NotationFacts]] = field(default_factory=dict)  # notation key -> ref -> facts
     _bypasses: dict[tuple[str, str, str, str, str | None], str | None] = field(default_factory=dict)
     _before: list[Verdict] = field(default_factory=list)   # the baseline's verdicts, judged once
 
     def evaluate(self, changes: Sequence[Change]) -> WhatIfReport:
         started = time.perf_counter()
         after = apply_changes(self.baseline, changes)
-        facts = Facts(self.signatures, self.attestations, self.indexes)
+        facts = Facts(self.signatures, self.attestations, self.indexes, self.notation)
         label = "; ".join(c.label for c in changes) or "no change"
         if not self._before:
             self._before = [judge(w, self.baseline, facts, self.world.labels, self._bypass,
@@ -162,16 +166,25 @@ def prepare_what_if(ctx: SignetContext, candidates: Sequence[Change], *, targets
     configured = policy_for(ctx)
     baseline = TrustState(frozenset(k.fingerprint for k in configured.keys), configured.threshold, None,
                           dict(world.policies), configured.index_covers_children,
-                          trust_requirements(configured.required_attestations))
+                          trust_requirements(configured.required_attestations), notation_key(configured.notation),
+                          notation_label(configured.notation))
     apply_changes(baseline, candidates)  # each must apply (an --enforce naming no policy is bad input)
     references = sorted({w.reference for w in world.workloads if w.reference})
     keys = known_keys(ctx, [k for c in candidates for k in c.keys])
     requirements = {r.key: r for r in [*baseline.trust_attestations, *(r for c in candidates for r in
                                                                          c.trust_attestations)]}
     requirements.update({c.attestation.key: c.attestation for c in candidates if c.attestation is not None})
+    notations: dict[str, NotationTrust] = {notation_key(t): t for t in [configured.notation, *(
+        c.notation_trust for c in candidates)] if t is not None}
+    notation: dict[str, dict[str, NotationFacts]] = {}
     if world.offline:
         if any(c.attestation is not None or c.trust_attestations for c in candidates):
             raise InputError("a change requiring an attestation needs the registries: leave out --from-last-sweep")
+        if set(notations) - {baseline.notation}:
+            raise InputError("a change of notation trust policy needs the registries: leave out --from-last-sweep")
+        if baseline.notation:  # the notation signers the last sweep recorded, under the notation trust in force
+            notation[baseline.notation] = {w.reference: recorded_notation(world, w.digest)
+                                           for w in world.workloads if w.reference}
         signatures = {w.reference: SignatureFacts(world.recorded_signers.get(w.digest or "", frozenset()),
                                                   "recorded", "as the last sweep recorded")
                       for w in world.workloads if w.reference}
@@ -190,13 +203,15 @@ def prepare_what_if(ctx: SignetContext, candidates: Sequence[Change], *, targets
         signatures.update(signature_facts(ctx, index_references, policy, allow_http=allow_http, stats=stats))
         attestations = {k: attestation_facts(ctx, references + index_references, policy, r, allow_http=allow_http)
                         for k, r in requirements.items()}
+        notation = {k: notation_facts(ctx, references + index_references, trust, allow_http=allow_http)
+                    for k, trust in notations.items()}
     records = {r.fingerprint: r for r in list_keys(ctx)}
     return WhatIf(ctx, world, baseline, tuple(candidates), signatures, attestations, records, indexes,
-                  world.problems)
+                  world.problems, notation)
 
 
 def what_if(ctx: SignetContext, changes: Sequence[Change], **options: Any) -> WhatIfReport:
     if not changes:
         raise InputError("give a change to evaluate: a policy file, --enforce, --drop-key, --add-key, "
-                         "--require-attestation or --trust")
+                         "--require-attestation, --trust or --notation-config")
     return prepare_what_if(ctx, changes, **options).evaluate(changes)

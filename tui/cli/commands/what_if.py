@@ -3,7 +3,11 @@
 The change (several flags compose, applied in the order below): `--policy FILE` (a Kyverno ClusterPolicy /
 Policy / ImageValidatingPolicy or Sigstore ClusterImagePolicy to apply), `--enforce POLICY` (Audit to
 Enforce), `--drop-key KEY`, `--add-key KEY`, `--require-attestation TYPE [--condition CEL]...
-[--max-severity LEVEL]`, `--trust FILE` (a TOML file whose [trust] table replaces the configured one).
+[--max-severity LEVEL]`, `--trust FILE` (a TOML file whose [trust] table replaces the configured one, its
+notation trust included), `--notation-config DIR|FILE` (a notation trust policy replacing the configured
+one: a notation config directory with its trust store, or a trust policy file read with the configured
+trust store). [trust] counts the signers the notation trust policy in force trusts (notation, AWS Signer)
+toward its threshold next to its keys, as the Lambda gate and the sweep do.
 It is judged against every running workload container of every configured cluster (`--context` narrows)
 and every Lambda function, live, or with `--from-last-sweep` from the last sweep's recorded workloads and
 signers without asking any cluster. Each workload is allowed, denied (already), newly denied or newly
@@ -12,7 +16,8 @@ attach, narrowing the policy's scope, or a prefilled `signet bypass request ...`
 The change is only evaluated here; the console's `:whatif` view can apply a policy (custodian).
 
 Exit codes: 1 when anything would be newly denied (a CI check on policy pull requests), 0 otherwise;
-2 bad input (unreadable file, unknown key or policy, no change given).
+2 bad input (unreadable file, unknown key or policy, a notation trust policy notation would reject, no
+change given).
 
 `--json`: `changes` [{kind, label}], `counts` {allowed, denied, newly-denied, newly-allowed},
 `newly_denied`, `clusters` [{cluster, <the counts>}], `namespaces` [{cluster, namespace, <the counts>}],
@@ -32,8 +37,8 @@ import click
 from core.clusters.inventory import cluster_targets
 from core.errors import EXIT_CHECK_FAILED
 from core.text import safe_text
-from core.whatif.change import (Change, attestation_change, enforce_change, key_change, policy_file_change,
-                                trust_change)
+from core.whatif.change import (Change, attestation_change, enforce_change, key_change, notation_change,
+                                policy_file_change, trust_change)
 from core.whatif.service import WhatIfReport, what_if
 from tui.cli.context import signet_context
 from tui.cli.output import diagnostic, emit_json, emit_line, emit_table
@@ -56,6 +61,8 @@ from tui.cli.trust_options import allow_http_option
               help="With --require-attestation vuln: no finding above LEVEL.")
 @click.option("--trust", "trust_file", default=None, metavar="FILE", help="A TOML file whose [trust] replaces "
               "the configured one.")
+@click.option("--notation-config", "notation_config", default=None, metavar="DIR|FILE",
+              help="A notation trust policy (config directory, or trustpolicy file) replacing the configured one.")
 @click.option("--context", "context", default=None, metavar="CTX", help="Only this cluster.")
 @click.option("--from-last-sweep", is_flag=True, help="Offline: the last sweep's workloads and signers.")
 @allow_http_option
@@ -63,7 +70,8 @@ from tui.cli.trust_options import allow_http_option
 @click.pass_context
 def command(ctx: click.Context, policy_files: tuple[str, ...], enforce: tuple[str, ...], drop_keys: tuple[str, ...],
             add_keys: tuple[str, ...], require_attestation: str | None, conditions: tuple[str, ...],
-            max_severity: str | None, trust_file: str | None, context: str | None, from_last_sweep: bool,
+            max_severity: str | None, trust_file: str | None, notation_config: str | None, context: str | None,
+            from_last_sweep: bool,
             allow_http_registry: bool, as_json: bool) -> None:
     """Evaluate a candidate trust change against every running workload and Lambda function."""
     sc = signet_context(ctx)
@@ -76,6 +84,8 @@ def command(ctx: click.Context, policy_files: tuple[str, ...], enforce: tuple[st
         changes.append(attestation_change(require_attestation, conditions=conditions, max_severity=max_severity))
     if trust_file:
         changes.append(trust_change(sc, trust_file))
+    if notation_config:
+        changes.append(notation_change(sc, notation_config))
     targets = [] if from_last_sweep else cluster_targets(sc.config, context=context)
     report = what_if(sc, changes, targets=targets, from_last_sweep=from_last_sweep, allow_http=allow_http_registry)
     if as_json:
