@@ -10,7 +10,8 @@ from core.demo.workloads import AUDIT_POLICY
 from core.keys.inventory import find_key
 from core.sign.signers import signer_for_record
 from core.sign.service import sign_image
-from tests.support.console import confirm, demo_context, press, running, screen_text
+from tests.support.console import confirm, demo_context, fill, press, running, screen_text, submit
+from tests.support.notation import make_signer, statement, write_notation_config
 
 
 def _index(view, label_start: str) -> int:
@@ -65,4 +66,34 @@ async def test_apply_enforce_from_the_console_changes_the_cluster(tmp_path):
         assert {o.workload.name for o in view.report.outcomes if o.status == "denied"} >= {"ledger", "web-frontend"}
     audited = ctx.store.query("SELECT subject, details FROM audit WHERE action = 'cluster.policy.apply'")
     assert any(AUDIT_POLICY in r["subject"] and '"applied"' in r["details"] for r in audited)
+    ctx.close()
+
+
+async def test_a_notation_trust_policy_added_with_p_is_a_candidate_that_cannot_be_applied(tmp_path):
+    """`p` takes a notation config directory as well as a policy file: it becomes a toggle like the others
+    (no demo image is signed with notation, so trusting none of them denies nothing new) that `a` refuses to
+    apply (not a cluster object); one notation would reject is refused with its reason, the view kept."""
+    signer = make_signer("console-notation")
+    good = write_notation_config(tmp_path / "notation", {"ca:corp": [signer.root]}, [statement()])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "trustpolicy.json").write_text('{"version": "1.0", "trustPolicies": []}')
+    ctx = demo_context(tmp_path / "demo")
+    async with running(ctx, "whatif", notifications=True) as (app, pilot):
+        view = app.view
+        before = len(view.prepared.candidates)
+        await press(app, pilot, "p")
+        fill(app, path=str(bad))
+        await submit(app, pilot)
+        assert len(view.prepared.candidates) == before
+        assert any("trustPolicies" in str(n.message) for n in app._notifications)
+        await press(app, pilot, "p")
+        fill(app, path=str(good))
+        await submit(app, pilot)
+        notation = _index(view, "notation trust policy")
+        assert view.prepared.candidates[notation].kind == "notation" and notation == before
+        await press(app, pilot, str(notation + 1))
+        assert view.active[notation] and view.report.counts()["newly-denied"] == 0
+        await press(app, pilot, "a")
+        assert any("not a cluster object" in str(n.message) for n in app._notifications)
     ctx.close()

@@ -231,6 +231,15 @@ def policy_file_change(path: str) -> Change:
                   documents=tuple(docs))
 
 
+def file_change(ctx: SignetContext, path: str) -> Change:
+    """The change a file given in the console names: a notation trust policy (a directory, or a `.json`
+    trust policy file: `notation_change`), else admission policies (`policy_file_change`)."""
+    given = Path(path).expanduser()
+    if given.is_dir() or given.suffix.lower() == ".json":
+        return notation_change(ctx, path)
+    return policy_file_change(path)
+
+
 def enforce_change(name: str) -> Change:
     if not name.strip():
         raise InputError("--enforce needs a policy name")

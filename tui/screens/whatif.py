@@ -1,8 +1,9 @@
 """What-if: candidate trust changes (Enforce each policy not yet enforcing, drop each trusted key, require a
-vulnerability scan clean up to HIGH, and policy files added with `p`), toggled with 1-9, judged against every
-running workload and Lambda function. Every running digest is verified once when the view loads (`r`
-again); a toggle only re-judges from those cached facts, so the counts move at once. `a` applies the
-ticked policy changes to the clusters (custodian, typed confirmation, audited by core/clusters).
+vulnerability scan clean up to HIGH, and policy files or notation trust policies added with `p`), toggled
+with 1-9, judged against every running workload and Lambda function. Every running digest is verified once
+when the view loads (`r` again); a toggle only re-judges from those cached facts, so the counts move at
+once. `a` applies the ticked policy changes to the clusters (custodian, typed confirmation, audited by
+core/clusters).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from core.clusters.inventory import cluster_targets
 from core.context import SignetContext
 from core.identity import Role
 from core.whatif.apply import applicable, apply_to_clusters
-from core.whatif.change import Change, attestation_change, enforce_change, key_change, policy_file_change
+from core.whatif.change import Change, attestation_change, enforce_change, file_change, key_change
 from core.whatif.facts import forget_facts
 from core.whatif.service import WhatIf, WhatIfReport, prepare_what_if
 from core.whatif.world import read_world
@@ -173,15 +174,16 @@ class WhatIfView(TableView):
         def submitted(values: dict[str, str] | None) -> None:
             if values:
                 try:
-                    change = policy_file_change(values["path"])
+                    change = file_change(self.context, values["path"])
                 except Exception as exc:  # bad input: say why, keep the view
                     self.notify(str(exc), title="what-if", severity="error", markup=False)
                     return
                 self.extra = (*self.extra, change)
                 self.refresh_view()
 
-        self.app.push_screen(FormModal("What-if: a policy file to apply", (FormField("path", "Policy file (YAML)"),),
-                                       submit_label="Add"), submitted)
+        self.app.push_screen(FormModal("What-if: a policy file to apply", (FormField(
+            "path", "Policy file (YAML), or notation trust policy (config directory or .json)"),),
+            submit_label="Add"), submitted)
 
     def action_apply(self) -> None:
         if self.explain_disabled("apply"):
