@@ -1,8 +1,9 @@
 """Make a what-if's policy changes real: server-side apply through core/clusters/policy_apply.py (custodian
 role, audited there whether it worked or not). Only cluster-scoped ClusterPolicy / ClusterImagePolicy
 documents can be applied (what `apply_policy` accepts); an `enforce` change reads the policy as the cluster
-has it and applies it with every rule's failure action (or the CIP's mode) set to Enforce. Key and
-`[trust]` changes are not cluster objects: they are refused here (rotation and `key rotate config` make them).
+has it and applies it with every rule's failure action (or the CIP's mode) set to Enforce. Key,
+`[trust]` and notation trust policy changes are not cluster objects: they are refused here (rotation and
+`key rotate config` make them; a notation trust policy is `[trust] notation_config`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def applicable(change: Change) -> str:
         return "" if kinds <= set(_PATHS) else f"only {' and '.join(_PATHS)} documents can be applied"
     if change.kind == "enforce":
         return ""
+    if change.kind == "notation":
+        return "a notation trust policy is not a cluster object (set [trust] notation_config)"
     return f"a {change.kind} change is not a cluster object (make it with key rotation or `key rotate config`)"
 
 
