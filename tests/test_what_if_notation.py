@@ -82,11 +82,13 @@ def _what_if(*args):
 
 
 def _gate_refuses(world, notation_config=None):
-    """The real Lambda gate over every function, with [trust] notation_config replaced when given."""
+    """The real Lambda gate over every function, with [trust] notation_config replaced when given ("": left out)."""
     ctx = open_context()
     try:
         if notation_config is not None:
-            text = world["config"].read_text().replace(str(world["configured"]), str(notation_config))
+            configured = f'notation_config = "{world["configured"]}"\n'
+            text = world["config"].read_text().replace(
+                configured, f'notation_config = "{notation_config}"\n' if notation_config else "")
             changed = world["config"].with_name("changed.toml")
             changed.write_text(text)
             from core.config.loader import load_config
@@ -187,6 +189,7 @@ def test_a_trust_file_carries_its_notation_config(world, tmp_path):
     assert workloads["notation-fn"]["reason"] == ("[trust]: signed only with notation, and no notation trust policy "
                                                   "is in force")
     assert workloads["notation-fn"]["fixes"][0]["text"].startswith("set [trust] notation_config to a notation")
+    assert _gate_refuses(world, "") == {"notation-fn"}  # the gate with that [trust] (no notation_config) agrees
     # notation trust alone is a [trust] the gate accepts (no key), and a threshold counting both kinds
     trust.write_text(f'[trust]\nkeys = ["{world["key"]}"]\nthreshold = 2\nnotation_config = "{world["including"]}"\n')
     code, workloads, _ = _what_if("--trust", str(trust))
