@@ -36,23 +36,30 @@ def _signet(url: str, login: str, config: Path, *args: str) -> subprocess.Comple
                           timeout=120, cwd=ROOT)
 
 
+def _checkout_function_on_signed_v1(registry, tmp_path: Path) -> Path:
+    """app:v1 signed by the one key [trust] names, and a Lambda function `checkout` running it; returns the
+    config (no identity, no [roles]: the database says who is who)."""
+    trusted = new_key()
+    key = write_public_key(tmp_path / "trusted.pub", trusted)
+    push_signed(registry.url, "app", trusted, tag="v1")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[trust]\nkeys = ["{key}"]\n\n[aws]\nregions = ["us-east-1"]\n')
+    role = boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda", region_name="us-east-1").create_function(
+        FunctionName="checkout", Role=role, PackageType="Image", Code={"ImageUri": f"{registry.host}/app:v1"})
+    return config
+
+
 def test_a_bypass_approved_elsewhere_lets_the_gate_deploy(postgres_server, registry, aws_endpoint, tmp_path):
     url = fresh_team_database(postgres_server)
     postgres_server.create_login("rita", "signet_reader", "signet_operator")   # on-call requester
     postgres_server.create_login("abe", "signet_reader", "signet_approver")    # approver, another laptop
     postgres_server.create_login("ci_gate", "signet_reader")                    # the deploy stage in CI
 
-    trusted = new_key()
-    key = write_public_key(tmp_path / "trusted.pub", trusted)
-    push_signed(registry.url, "app", trusted, tag="v1")
+    config = _checkout_function_on_signed_v1(registry, tmp_path)
     unsigned = push_image(registry.url, "app", "v2")
-    config = tmp_path / "config.toml"  # no identity, no [roles]: the database says who is who
-    config.write_text(f'[trust]\nkeys = ["{key}"]\n\n[aws]\nregions = ["us-east-1"]\n')
     lam = boto3.client("lambda", region_name="us-east-1")
-    role = boto3.client("iam", region_name="us-east-1").create_role(
-        RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    lam.create_function(FunctionName="checkout", Role=role, PackageType="Image",
-                        Code={"ImageUri": f"{registry.host}/app:v1"})
 
     refused = _signet(url, "ci_gate", config, "lambda", "deploy", "checkout", f"{registry.host}/app:v2", "--json")
     assert refused.returncode == 1 and json.loads(refused.stdout)["result"] == "unsigned", refused.stderr
@@ -138,16 +145,8 @@ def test_the_gate_deploys_nothing_while_the_team_store_cannot_record_it(postgres
     commit its `lambda.deploy.started` entry, so it does not call AWS (exit 3, the decision printed)."""
     url = fresh_team_database(postgres_server)
     postgres_server.create_login("ci_gate", "signet_reader")
-    trusted = new_key()
-    key = write_public_key(tmp_path / "trusted.pub", trusted)
-    push_signed(registry.url, "app", trusted, tag="v1")
-    config = tmp_path / "config.toml"
-    config.write_text(f'[trust]\nkeys = ["{key}"]\n\n[aws]\nregions = ["us-east-1"]\n')
+    config = _checkout_function_on_signed_v1(registry, tmp_path)
     lam = boto3.client("lambda", region_name="us-east-1")
-    role = boto3.client("iam", region_name="us-east-1").create_role(
-        RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    lam.create_function(FunctionName="checkout", Role=role, PackageType="Image",
-                        Code={"ImageUri": f"{registry.host}/app:v1"})
     monkeypatch.setattr(postgres_store, "LOCK_TIMEOUT_MS", 1000)  # give up after 1 s, not 30 (server-side wait)
     for name, value in (("SIGNET_DB", login_url(url, "ci_gate")), ("SIGNET_CONFIG", str(config))):
         monkeypatch.setenv(name, value)
