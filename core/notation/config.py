@@ -33,7 +33,11 @@ class NotationTrust:
     signer_revocation: bool = False  # AWS Signer signatures: ask signer:GetRevocationStatus (else unknown)
 
 
-def default_config_dir() -> Path:
+def config_directory(config_dir: str | None) -> Path:
+    """The directory named (`--notation-config`, `[trust] notation_config`), else notation's default, as
+    the notation CLI resolves it."""
+    if config_dir:
+        return Path(config_dir).expanduser()
     return platformdirs.user_config_path("notation", appauthor=False, roaming=True)
 
 
@@ -42,7 +46,7 @@ def load_notation_trust(config_dir: str | None, *, scope: str | None = None,
     """The trust policy and store in `config_dir` (else notation's default directory). None when no
     directory was named and notation's default holds no trust policy; a named directory without one is an
     error, as is a policy notation would reject."""
-    directory = Path(config_dir).expanduser() if config_dir else default_config_dir()
+    directory = config_directory(config_dir)
     if scope is not None and not _SCOPE.fullmatch(scope):
         raise InputError(f"--notation-scope {scope[:80]!r} is not REGISTRY/REPOSITORY")
     policy_file = find_policy_file(directory)

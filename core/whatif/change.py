@@ -43,7 +43,8 @@ from core.config.loader import parse_config_text, read_config_text
 from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey
 from core.errors import ConfigError, InputError
-from core.notation.config import NotationTrust, default_config_dir, load_notation_policy_file, load_notation_trust
+from core.notation.config import NotationTrust, config_directory, load_notation_policy_file, load_notation_trust
+from core.notation.trust_policy import find_policy_file
 from core.policy.files import MAX_POLICY_DOCUMENTS, MAX_POLICY_FILE_BYTES
 from core.sigstore.attestation import predicate_type_for
 from core.verify.policy import RequiredAttestation, required_attestations, resolve_key_reference
@@ -290,20 +291,19 @@ def notation_change(ctx: SignetContext, path: str) -> Change:
     trust policy and trust store), or a trust policy file read with the configured trust store (`[trust]
     notation_config`, else notation's default directory). Refused as the verifier refuses it (InputError)."""
     given = Path(path).expanduser()
-    revocation = ctx.config.trust.aws_signer_revocation
+    if given.is_dir():
+        policy_file, store = find_policy_file(given), given
+    elif given.is_file():
+        policy_file, store = given, config_directory(ctx.config.trust.notation_config or None)
+    else:
+        raise InputError(f"--notation-config {path[:200]}: no such directory or trust policy file")
+    if policy_file is None:
+        raise InputError(f"candidate notation trust policy: {given}: no trustpolicy.oci.json or trustpolicy.json "
+                         "(notation's trust policy)")
     try:
-        if given.is_dir():
-            trust = load_notation_trust(str(given), signer_revocation=revocation)
-        elif given.is_file():
-            store = Path(ctx.config.trust.notation_config).expanduser() if ctx.config.trust.notation_config \
-                else default_config_dir()
-            trust = load_notation_policy_file(given, store, signer_revocation=revocation)
-        else:
-            raise InputError(f"--notation-config {path[:200]}: no such directory or trust policy file")
+        trust = load_notation_policy_file(policy_file, store, signer_revocation=ctx.config.trust.aws_signer_revocation)
     except ConfigError as exc:
         raise InputError(f"candidate notation trust policy: {exc}") from None
-    if trust is None:  # not reached: a named directory without a policy is a ConfigError
-        raise InputError(f"--notation-config {path[:200]}: no trust policy")
     statements = ", ".join(s.name for s in trust.policy.statements)
     return Change("notation", f"notation trust policy {trust.policy.path} (statements: {statements})"[:300],
                   notation_trust=trust)
