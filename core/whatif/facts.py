@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 from core.context import SignetContext
 from core.crypto.public_keys import TrustedKey
@@ -68,8 +68,27 @@ class NotationFacts:
 
 _lock = threading.Lock()
 _signatures: dict[tuple[str, str], SignatureFacts] = {}
-_attestations: dict[tuple[str, str, str], AttestationFacts] = {}
+_attestations: dict[tuple[str, str], AttestationFacts] = {}
 _notation: dict[tuple[str, str], NotationFacts] = {}
+_Fact = TypeVar("_Fact")
+
+
+def _cached(cache: dict[tuple[str, str], _Fact], key: str, references: Sequence[str],
+            compute: Callable[[list[str]], dict[str, _Fact]]) -> dict[str, _Fact]:
+    """The answers cached under `key` (a trust policy, requirement or notation trust) for `references`;
+    the missing ones from one `compute` call, kept (the cache starts again when it would pass MAX_CACHED)."""
+    wanted = sorted(set(references))
+    with _lock:
+        known = {r: cache[(key, r)] for r in wanted if (key, r) in cache}
+    missing = [r for r in wanted if r not in known]
+    if missing:
+        fresh = compute(missing)
+        with _lock:
+            if len(cache) + len(fresh) > MAX_CACHED:
+                cache.clear()
+            cache.update({(key, r): f for r, f in fresh.items()})
+        known.update(fresh)
+    return known
 
 
 def forget_facts() -> None:
@@ -99,21 +118,16 @@ def facts_policy(ctx: SignetContext, keys: dict[str, TrustedKey]) -> TrustPolicy
 
 def signature_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy, *,
                     allow_http: bool = False, stats: VerifyStats | None = None) -> dict[str, SignatureFacts]:
-    wanted = sorted(set(references))
-    with _lock:
-        known = {r: _signatures[(policy.fingerprint, r)] for r in wanted if (policy.fingerprint, r) in _signatures}
-    missing = [r for r in wanted if r not in known]
-    if missing and policy.keys:
+    def verify(missing: list[str]) -> dict[str, SignatureFacts]:
+        if not policy.keys:
+            return {}  # nothing to check with: answered below, not cached
         results = verify_images(ctx, missing, Verifier(policy), source="cli", record=False, allow_http=allow_http,
                                 stats=stats)
-        fresh = {r: SignatureFacts(frozenset(v.matched_keys), v.result, v.reason)
-                 for r, v in zip(missing, results, strict=True)}
-        with _lock:
-            if len(_signatures) + len(fresh) > MAX_CACHED:
-                _signatures.clear()
-            _signatures.update({(policy.fingerprint, r): f for r, f in fresh.items()})
-        known.update(fresh)
-    for r in missing:
+        return {r: SignatureFacts(frozenset(v.matched_keys), v.result, v.reason)
+                for r, v in zip(missing, results, strict=True)}
+
+    known = _cached(_signatures, policy.fingerprint, references, verify)
+    for r in references:
         known.setdefault(r, SignatureFacts(frozenset(), "unsigned", "no key is known to check signatures with"))
     return known
 
@@ -123,12 +137,7 @@ def notation_facts(ctx: SignetContext, references: Sequence[str], trust: Notatio
     """Each reference's notation signers under `trust`: the configured policy with `notation=trust` and
     no key, checked by the notation source alone (core/verify/notation_signatures.py, as the verifier
     checks it), threshold 1 (the one source reports every signature it checked)."""
-    wanted = sorted(set(references))
-    key = notation_key(trust)
-    with _lock:
-        known = {r: _notation[(key, r)] for r in wanted if (key, r) in _notation}
-    missing = [r for r in wanted if r not in known]
-    if missing:
+    def verify(missing: list[str]) -> dict[str, NotationFacts]:
         policy = replace(policy_for(ctx), keys=(), identities=(), threshold=1, required_attestations=(),
                          notation=trust)
         verifier = Verifier(policy, sources=(("notation", check_notation),))
@@ -142,12 +151,9 @@ def notation_facts(ctx: SignetContext, references: Sequence[str], trust: Notatio
                             for c in v.signatures if not c.ok and c.identity)
             fresh[r] = NotationFacts(signers, "" if signers else v.reason, refused, v.result == "error",
                                      v.result != "unsigned")
-        with _lock:
-            if len(_notation) + len(fresh) > MAX_CACHED:
-                _notation.clear()
-            _notation.update({(key, r): f for r, f in fresh.items()})
-        known.update(fresh)
-    return known
+        return fresh
+
+    return _cached(_notation, notation_key(trust), references, verify)
 
 
 def recorded_notation(world: World, digest: str | None) -> NotationFacts:
@@ -161,12 +167,9 @@ def recorded_notation(world: World, digest: str | None) -> NotationFacts:
 
 def attestation_facts(ctx: SignetContext, references: Sequence[str], policy: TrustPolicy,
                       requirement: AttestationRequirement, *, allow_http: bool = False) -> dict[str, AttestationFacts]:
-    wanted = sorted(set(references))
-    key = (policy.fingerprint, requirement.key)
-    with _lock:
-        known = {r: _attestations[(*key, r)] for r in wanted if (*key, r) in _attestations}
-    missing = [r for r in wanted if r not in known]
-    if missing and policy.keys:
+    def verify(missing: list[str]) -> dict[str, AttestationFacts]:
+        if not policy.keys:
+            return {}  # nothing to check with: answered below, not cached
         verifier = Verifier(replace(policy, threshold=1))
 
         def check(reference: str) -> tuple[str, AttestationFacts]:
@@ -178,13 +181,10 @@ def attestation_facts(ctx: SignetContext, references: Sequence[str], policy: Tru
 
         workers = max(1, min(ctx.config.limits.concurrency, len(missing)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatif-att") as pool:
-            fresh = dict(pool.map(check, missing))
-        with _lock:
-            if len(_attestations) + len(fresh) > MAX_CACHED:
-                _attestations.clear()
-            _attestations.update({(*key, r): f for r, f in fresh.items()})
-        known.update(fresh)
-    for r in missing:
+            return dict(pool.map(check, missing))
+
+    known = _cached(_attestations, f"{policy.fingerprint}/{requirement.key}", references, verify)
+    for r in references:
         known.setdefault(r, AttestationFacts(frozenset(), "no key is known to check attestations with"))
     return known
 
