@@ -98,6 +98,9 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
     standing = standing_at(ctx, verdict.result, verdict.reason, verdict.digest, function=current.name,
                            region=target.region)
     result, reason, bypass_id = standing.result, standing.reason, standing.bypass_id
+    undeployed = GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
+                              digest=verdict.digest, image_uri=pinned, result=result, deployed=False, reason=reason,
+                              bypass_id=bypass_id, previous_image_uri=current.image_uri, verification=verdict)
     deployed, revision, aws_error = False, "", ""
     started: int | None = None
     if result in (VERIFIED, BYPASSED) and pinned:
@@ -106,10 +109,7 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
                                       image_uri=pinned, result=result, bypass_id=bypass_id)
         except SignetError as exc:  # fail closed: what cannot be recorded is not deployed
             refused = f"not deployed: the store could not record it: {exc}"
-            return GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
-                                digest=verdict.digest, image_uri=pinned, result=result, deployed=False,
-                                reason=refused, bypass_id=bypass_id, previous_image_uri=current.image_uri,
-                                verification=verdict, store_error=refused, store_exit_code=exc.exit_code)
+            return replace(undeployed, reason=refused, store_error=refused, store_exit_code=exc.exit_code)
         try:
             answer = client.update_function_code(FunctionName=current.name, ImageUri=pinned)
             deployed, revision = True, str(answer.get("RevisionId", ""))
@@ -118,10 +118,8 @@ def deploy_function_image(ctx: SignetContext, *, function: str, image: str, veri
             reason = f"{result}, but Lambda did not take the update: {aws_error}"
     elif result not in (VERIFIED, BYPASSED):
         reason = f"refused: {reason}"
-    decision = GateDecision(function=current.name, region=target.region, profile=target.profile, image=image,
-                            digest=verdict.digest, image_uri=pinned, result=result, deployed=deployed, reason=reason,
-                            bypass_id=bypass_id, previous_image_uri=current.image_uri, revision_id=revision,
-                            aws_error=aws_error, verification=verdict, started_audit_seq=started)
+    decision = replace(undeployed, deployed=deployed, reason=reason, revision_id=revision, aws_error=aws_error,
+                       started_audit_seq=started)
     try:
         _record(ctx, decision, current.arn)
     except Exception as exc:  # noqa: BLE001 - AWS may have changed the function: whatever failed, say so
